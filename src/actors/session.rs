@@ -1,0 +1,833 @@
+//! The session actor: one per connection (a stdio pipe now; an SSE stream or a Streamable-HTTP
+//! session later). It owns that connection's protocol state — negotiated version, client
+//! capabilities, log level, resource subscriptions, `subscriptions/listen` streams, requests in
+//! flight (for cancellation) and server→client requests awaiting an answer — and nothing else.
+//!
+//! Each request is answered either at once (lifecycle methods) or by a future spawned beside
+//! the mailbox, so one slow tool never holds up a ping, a cancellation, or the next call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::{join_all, BoxFuture, LocalBoxFuture};
+use futures::FutureExt;
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::runtime::{Runtime, ServerHandle};
+use crate::protocol::dispatch;
+use crate::protocol::error::McpError;
+use crate::protocol::jsonrpc::{
+    parse_frame, Frame, Message, Notification, Outgoing, Rejected, Request, RequestId, Response,
+};
+use crate::protocol::meta::{self, LogLevel, ModernMeta, SUBSCRIPTION_ID};
+use crate::protocol::version::ProtocolVersion;
+use crate::servers::context::{ClientLink, Era};
+use crate::servers::{Features, RequestContext, ServerEvent};
+
+/// Where a session's outgoing messages go; the transport drains it.
+pub type Outbox = mpsc::UnboundedSender<Outgoing>;
+
+/// State that exists once `initialize` has been answered.
+struct LegacyState {
+    version: ProtocolVersion,
+    client_capabilities: Arc<JsonObject>,
+}
+
+/// A request being worked on: its cancellation switch and, for single requests, the future
+/// whose reply is dropped if the client cancels.
+struct InFlight {
+    cancellation: CancellationToken,
+    task: Option<SpawnHandle>,
+}
+
+/// An open `subscriptions/listen` and the notification types it agreed to.
+#[derive(Debug, Clone, Default)]
+struct Listen {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+    resource_uris: HashSet<String>,
+}
+
+/// How a request is answered.
+enum Answer {
+    Now(Outgoing),
+    Later(LocalBoxFuture<'static, Outgoing>, CancellationToken),
+    /// Answered by its own follow-up (a listen is answered only when it ends).
+    Pending,
+}
+
+pub struct SessionActor {
+    runtime: Runtime,
+    server_name: Arc<str>,
+    user_id: Arc<str>,
+    out: Outbox,
+    server: Option<ServerHandle>,
+    server_info: Value,
+    legacy: Option<LegacyState>,
+    log_level: Option<LogLevel>,
+    resource_subscriptions: HashSet<String>,
+    listens: HashMap<RequestId, Listen>,
+    in_flight: HashMap<RequestId, InFlight>,
+    awaiting_client: HashMap<RequestId, oneshot::Sender<Result<Value, McpError>>>,
+    next_client_request: u64,
+    watching_events: bool,
+    draining: bool,
+    on_stop: Option<oneshot::Sender<()>>,
+}
+
+impl SessionActor {
+    /// A session for `user_id` on `server_name` writing to `out`; `on_stop` fires when it ends.
+    pub fn new(
+        runtime: Runtime,
+        server_name: &str,
+        user_id: &str,
+        out: Outbox,
+        on_stop: oneshot::Sender<()>,
+    ) -> Self {
+        let server_info = runtime
+            .registry
+            .get(server_name)
+            .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
+            .unwrap_or_else(|| json!({ "name": server_name, "version": "unknown" }));
+        SessionActor {
+            runtime,
+            server_name: Arc::from(server_name),
+            user_id: Arc::from(user_id),
+            out,
+            server: None,
+            server_info,
+            legacy: None,
+            log_level: None,
+            resource_subscriptions: HashSet::new(),
+            listens: HashMap::new(),
+            in_flight: HashMap::new(),
+            awaiting_client: HashMap::new(),
+            next_client_request: 0,
+            watching_events: false,
+            draining: false,
+            on_stop: Some(on_stop),
+        }
+    }
+
+    fn send(&self, message: Outgoing) {
+        // A closed outbox means the transport is gone; the session is about to stop anyway.
+        let _ = self.out.send(message);
+    }
+
+    /// A future that resolves the user's server (cached after the first time) and hands it back.
+    fn server_handle(&self) -> impl std::future::Future<Output = Result<ServerHandle, McpError>> {
+        let cached = self.server.clone();
+        let runtime = self.runtime.clone();
+        let (server, user) = (self.server_name.clone(), self.user_id.clone());
+        async move {
+            match cached {
+                Some(handle) => Ok(handle),
+                None => runtime.server(&server, &user).await,
+            }
+        }
+    }
+
+    fn link(&self, ctx: &Context<Self>) -> Arc<dyn ClientLink> {
+        Arc::new(SessionLink {
+            out: self.out.clone(),
+            session: ctx.address(),
+        })
+    }
+
+    fn on_frame(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+        match parse_frame(bytes) {
+            Frame::Single(Ok(message)) => self.on_message(message, ctx),
+            Frame::Single(Err(rejected)) => self.send(rejection(rejected)),
+            Frame::Batch(items) => self.on_batch(items, ctx),
+        }
+    }
+
+    fn on_message(&mut self, message: Message, ctx: &mut Context<Self>) {
+        match message {
+            Message::Request(request) => {
+                let id = request.id.clone();
+                match self.answer(request, ctx) {
+                    Answer::Now(reply) => self.send(reply),
+                    Answer::Later(reply, cancellation) => {
+                        self.spawn_reply(id, reply, cancellation, ctx)
+                    }
+                    Answer::Pending => {}
+                }
+            }
+            Message::Notification(notification) => self.on_notification(notification, ctx),
+            Message::Response(response) => self.on_response(response),
+        }
+    }
+
+    /// Batches exist only in 2025-03-26: every member is answered, and the replies go out
+    /// together as one array once all are done.
+    fn on_batch(&mut self, items: Vec<Result<Message, Rejected>>, ctx: &mut Context<Self>) {
+        if !self
+            .legacy
+            .as_ref()
+            .is_some_and(|l| l.version.allows_batches())
+        {
+            self.send(Outgoing::Error {
+                id: None,
+                error: McpError::invalid_request(
+                    "JSON-RPC batches are only allowed with protocol version 2025-03-26",
+                ),
+            });
+            return;
+        }
+        let mut replies: Vec<LocalBoxFuture<'static, Outgoing>> = Vec::new();
+        for item in items {
+            match item {
+                Err(rejected) => replies.push(FutureExt::boxed_local(futures::future::ready(
+                    rejection(rejected),
+                ))),
+                Ok(Message::Request(request)) if request.method == "initialize" => {
+                    replies.push(FutureExt::boxed_local(futures::future::ready(
+                        Outgoing::Error {
+                            id: Some(request.id),
+                            error: McpError::invalid_request(
+                                "initialize must not be part of a batch",
+                            ),
+                        },
+                    )));
+                }
+                Ok(Message::Request(request)) => {
+                    let id = request.id.clone();
+                    match self.answer(request, ctx) {
+                        Answer::Now(reply) => {
+                            replies.push(FutureExt::boxed_local(futures::future::ready(reply)))
+                        }
+                        Answer::Later(reply, cancellation) => {
+                            self.in_flight.insert(
+                                id,
+                                InFlight {
+                                    cancellation,
+                                    task: None,
+                                },
+                            );
+                            replies.push(reply);
+                        }
+                        Answer::Pending => {}
+                    }
+                }
+                Ok(other) => self.on_message(other, ctx),
+            }
+        }
+        if replies.is_empty() {
+            return;
+        }
+        let all = join_all(replies).into_actor(self).map(|replies, act, ctx| {
+            for reply in &replies {
+                if let Outgoing::Result { id, .. } | Outgoing::Error { id: Some(id), .. } = reply {
+                    act.in_flight.remove(id);
+                }
+            }
+            act.send(Outgoing::Batch(replies));
+            act.stop_if_drained(ctx);
+        });
+        ctx.spawn(all);
+    }
+
+    fn spawn_reply(
+        &mut self,
+        id: RequestId,
+        reply: LocalBoxFuture<'static, Outgoing>,
+        cancellation: CancellationToken,
+        ctx: &mut Context<Self>,
+    ) {
+        let key = id.clone();
+        let task = ctx.spawn(reply.into_actor(self).map(move |reply, act, ctx| {
+            act.in_flight.remove(&key);
+            act.send(reply);
+            act.stop_if_drained(ctx);
+        }));
+        self.in_flight.insert(
+            id,
+            InFlight {
+                cancellation,
+                task: Some(task),
+            },
+        );
+    }
+
+    fn answer(&mut self, request: Request, ctx: &mut Context<Self>) -> Answer {
+        let Request { id, method, params } = request;
+        if self.in_flight.contains_key(&id) || self.listens.contains_key(&id) {
+            return Answer::Now(Outgoing::Error {
+                id: Some(id.clone()),
+                error: McpError::invalid_request(format!(
+                    "request id {id} is already used by a request in flight"
+                )),
+            });
+        }
+        if self.draining {
+            return Answer::Now(Outgoing::Error {
+                id: Some(id),
+                error: McpError::internal("the connection is closing"),
+            });
+        }
+        if method == "initialize" {
+            return self.initialize(id, params.unwrap_or_default(), ctx);
+        }
+        if meta::is_modern_request(&method, params.as_ref()) {
+            return self.answer_modern(id, method, params.unwrap_or_default(), ctx);
+        }
+        if method == "ping" {
+            return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
+        }
+        let Some(legacy) = &self.legacy else {
+            return Answer::Now(Outgoing::Error {
+                id: Some(id),
+                error: McpError::invalid_request(format!(
+                    "the session is not initialized: send `initialize` before `{method}` (or use \
+                     protocol 2026-07-28, which carries its version in `_meta` of every request)"
+                )),
+            });
+        };
+        let params = params.unwrap_or_default();
+        match method.as_str() {
+            "logging/setLevel" => Answer::Now(Outgoing::reply(id, self.set_level(&params))),
+            "resources/subscribe" | "resources/unsubscribe" => {
+                let outcome = match params.get("uri").and_then(Value::as_str) {
+                    Some(uri) if method == "resources/subscribe" => {
+                        self.resource_subscriptions.insert(uri.to_owned());
+                        Ok(json!({}))
+                    }
+                    Some(uri) => {
+                        self.resource_subscriptions.remove(uri);
+                        Ok(json!({}))
+                    }
+                    None => Err(McpError::invalid_params("missing required parameter `uri`")),
+                };
+                Answer::Now(Outgoing::reply(id, outcome))
+            }
+            server_method if dispatch::is_server_method(server_method) => {
+                let cancellation = CancellationToken::new();
+                let request_ctx = RequestContext {
+                    user_id: self.user_id.clone(),
+                    protocol: legacy.version,
+                    client_capabilities: legacy.client_capabilities.clone(),
+                    era: Era::Legacy,
+                    progress_token: meta::progress_token(Some(&params)),
+                    log_level: self.log_level,
+                    cancellation: cancellation.clone(),
+                    link: self.link(ctx),
+                };
+                let reply = self.serve(id, method, params, request_ctx, false);
+                Answer::Later(reply, cancellation)
+            }
+            _ => Answer::Now(Outgoing::reply(
+                id,
+                Err(McpError::method_not_found(&method)),
+            )),
+        }
+    }
+
+    /// Runs a server method and shapes its reply for the era.
+    fn serve(
+        &self,
+        id: RequestId,
+        method: String,
+        params: JsonObject,
+        request_ctx: RequestContext,
+        modern: bool,
+    ) -> LocalBoxFuture<'static, Outgoing> {
+        let server = self.server_handle();
+        let runtime = self.runtime.clone();
+        let server_info = self.server_info.clone();
+        async move {
+            let outcome = async {
+                let mut server = server.await?;
+                let settings = &runtime.settings.protocol;
+                let result = dispatch::serve(
+                    &mut server,
+                    &method,
+                    params,
+                    request_ctx,
+                    settings,
+                    &runtime.seal,
+                )
+                .await?;
+                Ok(if modern {
+                    dispatch::finish_modern(result, &method, &server_info, settings)
+                } else {
+                    dispatch::finish_legacy(result)
+                })
+            }
+            .await;
+            Outgoing::reply(id, outcome)
+        }
+        .boxed_local()
+    }
+
+    fn initialize(&mut self, id: RequestId, params: JsonObject, ctx: &mut Context<Self>) -> Answer {
+        if self.legacy.is_some() {
+            return Answer::Now(Outgoing::Error {
+                id: Some(id),
+                error: McpError::invalid_request(
+                    "initialize was already received on this connection",
+                ),
+            });
+        }
+        let requested = match params.get("protocolVersion") {
+            Some(Value::String(version)) => version.clone(),
+            _ => {
+                return Answer::Now(Outgoing::Error {
+                    id: Some(id),
+                    error: McpError::invalid_params(
+                        "initialize needs `protocolVersion` (a string such as \"2025-11-25\")",
+                    ),
+                })
+            }
+        };
+        let client_capabilities = match params.get("capabilities") {
+            None => JsonObject::new(),
+            Some(Value::Object(caps)) => caps.clone(),
+            Some(_) => {
+                return Answer::Now(Outgoing::Error {
+                    id: Some(id),
+                    error: McpError::invalid_params("`capabilities` must be an object"),
+                })
+            }
+        };
+        let version = ProtocolVersion::negotiate(&requested);
+        self.legacy = Some(LegacyState {
+            version,
+            client_capabilities: Arc::new(client_capabilities),
+        });
+        self.watch_events(ctx);
+        let server = self.server_handle();
+        let reply = async move {
+            let outcome = async {
+                let desc = server.await?.describe().await?;
+                Ok(dispatch::initialize_result(&desc, version))
+            }
+            .await;
+            Outgoing::reply(id, outcome)
+        };
+        Answer::Later(reply.boxed_local(), CancellationToken::new())
+    }
+
+    fn set_level(&mut self, params: &JsonObject) -> Result<Value, McpError> {
+        let level = params
+            .get("level")
+            .ok_or_else(|| McpError::invalid_params("missing required parameter `level`"))?;
+        self.log_level = Some(LogLevel::parse(level)?);
+        Ok(json!({}))
+    }
+
+    fn answer_modern(
+        &mut self,
+        id: RequestId,
+        method: String,
+        params: JsonObject,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let meta = match ModernMeta::parse(Some(&params)) {
+            Ok(meta) => meta,
+            Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
+        };
+        match method.as_str() {
+            "server/discover" => {
+                let server = self.server_handle();
+                let runtime = self.runtime.clone();
+                let server_info = self.server_info.clone();
+                let reply = async move {
+                    let outcome = async {
+                        let desc = server.await?.describe().await?;
+                        let result = dispatch::discover_result(&desc);
+                        Ok(dispatch::finish_modern(
+                            result,
+                            "server/discover",
+                            &server_info,
+                            &runtime.settings.protocol,
+                        ))
+                    }
+                    .await;
+                    Outgoing::reply(id, outcome)
+                };
+                Answer::Later(reply.boxed_local(), CancellationToken::new())
+            }
+            "subscriptions/listen" => self.listen(id, &params, ctx),
+            server_method if dispatch::is_server_method(server_method) => {
+                let era =
+                    match dispatch::modern_era(&params, &self.user_id, &method, &self.runtime.seal)
+                    {
+                        Ok(era) => era,
+                        Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
+                    };
+                let cancellation = CancellationToken::new();
+                let request_ctx = RequestContext {
+                    user_id: self.user_id.clone(),
+                    protocol: meta.version,
+                    client_capabilities: Arc::new(meta.client_capabilities),
+                    era,
+                    progress_token: meta::progress_token(Some(&params)),
+                    log_level: meta.log_level,
+                    cancellation: cancellation.clone(),
+                    link: self.link(ctx),
+                };
+                let reply = self.serve(id, method, params, request_ctx, true);
+                Answer::Later(reply, cancellation)
+            }
+            _ => Answer::Now(Outgoing::reply(
+                id,
+                Err(McpError::method_not_found(&method)),
+            )),
+        }
+    }
+
+    /// Opens a `subscriptions/listen` stream: acknowledged with the subset the server can honour,
+    /// then fed by server events until the client cancels it or the session ends.
+    fn listen(&mut self, id: RequestId, params: &JsonObject, ctx: &mut Context<Self>) -> Answer {
+        let wanted = params
+            .get("notifications")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let server = self.server_handle();
+        let opened = async move { server.await?.describe().await };
+        ctx.spawn(opened.into_actor(self).map(move |outcome, act, ctx| {
+            let features = match outcome {
+                Ok(desc) => desc.features,
+                Err(error) => {
+                    act.send(Outgoing::reply(id, Err(error)));
+                    return;
+                }
+            };
+            let (listen, agreed) = agree(&wanted, &features);
+            act.send(Outgoing::notification(
+                "notifications/subscriptions/acknowledged",
+                json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
+            ));
+            act.listens.insert(id, listen);
+            act.watch_events(ctx);
+        }));
+        Answer::Pending
+    }
+
+    fn on_notification(&mut self, notification: Notification, ctx: &mut Context<Self>) {
+        match notification.method.as_str() {
+            "notifications/cancelled" => {
+                let id = notification
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("requestId"))
+                    .and_then(RequestId::from_json);
+                if let Some(id) = id {
+                    self.cancel(&id, ctx);
+                }
+            }
+            "notifications/initialized" | "notifications/roots/list_changed" => {}
+            other => tracing::debug!(method = other, "ignoring client notification"),
+        }
+    }
+
+    fn cancel(&mut self, id: &RequestId, ctx: &mut Context<Self>) {
+        if let Some(in_flight) = self.in_flight.remove(id) {
+            in_flight.cancellation.cancel();
+            if let Some(task) = in_flight.task {
+                ctx.cancel_future(task);
+            }
+            tracing::debug!(request = %id, "request cancelled by the client");
+        }
+        self.listens.remove(id);
+        self.stop_if_drained(ctx);
+    }
+
+    fn on_response(&mut self, response: Response) {
+        match self.awaiting_client.remove(&response.id) {
+            Some(waiter) => {
+                let _ = waiter.send(response.outcome);
+            }
+            None => tracing::debug!(id = %response.id, "ignoring a response to no pending request"),
+        }
+    }
+
+    fn watch_events(&mut self, ctx: &mut Context<Self>) {
+        if self.watching_events {
+            return;
+        }
+        self.watching_events = true;
+        let server = self.server_handle();
+        let subscribe = async move { server.await?.watch_events().await };
+        ctx.spawn(
+            subscribe
+                .into_actor(self)
+                .map(|outcome, act, ctx| match outcome {
+                    Ok(receiver) => {
+                        ctx.add_stream(event_stream(receiver));
+                    }
+                    Err(error) => {
+                        act.watching_events = false;
+                        tracing::warn!(%error, "cannot watch server events");
+                    }
+                }),
+        );
+    }
+
+    fn stop_if_drained(&mut self, ctx: &mut Context<Self>) {
+        if self.draining && self.in_flight.is_empty() {
+            ctx.stop();
+        }
+    }
+
+    /// Ends every open listen with the graceful-closure result the spec describes.
+    fn close_listens(&mut self) {
+        for (id, _) in std::mem::take(&mut self.listens) {
+            self.send(Outgoing::reply(
+                id.clone(),
+                Ok(json!({ "resultType": "complete", "_meta": { SUBSCRIPTION_ID: id } })),
+            ));
+        }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for (_, in_flight) in self.in_flight.drain() {
+            in_flight.cancellation.cancel();
+        }
+        if let Some(on_stop) = self.on_stop.take() {
+            let _ = on_stop.send(());
+        }
+    }
+}
+
+/// The notification types a listen asked for, narrowed to what the server supports.
+fn agree(wanted: &JsonObject, features: &Features) -> (Listen, Value) {
+    let asked = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let listen = Listen {
+        tools: asked("toolsListChanged") && features.tools_list_changed,
+        prompts: asked("promptsListChanged") && features.prompts_list_changed,
+        resources: asked("resourcesListChanged") && features.resources_list_changed,
+        resource_uris: if features.resources_subscribe {
+            wanted
+                .get("resourceSubscriptions")
+                .and_then(Value::as_array)
+                .map(|uris| {
+                    uris.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            HashSet::new()
+        },
+    };
+    let mut agreed = json!({});
+    for (flag, key) in [
+        (listen.tools, "toolsListChanged"),
+        (listen.prompts, "promptsListChanged"),
+        (listen.resources, "resourcesListChanged"),
+    ] {
+        if flag {
+            agreed[key] = json!(true);
+        }
+    }
+    if !listen.resource_uris.is_empty() {
+        let mut uris: Vec<&String> = listen.resource_uris.iter().collect();
+        uris.sort();
+        agreed["resourceSubscriptions"] = json!(uris);
+    }
+    (listen, agreed)
+}
+
+/// A server's events as a stream that skips over lag rather than ending on it.
+fn event_stream(receiver: broadcast::Receiver<ServerEvent>) -> impl Stream<Item = ServerEvent> {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(event) => return Some((event, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+impl StreamHandler<ServerEvent> for SessionActor {
+    fn handle(&mut self, event: ServerEvent, _: &mut Self::Context) {
+        let (method, uri) = match &event {
+            ServerEvent::ToolsListChanged => ("notifications/tools/list_changed", None),
+            ServerEvent::PromptsListChanged => ("notifications/prompts/list_changed", None),
+            ServerEvent::ResourcesListChanged => ("notifications/resources/list_changed", None),
+            ServerEvent::ResourceUpdated { uri } => ("notifications/resources/updated", Some(uri)),
+        };
+        if self.legacy.is_some() {
+            let wanted = uri.is_none_or(|uri| self.resource_subscriptions.contains(uri));
+            if wanted {
+                let params = uri.map_or(Value::Null, |uri| json!({ "uri": uri }));
+                self.send(Outgoing::notification(method, params));
+            }
+        }
+        for (id, listen) in &self.listens {
+            let wanted = match &event {
+                ServerEvent::ToolsListChanged => listen.tools,
+                ServerEvent::PromptsListChanged => listen.prompts,
+                ServerEvent::ResourcesListChanged => listen.resources,
+                ServerEvent::ResourceUpdated { uri } => listen.resource_uris.contains(uri),
+            };
+            if wanted {
+                let mut params = json!({ "_meta": { SUBSCRIPTION_ID: id } });
+                if let Some(uri) = uri {
+                    params["uri"] = json!(uri);
+                }
+                let _ = self.out.send(Outgoing::notification(method, params));
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The event channel closing is not the connection closing; keep serving.
+    }
+}
+
+fn rejection(rejected: Rejected) -> Outgoing {
+    Outgoing::Error {
+        id: rejected.id,
+        error: rejected.error,
+    }
+}
+
+/// One frame from the transport (a stdio line, an HTTP body).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub Vec<u8>);
+
+impl Handler<Inbound> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, Inbound(bytes): Inbound, ctx: &mut Self::Context) {
+        self.on_frame(&bytes, ctx);
+    }
+}
+
+/// The transport dropped a frame over the size limit; the client is told, the session goes on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InboundTooLarge {
+    pub limit: usize,
+}
+
+impl Handler<InboundTooLarge> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, too_large: InboundTooLarge, _: &mut Self::Context) {
+        self.send(Outgoing::Error {
+            id: None,
+            error: McpError::invalid_request(format!(
+                "message too large: the limit is {} bytes (protocol.max_message_bytes)",
+                too_large.limit
+            )),
+        });
+    }
+}
+
+/// The client will send nothing more: answer what is in flight (within `grace`), then stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub grace: Duration,
+}
+
+impl Handler<Drain> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) {
+        self.draining = true;
+        self.close_listens();
+        self.stop_if_drained(ctx);
+        ctx.run_later(drain.grace, |act, ctx| {
+            if !act.in_flight.is_empty() {
+                tracing::warn!(
+                    requests = act.in_flight.len(),
+                    "closing with requests still in flight after the grace period"
+                );
+            }
+            ctx.stop();
+        });
+    }
+}
+
+/// A server→client request from a tool (sampling, elicitation, roots), legacy sessions only.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AskClient {
+    pub method: &'static str,
+    pub params: Value,
+    pub reply: oneshot::Sender<Result<Value, McpError>>,
+}
+
+impl Handler<AskClient> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, ask: AskClient, ctx: &mut Self::Context) {
+        if self.legacy.is_none() {
+            let _ = ask.reply.send(Err(McpError::internal(
+                "requests to the client need an initialized session",
+            )));
+            return;
+        }
+        self.next_client_request += 1;
+        let id = RequestId::String(Arc::from(format!("gumcp-{}", self.next_client_request)));
+        self.awaiting_client.insert(id.clone(), ask.reply);
+        self.send(Outgoing::Request {
+            id: id.clone(),
+            method: ask.method,
+            params: ask.params,
+        });
+        let timeout =
+            Duration::from_secs(self.runtime.settings.protocol.client_request_timeout_secs);
+        ctx.run_later(timeout, move |act, _| {
+            if let Some(waiter) = act.awaiting_client.remove(&id) {
+                let _ = waiter.send(Err(McpError::internal(format!(
+                    "the client did not answer {} within {} s",
+                    ask.method,
+                    timeout.as_secs()
+                ))));
+            }
+        });
+    }
+}
+
+/// A request's way back to its session: notifications straight to the outbox (so they precede
+/// the reply), requests through the session, which matches the client's answer to them.
+struct SessionLink {
+    out: Outbox,
+    session: Addr<SessionActor>,
+}
+
+impl ClientLink for SessionLink {
+    fn notify(&self, message: Outgoing) {
+        let _ = self.out.send(message);
+    }
+
+    fn request(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> BoxFuture<'static, Result<Value, McpError>> {
+        let session = self.session.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            session.do_send(AskClient {
+                method,
+                params,
+                reply,
+            });
+            answer.await.map_err(|_| {
+                McpError::internal("the connection closed before the client answered")
+            })?
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! The supervisor: owns the server registry and the table of live per-(server, user) server
+//! actors. It is asked only when an actor must be created or has stopped — requests find a live
+//! actor through the lock-free [`Directory`] without coming here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::directory::Directory;
+use super::server::ServerActor;
+use crate::config::RuntimeSettings;
+use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
+
+/// Capacity of each server's change-event channel; a listener that falls further behind skips
+/// ahead (list-changed events are idempotent, so skipping loses nothing that matters).
+const EVENT_CHANNEL_CAPACITY: usize = 64;
+
+/// Identifies one user's instance of one server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerKey {
+    pub server: Arc<str>,
+    pub user: Arc<str>,
+}
+
+/// Why no server actor could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LookupError {
+    #[error("unknown server {name:?}; available: {}", available.join(", "))]
+    UnknownServer {
+        name: String,
+        available: Vec<String>,
+    },
+}
+
+/// What outlives a server actor: the user's data and the event channel sessions listen on.
+struct Lasting {
+    store: Arc<UserStore>,
+    events: ServerEvents,
+}
+
+pub struct Supervisor {
+    registry: Arc<ServerRegistry>,
+    directory: Arc<Directory>,
+    settings: RuntimeSettings,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    lasting: HashMap<ServerKey, Lasting>,
+}
+
+impl Supervisor {
+    /// `arbiters` are the threads server actors are spread over (round robin).
+    pub fn new(
+        registry: Arc<ServerRegistry>,
+        directory: Arc<Directory>,
+        settings: RuntimeSettings,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Self {
+        Supervisor {
+            registry,
+            directory,
+            settings,
+            arbiters,
+            next_arbiter: 0,
+            lasting: HashMap::new(),
+        }
+    }
+
+    fn start_server(
+        &mut self,
+        key: ServerKey,
+        ctx: &mut Context<Self>,
+    ) -> Result<Addr<ServerActor>, LookupError> {
+        let entry =
+            self.registry
+                .get(&key.server)
+                .cloned()
+                .ok_or_else(|| LookupError::UnknownServer {
+                    name: key.server.to_string(),
+                    available: self.registry.names(),
+                })?;
+        let lasting = self.lasting.entry(key.clone()).or_insert_with(|| Lasting {
+            store: Arc::default(),
+            events: ServerEvents::new(EVENT_CHANNEL_CAPACITY),
+        });
+        let init = ServerInit {
+            user_id: key.user.clone(),
+            store: lasting.store.clone(),
+            events: lasting.events.clone(),
+        };
+        let idle_ttl = Duration::from_secs(self.settings.server_idle_ttl_secs);
+        let max_restarts = self.settings.max_restarts_per_minute;
+        let supervisor = ctx.address().downgrade();
+        let actor_key = key.clone();
+        let make = move |_: &mut Context<ServerActor>| {
+            ServerActor::new(actor_key, entry, init, idle_ttl, max_restarts, supervisor)
+        };
+        let addr = match self
+            .arbiters
+            .get(self.next_arbiter % self.arbiters.len().max(1))
+        {
+            Some(arbiter) => ServerActor::start_in_arbiter(arbiter, make),
+            None => ServerActor::create(make),
+        };
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        tracing::debug!(server = %key.server, "server actor started");
+        self.directory.servers.insert(key, addr.clone());
+        Ok(addr)
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+/// Gets the live actor for (server, user), starting it if there is none or the old one died.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<ServerActor>, LookupError>")]
+pub struct GetServer {
+    pub key: ServerKey,
+}
+
+impl Handler<GetServer> for Supervisor {
+    type Result = Result<Addr<ServerActor>, LookupError>;
+
+    fn handle(&mut self, get: GetServer, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(addr) = self.directory.live_server(&get.key) {
+            return Ok(addr);
+        }
+        self.start_server(get.key, ctx)
+    }
+}
+
+/// Sent by a server actor as it stops, so it leaves the directory.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServerStopped {
+    pub key: ServerKey,
+    pub addr: Addr<ServerActor>,
+}
+
+impl Handler<ServerStopped> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, stopped: ServerStopped, _: &mut Self::Context) {
+        self.directory
+            .servers
+            .remove_if(&stopped.key, |_, addr| *addr == stopped.addr);
+    }
+}
+
+/// How many server actors are live (for `servers` output, metrics and tests).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountLive;
+
+impl Handler<CountLive> for Supervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountLive, _: &mut Self::Context) -> usize {
+        self.directory
+            .servers
+            .iter()
+            .filter(|entry| entry.value().connected())
+            .count()
+    }
+}

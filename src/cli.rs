@@ -1,0 +1,125 @@
+//! The command line: `stdio`, `servers` (and, as they land, `serve` and `auth`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::actors::runtime::Runtime;
+use crate::config::{ConfigError, Settings};
+use crate::ids;
+use crate::servers::ServerRegistry;
+use crate::{logging, transport};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gumcp-actors",
+    version,
+    about = "Hosts MCP servers for many users over HTTP, or for one over stdio"
+)]
+pub struct Cli {
+    /// Config file (TOML); every key can also be set as GUMCP__SECTION__KEY.
+    #[arg(long, global = true, env = "GUMCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve one server to one client over stdin/stdout (for desktop MCP clients).
+    Stdio {
+        /// The server to run (a folder under servers/).
+        #[arg(long)]
+        server: String,
+        /// The user whose data and credentials to use (default: stdio.user_id, "local").
+        #[arg(long)]
+        user_id: Option<String>,
+    },
+    /// List the servers found under servers/ with their kind and auth kind.
+    Servers,
+}
+
+/// Why a command could not run; printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Id(#[from] ids::IdError),
+    #[error("unknown server {name:?}; available: {available}")]
+    UnknownServer { name: String, available: String },
+    #[error("stdio failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    logging::init(&settings.logging);
+    let registry = Arc::new(ServerRegistry::discover(&settings.servers_dir()));
+    for problem in registry.problems() {
+        tracing::warn!("skipped server: {problem}");
+    }
+    match cli.command {
+        Command::Servers => {
+            print_servers(&registry);
+            Ok(())
+        }
+        Command::Stdio { server, user_id } => {
+            let user = user_id.unwrap_or_else(|| settings.stdio.user_id.clone());
+            ids::validate_user_id(&user)?;
+            if registry.get(&server).is_none() {
+                return Err(CliError::UnknownServer {
+                    name: server,
+                    available: registry.names().join(", "),
+                });
+            }
+            actix_rt::System::new().block_on(async move {
+                let runtime = Runtime::start(settings, registry, Vec::new());
+                tracing::info!(server, user, "serving over stdio");
+                transport::stdio::serve(
+                    runtime,
+                    &server,
+                    &user,
+                    tokio::io::stdin(),
+                    tokio::io::stdout(),
+                )
+                .await
+            })?;
+            Ok(())
+        }
+    }
+}
+
+fn print_servers(registry: &ServerRegistry) {
+    let rows: Vec<[String; 4]> = registry
+        .entries()
+        .map(|entry| {
+            let manifest = &entry.manifest;
+            [
+                manifest.name.clone(),
+                manifest.kind.to_string(),
+                manifest.auth.kind.to_string(),
+                manifest
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| manifest.description.clone()),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "KIND", "AUTH", "DESCRIPTION"].map(str::to_owned);
+    let width = |column: usize| {
+        rows.iter()
+            .chain(std::iter::once(&header))
+            .map(|row| row[column].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        println!("{:w0$}  {:w1$}  {:w2$}  {}", row[0], row[1], row[2], row[3]);
+    }
+    for problem in registry.problems() {
+        eprintln!("skipped: {problem}");
+    }
+}

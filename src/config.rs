@@ -1,0 +1,319 @@
+//! Settings: built-in defaults ← the config file (`--config PATH`) ← environment
+//! (`GUMCP__SECTION__KEY`), read once at start into one typed, validated [`Settings`].
+//!
+//! Unknown keys are refused rather than ignored, so a typo in a file or an environment variable
+//! is reported instead of silently falling back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why the settings could not be loaded; each variant names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("could not load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}` = {value}: {allowed}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+/// Every setting the runtime has. `config/gumcp.toml` documents each one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub servers: ServersSettings,
+    pub runtime: RuntimeSettings,
+    pub protocol: ProtocolSettings,
+    pub stdio: StdioSettings,
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServersSettings {
+    /// Folder holding one sub-folder per server. Relative paths are taken from the config
+    /// file's folder; unset means `./servers`, else the project's own `servers/`.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// A per-(server, user) actor with nothing in flight for this long is stopped.
+    pub server_idle_ttl_secs: u64,
+    /// Threads that host server actors; 0 means one per CPU core.
+    pub arbiters: usize,
+    /// Restarts of one server actor allowed within a minute before it is reported as failing.
+    pub max_restarts_per_minute: u32,
+    /// When the client goes away (stdin closes), requests in flight get this long to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            server_idle_ttl_secs: 900,
+            arbiters: 0,
+            max_restarts_per_minute: 5,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtocolSettings {
+    /// Items per page of `tools/list`, `resources/list`, `prompts/list` and templates.
+    pub page_size: usize,
+    /// `ttlMs` cache hint on cacheable 2026-07-28 results.
+    pub cache_ttl_ms: u64,
+    /// Largest message accepted on one stdio line or in one HTTP body.
+    pub max_message_bytes: usize,
+    /// How long a server→client request (sampling, elicitation, roots) waits for its answer.
+    pub client_request_timeout_secs: u64,
+    /// How long a 2026-07-28 `requestState` stays valid for the retry that echoes it.
+    pub request_state_ttl_secs: u64,
+}
+
+impl Default for ProtocolSettings {
+    fn default() -> Self {
+        ProtocolSettings {
+            page_size: 100,
+            cache_ttl_ms: 60_000,
+            max_message_bytes: 4 * 1024 * 1024,
+            client_request_timeout_secs: 300,
+            request_state_ttl_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StdioSettings {
+    /// User the stdio pipe acts for when `--user-id` is not given.
+    pub user_id: String,
+}
+
+impl Default for StdioSettings {
+    fn default() -> Self {
+        StdioSettings {
+            user_id: "local".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSettings {
+    /// A `tracing` filter such as `info` or `gumcp_actors=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        LoggingSettings {
+            level: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Loads defaults ← `file` ← `GUMCP__…` environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("GUMCP")
+                .prefix_separator("__")
+                .separator("__"),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if let (Some(dir), Some(base)) = (&settings.servers.dir, file.and_then(Path::parent)) {
+            if dir.is_relative() {
+                settings.servers.dir = Some(base.join(dir));
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let protocol = &self.protocol;
+        check(
+            "protocol.page_size",
+            protocol.page_size,
+            (1..=10_000).contains(&protocol.page_size),
+            "must be between 1 and 10000",
+        )?;
+        check(
+            "protocol.max_message_bytes",
+            protocol.max_message_bytes,
+            (1024..=1 << 30).contains(&protocol.max_message_bytes),
+            "must be between 1024 and 1073741824 bytes",
+        )?;
+        check(
+            "protocol.client_request_timeout_secs",
+            protocol.client_request_timeout_secs,
+            protocol.client_request_timeout_secs > 0,
+            "must be at least 1 second",
+        )?;
+        check(
+            "runtime.server_idle_ttl_secs",
+            self.runtime.server_idle_ttl_secs,
+            self.runtime.server_idle_ttl_secs > 0,
+            "must be at least 1 second",
+        )?;
+        check(
+            "protocol.request_state_ttl_secs",
+            protocol.request_state_ttl_secs,
+            protocol.request_state_ttl_secs > 0,
+            "must be at least 1 second",
+        )?;
+        check(
+            "runtime.arbiters",
+            self.runtime.arbiters,
+            self.runtime.arbiters <= 1024,
+            "must be between 0 (one per core) and 1024",
+        )?;
+        check(
+            "stdio.user_id",
+            &self.stdio.user_id,
+            crate::ids::validate_user_id(&self.stdio.user_id).is_ok(),
+            crate::ids::USER_ID_RULE,
+        )?;
+        Ok(())
+    }
+
+    /// The servers folder to scan, following the rule documented on [`ServersSettings::dir`].
+    pub fn servers_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.servers.dir {
+            return dir.clone();
+        }
+        let local = PathBuf::from("servers");
+        if local.is_dir() {
+            local
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("servers")
+        }
+    }
+
+    /// Arbiter threads for server actors, resolving 0 to the number of cores.
+    pub fn arbiter_count(&self) -> usize {
+        match self.runtime.arbiters {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+fn check(
+    key: &'static str,
+    value: impl std::fmt::Debug,
+    ok: bool,
+    allowed: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            value: format!("{value:?}"),
+            allowed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(settings.stdio.user_id, "local");
+        assert_eq!(settings.protocol.page_size, 100);
+    }
+
+    #[test]
+    fn the_shipped_config_file_loads_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gumcp.toml");
+        let settings = Settings::load(Some(&path)).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(settings.protocol.page_size, defaults.protocol.page_size);
+        assert_eq!(
+            settings.runtime.server_idle_ttl_secs,
+            defaults.runtime.server_idle_ttl_secs
+        );
+        assert!(settings.servers_dir().join("simple-tools-server").is_dir());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_what_is_allowed() {
+        let file = file_with("[protocol]\npage_size = 0\n");
+        let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+        assert!(err.contains("protocol.page_size"), "{err}");
+        assert!(err.contains("between 1 and 10000"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let file = file_with("[protocol]\npage_sise = 10\n");
+        let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+        assert!(err.contains("page_sise"), "{err}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_names_the_key() {
+        let file = file_with("[runtime]\nserver_idle_ttl_secs = \"soon\"\n");
+        let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+        assert!(err.contains("server_idle_ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_reported() {
+        let err = Settings::load(Some(Path::new("/nonexistent/gumcp.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/gumcp.toml"), "{err}");
+    }
+
+    #[test]
+    fn relative_servers_dir_is_taken_from_the_config_files_folder() {
+        let file = file_with("[servers]\ndir = \"my-servers\"\n");
+        let settings = Settings::load(Some(file.path())).unwrap();
+        assert_eq!(
+            settings.servers_dir(),
+            file.path().parent().unwrap().join("my-servers")
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! gumcp-actors: hosts MCP servers as actors — for many users over HTTP, for one over stdio.
+//!
+//! Codemap (see ARCHITECTURE.md for the whole picture):
+//! - [`cli`] — the command line; each command wires the pieces below together.
+//! - [`config`] — the one typed, validated [`config::Settings`].
+//! - [`protocol`] — MCP as a server speaks it: framing, errors, revisions, `_meta`, dispatch.
+//! - [`actors`] — supervisor, server actors, session actors, the directory; the only place actix
+//!   types appear.
+//! - [`servers`] — what a server is (the [`servers::McpServer`] trait and the context of a
+//!   call), manifests on disk, the registry, and the native servers compiled in from `servers/`.
+//! - [`transport`] — stdio (and, later, HTTP): bytes in, bytes out.
+//! - [`ids`] — validation of user ids and server names before they reach a path or a key.
+//! - [`logging`] — `tracing` to stderr.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod ids;
+pub mod logging;
+pub mod protocol;
+pub mod servers;
+pub mod transport;

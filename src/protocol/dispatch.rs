@@ -1,0 +1,486 @@
+//! Serving one server method: parameters checked, the user's server actor asked, pagination
+//! applied, and the result shaped for the protocol era of the request.
+//!
+//! Transports and sessions call this for every method a server answers; lifecycle methods
+//! (`initialize`, `ping`, `logging/setLevel`, subscriptions) belong to the session that owns
+//! the connection state.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rmcp::model::{CompleteRequestParams, JsonObject, RequestStateCodec, SealOptions};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::error::{codes, McpError};
+use super::meta::{self, SERVER_INFO};
+use super::version::ProtocolVersion;
+use crate::actors::runtime::ServerHandle;
+use crate::actors::server::ServerDescription;
+use crate::config::ProtocolSettings;
+use crate::servers::{CallError, Features, InputRequired, RequestContext};
+
+/// Seals and opens `requestState` so a client cannot forge or replay it across users,
+/// methods or tools (SEP-2322 asks servers to protect its integrity).
+pub struct StateSeal {
+    codec: RequestStateCodec,
+    ttl: std::time::Duration,
+}
+
+impl StateSeal {
+    /// A seal with a random per-process key.
+    pub fn random(ttl: std::time::Duration) -> Self {
+        let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|id| id.into_bytes())
+            .collect();
+        // Two v4 UUIDs give 32 bytes, the codec's minimum; `new_unchecked` skips a check
+        // that cannot fail for this key.
+        StateSeal {
+            codec: RequestStateCodec::new_unchecked(key),
+            ttl,
+        }
+    }
+
+    fn binding(user: &str, method: &str, target: &str) -> Vec<u8> {
+        [user, method, target].join("\u{0}").into_bytes()
+    }
+
+    pub fn seal(&self, state: &str, user: &str, method: &str, target: &str) -> String {
+        let binding = Self::binding(user, method, target);
+        let options = SealOptions::new().associated_data(&binding).ttl(self.ttl);
+        self.codec.seal_with(state.as_bytes(), &options)
+    }
+
+    pub fn open(
+        &self,
+        sealed: &str,
+        user: &str,
+        method: &str,
+        target: &str,
+    ) -> Result<String, McpError> {
+        let binding = Self::binding(user, method, target);
+        let bytes = self.codec.open_with(sealed, &binding).map_err(|_| {
+            McpError::invalid_params(
+                "requestState failed verification (altered, expired, or from another request); \
+                 retry the original request without it",
+            )
+        })?;
+        String::from_utf8(bytes).map_err(|_| McpError::invalid_params("requestState is not text"))
+    }
+}
+
+/// The target a sealed state is bound to: the tool or prompt name, or the resource URI.
+pub fn state_target(method: &str, params: &JsonObject) -> String {
+    let key = if method == "resources/read" {
+        "uri"
+    } else {
+        "name"
+    };
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The server capabilities object for `initialize` and `server/discover`.
+pub fn capabilities(features: &Features) -> Value {
+    let mut caps = Map::new();
+    caps.insert(
+        "tools".into(),
+        json!({ "listChanged": features.tools_list_changed }),
+    );
+    if features.resources {
+        caps.insert(
+            "resources".into(),
+            json!({
+                "subscribe": features.resources_subscribe,
+                "listChanged": features.resources_list_changed,
+            }),
+        );
+    }
+    if features.prompts {
+        caps.insert(
+            "prompts".into(),
+            json!({ "listChanged": features.prompts_list_changed }),
+        );
+    }
+    if features.completions {
+        caps.insert("completions".into(), json!({}));
+    }
+    if features.logging {
+        caps.insert("logging".into(), json!({}));
+    }
+    Value::Object(caps)
+}
+
+/// The `Implementation` object naming the server (`serverInfo`).
+pub fn implementation(desc: &ServerDescription) -> Value {
+    let mut info = json!({ "name": desc.name, "version": desc.version });
+    if let Some(title) = &desc.title {
+        info["title"] = json!(title);
+    }
+    info
+}
+
+/// The `initialize` result for a negotiated legacy version.
+pub fn initialize_result(desc: &ServerDescription, version: ProtocolVersion) -> Value {
+    let mut result = json!({
+        "protocolVersion": version.as_str(),
+        "capabilities": capabilities(&desc.features),
+        "serverInfo": implementation(desc),
+    });
+    if let Some(instructions) = &desc.instructions {
+        result["instructions"] = json!(instructions);
+    }
+    result
+}
+
+/// The `server/discover` result (shaped further by [`finish_modern`]).
+pub fn discover_result(desc: &ServerDescription) -> Value {
+    let mut result = json!({
+        "supportedVersions": ProtocolVersion::all_names(),
+        "capabilities": capabilities(&desc.features),
+    });
+    if let Some(instructions) = &desc.instructions {
+        result["instructions"] = json!(instructions);
+    }
+    result
+}
+
+/// Removes the 2026-07-28 `resultType` that rmcp's constructors add, for legacy peers.
+pub fn finish_legacy(mut result: Value) -> Value {
+    if let Value::Object(fields) = &mut result {
+        fields.remove("resultType");
+    }
+    result
+}
+
+/// Adds what every 2026-07-28 result carries: `resultType`, the server's identity, and cache
+/// hints on cacheable results.
+pub fn finish_modern(
+    mut result: Value,
+    method: &str,
+    server_info: &Value,
+    settings: &ProtocolSettings,
+) -> Value {
+    let Value::Object(fields) = &mut result else {
+        return result;
+    };
+    let complete =
+        !matches!(fields.get("resultType"), Some(Value::String(t)) if t == "input_required");
+    if complete {
+        fields.insert("resultType".into(), json!("complete"));
+        if let Some(scope) = cache_scope(method) {
+            fields.insert("ttlMs".into(), json!(settings.cache_ttl_ms));
+            fields.insert("cacheScope".into(), json!(scope));
+        }
+    }
+    let meta = fields
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(meta) = meta {
+        meta.insert(SERVER_INFO.into(), server_info.clone());
+    }
+    result
+}
+
+/// Which results may be cached, and by whom. Server instances are per user, so everything
+/// that could vary by user is private; only the server's self-description is public.
+fn cache_scope(method: &str) -> Option<&'static str> {
+    match method {
+        "server/discover" => Some("public"),
+        "tools/list"
+        | "prompts/list"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read" => Some("private"),
+        _ => None,
+    }
+}
+
+/// Serves one server method and returns its raw result (before era shaping).
+pub async fn serve(
+    server: &mut ServerHandle,
+    method: &str,
+    params: JsonObject,
+    ctx: RequestContext,
+    settings: &ProtocolSettings,
+    seal: &StateSeal,
+) -> Result<Value, McpError> {
+    let modern = ctx.protocol.is_modern();
+    match method {
+        "tools/list" => list(server.tools().await?, "tools", &params, settings),
+        "resources/list" => list(server.resources().await?, "resources", &params, settings),
+        "resources/templates/list" => list(
+            server.resource_templates().await?,
+            "resourceTemplates",
+            &params,
+            settings,
+        ),
+        "prompts/list" => list(server.prompts().await?, "prompts", &params, settings),
+        "tools/call" => {
+            let name = required_str(&params, "name")?;
+            let arguments = optional_object(&params, "arguments")?;
+            let outcome = server.call_tool(name.clone(), arguments, ctx.clone()).await;
+            shape(outcome, method, &name, &ctx, modern, seal)
+        }
+        "resources/read" => {
+            let uri = required_str(&params, "uri")?;
+            let outcome = server.read_resource(uri.clone(), ctx.clone()).await;
+            shape(outcome, method, &uri, &ctx, modern, seal)
+        }
+        "prompts/get" => {
+            let name = required_str(&params, "name")?;
+            let arguments = optional_object(&params, "arguments")?;
+            let outcome = server
+                .get_prompt(name.clone(), arguments, ctx.clone())
+                .await;
+            shape(outcome, method, &name, &ctx, modern, seal)
+        }
+        "completion/complete" => {
+            let request: CompleteRequestParams = serde_json::from_value(Value::Object(params))
+                .map_err(|err| {
+                    McpError::invalid_params(format!("invalid completion request: {err}"))
+                })?;
+            let outcome = server.complete(request, ctx.clone()).await;
+            shape(outcome, method, "", &ctx, modern, seal)
+        }
+        other => Err(McpError::method_not_found(other)),
+    }
+}
+
+/// Turns a server outcome into a result or error as the era wants it.
+fn shape<T: Serialize>(
+    outcome: Result<T, CallError>,
+    method: &str,
+    target: &str,
+    ctx: &RequestContext,
+    modern: bool,
+    seal: &StateSeal,
+) -> Result<Value, McpError> {
+    match outcome {
+        Ok(result) => serde_json::to_value(result)
+            .map_err(|err| McpError::internal(format!("could not encode the result: {err}"))),
+        Err(CallError::Protocol(error)) => Err(error),
+        Err(CallError::ResourceNotFound(uri)) => {
+            let code = if modern {
+                codes::INVALID_PARAMS
+            } else {
+                codes::RESOURCE_NOT_FOUND
+            };
+            Err(McpError::new(code, format!("Resource not found: {uri}"))
+                .with_data(json!({ "uri": uri })))
+        }
+        Err(CallError::InputRequired(input)) if modern => {
+            Ok(input_required(input, &ctx.user_id, method, target, seal))
+        }
+        Err(CallError::InputRequired(_)) => Err(McpError::internal(
+            "the server asked for client input in a way this protocol version cannot carry",
+        )),
+    }
+}
+
+fn input_required(
+    input: InputRequired,
+    user: &str,
+    method: &str,
+    target: &str,
+    seal: &StateSeal,
+) -> Value {
+    let mut result = json!({ "resultType": "input_required" });
+    if !input.requests.is_empty() {
+        result["inputRequests"] = json!(input.requests);
+    }
+    // The spec requires at least one of the two fields; an empty state keeps that promise.
+    let state = input.state.unwrap_or_default();
+    if !state.is_empty() || input.requests.is_empty() {
+        result["requestState"] = json!(seal.seal(&state, user, method, target));
+    }
+    result
+}
+
+fn list<T: Serialize>(
+    items: Vec<T>,
+    field: &str,
+    params: &JsonObject,
+    settings: &ProtocolSettings,
+) -> Result<Value, McpError> {
+    let start = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(cursor)) => decode_cursor(cursor)
+            .filter(|&at| at <= items.len())
+            .ok_or_else(|| {
+                McpError::invalid_params(
+                    "Invalid cursor: list again without a cursor to start over",
+                )
+            })?,
+        Some(_) => {
+            return Err(McpError::invalid_params(
+                "Invalid cursor: it must be a string",
+            ))
+        }
+    };
+    let end = (start + settings.page_size).min(items.len());
+    let page: Vec<&T> = items[start..end].iter().collect();
+    let mut result = json!({ field: page });
+    if end < items.len() {
+        result["nextCursor"] = json!(encode_cursor(end));
+    }
+    Ok(result)
+}
+
+fn encode_cursor(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix("offset:")?.parse().ok()
+}
+
+fn required_str(params: &JsonObject, key: &str) -> Result<String, McpError> {
+    match params.get(key) {
+        Some(Value::String(value)) => Ok(value.clone()),
+        Some(_) => Err(McpError::invalid_params(format!(
+            "`{key}` must be a string"
+        ))),
+        None => Err(McpError::invalid_params(format!(
+            "missing required parameter `{key}`"
+        ))),
+    }
+}
+
+fn optional_object(params: &JsonObject, key: &str) -> Result<JsonObject, McpError> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(JsonObject::new()),
+        Some(Value::Object(value)) => Ok(value.clone()),
+        Some(_) => Err(McpError::invalid_params(format!(
+            "`{key}` must be an object"
+        ))),
+    }
+}
+
+/// The era part of a 2026-07-28 request's context: the answers and verified state of a retry.
+pub fn modern_era(
+    params: &JsonObject,
+    user: &str,
+    method: &str,
+    seal: &StateSeal,
+) -> Result<crate::servers::context::Era, McpError> {
+    let input_responses = match params.get("inputResponses") {
+        None | Some(Value::Null) => JsonObject::new(),
+        Some(Value::Object(responses)) => responses.clone(),
+        Some(_) => {
+            return Err(McpError::invalid_params(
+                "`inputResponses` must be an object",
+            ))
+        }
+    };
+    let request_state = match params.get("requestState") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(sealed)) => {
+            let state = seal.open(sealed, user, method, &state_target(method, params))?;
+            Some(state).filter(|state| !state.is_empty())
+        }
+        Some(_) => return Err(McpError::invalid_params("`requestState` must be a string")),
+    };
+    Ok(crate::servers::context::Era::Modern {
+        input_responses: Arc::new(input_responses),
+        request_state,
+    })
+}
+
+/// Whether a request's method is one the server (rather than the session) answers.
+pub fn is_server_method(method: &str) -> bool {
+    matches!(
+        method,
+        "tools/list"
+            | "tools/call"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "prompts/list"
+            | "prompts/get"
+            | "completion/complete"
+    )
+}
+
+/// The progress token of a request, re-exported for sessions.
+pub use meta::progress_token;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(200)), Some(200));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+    }
+
+    #[test]
+    fn lists_are_paged() {
+        let settings = ProtocolSettings {
+            page_size: 2,
+            ..ProtocolSettings::default()
+        };
+        let first = list(vec![1, 2, 3], "items", &JsonObject::new(), &settings).unwrap();
+        assert_eq!(first["items"], json!([1, 2]));
+        let mut params = JsonObject::new();
+        params.insert("cursor".into(), first["nextCursor"].clone());
+        let second = list(vec![1, 2, 3], "items", &params, &settings).unwrap();
+        assert_eq!(second["items"], json!([3]));
+        assert!(second.get("nextCursor").is_none());
+        params.insert("cursor".into(), json!("bogus"));
+        let err = list(vec![1], "items", &params, &settings).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn sealed_state_opens_only_for_the_same_user_method_and_target() {
+        let seal = StateSeal::random(std::time::Duration::from_secs(60));
+        let sealed = seal.seal("step-2", "alice", "tools/call", "book");
+        assert_eq!(
+            seal.open(&sealed, "alice", "tools/call", "book").unwrap(),
+            "step-2"
+        );
+        assert!(seal.open(&sealed, "bob", "tools/call", "book").is_err());
+        assert!(seal.open(&sealed, "alice", "tools/call", "other").is_err());
+        assert!(seal.open("forged", "alice", "tools/call", "book").is_err());
+    }
+
+    #[test]
+    fn modern_results_carry_result_type_server_info_and_cache_hints() {
+        let desc = ServerDescription {
+            name: "s".into(),
+            title: None,
+            version: "1".into(),
+            instructions: None,
+            features: Features::default(),
+        };
+        let settings = ProtocolSettings::default();
+        let desc = &implementation(&desc);
+        let listed = finish_modern(json!({"tools": []}), "tools/list", desc, &settings);
+        assert_eq!(listed["resultType"], "complete");
+        assert_eq!(listed["cacheScope"], "private");
+        assert_eq!(listed["ttlMs"], settings.cache_ttl_ms);
+        assert_eq!(listed["_meta"][SERVER_INFO]["name"], "s");
+        let called = finish_modern(json!({"content": []}), "tools/call", desc, &settings);
+        assert!(called.get("ttlMs").is_none());
+        let pending = finish_modern(
+            json!({"resultType": "input_required", "requestState": "x"}),
+            "tools/call",
+            desc,
+            &settings,
+        );
+        assert_eq!(pending["resultType"], "input_required");
+        assert!(pending.get("ttlMs").is_none());
+        assert!(finish_legacy(json!({"resultType": "complete"}))
+            .get("resultType")
+            .is_none());
+    }
+}

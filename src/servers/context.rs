@@ -1,0 +1,243 @@
+//! The context of one request as server code sees it: who is asking, with which protocol, and
+//! the ways back to the client (progress, log messages, elicitation, sampling, roots).
+//!
+//! The era difference lives here and nowhere in server code. In a legacy session
+//! [`RequestContext::elicit`] sends `elicitation/create` to the client and waits for the answer;
+//! in 2026-07-28 it returns the answer the client attached to this retry (`inputResponses`), or
+//! fails with [`CallError::InputRequired`], which the runtime turns into an
+//! `InputRequiredResult` — so one tool body serves both.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::error::McpError;
+use crate::protocol::jsonrpc::Outgoing;
+use crate::protocol::meta::LogLevel;
+use crate::protocol::version::ProtocolVersion;
+
+/// Why a server call did not produce a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// Answered as a JSON-RPC error.
+    #[error(transparent)]
+    Protocol(#[from] McpError),
+    /// The resource does not exist (-32002 in legacy revisions, -32602 in 2026-07-28).
+    #[error("Resource not found: {0}")]
+    ResourceNotFound(String),
+    /// More input is needed from the client (2026-07-28 multi round-trip requests).
+    #[error("input required from the client")]
+    InputRequired(InputRequired),
+}
+
+/// The requests a server needs the client to fulfil before it retries, keyed by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputRequired {
+    /// `{key: {"method": …, "params": …}}` as `InputRequests` in the schema.
+    pub requests: BTreeMap<String, Value>,
+    /// Server state to be echoed back on the retry (sealed by the runtime before it leaves).
+    pub state: Option<String>,
+}
+
+/// The link back to the client that a request arrived on.
+pub trait ClientLink: Send + Sync {
+    /// Sends a notification on the stream that will carry this request's response.
+    fn notify(&self, message: Outgoing);
+
+    /// Sends a request to the client and waits for its answer (legacy sessions only; a link
+    /// that cannot do this answers with an error).
+    fn request(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> BoxFuture<'static, Result<Value, McpError>>;
+}
+
+/// The era-specific half of a request.
+#[derive(Clone)]
+pub enum Era {
+    /// A session that began with `initialize`: the client can be asked things directly.
+    Legacy,
+    /// 2026-07-28: answers to earlier input requests arrive with the retry.
+    Modern {
+        input_responses: Arc<JsonObject>,
+        request_state: Option<String>,
+    },
+}
+
+/// Everything a server call may use besides its arguments.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub user_id: Arc<str>,
+    pub protocol: ProtocolVersion,
+    pub client_capabilities: Arc<JsonObject>,
+    pub era: Era,
+    /// Set when the client asked for progress notifications.
+    pub progress_token: Option<Value>,
+    /// The lowest level the client wants log messages at; `None` means none at all.
+    pub log_level: Option<LogLevel>,
+    pub cancellation: CancellationToken,
+    pub link: Arc<dyn ClientLink>,
+}
+
+impl RequestContext {
+    /// Reports progress if the client asked for it; otherwise does nothing.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(token) = &self.progress_token else {
+            return;
+        };
+        let mut params = json!({ "progressToken": token, "progress": progress });
+        if let Some(total) = total {
+            params["total"] = json!(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        self.link
+            .notify(Outgoing::notification("notifications/progress", params));
+    }
+
+    /// Sends a log message if the client wants messages at this level.
+    pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) {
+        let Some(threshold) = self.log_level else {
+            return;
+        };
+        if level < threshold {
+            return;
+        }
+        let mut params = json!({ "level": level, "data": data });
+        if let Some(logger) = logger {
+            params["logger"] = json!(logger);
+        }
+        self.link
+            .notify(Outgoing::notification("notifications/message", params));
+    }
+
+    /// The state this server put into its last `InputRequiredResult`, verified, on a retry.
+    pub fn request_state(&self) -> Option<&str> {
+        match &self.era {
+            Era::Modern { request_state, .. } => request_state.as_deref(),
+            Era::Legacy => None,
+        }
+    }
+
+    /// Asks the client for user input (`elicitation/create`); `key` names the request for
+    /// the multi round-trip exchange and must be unique within the call.
+    pub async fn elicit(&self, key: &str, params: Value) -> Result<Value, CallError> {
+        self.ask_client("elicitation/create", key, params).await
+    }
+
+    /// Asks the client's model for a completion (`sampling/createMessage`).
+    pub async fn create_message(&self, key: &str, params: Value) -> Result<Value, CallError> {
+        self.ask_client("sampling/createMessage", key, params).await
+    }
+
+    /// Asks the client for its roots (`roots/list`).
+    pub async fn list_roots(&self, key: &str) -> Result<Value, CallError> {
+        self.ask_client("roots/list", key, json!({})).await
+    }
+
+    /// Several questions at once: in 2026-07-28 every missing answer is requested in a single
+    /// `InputRequiredResult`; in a legacy session they are asked one after another.
+    pub async fn ask_all(
+        &self,
+        questions: Vec<(&str, &'static str, Value)>,
+    ) -> Result<BTreeMap<String, Value>, CallError> {
+        let mut answers = BTreeMap::new();
+        let mut missing = InputRequired::default();
+        for (key, method, params) in questions {
+            let capability = capability_for(method)?;
+            self.require_capability(capability)?;
+            match &self.era {
+                Era::Legacy => {
+                    let answer = self.link.request(method, params).await?;
+                    answers.insert(key.to_owned(), answer);
+                }
+                Era::Modern {
+                    input_responses, ..
+                } => match input_responses.get(key) {
+                    Some(answer) => {
+                        answers.insert(key.to_owned(), answer.clone());
+                    }
+                    None => {
+                        missing.requests.insert(
+                            key.to_owned(),
+                            json!({ "method": method, "params": params }),
+                        );
+                    }
+                },
+            }
+        }
+        if missing.requests.is_empty() {
+            Ok(answers)
+        } else {
+            Err(CallError::InputRequired(missing))
+        }
+    }
+
+    async fn ask_client(
+        &self,
+        method: &'static str,
+        key: &str,
+        params: Value,
+    ) -> Result<Value, CallError> {
+        let mut answers = self.ask_all(vec![(key, method, params)]).await?;
+        answers
+            .remove(key)
+            .ok_or_else(|| McpError::internal("the client's answer went missing").into())
+    }
+
+    fn require_capability(&self, capability: &str) -> Result<(), McpError> {
+        if self.client_capabilities.contains_key(capability) {
+            Ok(())
+        } else {
+            Err(McpError::missing_client_capability(
+                json!({ capability: {} }),
+            ))
+        }
+    }
+}
+
+fn capability_for(method: &str) -> Result<&'static str, McpError> {
+    match method {
+        "elicitation/create" => Ok("elicitation"),
+        "sampling/createMessage" => Ok("sampling"),
+        "roots/list" => Ok("roots"),
+        other => Err(McpError::internal(format!(
+            "{other} is not a request a server can send to a client"
+        ))),
+    }
+}
+
+/// Changes a server announces to everyone connected to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    ToolsListChanged,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated { uri: String },
+}
+
+/// The sending side of a server instance's event channel; it outlives restarts of the instance.
+#[derive(Debug, Clone)]
+pub struct ServerEvents(broadcast::Sender<ServerEvent>);
+
+impl ServerEvents {
+    pub fn new(capacity: usize) -> Self {
+        ServerEvents(broadcast::channel(capacity).0)
+    }
+
+    /// Announces a change; nobody listening is not an error.
+    pub fn send(&self, event: ServerEvent) {
+        let _ = self.0.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
+        self.0.subscribe()
+    }
+}

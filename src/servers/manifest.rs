@@ -1,0 +1,218 @@
+//! `servers/<name>/server.toml`: what a server is, read and checked at start-up.
+//!
+//! Discovery never fails as a whole: each folder either yields a manifest or a
+//! [`ManifestProblem`] naming the file and the reason, and the runtime goes on with the rest.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ids;
+
+pub const MANIFEST_FILE: &str = "server.toml";
+
+/// The parsed `server.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Must equal the folder name; it is the `{server}` in every URL and the `--server` value.
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    pub version: String,
+    pub kind: ServerKind,
+    /// Guidance for the model, sent as `instructions` at initialize and discover.
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub auth: AuthSpec,
+}
+
+/// How the server's tools are implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    /// Rust code in the server's folder (`server.rs`), compiled into the binary.
+    Native,
+}
+
+/// The credentials the server needs from each user for its upstream service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    #[serde(default)]
+    pub kind: AuthKind,
+    /// OAuth scopes requested when the user connects an account.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    #[default]
+    None,
+    Oauth2,
+    ApiKey,
+}
+
+impl fmt::Display for AuthKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthKind::None => "none",
+            AuthKind::Oauth2 => "oauth2",
+            AuthKind::ApiKey => "api_key",
+        })
+    }
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerKind::Native => "native",
+        })
+    }
+}
+
+/// A server folder that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestProblem {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for ManifestProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+/// A manifest together with the folder it came from.
+#[derive(Debug, Clone)]
+pub struct FoundServer {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+}
+
+/// Reads every `*/server.toml` under `dir`, sorted by folder name.
+pub fn discover(dir: &Path) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            problems.push(ManifestProblem {
+                path: dir.to_owned(),
+                reason: format!("cannot read the servers folder: {err}"),
+            });
+            return (found, problems);
+        }
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let path = folder.join(MANIFEST_FILE);
+        if !path.is_file() {
+            continue;
+        }
+        match load(&folder) {
+            Ok(manifest) => found.push(FoundServer {
+                manifest,
+                dir: folder,
+            }),
+            Err(reason) => problems.push(ManifestProblem { path, reason }),
+        }
+    }
+    (found, problems)
+}
+
+/// Reads and checks one folder's manifest; the error is the reason, ready to print.
+pub fn load(folder: &Path) -> Result<Manifest, String> {
+    let path = folder.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|err| format!("cannot read: {err}"))?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|err| err.to_string())?;
+    let folder_name = folder
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ids::validate_server_name(&manifest.name).map_err(|err| err.to_string())?;
+    if manifest.name != folder_name {
+        return Err(format!(
+            "name {:?} must equal the folder name {:?}",
+            manifest.name, folder_name
+        ));
+    }
+    if manifest.description.trim().is_empty() {
+        return Err("description must not be empty".to_owned());
+    }
+    if manifest.version.trim().is_empty() {
+        return Err("version must not be empty".to_owned());
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_server(root: &Path, folder: &str, manifest: &str) {
+        let dir = root.join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(MANIFEST_FILE), manifest).unwrap();
+    }
+
+    const GOOD: &str = r#"
+name = "alpha"
+description = "A test server"
+version = "1.0.0"
+kind = "native"
+[auth]
+kind = "api_key"
+"#;
+
+    #[test]
+    fn a_good_manifest_is_found() {
+        let root = tempfile::tempdir().unwrap();
+        write_server(root.path(), "alpha", GOOD);
+        let (found, problems) = discover(root.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].manifest.auth.kind, AuthKind::ApiKey);
+    }
+
+    #[test]
+    fn broken_manifests_are_reported_with_path_and_reason_and_the_rest_kept() {
+        let root = tempfile::tempdir().unwrap();
+        write_server(root.path(), "alpha", GOOD);
+        write_server(root.path(), "beta", "name = \"beta\"\nkind = \"native\"\n");
+        write_server(root.path(), "gamma", &GOOD.replace("alpha", "other"));
+        write_server(root.path(), "delta", &GOOD.replace("native", "python"));
+        write_server(root.path(), "eps", "this is = not toml [");
+        std::fs::create_dir_all(root.path().join("not-a-server")).unwrap();
+        let (found, problems) = discover(root.path());
+        assert_eq!(found.len(), 1);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(text
+            .iter()
+            .any(|p| p.contains("beta") && p.contains("description")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("gamma") && p.contains("folder name")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("delta") && p.contains("python")));
+        assert!(text.iter().any(|p| p.contains("eps")));
+    }
+
+    #[test]
+    fn a_missing_servers_folder_is_a_problem_not_a_panic() {
+        let (found, problems) = discover(Path::new("/nonexistent/servers"));
+        assert!(found.is_empty());
+        assert_eq!(problems.len(), 1);
+    }
+}

@@ -1,0 +1,103 @@
+//! Servers: what an MCP server is to this runtime, how servers are found on disk, and the
+//! compiled-in native implementations.
+//!
+//! A server implementation sees only this module's API — [`McpServer`] and the
+//! [`RequestContext`] of each call — never actors, transports or protocol eras. The same code
+//! therefore serves stdio and HTTP, legacy sessions and 2026-07-28 stateless requests.
+
+pub mod context;
+pub mod manifest;
+pub mod native;
+pub mod registry;
+pub mod schema;
+pub mod store;
+
+use futures::future::BoxFuture;
+use rmcp::model::{
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, JsonObject, Prompt,
+    ReadResourceResult, Resource, ResourceTemplate, Tool,
+};
+
+pub use context::{CallError, InputRequired, RequestContext, ServerEvent, ServerEvents};
+pub use registry::{NativeFactory, ServerEntry, ServerInit, ServerRegistry};
+pub use store::UserStore;
+
+use crate::protocol::error::McpError;
+
+/// What a server offers beyond tools, used to build its capabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    pub tools_list_changed: bool,
+    pub resources: bool,
+    pub resources_subscribe: bool,
+    pub resources_list_changed: bool,
+    pub prompts: bool,
+    pub prompts_list_changed: bool,
+    pub completions: bool,
+    pub logging: bool,
+}
+
+/// A future a server returns; `Send` so the runtime may move work between threads later.
+pub type ServerFuture<'a, T> = BoxFuture<'a, T>;
+
+/// One user's instance of an MCP server.
+///
+/// Lists are answered synchronously from the instance's state; calls are futures that run
+/// concurrently with each other. Everything but tools has an empty default, so a server only
+/// writes what it offers.
+pub trait McpServer: Send + Sync + 'static {
+    fn features(&self) -> Features {
+        Features::default()
+    }
+
+    /// Tools in a stable order (clients cache by it).
+    fn tools(&self) -> Vec<Tool>;
+
+    /// Runs a tool whose arguments already passed its input schema. A failure the model should
+    /// see is `Ok` with `isError: true`; `Err` is for protocol errors and input requests.
+    fn call_tool<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: JsonObject,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<CallToolResult, CallError>>;
+
+    fn resources(&self) -> Vec<Resource> {
+        Vec::new()
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        Vec::new()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        _ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        Box::pin(async move { Err(CallError::ResourceNotFound(uri.to_owned())) })
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        Vec::new()
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        _arguments: JsonObject,
+        _ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<GetPromptResult, CallError>> {
+        Box::pin(
+            async move { Err(McpError::invalid_params(format!("Unknown prompt: {name}")).into()) },
+        )
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _params: CompleteRequestParams,
+        _ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<CompleteResult, McpError>> {
+        Box::pin(async { Ok(CompleteResult::default()) })
+    }
+}

@@ -1,0 +1,103 @@
+//! The server registry: every server discovered under the servers folder, with the code that
+//! creates a user's instance of it. Built once at start-up and shared read-only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::manifest::{self, Manifest, ManifestProblem, ServerKind};
+use super::{native, McpServer, ServerEvents, UserStore};
+
+/// What a new instance is given: whose it is, the data that outlives it, and its event channel.
+#[derive(Clone)]
+pub struct ServerInit {
+    pub user_id: Arc<str>,
+    pub store: Arc<UserStore>,
+    pub events: ServerEvents,
+}
+
+/// Creates one user's instance of a native server.
+pub type NativeFactory = fn(ServerInit) -> Arc<dyn McpServer>;
+
+/// A usable server: its manifest, its folder, and how to instantiate it.
+pub struct ServerEntry {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    factory: NativeFactory,
+}
+
+impl ServerEntry {
+    pub fn new(manifest: Manifest, dir: PathBuf, factory: NativeFactory) -> Self {
+        ServerEntry {
+            manifest,
+            dir,
+            factory,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn instantiate(&self, init: ServerInit) -> Arc<dyn McpServer> {
+        (self.factory)(init)
+    }
+}
+
+/// All servers found at start-up, plus the folders that were skipped and why.
+#[derive(Default)]
+pub struct ServerRegistry {
+    entries: BTreeMap<String, Arc<ServerEntry>>,
+    problems: Vec<ManifestProblem>,
+}
+
+impl ServerRegistry {
+    /// Scans `dir`; a folder whose manifest is broken or whose code is missing is recorded in
+    /// [`ServerRegistry::problems`] and skipped.
+    pub fn discover(dir: &Path) -> Self {
+        let (found, mut problems) = manifest::discover(dir);
+        let mut entries = BTreeMap::new();
+        for server in found {
+            let name = server.manifest.name.clone();
+            match server.manifest.kind {
+                ServerKind::Native => match native_factory(&name) {
+                    Some(factory) => {
+                        let entry = ServerEntry::new(server.manifest, server.dir, factory);
+                        entries.insert(name, Arc::new(entry));
+                    }
+                    None => problems.push(ManifestProblem {
+                        path: server.dir.join(manifest::MANIFEST_FILE),
+                        reason: format!(
+                            "kind = \"native\" but no code for {name:?} was compiled into this \
+                             binary (servers/{name}/server.rs must exist when building)"
+                        ),
+                    }),
+                },
+            }
+        }
+        ServerRegistry { entries, problems }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<ServerEntry>> {
+        self.entries.get(name)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<ServerEntry>> {
+        self.entries.values()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
+    pub fn problems(&self) -> &[ManifestProblem] {
+        &self.problems
+    }
+}
+
+fn native_factory(name: &str) -> Option<NativeFactory> {
+    native::NATIVE_SERVERS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, factory)| *factory)
+}

@@ -1,0 +1,108 @@
+//! Tool input validation against each tool's JSON schema, compiled once per schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonschema::Validator;
+use rmcp::model::JsonObject;
+use serde_json::Value;
+
+/// Compiled validators by tool name, rebuilt only when a tool's schema object changes.
+#[derive(Default)]
+pub struct SchemaCache {
+    compiled: HashMap<String, (Arc<JsonObject>, Arc<Validator>)>,
+}
+
+impl SchemaCache {
+    /// Checks `arguments` against `schema`; the error lists every violation with its path.
+    pub fn validate(
+        &mut self,
+        tool: &str,
+        schema: &Arc<JsonObject>,
+        arguments: &JsonObject,
+    ) -> Result<(), String> {
+        let validator = self.validator(tool, schema)?;
+        let instance = Value::Object(arguments.clone());
+        let problems: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|error| {
+                let path = error.instance_path().to_string();
+                if path.is_empty() {
+                    error.to_string()
+                } else {
+                    format!("{path}: {error}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    fn validator(
+        &mut self,
+        tool: &str,
+        schema: &Arc<JsonObject>,
+    ) -> Result<Arc<Validator>, String> {
+        if let Some((known, validator)) = self.compiled.get(tool) {
+            if Arc::ptr_eq(known, schema) || known == schema {
+                return Ok(validator.clone());
+            }
+        }
+        let validator = jsonschema::validator_for(&Value::Object((**schema).clone()))
+            .map(Arc::new)
+            .map_err(|err| format!("the tool's input schema is invalid: {err}"))?;
+        self.compiled
+            .insert(tool.to_owned(), (schema.clone(), validator.clone()));
+        Ok(validator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> JsonObject {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn arguments_are_checked_against_the_schema() {
+        let schema = Arc::new(object(json!({
+            "type": "object",
+            "properties": {"key": {"type": "string"}, "n": {"type": "integer", "minimum": 0}},
+            "required": ["key"]
+        })));
+        let mut cache = SchemaCache::default();
+        assert!(cache
+            .validate("t", &schema, &object(json!({"key": "a", "n": 1})))
+            .is_ok());
+        let err = cache
+            .validate("t", &schema, &object(json!({"n": -1})))
+            .unwrap_err();
+        assert!(err.contains("key"), "{err}");
+        assert!(err.contains("/n"), "{err}");
+    }
+
+    #[test]
+    fn a_changed_schema_is_recompiled() {
+        let mut cache = SchemaCache::default();
+        let loose = Arc::new(object(json!({"type": "object"})));
+        let strict = Arc::new(object(json!({"type": "object", "required": ["x"]})));
+        assert!(cache.validate("t", &loose, &JsonObject::new()).is_ok());
+        assert!(cache.validate("t", &strict, &JsonObject::new()).is_err());
+    }
+
+    #[test]
+    fn an_invalid_schema_is_reported_not_panicked() {
+        let mut cache = SchemaCache::default();
+        let broken = Arc::new(object(json!({"type": 12})));
+        let err = cache
+            .validate("t", &broken, &JsonObject::new())
+            .unwrap_err();
+        assert!(err.contains("schema"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! stdio: newline-delimited JSON-RPC on stdin/stdout for one desktop client. Logs never touch
+//! stdout. A line over the size limit is answered with an error and skipped; the pipe keeps
+//! serving. At end of input, requests in flight are answered (within the grace period) and the
+//! process exits.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actors::runtime::Runtime;
+use crate::actors::session::{Drain, Inbound, InboundTooLarge, SessionActor};
+use crate::protocol::jsonrpc::Outgoing;
+
+/// Serves one session over `input`/`output` until the input ends.
+pub async fn serve<R, W>(
+    runtime: Runtime,
+    server: &str,
+    user: &str,
+    input: R,
+    output: W,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + 'static,
+{
+    let limit = runtime.settings.protocol.max_message_bytes;
+    let grace = Duration::from_secs(runtime.settings.runtime.shutdown_grace_secs);
+    let (out, outbox) = mpsc::unbounded_channel();
+    let (on_stop, stopped) = oneshot::channel();
+    let session = SessionActor::new(runtime, server, user, out, on_stop).start();
+    let writer = actix_rt::spawn(write_all(outbox, stopped, output));
+
+    let mut input = BufReader::new(input);
+    loop {
+        let delivered = match read_line(&mut input, limit).await {
+            Ok(Line::Text(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(Line::Text(line)) => session.send(Inbound(line)).await,
+            Ok(Line::TooLong) => session.send(InboundTooLarge { limit }).await,
+            Ok(Line::End) => break,
+            Err(err) => {
+                tracing::warn!(%err, "stdin failed; closing");
+                break;
+            }
+        };
+        if delivered.is_err() {
+            break;
+        }
+    }
+    session.do_send(Drain { grace });
+    match writer.await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// One read from the input.
+enum Line {
+    Text(Vec<u8>),
+    /// A line over the limit, already skipped up to and including its newline.
+    TooLong,
+    End,
+}
+
+/// Reads one newline-terminated line holding at most `limit` bytes in memory; a longer line is
+/// consumed and discarded so the next one can be read.
+async fn read_line<R: AsyncBufRead + Unpin>(input: &mut R, limit: usize) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buffer = input.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(match (too_long, line.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::End,
+                (false, false) => Line::Text(line),
+            });
+        }
+        let (chunk, found_newline) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (&buffer[..at], true),
+            None => (buffer, false),
+        };
+        if !too_long && line.len() + chunk.len() <= limit {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line = Vec::new();
+        }
+        let consumed = chunk.len() + usize::from(found_newline);
+        input.consume(consumed);
+        if found_newline {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            });
+        }
+    }
+}
+
+/// Writes every outgoing message as one line, flushing whenever the queue runs dry. Ends once
+/// the session has stopped and what it sent is written.
+async fn write_all<W: AsyncWrite + Unpin>(
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    mut stopped: oneshot::Receiver<()>,
+    output: W,
+) -> std::io::Result<()> {
+    let mut output = BufWriter::new(output);
+    loop {
+        tokio::select! {
+            biased;
+            message = outbox.recv() => match message {
+                Some(message) => {
+                    write_line(&mut output, &message).await?;
+                    if outbox.is_empty() {
+                        output.flush().await?;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut stopped => {
+                while let Ok(message) = outbox.try_recv() {
+                    write_line(&mut output, &message).await?;
+                }
+                break;
+            }
+        }
+    }
+    output.flush().await
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(
+    output: &mut W,
+    message: &Outgoing,
+) -> std::io::Result<()> {
+    let mut line = message.to_line();
+    line.push('\n');
+    output.write_all(line.as_bytes()).await
+}

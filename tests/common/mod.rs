@@ -1,0 +1,136 @@
+//! A minimal line-oriented MCP client over the real binary's stdio, for integration tests.
+//! Every wait is bounded, so a broken server fails a test instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gumcp-actors"))
+}
+
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"}
+    })
+}
+
+pub struct StdioClient {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Messages read while waiting for something else (notifications, other replies).
+    pub seen: Vec<Value>,
+}
+
+impl StdioClient {
+    pub fn start(args: &[&str]) -> StdioClient {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> StdioClient {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the binary starts");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        StdioClient {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn server(name: &str) -> StdioClient {
+        Self::start(&["stdio", "--server", name])
+    }
+
+    pub async fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.send_raw(&message.to_string()).await;
+    }
+
+    pub async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .expect("the server answers in time")
+            .expect("stdout is readable")
+            .expect("the server is still running");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout line is JSON: {line}"))
+    }
+
+    /// Reads until the message with this id (a reply, or anything carrying `id`).
+    pub async fn wait_for_id(&mut self, id: &Value) -> Value {
+        loop {
+            let message = self.next().await;
+            if message.get("id") == Some(id) && message.get("method").is_none() {
+                return message;
+            }
+            self.seen.push(message);
+        }
+    }
+
+    pub async fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        self.wait_for_id(&json!(id)).await
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await;
+    }
+
+    pub async fn initialize(&mut self, version: &str, capabilities: Value) -> Value {
+        let reply = self
+            .request(
+                0,
+                "initialize",
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": capabilities,
+                    "clientInfo": {"name": "tests", "version": "1"}
+                }),
+            )
+            .await;
+        self.notify("notifications/initialized", json!({})).await;
+        reply
+    }
+
+    /// Closes stdin and waits for the exit status.
+    pub async fn close(mut self) -> (std::process::ExitStatus, Vec<Value>) {
+        self.stdin.take();
+        let mut rest = Vec::new();
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(WAIT, self.lines.next_line()).await {
+            rest.push(serde_json::from_str(&line).expect("stdout line is JSON"));
+        }
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the server exits in time")
+            .expect("exit status");
+        (status, rest)
+    }
+}

@@ -1,0 +1,250 @@
+//! The real binary over stdio: lifecycle of both eras, bad input, batches, and exit on EOF.
+
+mod common;
+
+use common::{modern_meta, StdioClient};
+use serde_json::{json, Value};
+
+fn error_code(reply: &Value) -> i64 {
+    reply["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("an error reply: {reply}"))
+}
+
+#[tokio::test]
+async fn initialize_negotiates_every_legacy_version() {
+    for (asked, answered) in [
+        ("2024-11-05", "2024-11-05"),
+        ("2025-03-26", "2025-03-26"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        ("1999-01-01", "2025-11-25"),
+    ] {
+        let mut client = StdioClient::server("simple-tools-server");
+        let reply = client.initialize(asked, json!({})).await;
+        assert_eq!(reply["result"]["protocolVersion"], answered, "{reply}");
+        assert_eq!(reply["result"]["serverInfo"]["name"], "simple-tools-server");
+        assert!(reply["result"]["capabilities"]["tools"].is_object());
+        assert!(reply["result"].get("resultType").is_none(), "{reply}");
+        let (status, _) = client.close().await;
+        assert!(status.success());
+    }
+}
+
+#[tokio::test]
+async fn a_request_before_initialize_is_an_error_and_the_connection_lives_on() {
+    let mut client = StdioClient::server("simple-tools-server");
+    let early = client.request(1, "tools/list", json!({})).await;
+    assert_eq!(error_code(&early), -32600);
+    assert!(early["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("initialize"));
+    let ping = client.request(2, "ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+    let init = client.initialize("2025-11-25", json!({})).await;
+    assert!(init.get("result").is_some());
+    let again = client
+        .request(
+            3,
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}}),
+        )
+        .await;
+    assert_eq!(error_code(&again), -32600);
+    let tools = client.request(4, "tools/list", json!({})).await;
+    assert_eq!(tools["result"]["tools"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_error_and_the_process_keeps_serving() {
+    let mut client = StdioClient::start_with_env(
+        &["stdio", "--server", "simple-tools-server"],
+        &[("GUMCP__PROTOCOL__MAX_MESSAGE_BYTES", "2048")],
+    );
+    client.initialize("2025-11-25", json!({})).await;
+
+    client.send_raw("{not json").await;
+    let parse = client.next().await;
+    assert_eq!(error_code(&parse), -32700);
+    assert_eq!(parse["id"], Value::Null);
+
+    client
+        .send_raw(r#"{"jsonrpc":"1.0","id":5,"method":"ping"}"#)
+        .await;
+    let wrong = client.next().await;
+    assert_eq!(error_code(&wrong), -32600);
+    assert_eq!(wrong["id"], 5);
+
+    let unknown = client.request(6, "no/such/method", json!({})).await;
+    assert_eq!(error_code(&unknown), -32601);
+
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":7,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(10_000)
+    );
+    client.send_raw(&huge).await;
+    let too_large = client.next().await;
+    assert_eq!(error_code(&too_large), -32600);
+    assert!(too_large["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("2048"));
+
+    let no_tool = client
+        .request(
+            8,
+            "tools/call",
+            json!({"name": "no-such-tool", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(error_code(&no_tool), -32602);
+    assert!(no_tool["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-tool"));
+
+    let bad_args = client
+        .request(
+            9,
+            "tools/call",
+            json!({"name": "store-data", "arguments": {"key": "k"}}),
+        )
+        .await;
+    assert_eq!(bad_args["result"]["isError"], true);
+    let text = bad_args["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("value"), "{text}");
+
+    let ping = client.request(10, "ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+    let (status, _) = client.close().await;
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn batches_are_answered_as_arrays_only_in_2025_03_26() {
+    let mut client = StdioClient::server("simple-tools-server");
+    client.initialize("2025-03-26", json!({})).await;
+    client
+        .send(json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+             "params": {"name": "store-data", "arguments": {"key": "a", "value": "1"}}},
+            {"jsonrpc": "2.0", "id": 3, "method": "nope"}
+        ]))
+        .await;
+    let replies = client.next().await;
+    let replies = replies.as_array().expect("a batch reply is an array");
+    assert_eq!(replies.len(), 3);
+    let by_id = |id: i64| replies.iter().find(|r| r["id"] == id).unwrap().clone();
+    assert_eq!(by_id(1)["result"], json!({}));
+    assert_eq!(by_id(2)["result"]["content"][0]["text"], "Stored a = 1");
+    assert_eq!(error_code(&by_id(3)), -32601);
+
+    let mut newer = StdioClient::server("simple-tools-server");
+    newer.initialize("2025-11-25", json!({})).await;
+    newer
+        .send(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]))
+        .await;
+    let refused = newer.next().await;
+    assert_eq!(error_code(&refused), -32600);
+}
+
+#[tokio::test]
+async fn modern_requests_need_no_handshake_and_are_checked() {
+    let mut client = StdioClient::server("simple-tools-server");
+    let discover = client
+        .request(1, "server/discover", json!({"_meta": modern_meta()}))
+        .await;
+    let result = &discover["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["supportedVersions"][0], "2026-07-28");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "simple-tools-server"
+    );
+    assert!(result["ttlMs"].as_u64().is_some());
+    assert_eq!(result["cacheScope"], "public");
+
+    let call = client
+        .request(
+            2,
+            "tools/call",
+            json!({"_meta": modern_meta(), "name": "store-data",
+                   "arguments": {"key": "k", "value": "v"}}),
+        )
+        .await;
+    assert_eq!(call["result"]["resultType"], "complete");
+    assert_eq!(call["result"]["content"][0]["text"], "Stored k = v");
+
+    let mut no_caps = modern_meta();
+    no_caps
+        .as_object_mut()
+        .unwrap()
+        .remove("io.modelcontextprotocol/clientCapabilities");
+    let missing = client
+        .request(3, "tools/list", json!({"_meta": no_caps}))
+        .await;
+    assert_eq!(error_code(&missing), -32602);
+
+    let mut old = modern_meta();
+    old["io.modelcontextprotocol/protocolVersion"] = json!("1900-01-01");
+    let unsupported = client.request(4, "tools/list", json!({"_meta": old})).await;
+    assert_eq!(error_code(&unsupported), -32022);
+    assert_eq!(unsupported["error"]["data"]["requested"], "1900-01-01");
+
+    let bare_discover = client.request(5, "server/discover", json!({})).await;
+    assert_eq!(error_code(&bare_discover), -32602);
+
+    let ping = client
+        .request(6, "ping", json!({"_meta": modern_meta()}))
+        .await;
+    assert_eq!(error_code(&ping), -32601);
+
+    let mut bad_level = modern_meta();
+    bad_level["io.modelcontextprotocol/logLevel"] = json!("shouting");
+    let level = client
+        .request(7, "tools/list", json!({"_meta": bad_level}))
+        .await;
+    assert_eq!(error_code(&level), -32602);
+}
+
+#[tokio::test]
+async fn requests_in_flight_at_end_of_input_are_answered_before_exit() {
+    let mut client = StdioClient::server("simple-tools-server");
+    client.initialize("2025-11-25", json!({})).await;
+    for id in 1..=20 {
+        client
+            .send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": "list-data", "arguments": {}}}))
+            .await;
+    }
+    let (status, rest) = client.close().await;
+    assert!(status.success());
+    let answered: Vec<i64> = rest.iter().filter_map(|m| m["id"].as_i64()).collect();
+    assert_eq!(answered.len(), 20, "{rest:?}");
+}
+
+#[tokio::test]
+async fn user_data_is_per_process_user_and_logs_stay_off_stdout() {
+    let mut client = StdioClient::start(&[
+        "stdio",
+        "--server",
+        "simple-tools-server",
+        "--user-id",
+        "alice",
+    ]);
+    client.initialize("2025-11-25", json!({})).await;
+    let listed = client
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "list-data", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(listed["result"]["content"][0]["text"], "No data stored");
+    let (status, rest) = client.close().await;
+    assert!(status.success());
+    assert!(rest.is_empty(), "nothing but replies on stdout: {rest:?}");
+}
