@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::protocol::meta::LogLevel;
+
 /// Why the settings could not be loaded; each variant names the key or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -79,6 +81,8 @@ pub struct ProtocolSettings {
     pub client_request_timeout_secs: u64,
     /// How long a 2026-07-28 `requestState` stays valid for the retry that echoes it.
     pub request_state_ttl_secs: u64,
+    /// Log messages a legacy session receives before it sends `logging/setLevel`.
+    pub default_log_level: LogLevel,
 }
 
 impl Default for ProtocolSettings {
@@ -89,6 +93,7 @@ impl Default for ProtocolSettings {
             max_message_bytes: 4 * 1024 * 1024,
             client_request_timeout_secs: 300,
             request_state_ttl_secs: 600,
+            default_log_level: LogLevel::Info,
         }
     }
 }

@@ -248,3 +248,121 @@ async fn user_data_is_per_process_user_and_logs_stay_off_stdout() {
     assert!(status.success());
     assert!(rest.is_empty(), "nothing but replies on stdout: {rest:?}");
 }
+
+#[tokio::test]
+async fn a_cancelled_request_gets_no_reply_and_the_session_goes_on() {
+    let mut client = StdioClient::server("conformance-fixtures");
+    client.initialize("2025-11-25", json!({})).await;
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "test_slow", "arguments": {"ms": 30000},
+                                "_meta": {"progressToken": "slow"}}}))
+        .await;
+    let first_progress = client.next().await;
+    assert_eq!(first_progress["method"], "notifications/progress");
+    client
+        .notify(
+            "notifications/cancelled",
+            json!({"requestId": 1, "reason": "test"}),
+        )
+        .await;
+    let ping = client.request(2, "ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+    assert!(!client
+        .seen
+        .iter()
+        .any(|m| m.get("id") == Some(&json!(1)) && m.get("method").is_none()));
+    let (status, rest) = client.close().await;
+    assert!(status.success());
+    let replies_to_cancelled: Vec<&Value> = rest
+        .iter()
+        .filter(|m| m.get("id") == Some(&json!(1)))
+        .collect();
+    assert!(replies_to_cancelled.is_empty(), "{replies_to_cancelled:?}");
+}
+
+#[tokio::test]
+async fn a_legacy_tool_can_ask_the_client_and_gets_its_answer() {
+    let mut client = StdioClient::server("conformance-fixtures");
+    client
+        .initialize("2025-11-25", json!({"sampling": {}}))
+        .await;
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "test_sampling", "arguments": {"prompt": "2+2?"}}}))
+        .await;
+    let asked = client.next().await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    assert_eq!(asked["params"]["messages"][0]["content"]["text"], "2+2?");
+    assert_eq!(asked["params"]["maxTokens"], 100);
+    client
+        .send(json!({"jsonrpc": "2.0", "id": asked["id"], "result": {
+            "role": "assistant", "content": {"type": "text", "text": "4"}, "model": "m"}}))
+        .await;
+    let reply = client.wait_for_id(&json!(1)).await;
+    assert_eq!(reply["result"]["content"][0]["text"], "LLM response: 4");
+
+    let refused = client
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "test_elicitation", "arguments": {"message": "hi"}}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&refused),
+        -32021,
+        "elicitation was not declared: {refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_modern_multi_round_call_carries_sealed_state() {
+    let mut client = StdioClient::server("conformance-fixtures");
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let call = |id: i64, extra: Value| {
+        let mut params = json!({"_meta": meta.clone(), "name": "test_input_required_result_multi_round", "arguments": {}});
+        for (k, v) in extra.as_object().unwrap() {
+            params[k] = v.clone();
+        }
+        (id, params)
+    };
+    let (id, params) = call(1, json!({}));
+    let round1 = client.request(id, "tools/call", params).await;
+    assert_eq!(round1["result"]["resultType"], "input_required");
+    assert!(round1["result"]["inputRequests"]["step1"].is_object());
+    let state1 = round1["result"]["requestState"].clone();
+
+    let (id, params) = call(
+        2,
+        json!({
+            "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+            "requestState": state1
+        }),
+    );
+    let round2 = client.request(id, "tools/call", params).await;
+    assert!(
+        round2["result"]["inputRequests"]["step2"].is_object(),
+        "{round2}"
+    );
+    let state2 = round2["result"]["requestState"].clone();
+
+    let (id, params) = call(
+        3,
+        json!({
+            "inputResponses": {"step2": {"action": "accept", "content": {"color": "green"}}},
+            "requestState": state2
+        }),
+    );
+    let done = client.request(id, "tools/call", params).await;
+    assert_eq!(done["result"]["resultType"], "complete");
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "Hello, Ada! Your favorite color is green."
+    );
+
+    let (id, params) = call(4, json!({"requestState": "forged"}));
+    let forged = client.request(id, "tools/call", params).await;
+    assert_eq!(error_code(&forged), -32602);
+}

@@ -96,6 +96,7 @@ impl SessionActor {
             .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
             .unwrap_or_else(|| json!({ "name": server_name, "version": "unknown" }));
         SessionActor {
+            log_level: Some(runtime.settings.protocol.default_log_level),
             runtime,
             server_name: Arc::from(server_name),
             user_id: Arc::from(user_id),
@@ -103,7 +104,6 @@ impl SessionActor {
             server: None,
             server_info,
             legacy: None,
-            log_level: None,
             resource_subscriptions: HashSet::new(),
             listens: HashMap::new(),
             in_flight: HashMap::new(),

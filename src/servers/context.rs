@@ -129,17 +129,33 @@ impl RequestContext {
     /// Asks the client for user input (`elicitation/create`); `key` names the request for
     /// the multi round-trip exchange and must be unique within the call.
     pub async fn elicit(&self, key: &str, params: Value) -> Result<Value, CallError> {
-        self.ask_client("elicitation/create", key, params).await
+        self.ask(key, "elicitation/create", params, None).await
     }
 
     /// Asks the client's model for a completion (`sampling/createMessage`).
     pub async fn create_message(&self, key: &str, params: Value) -> Result<Value, CallError> {
-        self.ask_client("sampling/createMessage", key, params).await
+        self.ask(key, "sampling/createMessage", params, None).await
     }
 
     /// Asks the client for its roots (`roots/list`).
     pub async fn list_roots(&self, key: &str) -> Result<Value, CallError> {
-        self.ask_client("roots/list", key, json!({})).await
+        self.ask(key, "roots/list", json!({}), None).await
+    }
+
+    /// One question to the client. In 2026-07-28, `state` travels with the input request and
+    /// comes back (verified) from [`RequestContext::request_state`] on the retry, which is how
+    /// a call that needs several rounds remembers earlier answers.
+    pub async fn ask(
+        &self,
+        key: &str,
+        method: &'static str,
+        params: Value,
+        state: Option<String>,
+    ) -> Result<Value, CallError> {
+        let mut answers = self.ask_all(vec![(key, method, params)], state).await?;
+        answers
+            .remove(key)
+            .ok_or_else(|| McpError::internal("the client's answer went missing").into())
     }
 
     /// Several questions at once: in 2026-07-28 every missing answer is requested in a single
@@ -147,12 +163,18 @@ impl RequestContext {
     pub async fn ask_all(
         &self,
         questions: Vec<(&str, &'static str, Value)>,
+        state: Option<String>,
     ) -> Result<BTreeMap<String, Value>, CallError> {
         let mut answers = BTreeMap::new();
-        let mut missing = InputRequired::default();
+        let mut missing = InputRequired {
+            requests: BTreeMap::new(),
+            state,
+        };
         for (key, method, params) in questions {
             let capability = capability_for(method)?;
-            self.require_capability(capability)?;
+            if !self.has_capability(capability) {
+                return Err(McpError::missing_client_capability(json!({ capability: {} })).into());
+            }
             match &self.era {
                 Era::Legacy => {
                     let answer = self.link.request(method, params).await?;
@@ -180,26 +202,9 @@ impl RequestContext {
         }
     }
 
-    async fn ask_client(
-        &self,
-        method: &'static str,
-        key: &str,
-        params: Value,
-    ) -> Result<Value, CallError> {
-        let mut answers = self.ask_all(vec![(key, method, params)]).await?;
-        answers
-            .remove(key)
-            .ok_or_else(|| McpError::internal("the client's answer went missing").into())
-    }
-
-    fn require_capability(&self, capability: &str) -> Result<(), McpError> {
-        if self.client_capabilities.contains_key(capability) {
-            Ok(())
-        } else {
-            Err(McpError::missing_client_capability(
-                json!({ capability: {} }),
-            ))
-        }
+    /// Whether the client declared a capability (`"sampling"`, `"elicitation"`, `"roots"`, …).
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.client_capabilities.contains_key(capability)
     }
 }
 
