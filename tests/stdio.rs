@@ -366,3 +366,131 @@ async fn a_modern_multi_round_call_carries_sealed_state() {
     let forged = client.request(id, "tools/call", params).await;
     assert_eq!(error_code(&forged), -32602);
 }
+
+#[tokio::test]
+async fn resource_updates_reach_subscribers_only() {
+    let mut client = StdioClient::server("conformance-fixtures");
+    client.initialize("2025-11-25", json!({})).await;
+    let trigger = json!({"name": "test_trigger_resource_update", "arguments": {}});
+    client
+        .request(
+            1,
+            "resources/subscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    client.request(2, "tools/call", trigger.clone()).await;
+    client.request(3, "ping", json!({})).await;
+    let updates = |seen: &[Value]| {
+        seen.iter()
+            .filter(|m| m["method"] == "notifications/resources/updated")
+            .count()
+    };
+    assert_eq!(updates(&client.seen), 1, "{:?}", client.seen);
+    assert_eq!(client.seen[0]["params"]["uri"], "test://watched-resource");
+    client
+        .request(
+            4,
+            "resources/unsubscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    client.request(5, "tools/call", trigger).await;
+    client.request(6, "ping", json!({})).await;
+    assert_eq!(updates(&client.seen), 1, "no update after unsubscribing");
+}
+
+#[tokio::test]
+async fn a_modern_listen_is_acknowledged_tagged_and_cancelled() {
+    let mut client = StdioClient::server("conformance-fixtures");
+    client
+        .send(
+            json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                     "params": {"_meta": modern_meta(), "notifications": {
+                         "toolsListChanged": true,
+                         "resourceSubscriptions": ["test://watched-resource"]}}}),
+        )
+        .await;
+    let ack = client.next().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
+
+    let trigger = |name: &str| json!({"_meta": modern_meta(), "name": name, "arguments": {}});
+    client
+        .request(1, "tools/call", trigger("test_trigger_resource_update"))
+        .await;
+    client
+        .request(2, "tools/call", trigger("test_trigger_tool_change"))
+        .await;
+    client
+        .request(3, "tools/list", json!({"_meta": modern_meta()}))
+        .await;
+    let tagged: Vec<&Value> = client
+        .seen
+        .iter()
+        .filter(|m| m["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1")
+        .collect();
+    let methods: Vec<&str> = tagged.iter().filter_map(|m| m["method"].as_str()).collect();
+    assert!(
+        methods.contains(&"notifications/resources/updated"),
+        "{methods:?}"
+    );
+    assert!(
+        methods.contains(&"notifications/tools/list_changed"),
+        "{methods:?}"
+    );
+
+    client
+        .notify("notifications/cancelled", json!({"requestId": "listen-1"}))
+        .await;
+    client.seen.clear();
+    client
+        .request(4, "tools/call", trigger("test_trigger_tool_change"))
+        .await;
+    client
+        .request(5, "tools/list", json!({"_meta": modern_meta()}))
+        .await;
+    assert!(
+        client.seen.is_empty(),
+        "nothing after the listen was cancelled: {:?}",
+        client.seen
+    );
+}
+
+#[tokio::test]
+async fn lists_are_paginated_with_opaque_cursors() {
+    let mut client = StdioClient::start_with_env(
+        &["stdio", "--server", "conformance-fixtures"],
+        &[("GUMCP__PROTOCOL__PAGE_SIZE", "7")],
+    );
+    client.initialize("2025-11-25", json!({})).await;
+    let mut names = Vec::new();
+    let mut cursor = Value::Null;
+    for id in 1..=20 {
+        let params = if cursor.is_null() {
+            json!({})
+        } else {
+            json!({"cursor": cursor})
+        };
+        let page = client.request(id, "tools/list", params).await;
+        let tools = page["result"]["tools"].as_array().unwrap();
+        assert!(tools.len() <= 7);
+        names.extend(tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+        cursor = page["result"]
+            .get("nextCursor")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(names.len() > 7 && names.contains(&"json_schema_2020_12_tool".to_owned()));
+    let bad = client
+        .request(99, "tools/list", json!({"cursor": "not-a-cursor"}))
+        .await;
+    assert_eq!(error_code(&bad), -32602);
+}

@@ -401,6 +401,12 @@ impl Fixtures {
             "test_input_required_result_capabilities" => return self.capability_aware(ctx).await,
             "test_trigger_tool_change" => self.change_tools(),
             "test_trigger_prompt_change" => self.change_prompts(),
+            "test_trigger_resource_update" => {
+                self.events.send(ServerEvent::ResourceUpdated {
+                    uri: "test://watched-resource".to_owned(),
+                });
+                text_result("test://watched-resource was updated")
+            }
             "test_added_tool" => text_result("This tool appears after test_trigger_tool_change"),
             "json_schema_2020_12_tool" => text_result(format!("Received: {}", Value::Object(arguments))),
             other => return Err(McpError::invalid_params(format!("Unknown tool: {other}")).into()),
@@ -477,6 +483,7 @@ impl McpServer for Fixtures {
             tool("test_input_required_result_capabilities", "Asks only what the client can answer"),
             tool("test_trigger_tool_change", "Adds or removes test_added_tool"),
             tool("test_trigger_prompt_change", "Adds or removes test_added_prompt"),
+            tool("test_trigger_resource_update", "Announces an update of test://watched-resource"),
             Self::json_schema_tool(),
         ];
         if self.extra_tool.load(Ordering::SeqCst) {
