@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use crate::protocol::error::McpError;
 use crate::protocol::meta::LogLevel;
 use crate::servers::{
-    CallError, Features, McpServer, RequestContext, ServerEvent, ServerEvents, ServerFuture,
-    ServerInit,
+    json_object, CallError, Features, McpServer, RequestContext, ServerEvent, ServerEvents,
+    ServerFuture, ServerInit,
 };
 
 /// A 1×1 red PNG.
@@ -45,12 +45,8 @@ struct Fixtures {
     extra_prompt: AtomicBool,
 }
 
-fn object(value: Value) -> Arc<JsonObject> {
-    Arc::new(value.as_object().cloned().unwrap_or_default())
-}
-
 fn no_arguments() -> Arc<JsonObject> {
-    object(json!({"type": "object", "properties": {}}))
+    json_object(json!({"type": "object", "properties": {}}))
 }
 
 fn tool(name: &'static str, description: &'static str) -> Tool {
@@ -72,7 +68,10 @@ fn string_arg(arguments: &JsonObject, key: &str) -> String {
 /// The text of a sampling answer (`CreateMessageResult.content`, a block or a list of blocks).
 fn sampled_text(answer: &Value) -> String {
     let content = &answer["content"];
-    let blocks = content.as_array().cloned().unwrap_or_else(|| vec![content.clone()]);
+    let blocks = content
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![content.clone()]);
     blocks
         .iter()
         .filter_map(|block| block["text"].as_str())
@@ -95,7 +94,7 @@ fn form(message: &str, properties: Value, required: &[&str]) -> Value {
 
 impl Fixtures {
     fn json_schema_tool() -> Tool {
-        let schema = object(json!({
+        let schema = json_object(json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
             "$defs": {
@@ -145,8 +144,16 @@ impl Fixtures {
     }
 
     /// Sleeps in small steps so a cancellation stops it promptly; reports progress as it goes.
-    async fn slow(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
-        let millis = arguments.get("ms").and_then(Value::as_u64).unwrap_or(1000).min(60_000);
+    async fn slow(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<CallToolResult, CallError> {
+        let millis = arguments
+            .get("ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000)
+            .min(60_000);
         let steps = (millis / 50).max(1);
         for step in 0..steps {
             ctx.progress(step as f64, Some(steps as f64), Some("working"));
@@ -156,14 +163,29 @@ impl Fixtures {
     }
 
     async fn multi_round(&self, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
-        let name = match ctx.request_state().and_then(|state| state.strip_prefix("round-2:")) {
+        let name = match ctx
+            .request_state()
+            .and_then(|state| state.strip_prefix("round-2:"))
+        {
             Some(name) => name.to_owned(),
             None => {
-                let params = form("Step 1: What is your name?", json!({"name": {"type": "string"}}), &["name"]);
+                let params = form(
+                    "Step 1: What is your name?",
+                    json!({"name": {"type": "string"}}),
+                    &["name"],
+                );
                 let answer = ctx
-                    .ask("step1", "elicitation/create", params, Some("round-1".to_owned()))
+                    .ask(
+                        "step1",
+                        "elicitation/create",
+                        params,
+                        Some("round-1".to_owned()),
+                    )
                     .await?;
-                answer["content"]["name"].as_str().unwrap_or("stranger").to_owned()
+                answer["content"]["name"]
+                    .as_str()
+                    .unwrap_or("stranger")
+                    .to_owned()
             }
         };
         let params = form(
@@ -172,10 +194,17 @@ impl Fixtures {
             &["color"],
         );
         let answer = ctx
-            .ask("step2", "elicitation/create", params, Some(format!("round-2:{name}")))
+            .ask(
+                "step2",
+                "elicitation/create",
+                params,
+                Some(format!("round-2:{name}")),
+            )
             .await?;
         let color = answer["content"]["color"].as_str().unwrap_or("unknown");
-        Ok(text_result(format!("Hello, {name}! Your favorite color is {color}.")))
+        Ok(text_result(format!(
+            "Hello, {name}! Your favorite color is {color}."
+        )))
     }
 
     async fn multiple_inputs(&self, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
@@ -200,10 +229,16 @@ impl Fixtures {
                 Some("multiple-inputs".to_owned()),
             )
             .await?;
-        let name = answers["user_name"]["content"]["name"].as_str().unwrap_or("stranger");
+        let name = answers["user_name"]["content"]["name"]
+            .as_str()
+            .unwrap_or("stranger");
         let greeting = sampled_text(&answers["greeting"]);
-        let roots = answers["client_roots"]["roots"].as_array().map_or(0, Vec::len);
-        Ok(text_result(format!("Name: {name}; greeting: {greeting}; roots: {roots}")))
+        let roots = answers["client_roots"]["roots"]
+            .as_array()
+            .map_or(0, Vec::len);
+        Ok(text_result(format!(
+            "Name: {name}; greeting: {greeting}; roots: {roots}"
+        )))
     }
 
     /// Asks only for what the client declared it can answer.
@@ -213,7 +248,11 @@ impl Fixtures {
             questions.push((
                 "user_name",
                 "elicitation/create",
-                form("What is your name?", json!({"name": {"type": "string"}}), &["name"]),
+                form(
+                    "What is your name?",
+                    json!({"name": {"type": "string"}}),
+                    &["name"],
+                ),
             ));
         }
         if ctx.has_capability("sampling") {
@@ -230,7 +269,9 @@ impl Fixtures {
             questions.push(("client_roots", "roots/list", json!({})));
         }
         if questions.is_empty() {
-            return Ok(text_result("The client declared no capability to ask through"));
+            return Ok(text_result(
+                "The client declared no capability to ask through",
+            ));
         }
         let answers = ctx.ask_all(questions, None).await?;
         let keys: Vec<&String> = answers.keys().collect();
@@ -249,21 +290,36 @@ impl Fixtures {
         text_result("The prompt list changed")
     }
 
-    async fn call(&self, name: &str, arguments: JsonObject, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
+    async fn call(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<CallToolResult, CallError> {
         Ok(match name {
             "test_simple_text" => text_result("This is a simple text response for testing."),
-            "test_image_content" => CallToolResult::success(vec![ContentBlock::image(RED_PIXEL_PNG, "image/png")]),
-            "test_audio_content" => CallToolResult::success(vec![ContentBlock::audio(SILENT_WAV, "audio/wav")]),
+            "test_image_content" => {
+                CallToolResult::success(vec![ContentBlock::image(RED_PIXEL_PNG, "image/png")])
+            }
+            "test_audio_content" => {
+                CallToolResult::success(vec![ContentBlock::audio(SILENT_WAV, "audio/wav")])
+            }
             "test_embedded_resource" => CallToolResult::success(vec![ContentBlock::resource(
-                ResourceContents::text("This is an embedded resource content.", "test://embedded-resource")
-                    .with_mime_type("text/plain"),
+                ResourceContents::text(
+                    "This is an embedded resource content.",
+                    "test://embedded-resource",
+                )
+                .with_mime_type("text/plain"),
             )]),
             "test_multiple_content_types" => CallToolResult::success(vec![
                 ContentBlock::text("Multiple content types test:"),
                 ContentBlock::image(RED_PIXEL_PNG, "image/png"),
                 ContentBlock::resource(
-                    ResourceContents::text(r#"{"test":"data","value":123}"#, "test://mixed-content-resource")
-                        .with_mime_type("application/json"),
+                    ResourceContents::text(
+                        r#"{"test":"data","value":123}"#,
+                        "test://mixed-content-resource",
+                    )
+                    .with_mime_type("application/json"),
                 ),
             ]),
             "test_structured_content" => {
@@ -349,12 +405,20 @@ impl Fixtures {
             }
             "test_missing_capability" | "test_streaming_elicitation" => {
                 ctx.progress(0.0, Some(1.0), Some("asking the user"));
-                let params = form("Please confirm to continue", json!({"ok": {"type": "boolean"}}), &["ok"]);
+                let params = form(
+                    "Please confirm to continue",
+                    json!({"ok": {"type": "boolean"}}),
+                    &["ok"],
+                );
                 let answer = ctx.elicit("confirm", params).await?;
                 text_result(elicitation_summary("Confirmed: ", &answer))
             }
             "test_input_required_result_elicitation" => {
-                let params = form("What is your name?", json!({"name": {"type": "string"}}), &["name"]);
+                let params = form(
+                    "What is your name?",
+                    json!({"name": {"type": "string"}}),
+                    &["name"],
+                );
                 let answer = ctx.elicit("user_name", params).await?;
                 match answer["content"]["name"].as_str() {
                     Some(name) => text_result(format!("Hello, {name}!")),
@@ -380,14 +444,29 @@ impl Fixtures {
                 let answer = ctx.list_roots("client_roots").await?;
                 let uris: Vec<&str> = answer["roots"]
                     .as_array()
-                    .map(|roots| roots.iter().filter_map(|root| root["uri"].as_str()).collect())
+                    .map(|roots| {
+                        roots
+                            .iter()
+                            .filter_map(|root| root["uri"].as_str())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 text_result(format!("Client roots: {}", uris.join(", ")))
             }
-            "test_input_required_result_request_state" | "test_input_required_result_tampered_state" => {
-                let params = form("Please confirm", json!({"ok": {"type": "boolean"}}), &["ok"]);
+            "test_input_required_result_request_state"
+            | "test_input_required_result_tampered_state" => {
+                let params = form(
+                    "Please confirm",
+                    json!({"ok": {"type": "boolean"}}),
+                    &["ok"],
+                );
                 let answer = ctx
-                    .ask("confirm", "elicitation/create", params, Some("awaiting-confirmation".to_owned()))
+                    .ask(
+                        "confirm",
+                        "elicitation/create",
+                        params,
+                        Some("awaiting-confirmation".to_owned()),
+                    )
                     .await?;
                 let state_ok = match ctx.request_state() {
                     Some("awaiting-confirmation") => "state-ok",
@@ -408,7 +487,9 @@ impl Fixtures {
                 text_result("test://watched-resource was updated")
             }
             "test_added_tool" => text_result("This tool appears after test_trigger_tool_change"),
-            "json_schema_2020_12_tool" => text_result(format!("Received: {}", Value::Object(arguments))),
+            "json_schema_2020_12_tool" => {
+                text_result(format!("Received: {}", Value::Object(arguments)))
+            }
             other => return Err(McpError::invalid_params(format!("Unknown tool: {other}")).into()),
         })
     }
@@ -438,9 +519,9 @@ impl McpServer for Fixtures {
             Tool::new(
                 "test_structured_content",
                 "Returns structured content that matches its output schema",
-                object(json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})),
+                json_object(json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})),
             )
-            .with_raw_output_schema(object(json!({
+            .with_raw_output_schema(json_object(json!({
                 "type": "object",
                 "properties": {
                     "location": {"type": "string"},
@@ -455,19 +536,19 @@ impl McpServer for Fixtures {
             Tool::new(
                 "test_slow",
                 "Works for `ms` milliseconds (default 1000), reporting progress; for cancellation tests",
-                object(json!({"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}})),
+                json_object(json!({"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}})),
             ),
             tool("test_error_handling", "Always fails with a tool error"),
             tool("test_panic", "Panics, to show that a crashing tool only fails its own call"),
             Tool::new(
                 "test_sampling",
                 "Asks the client's model to answer a prompt (sampling)",
-                object(json!({"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}}, "required": ["prompt"]})),
+                json_object(json!({"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}}, "required": ["prompt"]})),
             ),
             Tool::new(
                 "test_elicitation",
                 "Asks the user for a username and email (elicitation)",
-                object(json!({"type": "object", "properties": {"message": {"type": "string", "description": "The message to show the user"}}, "required": ["message"]})),
+                json_object(json!({"type": "object", "properties": {"message": {"type": "string", "description": "The message to show the user"}}, "required": ["message"]})),
             ),
             tool("test_elicitation_sep1034_defaults", "Elicitation with defaults for every primitive type"),
             tool("test_elicitation_sep1330_enums", "Elicitation with every enum variant"),
@@ -487,7 +568,10 @@ impl McpServer for Fixtures {
             Self::json_schema_tool(),
         ];
         if self.extra_tool.load(Ordering::SeqCst) {
-            tools.push(tool("test_added_tool", "Appears after test_trigger_tool_change"));
+            tools.push(tool(
+                "test_added_tool",
+                "Appears after test_trigger_tool_change",
+            ));
         }
         tools
     }
@@ -516,9 +600,11 @@ impl McpServer for Fixtures {
     }
 
     fn resource_templates(&self) -> Vec<ResourceTemplate> {
-        vec![ResourceTemplate::new("test://template/{id}/data", "template-data")
-            .with_description("Data for an id, substituted into the URI")
-            .with_mime_type("application/json")]
+        vec![
+            ResourceTemplate::new("test://template/{id}/data", "template-data")
+                .with_description("Data for an id, substituted into the URI")
+                .with_mime_type("application/json"),
+        ]
     }
 
     fn read_resource<'a>(
@@ -560,7 +646,11 @@ impl McpServer for Fixtures {
                 .with_required(true)
         };
         let mut prompts = vec![
-            Prompt::new("test_simple_prompt", Some("A simple prompt without arguments"), None),
+            Prompt::new(
+                "test_simple_prompt",
+                Some("A simple prompt without arguments"),
+                None,
+            ),
             Prompt::new(
                 "test_prompt_with_arguments",
                 Some("A prompt with two required arguments"),
@@ -572,9 +662,16 @@ impl McpServer for Fixtures {
             Prompt::new(
                 "test_prompt_with_embedded_resource",
                 Some("A prompt that embeds a resource"),
-                Some(vec![required("resourceUri", "URI of the resource to embed")]),
+                Some(vec![required(
+                    "resourceUri",
+                    "URI of the resource to embed",
+                )]),
             ),
-            Prompt::new("test_prompt_with_image", Some("A prompt with an image"), None),
+            Prompt::new(
+                "test_prompt_with_image",
+                Some("A prompt with an image"),
+                None,
+            ),
             Prompt::new(
                 "test_input_required_result_prompt",
                 Some("A prompt that asks the user for context first"),
@@ -599,9 +696,15 @@ impl McpServer for Fixtures {
     ) -> ServerFuture<'a, Result<GetPromptResult, CallError>> {
         async move {
             let messages = match name {
-                "test_simple_prompt" => vec![PromptMessage::new_text(Role::User, "This is a simple prompt for testing.")],
+                "test_simple_prompt" => vec![PromptMessage::new_text(
+                    Role::User,
+                    "This is a simple prompt for testing.",
+                )],
                 "test_prompt_with_arguments" => {
-                    let (arg1, arg2) = (string_arg(&arguments, "arg1"), string_arg(&arguments, "arg2"));
+                    let (arg1, arg2) = (
+                        string_arg(&arguments, "arg1"),
+                        string_arg(&arguments, "arg2"),
+                    );
                     vec![PromptMessage::new_text(
                         Role::User,
                         format!("Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"),
@@ -613,11 +716,17 @@ impl McpServer for Fixtures {
                         PromptMessage::new(
                             Role::User,
                             ContentBlock::resource(
-                                ResourceContents::text("Embedded resource content for testing.", uri)
-                                    .with_mime_type("text/plain"),
+                                ResourceContents::text(
+                                    "Embedded resource content for testing.",
+                                    uri,
+                                )
+                                .with_mime_type("text/plain"),
                             ),
                         ),
-                        PromptMessage::new_text(Role::User, "Please process the embedded resource above."),
+                        PromptMessage::new_text(
+                            Role::User,
+                            "Please process the embedded resource above.",
+                        ),
                     ]
                 }
                 "test_prompt_with_image" => vec![
@@ -632,10 +741,17 @@ impl McpServer for Fixtures {
                     );
                     let answer = ctx.elicit("user_context", params).await?;
                     let context = answer["content"]["context"].as_str().unwrap_or_default();
-                    vec![PromptMessage::new_text(Role::User, format!("Use this context: {context}"))]
+                    vec![PromptMessage::new_text(
+                        Role::User,
+                        format!("Use this context: {context}"),
+                    )]
                 }
-                "test_added_prompt" => vec![PromptMessage::new_text(Role::User, "An added prompt.")],
-                other => return Err(McpError::invalid_params(format!("Unknown prompt: {other}")).into()),
+                "test_added_prompt" => {
+                    vec![PromptMessage::new_text(Role::User, "An added prompt.")]
+                }
+                other => {
+                    return Err(McpError::invalid_params(format!("Unknown prompt: {other}")).into())
+                }
             };
             Ok(GetPromptResult::new(messages))
         }

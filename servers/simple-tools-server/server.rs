@@ -8,7 +8,9 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit, UserStore};
+use crate::servers::{
+    json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit, UserStore,
+};
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(SimpleTools { store: init.store })
@@ -16,10 +18,6 @@ pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
 
 struct SimpleTools {
     store: Arc<UserStore>,
-}
-
-fn schema(value: Value) -> Arc<JsonObject> {
-    Arc::new(value.as_object().cloned().unwrap_or_default())
 }
 
 fn text_argument(arguments: &JsonObject, key: &str) -> String {
@@ -36,7 +34,7 @@ impl McpServer for SimpleTools {
             Tool::new(
                 "store-data",
                 "Store a value under a key",
-                schema(json!({
+                json_object(json!({
                     "type": "object",
                     "properties": {
                         "key": {"type": "string", "description": "Key to store the value under"},
@@ -48,7 +46,7 @@ impl McpServer for SimpleTools {
             Tool::new(
                 "retrieve-data",
                 "Retrieve the value stored under a key",
-                schema(json!({
+                json_object(json!({
                     "type": "object",
                     "properties": {
                         "key": {"type": "string", "description": "Key to retrieve"}
@@ -59,7 +57,7 @@ impl McpServer for SimpleTools {
             Tool::new(
                 "list-data",
                 "List every stored key and its value",
-                schema(json!({"type": "object", "properties": {}})),
+                json_object(json!({"type": "object", "properties": {}})),
             ),
         ]
     }
@@ -99,7 +97,9 @@ impl McpServer for SimpleTools {
                         format!("Stored data:\n{}", lines.join("\n"))
                     }
                 }
-                other => return Err(McpError::invalid_params(format!("Unknown tool: {other}")).into()),
+                other => {
+                    return Err(McpError::invalid_params(format!("Unknown tool: {other}")).into())
+                }
             };
             Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
         }

@@ -54,6 +54,14 @@ struct Listen {
     resource_uris: HashSet<String>,
 }
 
+/// What differs between the eras when a server method is served.
+struct Terms {
+    protocol: ProtocolVersion,
+    client_capabilities: Arc<JsonObject>,
+    era: Era,
+    log_level: Option<LogLevel>,
+}
+
 /// How a request is answered.
 enum Answer {
     Now(Outgoing),
@@ -308,19 +316,13 @@ impl SessionActor {
                 Answer::Now(Outgoing::reply(id, outcome))
             }
             server_method if dispatch::is_server_method(server_method) => {
-                let cancellation = CancellationToken::new();
-                let request_ctx = RequestContext {
-                    user_id: self.user_id.clone(),
+                let terms = Terms {
                     protocol: legacy.version,
                     client_capabilities: legacy.client_capabilities.clone(),
                     era: Era::Legacy,
-                    progress_token: meta::progress_token(Some(&params)),
                     log_level: self.log_level,
-                    cancellation: cancellation.clone(),
-                    link: self.link(ctx),
                 };
-                let reply = self.serve(id, method, params, request_ctx, false);
-                Answer::Later(reply, cancellation)
+                self.serve(id, method, params, terms, ctx)
             }
             _ => Answer::Now(Outgoing::reply(
                 id,
@@ -329,19 +331,31 @@ impl SessionActor {
         }
     }
 
-    /// Runs a server method and shapes its reply for the era.
+    /// Runs a server method beside the mailbox and shapes its reply for the era.
     fn serve(
         &self,
         id: RequestId,
         method: String,
         params: JsonObject,
-        request_ctx: RequestContext,
-        modern: bool,
-    ) -> LocalBoxFuture<'static, Outgoing> {
+        terms: Terms,
+        ctx: &Context<Self>,
+    ) -> Answer {
+        let cancellation = CancellationToken::new();
+        let modern = terms.protocol.is_modern();
+        let request_ctx = RequestContext {
+            user_id: self.user_id.clone(),
+            protocol: terms.protocol,
+            client_capabilities: terms.client_capabilities,
+            era: terms.era,
+            progress_token: meta::progress_token(Some(&params)),
+            log_level: terms.log_level,
+            cancellation: cancellation.clone(),
+            link: self.link(ctx),
+        };
         let server = self.server_handle();
         let runtime = self.runtime.clone();
         let server_info = self.server_info.clone();
-        async move {
+        let reply = async move {
             let outcome = async {
                 let mut server = server.await?;
                 let settings = &runtime.settings.protocol;
@@ -362,8 +376,8 @@ impl SessionActor {
             }
             .await;
             Outgoing::reply(id, outcome)
-        }
-        .boxed_local()
+        };
+        Answer::Later(reply.boxed_local(), cancellation)
     }
 
     fn initialize(&mut self, id: RequestId, params: JsonObject, ctx: &mut Context<Self>) -> Answer {
@@ -462,19 +476,13 @@ impl SessionActor {
                         Ok(era) => era,
                         Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
                     };
-                let cancellation = CancellationToken::new();
-                let request_ctx = RequestContext {
-                    user_id: self.user_id.clone(),
+                let terms = Terms {
                     protocol: meta.version,
                     client_capabilities: Arc::new(meta.client_capabilities),
                     era,
-                    progress_token: meta::progress_token(Some(&params)),
                     log_level: meta.log_level,
-                    cancellation: cancellation.clone(),
-                    link: self.link(ctx),
                 };
-                let reply = self.serve(id, method, params, request_ctx, true);
-                Answer::Later(reply, cancellation)
+                self.serve(id, method, params, terms, ctx)
             }
             _ => Answer::Now(Outgoing::reply(
                 id,

@@ -37,6 +37,15 @@ pub struct Features {
     pub logging: bool,
 }
 
+/// A JSON object literal (a schema, usually) as rmcp's shared object type; anything but an
+/// object becomes an empty object.
+pub fn json_object(value: serde_json::Value) -> std::sync::Arc<JsonObject> {
+    match value {
+        serde_json::Value::Object(object) => std::sync::Arc::new(object),
+        _ => std::sync::Arc::default(),
+    }
+}
+
 /// A future a server returns; `Send` so the runtime may move work between threads later.
 pub type ServerFuture<'a, T> = BoxFuture<'a, T>;
 
