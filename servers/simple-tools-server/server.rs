@@ -1,5 +1,6 @@
-//! simple-tools-server: guMCP's example server — a key-value store per user, with guMCP's tool
-//! and argument names so existing prompts keep working.
+//! simple-tools-server: guMCP's example server — a key-value store, with guMCP's tool names,
+//! argument names and reply texts so existing prompts keep working. Unlike guMCP's (one store
+//! shared by everyone), each user has their own.
 
 use std::sync::Arc;
 
@@ -28,35 +29,39 @@ fn text_argument(arguments: &JsonObject, key: &str) -> String {
     }
 }
 
+fn tool_error(text: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
 impl McpServer for SimpleTools {
     fn tools(&self) -> Vec<Tool> {
         vec![
             Tool::new(
                 "store-data",
-                "Store a value under a key",
+                "Store a key-value pair in the server",
                 json_object(json!({
                     "type": "object",
                     "properties": {
-                        "key": {"type": "string", "description": "Key to store the value under"},
-                        "value": {"type": "string", "description": "Value to store"}
+                        "key": {"type": "string"},
+                        "value": {"type": "string"}
                     },
                     "required": ["key", "value"]
                 })),
             ),
             Tool::new(
                 "retrieve-data",
-                "Retrieve the value stored under a key",
+                "Retrieve a value by its key",
                 json_object(json!({
                     "type": "object",
                     "properties": {
-                        "key": {"type": "string", "description": "Key to retrieve"}
+                        "key": {"type": "string"}
                     },
                     "required": ["key"]
                 })),
             ),
             Tool::new(
                 "list-data",
-                "List every stored key and its value",
+                "List all stored key-value pairs",
                 json_object(json!({"type": "object", "properties": {}})),
             ),
         ]
@@ -73,18 +78,22 @@ impl McpServer for SimpleTools {
                 "store-data" => {
                     let key = text_argument(&arguments, "key");
                     let value = text_argument(&arguments, "value");
-                    let reply = format!("Stored {key} = {value}");
+                    if key.is_empty() || value.is_empty() {
+                        return Ok(tool_error("Missing key or value"));
+                    }
+                    let reply = format!("Stored '{key}' with value: {value}");
                     self.store.insert(key, value);
                     reply
                 }
                 "retrieve-data" => {
                     let key = text_argument(&arguments, "key");
+                    if key.is_empty() {
+                        return Ok(tool_error("Missing key"));
+                    }
+                    // guMCP answers a missing key as an ordinary result; prompts rely on it.
                     match self.store.get(&key) {
-                        Some(value) => format!("Value for {key}: {value}"),
-                        None => {
-                            let missing = format!("No data found for key: {key}");
-                            return Ok(CallToolResult::error(vec![ContentBlock::text(missing)]));
-                        }
+                        Some(value) => format!("Value for '{key}': {value}"),
+                        None => format!("Key '{key}' not found"),
                     }
                 }
                 "list-data" => {
@@ -93,7 +102,7 @@ impl McpServer for SimpleTools {
                         "No data stored".to_owned()
                     } else {
                         let lines: Vec<String> =
-                            entries.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                            entries.iter().map(|(k, v)| format!("- {k}: {v}")).collect();
                         format!("Stored data:\n{}", lines.join("\n"))
                     }
                 }

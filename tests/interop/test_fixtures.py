@@ -321,3 +321,26 @@ async def test_json_schema_2020_12_keywords_are_kept_and_enforced():
         assert not ok.is_error
         bad = await client.call_tool("json_schema_2020_12_tool", {"contactMethod": "phone"})
         assert bad.is_error
+
+
+ARGUMENTS = {
+    "test_sampling": {"prompt": "hi"},
+    "test_elicitation": {"message": "hi"},
+    "test_structured_content": {"location": "Oslo"},
+    "test_slow": {"ms": 100},
+    "json_schema_2020_12_tool": {"email": "a@b"},
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_listed_tool_answers(mode):
+    async with fixtures(mode) as client:
+        tools = (await client.list_tools()).tools
+        assert len(tools) >= 29
+        for tool in tools:
+            if tool.name == "test_panic":
+                continue
+            result = await client.call_tool(tool.name, ARGUMENTS.get(tool.name, {}))
+            expect_error = tool.name == "test_error_handling"
+            assert bool(result.is_error) == expect_error, (tool.name, result)
+            assert result.content, tool.name

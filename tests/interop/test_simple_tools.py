@@ -21,20 +21,25 @@ async def test_lists_and_calls_every_tool(mode):
         store = next(tool for tool in tools.tools if tool.name == "store-data")
         assert store.input_schema["required"] == ["key", "value"]
 
+        empty = await client.call_tool("list-data", {})
+        assert text_of(empty) == "No data stored"
+
         stored = await client.call_tool("store-data", {"key": "colour", "value": "teal"})
         assert not stored.is_error
-        assert "colour" in text_of(stored)
+        assert text_of(stored) == "Stored 'colour' with value: teal"
 
         got = await client.call_tool("retrieve-data", {"key": "colour"})
-        assert not got.is_error
-        assert "teal" in text_of(got)
+        assert text_of(got) == "Value for 'colour': teal"
 
+        await client.call_tool("store-data", {"key": "size", "value": "L"})
         listed = await client.call_tool("list-data", {})
-        assert "colour: teal" in text_of(listed)
+        assert text_of(listed) == "Stored data:\n- colour: teal\n- size: L"
 
         missing = await client.call_tool("retrieve-data", {"key": "nothing-here"})
-        assert missing.is_error
-        assert "nothing-here" in text_of(missing)
+        assert text_of(missing) == "Key 'nothing-here' not found"
+
+        blank = await client.call_tool("store-data", {"key": "", "value": "x"})
+        assert blank.is_error and text_of(blank) == "Missing key or value"
 
 
 @pytest.mark.parametrize("mode", MODES)
