@@ -139,7 +139,10 @@ async fn batches_are_answered_as_arrays_only_in_2025_03_26() {
     assert_eq!(replies.len(), 3);
     let by_id = |id: i64| replies.iter().find(|r| r["id"] == id).unwrap().clone();
     assert_eq!(by_id(1)["result"], json!({}));
-    assert_eq!(by_id(2)["result"]["content"][0]["text"], "Stored 'a' with value: 1");
+    assert_eq!(
+        by_id(2)["result"]["content"][0]["text"],
+        "Stored 'a' with value: 1"
+    );
     assert_eq!(error_code(&by_id(3)), -32601);
 
     let mut newer = StdioClient::server("simple-tools-server");
@@ -176,7 +179,10 @@ async fn modern_requests_need_no_handshake_and_are_checked() {
         )
         .await;
     assert_eq!(call["result"]["resultType"], "complete");
-    assert_eq!(call["result"]["content"][0]["text"], "Stored 'k' with value: v");
+    assert_eq!(
+        call["result"]["content"][0]["text"],
+        "Stored 'k' with value: v"
+    );
 
     let mut no_caps = modern_meta();
     no_caps

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{codes, McpError};
-use super::meta::{self, SERVER_INFO};
+use super::meta::SERVER_INFO;
 use super::version::ProtocolVersion;
 use crate::actors::runtime::ServerHandle;
 use crate::actors::server::ServerDescription;
@@ -408,9 +408,6 @@ pub fn is_server_method(method: &str) -> bool {
             | "completion/complete"
     )
 }
-
-/// The progress token of a request, re-exported for sessions.
-pub use meta::progress_token;
 
 #[cfg(test)]
 mod tests {

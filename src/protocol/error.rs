@@ -107,8 +107,4 @@ impl McpError {
         )
         .with_data(json!({ "requiredCapabilities": required }))
     }
-
-    pub fn header_mismatch(message: impl Into<String>) -> Self {
-        Self::new(codes::HEADER_MISMATCH, message)
-    }
 }

@@ -65,11 +65,6 @@ impl ProtocolVersion {
     pub fn allows_batches(self) -> bool {
         self == ProtocolVersion::V2025_03_26
     }
-
-    /// Structured tool output, elicitation, titles and resource links arrived in 2025-06-18.
-    pub fn has_structured_output(self) -> bool {
-        self >= ProtocolVersion::V2025_06_18
-    }
 }
 
 impl fmt::Display for ProtocolVersion {

@@ -35,10 +35,6 @@ impl ServerEntry {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.manifest.name
-    }
-
     pub fn instantiate(&self, init: ServerInit) -> Arc<dyn McpServer> {
         (self.factory)(init)
     }
