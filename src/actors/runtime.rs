@@ -119,7 +119,7 @@ impl ServerHandle {
         self.send(Describe).await
     }
 
-    pub async fn tools(&mut self) -> Result<Vec<Tool>, McpError> {
+    pub async fn tools(&mut self) -> Result<Arc<Vec<Tool>>, McpError> {
         self.send(ListTools).await
     }
 

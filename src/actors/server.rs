@@ -36,6 +36,9 @@ pub struct ServerActor {
     entry: Arc<ServerEntry>,
     init: ServerInit,
     instance: Arc<dyn McpServer>,
+    /// The instance's tools and the tool-list generation they were read at; read once per
+    /// change, not per call, so schemas keep their identity and stay compiled.
+    tools: Option<(u64, Arc<Vec<Tool>>)>,
     schemas: SchemaCache,
     in_flight: usize,
     last_active: Instant,
@@ -60,6 +63,7 @@ impl ServerActor {
             entry,
             init,
             instance,
+            tools: None,
             schemas: SchemaCache::default(),
             in_flight: 0,
             last_active: Instant::now(),
@@ -72,6 +76,18 @@ impl ServerActor {
 
     fn touch(&mut self) {
         self.last_active = Instant::now();
+    }
+
+    fn current_tools(&mut self) -> Arc<Vec<Tool>> {
+        let generation = self.init.events.tools_generation();
+        match &self.tools {
+            Some((known, tools)) if *known == generation => tools.clone(),
+            _ => {
+                let tools = Arc::new(self.instance.tools());
+                self.tools = Some((generation, tools.clone()));
+                tools
+            }
+        }
     }
 
     /// Rebuilds the instance after a panic; state in the user's store survives.
@@ -95,6 +111,7 @@ impl ServerActor {
             tracing::warn!(server = %self.key.server, "server instance restarted after a panic");
         }
         self.instance = self.entry.instantiate(self.init.clone());
+        self.tools = None;
     }
 
     /// Runs one call beside the mailbox: counts it, stops it when cancelled, and turns a panic
@@ -188,7 +205,7 @@ impl Handler<Describe> for ServerActor {
 
 /// The current tools, in the server's stable order.
 #[derive(Message)]
-#[rtype(result = "Vec<Tool>")]
+#[rtype(result = "Arc<Vec<Tool>>")]
 pub struct ListTools;
 
 impl Handler<ListTools> for ServerActor {
@@ -196,7 +213,7 @@ impl Handler<ListTools> for ServerActor {
 
     fn handle(&mut self, _: ListTools, _: &mut Self::Context) -> Self::Result {
         self.touch();
-        MessageResult(self.instance.tools())
+        MessageResult(self.current_tools())
     }
 }
 
@@ -219,7 +236,8 @@ impl Handler<CallTool> for ServerActor {
             arguments,
             ctx,
         } = call;
-        let Some(tool) = self.instance.tools().into_iter().find(|t| t.name == name) else {
+        let tools = self.current_tools();
+        let Some(tool) = tools.iter().find(|t| t.name == name) else {
             let error = McpError::invalid_params(format!("Unknown tool: {name}"));
             return Box::pin(fut::ready(Err(error.into())));
         };

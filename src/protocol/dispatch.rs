@@ -212,15 +212,15 @@ pub async fn serve(
 ) -> Result<Value, McpError> {
     let modern = ctx.protocol.is_modern();
     match method {
-        "tools/list" => list(server.tools().await?, "tools", &params, settings),
-        "resources/list" => list(server.resources().await?, "resources", &params, settings),
+        "tools/list" => list(&server.tools().await?, "tools", &params, settings),
+        "resources/list" => list(&server.resources().await?, "resources", &params, settings),
         "resources/templates/list" => list(
-            server.resource_templates().await?,
+            &server.resource_templates().await?,
             "resourceTemplates",
             &params,
             settings,
         ),
-        "prompts/list" => list(server.prompts().await?, "prompts", &params, settings),
+        "prompts/list" => list(&server.prompts().await?, "prompts", &params, settings),
         "tools/call" => {
             let name = required_str(&params, "name")?;
             let arguments = optional_object(&params, "arguments")?;
@@ -303,7 +303,7 @@ fn input_required(
 }
 
 fn list<T: Serialize>(
-    items: Vec<T>,
+    items: &[T],
     field: &str,
     params: &JsonObject,
     settings: &ProtocolSettings,
@@ -425,15 +425,15 @@ mod tests {
             page_size: 2,
             ..ProtocolSettings::default()
         };
-        let first = list(vec![1, 2, 3], "items", &JsonObject::new(), &settings).unwrap();
+        let first = list(&[1, 2, 3], "items", &JsonObject::new(), &settings).unwrap();
         assert_eq!(first["items"], json!([1, 2]));
         let mut params = JsonObject::new();
         params.insert("cursor".into(), first["nextCursor"].clone());
-        let second = list(vec![1, 2, 3], "items", &params, &settings).unwrap();
+        let second = list(&[1, 2, 3], "items", &params, &settings).unwrap();
         assert_eq!(second["items"], json!([3]));
         assert!(second.get("nextCursor").is_none());
         params.insert("cursor".into(), json!("bogus"));
-        let err = list(vec![1], "items", &params, &settings).unwrap_err();
+        let err = list(&[1], "items", &params, &settings).unwrap_err();
         assert_eq!(err.code, codes::INVALID_PARAMS);
     }
 

@@ -8,6 +8,7 @@
 //! `InputRequiredResult` — so one tool body serves both.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -229,20 +230,36 @@ pub enum ServerEvent {
 }
 
 /// The sending side of a server instance's event channel; it outlives restarts of the instance.
+/// It also counts tool-list changes, so the server actor knows synchronously — before the call
+/// that changed the list has even returned — that its cached tool list is stale.
 #[derive(Debug, Clone)]
-pub struct ServerEvents(broadcast::Sender<ServerEvent>);
+pub struct ServerEvents {
+    sender: broadcast::Sender<ServerEvent>,
+    tools_generation: Arc<AtomicU64>,
+}
 
 impl ServerEvents {
     pub fn new(capacity: usize) -> Self {
-        ServerEvents(broadcast::channel(capacity).0)
+        ServerEvents {
+            sender: broadcast::channel(capacity).0,
+            tools_generation: Arc::default(),
+        }
     }
 
     /// Announces a change; nobody listening is not an error.
     pub fn send(&self, event: ServerEvent) {
-        let _ = self.0.send(event);
+        if event == ServerEvent::ToolsListChanged {
+            self.tools_generation.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = self.sender.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
-        self.0.subscribe()
+        self.sender.subscribe()
+    }
+
+    /// How many times the tool list has changed.
+    pub fn tools_generation(&self) -> u64 {
+        self.tools_generation.load(Ordering::SeqCst)
     }
 }

@@ -46,8 +46,14 @@ impl SchemaCache {
         tool: &str,
         schema: &Arc<JsonObject>,
     ) -> Result<Arc<Validator>, String> {
-        if let Some((known, validator)) = self.compiled.get(tool) {
-            if Arc::ptr_eq(known, schema) || known == schema {
+        if let Some((known, validator)) = self.compiled.get_mut(tool) {
+            if Arc::ptr_eq(known, schema) {
+                return Ok(validator.clone());
+            }
+            if known == schema {
+                // Same schema, new allocation (the tool list was re-read): remember the new
+                // one so the next call takes the pointer comparison.
+                *known = schema.clone();
                 return Ok(validator.clone());
             }
         }
