@@ -1,4 +1,4 @@
-//! The command line: `stdio`, `servers` (and, as they land, `serve` and `auth`).
+//! The command line: `serve`, `stdio`, `servers` (and, as it lands, `auth`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,19 @@ pub enum Command {
         #[arg(long)]
         user_id: Option<String>,
     },
+    /// Serve every server to many users over HTTP: guMCP's SSE routes, Streamable HTTP of
+    /// both eras, health checks, and Prometheus metrics on their own port.
+    Serve {
+        /// Address to bind (default: http.host, 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to listen on; 0 picks a free one (default: http.port, 8000).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Port of the /metrics listener; 0 picks a free one (default: http.metrics_port, 9091).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
     /// List the servers found under servers/ with their kind and auth kind.
     Servers,
 }
@@ -51,10 +64,25 @@ pub enum CliError {
     UnknownServer { name: String, available: String },
     #[error("stdio failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] transport::http::ServeError),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Serve {
+        host,
+        port,
+        metrics_port,
+    } = &cli.command
+    {
+        if let Some(host) = host {
+            settings.http.host = host.clone();
+        }
+        settings.http.port = port.unwrap_or(settings.http.port);
+        settings.http.metrics_port = metrics_port.unwrap_or(settings.http.metrics_port);
+    }
+    let settings = Arc::new(settings);
     logging::init(&settings.logging);
     let registry = Arc::new(ServerRegistry::discover(&settings.servers_dir()));
     for problem in registry.problems() {
@@ -63,6 +91,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Servers => {
             print_servers(&registry);
+            Ok(())
+        }
+        Command::Serve { .. } => {
+            let arbiters = settings.arbiter_count();
+            actix_rt::System::new().block_on(async move {
+                let arbiters = (0..arbiters)
+                    .map(|_| actix_rt::Arbiter::new().handle())
+                    .collect();
+                let runtime = Runtime::start(settings, registry, arbiters);
+                transport::http::serve(runtime, |bound| {
+                    println!("listening on http://{}", bound.api);
+                    println!("metrics on http://{}/metrics", bound.metrics);
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                })
+                .await
+            })?;
             Ok(())
         }
         Command::Stdio { server, user_id } => {

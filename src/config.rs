@@ -33,6 +33,7 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub protocol: ProtocolSettings,
     pub stdio: StdioSettings,
+    pub http: HttpSettings,
     pub logging: LoggingSettings,
 }
 
@@ -115,6 +116,77 @@ impl Default for StdioSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to bind; loopback unless deliberately opened up.
+    pub host: String,
+    pub port: u16,
+    /// Port of the Prometheus `/metrics` listener (same host).
+    pub metrics_port: u16,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Seconds between SSE keep-alive comments; a dropped stream is noticed within one.
+    pub keep_alive_secs: u64,
+    /// Origins allowed to call (e.g. "https://app.example.com"). Empty: loopback origins only.
+    pub allowed_origins: Vec<String>,
+    /// Host header values allowed (DNS-rebinding protection), with or without a port. Empty:
+    /// loopback names when bound to loopback, any host otherwise.
+    pub allowed_hosts: Vec<String>,
+    /// Serve `/{server}/mcp` without credentials, as the user `stdio.user_id`. Unset: on when
+    /// bound to loopback, off otherwise.
+    pub open_access: Option<bool>,
+    /// Live sessions (SSE streams and Streamable HTTP sessions) across all users.
+    pub max_sessions: usize,
+    /// Live sessions of one user.
+    pub max_sessions_per_user: usize,
+    /// A Streamable HTTP session (2025 revisions) with no request for this long is ended.
+    pub session_idle_secs: u64,
+    /// Events kept per Streamable HTTP stream for resumption with `Last-Event-ID`.
+    pub replay_events: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 8000,
+            metrics_port: 9091,
+            workers: 0,
+            keep_alive_secs: 15,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            open_access: None,
+            max_sessions: 20_000,
+            max_sessions_per_user: 200,
+            session_idle_secs: 1800,
+            replay_events: 256,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Whether `host` names only this machine.
+    pub fn binds_loopback(&self) -> bool {
+        matches!(self.host.as_str(), "localhost" | "::1" | "[::1]")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    pub fn open_access(&self) -> bool {
+        self.open_access.unwrap_or_else(|| self.binds_loopback())
+    }
+
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoggingSettings {
     /// A `tracing` filter such as `info` or `gumcp_actors=debug`; `RUST_LOG` wins when set.
     pub level: String,
@@ -153,7 +225,10 @@ impl Settings {
         builder = builder.add_source(
             config::Environment::with_prefix("GUMCP")
                 .prefix_separator("__")
-                .separator("__"),
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("http.allowed_origins")
+                .with_list_parse_key("http.allowed_hosts"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if let (Some(dir), Some(base)) = (&settings.servers.dir, file.and_then(Path::parent)) {
@@ -202,6 +277,43 @@ impl Settings {
             self.runtime.arbiters,
             self.runtime.arbiters <= 1024,
             "must be between 0 (one per core) and 1024",
+        )?;
+        let http = &self.http;
+        check(
+            "http.keep_alive_secs",
+            http.keep_alive_secs,
+            (1..=3600).contains(&http.keep_alive_secs),
+            "must be between 1 and 3600 seconds",
+        )?;
+        check(
+            "http.max_sessions",
+            http.max_sessions,
+            http.max_sessions > 0,
+            "must be at least 1",
+        )?;
+        check(
+            "http.max_sessions_per_user",
+            http.max_sessions_per_user,
+            (1..=http.max_sessions).contains(&http.max_sessions_per_user),
+            "must be between 1 and http.max_sessions",
+        )?;
+        check(
+            "http.session_idle_secs",
+            http.session_idle_secs,
+            http.session_idle_secs > 0,
+            "must be at least 1 second",
+        )?;
+        check(
+            "http.workers",
+            http.workers,
+            http.workers <= 1024,
+            "must be between 0 (one per core) and 1024",
+        )?;
+        check(
+            "http.replay_events",
+            http.replay_events,
+            http.replay_events <= 100_000,
+            "must be between 0 and 100000",
         )?;
         check(
             "stdio.user_id",

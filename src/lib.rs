@@ -8,15 +8,18 @@
 //!   types appear.
 //! - [`servers`] — what a server is (the [`servers::McpServer`] trait and the context of a
 //!   call), manifests on disk, the registry, and the native servers compiled in from `servers/`.
-//! - [`transport`] — stdio (and, later, HTTP): bytes in, bytes out.
+//! - [`transport`] — stdio and HTTP (legacy SSE, Streamable HTTP of both eras, health): bytes
+//!   in, bytes out, one session actor per connection.
 //! - [`ids`] — validation of user ids and server names before they reach a path or a key.
 //! - [`logging`] — `tracing` to stderr.
+//! - [`metrics`] — the Prometheus metrics `serve` exports.
 
 pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod servers;
 pub mod transport;

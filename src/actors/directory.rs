@@ -22,3 +22,13 @@ impl Directory {
             .filter(Addr::connected)
     }
 }
+
+impl Directory {
+    /// How many actors are registered and alive.
+    pub fn live_count(&self) -> usize {
+        self.servers
+            .iter()
+            .filter(|entry| entry.value().connected())
+            .count()
+    }
+}

@@ -9,17 +9,20 @@ use rmcp::model::{
     CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, JsonObject, Prompt,
     ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use super::directory::Directory;
 use super::server::{
     CallTool, Complete, Describe, GetPrompt, ListPrompts, ListResourceTemplates, ListResources,
     ListTools, ReadResource, ServerActor, ServerDescription, WatchEvents,
 };
+use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
 use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
+use crate::protocol::headers::MirroredHeaders;
 use crate::servers::{CallError, RequestContext, ServerEvent, ServerRegistry};
 
 /// Shared by every transport and session; cheap to clone.
@@ -29,6 +32,7 @@ pub struct Runtime {
     pub registry: Arc<ServerRegistry>,
     /// Seals 2026-07-28 `requestState` with a key that lives as long as this runtime.
     pub seal: Arc<StateSeal>,
+    pub metrics: Arc<Metrics>,
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
 }
@@ -52,6 +56,7 @@ impl Runtime {
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         Runtime {
             seal: Arc::new(StateSeal::random(seal_ttl)),
+            metrics: Arc::new(Metrics::new()),
             settings,
             registry,
             directory,
@@ -84,6 +89,22 @@ impl Runtime {
     /// Number of live server actors.
     pub async fn live_servers(&self) -> usize {
         self.supervisor.send(CountLive).await.unwrap_or(0)
+    }
+
+    /// Number of live server actors, read from the directory without asking the supervisor.
+    pub fn live_servers_now(&self) -> usize {
+        self.directory.live_count()
+    }
+
+    /// Starts a session actor for `user` on `server` on the current thread; its messages go to
+    /// `out`, and `stopped` resolves once it has stopped.
+    pub fn open_session(&self, server: &str, user: &str, out: Outbox) -> OpenSession {
+        let (on_stop, stopped) = oneshot::channel();
+        let addr = SessionActor::new(self.clone(), server, user, out, on_stop).start();
+        OpenSession {
+            handle: SessionHandle { addr },
+            stopped,
+        }
     }
 }
 
@@ -181,5 +202,63 @@ impl ServerHandle {
 
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {
         self.send(WatchEvents).await
+    }
+}
+
+/// A session just started, and the signal of its end.
+pub struct OpenSession {
+    pub handle: SessionHandle,
+    pub stopped: oneshot::Receiver<()>,
+}
+
+/// A session actor, as plain calls for the transports.
+#[derive(Clone)]
+pub struct SessionHandle {
+    addr: Addr<SessionActor>,
+}
+
+/// The session has stopped; nothing more can be delivered to it.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the session has ended")]
+pub struct SessionEnded;
+
+impl SessionHandle {
+    /// Delivers one frame; its answers go to `reply_to`, or the session's own stream.
+    pub async fn deliver(
+        &self,
+        bytes: Vec<u8>,
+        reply_to: Option<Outbox>,
+        mirrored: Option<MirroredHeaders>,
+    ) -> Result<Expect, SessionEnded> {
+        self.addr
+            .send(Inbound {
+                bytes,
+                reply_to,
+                mirrored,
+            })
+            .await
+            .map_err(|_| SessionEnded)
+    }
+
+    /// Tells the client a frame was dropped for being over `limit` bytes.
+    pub async fn too_large(&self, limit: usize) -> Result<(), SessionEnded> {
+        self.addr
+            .send(InboundTooLarge { limit })
+            .await
+            .map_err(|_| SessionEnded)
+    }
+
+    /// No more input will come: answer what is in flight within `grace`, then stop.
+    pub fn drain(&self, grace: std::time::Duration) {
+        self.addr.do_send(Drain { grace });
+    }
+
+    /// The connection is gone: cancel everything in flight and stop now.
+    pub fn close(&self) {
+        self.addr.do_send(Close);
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.addr.connected()
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::runtime::{Runtime, ServerHandle};
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
+use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::{
     parse_frame, Frame, Message, Notification, Outgoing, Rejected, Request, RequestId, Response,
 };
@@ -45,9 +46,11 @@ struct InFlight {
     task: Option<SpawnHandle>,
 }
 
-/// An open `subscriptions/listen` and the notification types it agreed to.
-#[derive(Debug, Clone, Default)]
+/// An open `subscriptions/listen`: the notification types it agreed to, and the stream its
+/// notifications go to (its own response stream over HTTP).
+#[derive(Debug, Clone)]
 struct Listen {
+    out: Outbox,
     tools: bool,
     prompts: bool,
     resources: bool,
@@ -123,9 +126,9 @@ impl SessionActor {
         }
     }
 
+    /// Sends on the session-wide stream (server-initiated notifications).
     fn send(&self, message: Outgoing) {
-        // A closed outbox means the transport is gone; the session is about to stop anyway.
-        let _ = self.out.send(message);
+        deliver(&self.out, message);
     }
 
     /// A future that resolves the user's server (cached after the first time) and hands it back.
@@ -141,53 +144,72 @@ impl SessionActor {
         }
     }
 
-    fn link(&self, ctx: &Context<Self>) -> Arc<dyn ClientLink> {
+    fn link(&self, out: &Outbox, ctx: &Context<Self>) -> Arc<dyn ClientLink> {
         Arc::new(SessionLink {
-            out: self.out.clone(),
+            out: out.clone(),
             session: ctx.address(),
         })
     }
 
-    fn on_frame(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
-        match parse_frame(bytes) {
-            Frame::Single(Ok(message)) => self.on_message(message, ctx),
-            Frame::Single(Err(rejected)) => self.send(rejection(rejected)),
-            Frame::Batch(items) => self.on_batch(items, ctx),
+    /// Handles one frame whose answers go to `out`; tells whether any answer will come.
+    fn on_frame(&mut self, frame: Frame, out: &Outbox, ctx: &mut Context<Self>) -> Expect {
+        match frame {
+            Frame::Single(Ok(message)) => self.on_message(message, out, ctx),
+            Frame::Single(Err(rejected)) => {
+                deliver(out, rejection(rejected));
+                Expect::Malformed
+            }
+            Frame::Batch(items) => self.on_batch(items, out, ctx),
         }
     }
 
-    fn on_message(&mut self, message: Message, ctx: &mut Context<Self>) {
+    fn on_message(&mut self, message: Message, out: &Outbox, ctx: &mut Context<Self>) -> Expect {
         match message {
             Message::Request(request) => {
                 let id = request.id.clone();
-                match self.answer(request, ctx) {
-                    Answer::Now(reply) => self.send(reply),
+                match self.answer(request, out, ctx) {
+                    Answer::Now(reply) => deliver(out, reply),
                     Answer::Later(reply, cancellation) => {
-                        self.spawn_reply(id, reply, cancellation, ctx)
+                        self.spawn_reply(id, reply, cancellation, out.clone(), ctx)
                     }
                     Answer::Pending => {}
                 }
+                Expect::Reply
             }
-            Message::Notification(notification) => self.on_notification(notification, ctx),
-            Message::Response(response) => self.on_response(response),
+            Message::Notification(notification) => {
+                self.on_notification(notification, ctx);
+                Expect::Nothing
+            }
+            Message::Response(response) => {
+                self.on_response(response);
+                Expect::Nothing
+            }
         }
     }
 
     /// Batches exist only in 2025-03-26: every member is answered, and the replies go out
     /// together as one array once all are done.
-    fn on_batch(&mut self, items: Vec<Result<Message, Rejected>>, ctx: &mut Context<Self>) {
+    fn on_batch(
+        &mut self,
+        items: Vec<Result<Message, Rejected>>,
+        out: &Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Expect {
         if !self
             .legacy
             .as_ref()
             .is_some_and(|l| l.version.allows_batches())
         {
-            self.send(Outgoing::Error {
-                id: None,
-                error: McpError::invalid_request(
-                    "JSON-RPC batches are only allowed with protocol version 2025-03-26",
-                ),
-            });
-            return;
+            deliver(
+                out,
+                Outgoing::Error {
+                    id: None,
+                    error: McpError::invalid_request(
+                        "JSON-RPC batches are only allowed with protocol version 2025-03-26",
+                    ),
+                },
+            );
+            return Expect::Reply;
         }
         let mut replies: Vec<LocalBoxFuture<'static, Outgoing>> = Vec::new();
         for item in items {
@@ -207,7 +229,7 @@ impl SessionActor {
                 }
                 Ok(Message::Request(request)) => {
                     let id = request.id.clone();
-                    match self.answer(request, ctx) {
+                    match self.answer(request, out, ctx) {
                         Answer::Now(reply) => {
                             replies.push(FutureExt::boxed_local(futures::future::ready(reply)))
                         }
@@ -224,22 +246,30 @@ impl SessionActor {
                         Answer::Pending => {}
                     }
                 }
-                Ok(other) => self.on_message(other, ctx),
+                Ok(other) => {
+                    self.on_message(other, out, ctx);
+                }
             }
         }
         if replies.is_empty() {
-            return;
+            return Expect::Nothing;
         }
-        let all = join_all(replies).into_actor(self).map(|replies, act, ctx| {
-            for reply in &replies {
-                if let Outgoing::Result { id, .. } | Outgoing::Error { id: Some(id), .. } = reply {
-                    act.in_flight.remove(id);
+        let out = out.clone();
+        let all = join_all(replies)
+            .into_actor(self)
+            .map(move |replies, act, ctx| {
+                for reply in &replies {
+                    if let Outgoing::Result { id, .. } | Outgoing::Error { id: Some(id), .. } =
+                        reply
+                    {
+                        act.in_flight.remove(id);
+                    }
                 }
-            }
-            act.send(Outgoing::Batch(replies));
-            act.stop_if_drained(ctx);
-        });
+                deliver(&out, Outgoing::Batch(replies));
+                act.stop_if_drained(ctx);
+            });
         ctx.spawn(all);
+        Expect::Reply
     }
 
     fn spawn_reply(
@@ -247,12 +277,13 @@ impl SessionActor {
         id: RequestId,
         reply: LocalBoxFuture<'static, Outgoing>,
         cancellation: CancellationToken,
+        out: Outbox,
         ctx: &mut Context<Self>,
     ) {
         let key = id.clone();
         let task = ctx.spawn(reply.into_actor(self).map(move |reply, act, ctx| {
             act.in_flight.remove(&key);
-            act.send(reply);
+            deliver(&out, reply);
             act.stop_if_drained(ctx);
         }));
         self.in_flight.insert(
@@ -264,7 +295,7 @@ impl SessionActor {
         );
     }
 
-    fn answer(&mut self, request: Request, ctx: &mut Context<Self>) -> Answer {
+    fn answer(&mut self, request: Request, out: &Outbox, ctx: &mut Context<Self>) -> Answer {
         let Request { id, method, params } = request;
         if self.in_flight.contains_key(&id) || self.listens.contains_key(&id) {
             return Answer::Now(Outgoing::Error {
@@ -284,7 +315,7 @@ impl SessionActor {
             return self.initialize(id, params.unwrap_or_default(), ctx);
         }
         if meta::is_modern_request(&method, params.as_ref()) {
-            return self.answer_modern(id, method, params.unwrap_or_default(), ctx);
+            return self.answer_modern(id, method, params.unwrap_or_default(), out, ctx);
         }
         if method == "ping" {
             return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
@@ -322,7 +353,7 @@ impl SessionActor {
                     era: Era::Legacy,
                     log_level: self.log_level,
                 };
-                self.serve(id, method, params, terms, ctx)
+                self.serve(id, method, params, terms, out, ctx)
             }
             _ => Answer::Now(Outgoing::reply(
                 id,
@@ -338,6 +369,7 @@ impl SessionActor {
         method: String,
         params: JsonObject,
         terms: Terms,
+        out: &Outbox,
         ctx: &Context<Self>,
     ) -> Answer {
         let cancellation = CancellationToken::new();
@@ -350,12 +382,14 @@ impl SessionActor {
             progress_token: meta::progress_token(Some(&params)),
             log_level: terms.log_level,
             cancellation: cancellation.clone(),
-            link: self.link(ctx),
+            link: self.link(out, ctx),
         };
         let server = self.server_handle();
         let runtime = self.runtime.clone();
         let server_info = self.server_info.clone();
+        let server_name = self.server_name.clone();
         let reply = async move {
+            let started = std::time::Instant::now();
             let outcome = async {
                 let mut server = server.await?;
                 let settings = &runtime.settings.protocol;
@@ -375,6 +409,7 @@ impl SessionActor {
                 })
             }
             .await;
+            record(&runtime, &server_name, &method, &outcome, started);
             Outgoing::reply(id, outcome)
         };
         Answer::Later(reply.boxed_local(), cancellation)
@@ -441,6 +476,7 @@ impl SessionActor {
         id: RequestId,
         method: String,
         params: JsonObject,
+        out: &Outbox,
         ctx: &mut Context<Self>,
     ) -> Answer {
         let meta = match ModernMeta::parse(Some(&params)) {
@@ -468,7 +504,7 @@ impl SessionActor {
                 };
                 Answer::Later(reply.boxed_local(), CancellationToken::new())
             }
-            "subscriptions/listen" => self.listen(id, &params, ctx),
+            "subscriptions/listen" => self.listen(id, &params, out.clone(), ctx),
             server_method if dispatch::is_server_method(server_method) => {
                 let era =
                     match dispatch::modern_era(&params, &self.user_id, &method, &self.runtime.seal)
@@ -482,7 +518,7 @@ impl SessionActor {
                     era,
                     log_level: meta.log_level,
                 };
-                self.serve(id, method, params, terms, ctx)
+                self.serve(id, method, params, terms, out, ctx)
             }
             _ => Answer::Now(Outgoing::reply(
                 id,
@@ -493,7 +529,13 @@ impl SessionActor {
 
     /// Opens a `subscriptions/listen` stream: acknowledged with the subset the server can honour,
     /// then fed by server events until the client cancels it or the session ends.
-    fn listen(&mut self, id: RequestId, params: &JsonObject, ctx: &mut Context<Self>) -> Answer {
+    fn listen(
+        &mut self,
+        id: RequestId,
+        params: &JsonObject,
+        out: Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
         let wanted = params
             .get("notifications")
             .and_then(Value::as_object)
@@ -505,15 +547,18 @@ impl SessionActor {
             let features = match outcome {
                 Ok(desc) => desc.features,
                 Err(error) => {
-                    act.send(Outgoing::reply(id, Err(error)));
+                    deliver(&out, Outgoing::reply(id, Err(error)));
                     return;
                 }
             };
-            let (listen, agreed) = agree(&wanted, &features);
-            act.send(Outgoing::notification(
-                "notifications/subscriptions/acknowledged",
-                json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
-            ));
+            let (listen, agreed) = agree(&wanted, &features, out);
+            deliver(
+                &listen.out,
+                Outgoing::notification(
+                    "notifications/subscriptions/acknowledged",
+                    json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
+                ),
+            );
             act.listens.insert(id, listen);
             act.watch_events(ctx);
         }));
@@ -588,11 +633,14 @@ impl SessionActor {
 
     /// Ends every open listen with the graceful-closure result the spec describes.
     fn close_listens(&mut self) {
-        for (id, _) in std::mem::take(&mut self.listens) {
-            self.send(Outgoing::reply(
-                id.clone(),
-                Ok(json!({ "resultType": "complete", "_meta": { SUBSCRIPTION_ID: id } })),
-            ));
+        for (id, listen) in std::mem::take(&mut self.listens) {
+            deliver(
+                &listen.out,
+                Outgoing::reply(
+                    id.clone(),
+                    Ok(json!({ "resultType": "complete", "_meta": { SUBSCRIPTION_ID: id } })),
+                ),
+            );
         }
     }
 }
@@ -600,7 +648,20 @@ impl SessionActor {
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
+    fn started(&mut self, _: &mut Self::Context) {
+        self.runtime
+            .metrics
+            .live_actors
+            .with_label_values(&["session"])
+            .inc();
+    }
+
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.runtime
+            .metrics
+            .live_actors
+            .with_label_values(&["session"])
+            .dec();
         for (_, in_flight) in self.in_flight.drain() {
             in_flight.cancellation.cancel();
         }
@@ -611,9 +672,10 @@ impl Actor for SessionActor {
 }
 
 /// The notification types a listen asked for, narrowed to what the server supports.
-fn agree(wanted: &JsonObject, features: &Features) -> (Listen, Value) {
+fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Value) {
     let asked = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
     let listen = Listen {
+        out,
         tools: asked("toolsListChanged") && features.tools_list_changed,
         prompts: asked("promptsListChanged") && features.prompts_list_changed,
         resources: asked("resourcesListChanged") && features.resources_list_changed,
@@ -690,7 +752,7 @@ impl StreamHandler<ServerEvent> for SessionActor {
                 if let Some(uri) = uri {
                     params["uri"] = json!(uri);
                 }
-                let _ = self.out.send(Outgoing::notification(method, params));
+                deliver(&listen.out, Outgoing::notification(method, params));
             }
         }
     }
@@ -700,6 +762,37 @@ impl StreamHandler<ServerEvent> for SessionActor {
     }
 }
 
+/// Counts an answered server method and its time, by outcome.
+fn record(
+    runtime: &Runtime,
+    server: &str,
+    method: &str,
+    outcome: &Result<Value, McpError>,
+    started: std::time::Instant,
+) {
+    let outcome_label = match outcome {
+        Err(_) => "error",
+        Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
+        Ok(_) => "ok",
+    };
+    let metrics = &runtime.metrics;
+    let method = crate::metrics::Metrics::method_label(method);
+    metrics
+        .requests
+        .with_label_values(&[server, method, outcome_label])
+        .inc();
+    metrics
+        .request_seconds
+        .with_label_values(&[server, method])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Queues a message for the transport. A closed outbox means that stream is gone (the session
+/// or request is being torn down), so the message has no one to go to.
+fn deliver(out: &Outbox, message: Outgoing) {
+    let _ = out.send(message);
+}
+
 fn rejection(rejected: Rejected) -> Outgoing {
     Outgoing::Error {
         id: rejected.id,
@@ -707,16 +800,43 @@ fn rejection(rejected: Rejected) -> Outgoing {
     }
 }
 
+/// Whether a frame will be answered: a request is; notifications and the client's responses
+/// are not (HTTP answers 202 for those). A frame that is not JSON-RPC at all is answered with
+/// its error at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub enum Expect {
+    Reply,
+    Nothing,
+    Malformed,
+}
+
 /// One frame from the transport (a stdio line, an HTTP body).
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct Inbound(pub Vec<u8>);
+#[rtype(result = "Expect")]
+pub struct Inbound {
+    pub bytes: Vec<u8>,
+    /// Where this frame's answers (and the notifications and requests of its requests) go;
+    /// `None` for the session-wide stream. Streamable HTTP gives each POST its own.
+    pub reply_to: Option<Outbox>,
+    /// 2026-07-28 Streamable HTTP headers that must agree with the body of a request.
+    pub mirrored: Option<MirroredHeaders>,
+}
 
 impl Handler<Inbound> for SessionActor {
-    type Result = ();
+    type Result = Expect;
 
-    fn handle(&mut self, Inbound(bytes): Inbound, ctx: &mut Self::Context) {
-        self.on_frame(&bytes, ctx);
+    fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Expect {
+        let out = inbound.reply_to.unwrap_or_else(|| self.out.clone());
+        let frame = parse_frame(&inbound.bytes);
+        if let (Some(headers), Frame::Single(Ok(Message::Request(request)))) =
+            (&inbound.mirrored, &frame)
+        {
+            if let Err(error) = headers.check(&request.method, request.params.as_ref()) {
+                deliver(&out, Outgoing::reply(request.id.clone(), Err(error)));
+                return Expect::Reply;
+            }
+        }
+        self.on_frame(frame, &out, ctx)
     }
 }
 
@@ -767,12 +887,28 @@ impl Handler<Drain> for SessionActor {
     }
 }
 
+/// The connection is gone: nothing can be answered any more, so everything in flight is
+/// cancelled (the actor's `stopped` does that) and the session ends at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close;
+
+impl Handler<Close> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
 /// A server→client request from a tool (sampling, elicitation, roots), legacy sessions only.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AskClient {
     pub method: &'static str,
     pub params: Value,
+    /// The stream of the request that asks (its POST's response stream over HTTP).
+    pub out: Outbox,
     pub reply: oneshot::Sender<Result<Value, McpError>>,
 }
 
@@ -789,11 +925,14 @@ impl Handler<AskClient> for SessionActor {
         self.next_client_request += 1;
         let id = RequestId::String(Arc::from(format!("gumcp-{}", self.next_client_request)));
         self.awaiting_client.insert(id.clone(), ask.reply);
-        self.send(Outgoing::Request {
-            id: id.clone(),
-            method: ask.method,
-            params: ask.params,
-        });
+        deliver(
+            &ask.out,
+            Outgoing::Request {
+                id: id.clone(),
+                method: ask.method,
+                params: ask.params,
+            },
+        );
         let timeout =
             Duration::from_secs(self.runtime.settings.protocol.client_request_timeout_secs);
         ctx.run_later(timeout, move |act, _| {
@@ -817,7 +956,7 @@ struct SessionLink {
 
 impl ClientLink for SessionLink {
     fn notify(&self, message: Outgoing) {
-        let _ = self.out.send(message);
+        deliver(&self.out, message);
     }
 
     fn request(
@@ -826,11 +965,13 @@ impl ClientLink for SessionLink {
         params: Value,
     ) -> BoxFuture<'static, Result<Value, McpError>> {
         let session = self.session.clone();
+        let out = self.out.clone();
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             session.do_send(AskClient {
                 method,
                 params,
+                out,
                 reply,
             });
             answer.await.map_err(|_| {

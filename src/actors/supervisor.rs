@@ -159,10 +159,6 @@ impl Handler<CountLive> for Supervisor {
     type Result = usize;
 
     fn handle(&mut self, _: CountLive, _: &mut Self::Context) -> usize {
-        self.directory
-            .servers
-            .iter()
-            .filter(|entry| entry.value().connected())
-            .count()
+        self.directory.live_count()
     }
 }

@@ -83,6 +83,11 @@ impl McpError {
         }
     }
 
+    /// An HTTP header that mirrors a body field is missing, malformed or different (2026-07-28).
+    pub fn header_mismatch(message: impl Into<String>) -> Self {
+        Self::new(codes::HEADER_MISMATCH, message)
+    }
+
     pub fn unsupported_protocol_version(requested: &str, supported: &[&str]) -> Self {
         Self::new(
             codes::UNSUPPORTED_PROTOCOL_VERSION,

@@ -236,6 +236,15 @@ impl Outgoing {
         Outgoing::Notification { method, params }
     }
 
+    /// Whether this ends the exchange it belongs to (a reply), as opposed to a notification or
+    /// request sent while a request is being worked on.
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Outgoing::Result { .. } | Outgoing::Error { .. } | Outgoing::Batch(_)
+        )
+    }
+
     /// The message as one line of JSON (serialising a `Value` tree cannot fail).
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod headers;
 pub mod jsonrpc;
 pub mod meta;
 pub mod version;

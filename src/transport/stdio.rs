@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
-use actix::prelude::*;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actors::runtime::Runtime;
-use crate::actors::session::{Drain, Inbound, InboundTooLarge, SessionActor};
+use crate::actors::runtime::{OpenSession, Runtime};
 use crate::protocol::jsonrpc::Outgoing;
 
 /// Serves one session over `input`/`output` until the input ends.
@@ -30,16 +28,18 @@ where
     let limit = runtime.settings.protocol.max_message_bytes;
     let grace = Duration::from_secs(runtime.settings.runtime.shutdown_grace_secs);
     let (out, outbox) = mpsc::unbounded_channel();
-    let (on_stop, stopped) = oneshot::channel();
-    let session = SessionActor::new(runtime, server, user, out, on_stop).start();
+    let OpenSession {
+        handle: session,
+        stopped,
+    } = runtime.open_session(server, user, out);
     let writer = actix_rt::spawn(write_all(outbox, stopped, output));
 
     let mut input = BufReader::new(input);
     loop {
         let delivered = match read_line(&mut input, limit).await {
             Ok(Line::Text(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Line::Text(line)) => session.send(Inbound(line)).await,
-            Ok(Line::TooLong) => session.send(InboundTooLarge { limit }).await,
+            Ok(Line::Text(line)) => session.deliver(line, None, None).await.map(drop),
+            Ok(Line::TooLong) => session.too_large(limit).await,
             Ok(Line::End) => break,
             Err(err) => {
                 tracing::warn!(%err, "stdin failed; closing");
@@ -50,7 +50,7 @@ where
             break;
         }
     }
-    session.do_send(Drain { grace });
+    session.drain(grace);
     match writer.await {
         Ok(result) => result,
         Err(_) => Ok(()),

@@ -1,0 +1,168 @@
+//! Prometheus metrics, served on their own port by `serve`. Labels carry server names (from
+//! the registry, so a bounded set), method names (the known ones, else `other`) and outcomes —
+//! never user ids, session keys or anything secret.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the runtime exports. One per process, shared through the runtime.
+pub struct Metrics {
+    registry: Registry,
+    /// Live sessions (legacy SSE streams and Streamable HTTP sessions) per server. guMCP's name.
+    pub active_connections: IntGaugeVec,
+    /// Sessions ever opened per server. guMCP's name.
+    pub connection_total: IntCounterVec,
+    /// Requests answered, by server, method and outcome (`ok`, `error`, `tool_error`).
+    pub requests: IntCounterVec,
+    /// Time from receiving a server method to its answer.
+    pub request_seconds: HistogramVec,
+    /// Live actors by kind (`server`, `session`).
+    pub live_actors: IntGaugeVec,
+}
+
+/// Methods kept as their own label value; anything else a client sends is counted as `other`,
+/// so a client cannot grow the label set.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let active_connections = IntGaugeVec::new(
+            Opts::new(
+                "gumcp_active_connections",
+                "Live MCP sessions (SSE streams and Streamable HTTP sessions) per server",
+            ),
+            &["server"],
+        )
+        .expect("static metric definition");
+        let connection_total = IntCounterVec::new(
+            Opts::new("gumcp_connection_total", "MCP sessions opened per server"),
+            &["server"],
+        )
+        .expect("static metric definition");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "gumcp_requests_total",
+                "MCP requests answered, by server, method and outcome",
+            ),
+            &["server", "method", "outcome"],
+        )
+        .expect("static metric definition");
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gumcp_request_duration_seconds",
+                "Time to answer an MCP request, by server and method",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0,
+            ]),
+            &["server", "method"],
+        )
+        .expect("static metric definition");
+        let live_actors = IntGaugeVec::new(
+            Opts::new("gumcp_live_actors", "Live actors by kind"),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connection_total.clone()),
+            Box::new(requests.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(live_actors.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            active_connections,
+            connection_total,
+            requests,
+            request_seconds,
+            live_actors,
+        }
+    }
+
+    /// The label value for `method`: itself when known, else `other`.
+    pub fn method_label(method: &str) -> &str {
+        KNOWN_METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("other")
+    }
+
+    /// A session opened on `server`.
+    pub fn session_opened(&self, server: &str) {
+        self.active_connections.with_label_values(&[server]).inc();
+        self.connection_total.with_label_values(&[server]).inc();
+    }
+
+    pub fn session_closed(&self, server: &str) {
+        self.active_connections.with_label_values(&[server]).dec();
+    }
+
+    /// Everything in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(err) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(%err, "could not encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(Metrics::method_label("tools/call"), "tools/call");
+        assert_eq!(Metrics::method_label("../../etc/passwd"), "other");
+    }
+
+    #[test]
+    fn sessions_move_the_gauge_and_the_counter() {
+        let metrics = Metrics::new();
+        metrics.session_opened("simple-tools-server");
+        metrics.session_opened("simple-tools-server");
+        metrics.session_closed("simple-tools-server");
+        let text = metrics.render();
+        assert!(
+            text.contains("gumcp_active_connections{server=\"simple-tools-server\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gumcp_connection_total{server=\"simple-tools-server\"} 2"),
+            "{text}"
+        );
+    }
+}

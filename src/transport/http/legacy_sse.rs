@@ -1,0 +1,116 @@
+//! guMCP's HTTP+SSE routes (MCP 2024-11-05), byte for byte where clients can tell:
+//! `GET /{server}/{session_key}` opens the stream, whose first event is `endpoint`; messages are
+//! POSTed to `/{server}/{session_key}/messages/?session_id=…` and answered on the stream.
+//! Unlike guMCP, every stream is its own session (a second stream of a user does not end the
+//! first), and a session ends with its connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_lab::sse;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::events::{self, Until};
+use super::sessions::{EvictOnDrop, SessionKind};
+use super::{hang_up, reply, HttpState, Target};
+use crate::actors::runtime::OpenSession;
+use crate::actors::session::Expect;
+
+/// `GET /{server}/{session_key}`
+pub async fn open_stream(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<HttpState>,
+) -> HttpResponse {
+    let (server, key) = path.into_inner();
+    let target = match state.target(&server, Some(&key)) {
+        Ok(target) => target,
+        Err(refusal) => return refusal,
+    };
+    let seat = match state.sessions.admit(&target.user) {
+        Ok(seat) => seat,
+        Err(refused) => return reply::busy(refused),
+    };
+    let (out, outbox) = mpsc::unbounded_channel();
+    let OpenSession { handle, stopped } =
+        state
+            .runtime
+            .open_session(&target.server, &target.user, out);
+    let id = state.sessions.insert(
+        seat,
+        target.server.clone(),
+        SessionKind::LegacySse,
+        handle,
+        None,
+    );
+    let endpoint = format!(
+        "/{}/{}/messages/?session_id={}",
+        target.server,
+        target.quoted_key,
+        id.simple()
+    );
+    tracing::debug!(server = %target.server, user = %target.user, "SSE stream opened");
+    let first = vec![sse::Event::Data(sse::Data::new(endpoint).event("endpoint"))];
+    let body = events::feed(
+        first,
+        outbox,
+        Some(stopped),
+        hang_up::client_gone(&request, Duration::ZERO),
+        Until::SessionEnds,
+        EvictOnDrop {
+            table: state.sessions.clone(),
+            id,
+        },
+    );
+    state.sse_response(body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    session_id: Option<String>,
+}
+
+/// `POST /{server}/{session_key}/messages/?session_id=…` — status codes and bodies as the
+/// Python SDK's SSE transport (which guMCP uses) answers.
+pub async fn post_message(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<SessionQuery>,
+    state: web::Data<HttpState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (server, key) = path.into_inner();
+    let target = match state.target(&server, Some(&key)) {
+        Ok(target) => target,
+        Err(refusal) => return refusal,
+    };
+    let Some(session_id) = &query.session_id else {
+        return reply::plain(StatusCode::BAD_REQUEST, "session_id is required");
+    };
+    let Ok(session_id) = Uuid::try_parse(session_id) else {
+        return reply::plain(StatusCode::BAD_REQUEST, "Invalid session ID");
+    };
+    let not_found = || reply::plain(StatusCode::NOT_FOUND, "Could not find session");
+    let Some(entry) = find(&state, &session_id, &target) else {
+        return not_found();
+    };
+    let body = match reply::read_body(&request, payload, state.max_body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    match entry.session.deliver(body, None, None).await {
+        Ok(Expect::Malformed) => reply::plain(StatusCode::BAD_REQUEST, "Could not parse message"),
+        Ok(_) => reply::plain(StatusCode::ACCEPTED, "Accepted"),
+        Err(_) => not_found(),
+    }
+}
+
+fn find(state: &HttpState, id: &Uuid, target: &Target) -> Option<Arc<super::sessions::Entry>> {
+    state
+        .sessions
+        .find(id, &target.server, &target.user, SessionKind::LegacySse)
+}

@@ -1,0 +1,333 @@
+//! The multi-user HTTP service (`gumcp-actors serve`), on actix-web.
+//!
+//! - [`legacy_sse`] — guMCP's HTTP+SSE routes (MCP 2024-11-05).
+//! - [`streamable`] — Streamable HTTP: sessions of the 2025 revisions and stateless 2026-07-28
+//!   requests on the same endpoint.
+//! - [`sessions`] — the table of live sessions and its caps; [`replay`] — the resumable streams
+//!   of a Streamable session.
+//! - [`events`] — outgoing messages as an SSE body; [`hang_up`] — noticing a client has gone.
+//! - [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
+//!   [`session_key`] — guMCP's `user_id[:api_key]` path segment.
+//!
+//! Every connection gets a session actor of its own (an SSE stream, a Streamable session, or a
+//! single 2026-07-28 request); the actor ends when the connection does.
+
+mod events;
+mod guard;
+mod hang_up;
+mod legacy_sse;
+mod replay;
+mod reply;
+mod session_key;
+mod sessions;
+mod streamable;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web_lab::sse;
+use futures::Stream;
+use serde_json::json;
+
+use crate::actors::runtime::Runtime;
+use guard::Access;
+use session_key::SessionKey;
+use sessions::SessionTable;
+
+pub use session_key::SessionKeyError;
+
+/// Where `serve` ended up listening.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+/// Why the service could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen for {what} on {address}: {source} (set {setting} or --{flag})")]
+    Bind {
+        what: &'static str,
+        address: String,
+        setting: &'static str,
+        flag: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// What every handler shares.
+pub struct HttpState {
+    runtime: Runtime,
+    sessions: Arc<SessionTable>,
+    max_body: usize,
+    keep_alive: Duration,
+    replay_events: usize,
+    open_access: bool,
+    local_user: Arc<str>,
+}
+
+/// The server and user a request is for.
+pub struct Target {
+    server: Arc<str>,
+    user: Arc<str>,
+    /// The session key as guMCP writes it back in the `endpoint` event.
+    quoted_key: String,
+}
+
+impl HttpState {
+    /// Resolves the server name and the caller: from the session key when the route has one,
+    /// else the open-access user (or 401 when access is not open).
+    #[allow(clippy::result_large_err)]
+    fn target(&self, server: &str, key: Option<&str>) -> Result<Target, HttpResponse> {
+        let Some(entry) = self.runtime.registry.get(server) else {
+            return Err(reply::unknown_server(
+                server,
+                &self.runtime.registry.names(),
+            ));
+        };
+        let server: Arc<str> = Arc::from(entry.manifest.name.as_str());
+        match key {
+            Some(key) => {
+                let key = SessionKey::parse(key).map_err(|err| {
+                    reply::plain(StatusCode::BAD_REQUEST, format!("Bad Request: {err}"))
+                })?;
+                Ok(Target {
+                    server,
+                    user: Arc::from(key.user_id.as_str()),
+                    quoted_key: key.quoted(),
+                })
+            }
+            None if self.open_access => Ok(Target {
+                server,
+                user: self.local_user.clone(),
+                quoted_key: self.local_user.to_string(),
+            }),
+            None => Err(HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .content_type("text/plain; charset=utf-8")
+                .body(
+                    "Unauthorized: this endpoint needs credentials; use \
+                     /{server}/{user_id}/mcp, or turn on http.open_access",
+                )),
+        }
+    }
+
+    /// An SSE response with keep-alives, unbuffered by proxies.
+    fn sse_response<S>(&self, body: S) -> HttpResponse
+    where
+        S: Stream<Item = Result<sse::Event, std::convert::Infallible>> + 'static,
+    {
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header(header::ContentEncoding::Identity)
+            .insert_header(("X-Accel-Buffering", "no"))
+            .body(sse::Sse::from_stream(body).with_keep_alive(self.keep_alive))
+    }
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(health_root))
+        .route("/health_check", web::get().to(health_check))
+        .service(
+            web::resource("/{server}/mcp")
+                .route(web::post().to(streamable::post_open))
+                .route(web::get().to(streamable::get_open))
+                .route(web::delete().to(streamable::delete_open)),
+        )
+        .service(
+            web::resource("/{server}/{session_key}/mcp")
+                .route(web::post().to(streamable::post_keyed))
+                .route(web::get().to(streamable::get_keyed))
+                .route(web::delete().to(streamable::delete_keyed)),
+        )
+        .service(
+            web::resource([
+                "/{server}/{session_key}/messages/",
+                "/{server}/{session_key}/messages",
+            ])
+            .route(web::post().to(legacy_sse::post_message)),
+        )
+        .route(
+            "/{server}/{session_key}",
+            web::get().to(legacy_sse::open_stream),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    reply::plain(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// `GET /` as guMCP answers it.
+async fn health_root(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "message": "GuMCP server running",
+        "servers": state.runtime.registry.names(),
+    }))
+}
+
+/// `GET /health_check` as guMCP answers it.
+async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "servers": state.runtime.registry.names(),
+    }))
+}
+
+async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
+    runtime
+        .metrics
+        .live_actors
+        .with_label_values(&["server"])
+        .set(runtime.live_servers_now() as i64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(runtime.metrics.render())
+}
+
+fn bind(
+    host: &str,
+    port: u16,
+    what: &'static str,
+    setting: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, ServeError> {
+    TcpListener::bind((host, port)).map_err(|source| ServeError::Bind {
+        what,
+        address: format!("{host}:{port}"),
+        setting,
+        flag,
+        source,
+    })
+}
+
+/// Runs the service until SIGTERM or SIGINT, then drains: no new connections, requests in
+/// flight get `runtime.shutdown_grace_secs` to finish, streams are closed, and it returns.
+/// `on_bound` learns the listening addresses once both ports are bound.
+pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(), ServeError> {
+    let settings = runtime.settings.clone();
+    let http = &settings.http;
+    let api_listener = bind(&http.host, http.port, "HTTP", "http.port", "port")?;
+    let metrics_listener = bind(
+        &http.host,
+        http.metrics_port,
+        "metrics",
+        "http.metrics_port",
+        "metrics-port",
+    )?;
+    let bound = Bound {
+        api: api_listener.local_addr()?,
+        metrics: metrics_listener.local_addr()?,
+    };
+    let grace = Duration::from_secs(settings.runtime.shutdown_grace_secs);
+    let sessions = Arc::new(SessionTable::new(
+        http.max_sessions,
+        http.max_sessions_per_user,
+        runtime.metrics.clone(),
+    ));
+    let state = web::Data::new(HttpState {
+        runtime: runtime.clone(),
+        sessions: sessions.clone(),
+        max_body: settings.protocol.max_message_bytes,
+        keep_alive: Duration::from_secs(http.keep_alive_secs),
+        replay_events: http.replay_events,
+        open_access: http.open_access(),
+        local_user: Arc::from(settings.stdio.user_id.as_str()),
+    });
+    let access = web::Data::new(Access::from_settings(http));
+    let api = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(access.clone())
+            .wrap(from_fn(guard::check))
+            .configure(routes)
+    })
+    .workers(http.worker_count())
+    .tcp_nodelay(true)
+    .on_connect(hang_up::remember_socket)
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs())
+    .listen(api_listener)?
+    .run();
+    let metrics_runtime = web::Data::new(runtime.clone());
+    let metrics_server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics_runtime.clone())
+            .route("/metrics", web::get().to(metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(metrics_listener)?
+    .run();
+    let api_handle = api.handle();
+    let metrics_handle = metrics_server.handle();
+    let api_task = actix_rt::spawn(api);
+    let metrics_task = actix_rt::spawn(metrics_server);
+    on_bound(bound);
+    tracing::info!(address = %bound.api, metrics = %bound.metrics, "serving");
+
+    let sweeper = actix_rt::spawn(sweep(
+        sessions.clone(),
+        Duration::from_secs(http.session_idle_secs),
+    ));
+    shutdown_signal().await;
+    tracing::info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs(),
+        "shutting down: draining"
+    );
+    sweeper.abort();
+    sessions.drain_all(grace);
+    let stopped = api_handle.stop(true);
+    if tokio::time::timeout(grace + Duration::from_secs(1), stopped)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; closing them");
+    }
+    sessions.clear();
+    metrics_handle.stop(false).await;
+    let _ = api_task.await;
+    let _ = metrics_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ends idle and dead sessions now and then.
+async fn sweep(sessions: Arc<SessionTable>, idle: Duration) {
+    let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        sessions.sweep(idle);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    match (terminate, interrupt) {
+        (Ok(mut terminate), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

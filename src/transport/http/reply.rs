@@ -1,0 +1,87 @@
+//! Responses shared by the routes: plain-text errors where guMCP answers in plain text,
+//! JSON-RPC error bodies where the MCP endpoint does, and reading a body within the limit.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::protocol::error::McpError;
+
+pub fn plain(status: StatusCode, text: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text.into())
+}
+
+/// A JSON-RPC error that answers no particular request.
+pub fn rpc_error(status: StatusCode, error: McpError) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(json!({ "jsonrpc": "2.0", "id": null, "error": error }).to_string())
+}
+
+pub fn forbidden(why: &str) -> HttpResponse {
+    rpc_error(StatusCode::FORBIDDEN, McpError::invalid_request(why))
+}
+
+pub fn unknown_server(name: &str, available: &[String]) -> HttpResponse {
+    plain(
+        StatusCode::NOT_FOUND,
+        format!(
+            "Not Found: no server named {name:?}; available: {}",
+            available.join(", ")
+        ),
+    )
+}
+
+/// 503 with a hint of when to come back.
+pub fn busy(why: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "5"))
+        .content_type("text/plain; charset=utf-8")
+        .body(why.to_string())
+}
+
+/// Reads the whole body, refusing (413) one over `limit` bytes without buffering it.
+pub async fn read_body(
+    request: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, HttpResponse> {
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            McpError::invalid_request(format!(
+                "message too large: the limit is {limit} bytes (protocol.max_message_bytes)"
+            )),
+        )
+    };
+    if declared_too_large(request, limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| {
+            plain(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {err}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Whether the declared `Content-Length` is already over the limit.
+fn declared_too_large(request: &actix_web::HttpRequest, limit: usize) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|length| length > limit as u64)
+}

@@ -1,0 +1,246 @@
+//! The live HTTP sessions: legacy SSE streams and Streamable HTTP sessions (2025 revisions),
+//! by session id, with the caps on how many there may be in all and per user. Removing an
+//! entry — for any reason — stops its session actor, frees its seat and moves the gauge, so
+//! every way a session ends goes through the same code.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::replay::StreamHub;
+use crate::actors::runtime::SessionHandle;
+use crate::metrics::Metrics;
+
+/// Which transport a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    LegacySse,
+    Streamable,
+}
+
+/// One live session.
+pub struct Entry {
+    pub server: Arc<str>,
+    pub user: Arc<str>,
+    pub kind: SessionKind,
+    pub session: SessionHandle,
+    /// Streamable sessions only: their streams, kept for resumption.
+    pub streams: Option<Arc<StreamHub>>,
+    last_seen: AtomicU64,
+    _seat: Seat,
+    metrics: Arc<Metrics>,
+}
+
+impl Entry {
+    fn touch(&self, epoch: Instant) {
+        self.last_seen
+            .store(epoch.elapsed().as_secs(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.session.close();
+        self.metrics.session_closed(&self.server);
+    }
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("the server has reached its limit of {0} sessions; retry later")]
+    Total(usize),
+    #[error("this user has reached the limit of {0} sessions; close one or retry later")]
+    PerUser(usize),
+}
+
+pub struct SessionTable {
+    entries: DashMap<Uuid, Arc<Entry>>,
+    /// Sessions of single 2026-07-28 requests: not addressable, but drained at shutdown.
+    transient: DashMap<u64, SessionHandle>,
+    next_transient: AtomicU64,
+    seats: Arc<Seats>,
+    metrics: Arc<Metrics>,
+    epoch: Instant,
+}
+
+struct Seats {
+    total: AtomicUsize,
+    per_user: DashMap<Arc<str>, usize>,
+    max_total: usize,
+    max_per_user: usize,
+}
+
+/// A place within the caps, held by the session that took it.
+pub struct Seat {
+    seats: Arc<Seats>,
+    user: Arc<str>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.seats.total.fetch_sub(1, Ordering::AcqRel);
+        self.seats.per_user.remove_if_mut(&self.user, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
+    }
+}
+
+impl SessionTable {
+    pub fn new(max_total: usize, max_per_user: usize, metrics: Arc<Metrics>) -> SessionTable {
+        SessionTable {
+            entries: DashMap::new(),
+            transient: DashMap::new(),
+            next_transient: AtomicU64::new(0),
+            seats: Arc::new(Seats {
+                total: AtomicUsize::new(0),
+                per_user: DashMap::new(),
+                max_total,
+                max_per_user,
+            }),
+            metrics,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Takes a seat for `user`, or says which cap is reached.
+    pub fn admit(&self, user: &Arc<str>) -> Result<Seat, Refused> {
+        let seats = &self.seats;
+        if seats.total.fetch_add(1, Ordering::AcqRel) >= seats.max_total {
+            seats.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Total(seats.max_total));
+        }
+        let mut count = seats.per_user.entry(user.clone()).or_insert(0);
+        if *count >= seats.max_per_user {
+            drop(count);
+            seats.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::PerUser(seats.max_per_user));
+        }
+        *count += 1;
+        Ok(Seat {
+            seats: seats.clone(),
+            user: user.clone(),
+        })
+    }
+
+    /// Registers a session under a fresh id.
+    pub fn insert(
+        &self,
+        seat: Seat,
+        server: Arc<str>,
+        kind: SessionKind,
+        session: SessionHandle,
+        streams: Option<Arc<StreamHub>>,
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        let entry = Arc::new(Entry {
+            user: seat.user.clone(),
+            server,
+            kind,
+            session,
+            streams,
+            last_seen: AtomicU64::new(0),
+            _seat: seat,
+            metrics: self.metrics.clone(),
+        });
+        entry.touch(self.epoch);
+        self.metrics.session_opened(&entry.server);
+        self.entries.insert(id, entry);
+        id
+    }
+
+    /// The session `id` if it exists and belongs to this server, user and transport — a
+    /// session id presented with another user's key is as unknown as a made-up one.
+    pub fn find(
+        &self,
+        id: &Uuid,
+        server: &str,
+        user: &str,
+        kind: SessionKind,
+    ) -> Option<Arc<Entry>> {
+        let entry = self.entries.get(id).map(|e| e.value().clone())?;
+        if &*entry.server != server || &*entry.user != user || entry.kind != kind {
+            return None;
+        }
+        entry.touch(self.epoch);
+        Some(entry)
+    }
+
+    /// Ends the session `id` (its actor stops once the last holder lets go of the entry).
+    pub fn remove(&self, id: &Uuid) -> bool {
+        self.entries.remove(id).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Ends Streamable sessions unused for `idle` and sessions whose actor has stopped.
+    pub fn sweep(&self, idle: Duration) {
+        let now = self.epoch.elapsed().as_secs();
+        self.entries.retain(|_, entry| {
+            let idle_for = now.saturating_sub(entry.last_seen.load(Ordering::Relaxed));
+            let expired = entry.kind == SessionKind::Streamable
+                && idle_for >= idle.as_secs()
+                && !entry.streams.as_ref().is_some_and(|hub| hub.has_listener());
+            entry.session.is_live() && !expired
+        });
+    }
+
+    /// Tracks the session of one stateless request until the returned guard drops, which
+    /// also stops the session (the response is over, or its client went away).
+    pub fn track_transient(self: &Arc<Self>, session: SessionHandle) -> TransientGuard {
+        let id = self.next_transient.fetch_add(1, Ordering::Relaxed);
+        self.transient.insert(id, session.clone());
+        TransientGuard {
+            table: self.clone(),
+            id,
+            session,
+        }
+    }
+
+    /// Shutdown: every session answers what is in flight within `grace`, then stops.
+    pub fn drain_all(&self, grace: Duration) {
+        for entry in self.entries.iter() {
+            entry.session.drain(grace);
+        }
+        for session in self.transient.iter() {
+            session.drain(grace);
+        }
+    }
+
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+}
+
+/// Removes a session from the table when dropped: held by the response body of a legacy SSE
+/// stream, so the session ends with its connection.
+pub struct EvictOnDrop {
+    pub table: Arc<SessionTable>,
+    pub id: Uuid,
+}
+
+impl Drop for EvictOnDrop {
+    fn drop(&mut self) {
+        self.table.remove(&self.id);
+    }
+}
+
+/// Holds a stateless request's session open; dropping it ends the session.
+pub struct TransientGuard {
+    table: Arc<SessionTable>,
+    id: u64,
+    session: SessionHandle,
+}
+
+impl Drop for TransientGuard {
+    fn drop(&mut self) {
+        self.table.transient.remove(&self.id);
+        self.session.close();
+    }
+}

@@ -1,0 +1,435 @@
+//! Streamable HTTP on `/{server}/{session_key}/mcp` and `/{server}/mcp`, both eras on one
+//! endpoint, told apart per request:
+//!
+//! - `MCP-Protocol-Version: 2026-07-28` (or any version that is not a 2025 one): a stateless
+//!   request. Its own short-lived session actor answers it, as JSON or — when the server
+//!   streams progress or logs first — as SSE; closing the response cancels it. GET and DELETE
+//!   have no meaning here (405).
+//! - Otherwise the 2025 revisions: `initialize` without `Mcp-Session-Id` opens a session, every
+//!   later request names it; a POST's answer is JSON when the reply comes first and a
+//!   resumable SSE stream when notifications or server→client requests come before it; GET
+//!   opens the standalone stream (or resumes one with `Last-Event-ID`); DELETE ends the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::events::{self, message_event, Until};
+use super::replay::{self, AttachError, StreamHub, STANDALONE};
+use super::sessions::{Entry, SessionKind};
+use super::{hang_up, reply, HttpState, Target};
+use crate::actors::runtime::OpenSession;
+use crate::actors::session::Expect;
+use crate::protocol::error::{codes, McpError};
+use crate::protocol::headers::MirroredHeaders;
+use crate::protocol::jsonrpc::Outgoing;
+use crate::protocol::version::ProtocolVersion;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// A stateless request's connection is watched for a hang-up only once its answer takes this
+/// long; quicker answers never pay for the watch.
+const WATCH_SLOW_REQUESTS_AFTER: Duration = Duration::from_millis(50);
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+pub async fn post_keyed(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<HttpState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (server, key) = path.into_inner();
+    match state.target(&server, Some(&key)) {
+        Ok(target) => post(request, target, state, payload).await,
+        Err(refusal) => refusal,
+    }
+}
+
+pub async fn post_open(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<HttpState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    match state.target(&path.into_inner(), None) {
+        Ok(target) => post(request, target, state, payload).await,
+        Err(refusal) => refusal,
+    }
+}
+
+pub async fn get_keyed(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<HttpState>,
+) -> HttpResponse {
+    let (server, key) = path.into_inner();
+    match state.target(&server, Some(&key)) {
+        Ok(target) => get(&request, &target, &state),
+        Err(refusal) => refusal,
+    }
+}
+
+pub async fn get_open(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<HttpState>,
+) -> HttpResponse {
+    match state.target(&path.into_inner(), None) {
+        Ok(target) => get(&request, &target, &state),
+        Err(refusal) => refusal,
+    }
+}
+
+pub async fn delete_keyed(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<HttpState>,
+) -> HttpResponse {
+    let (server, key) = path.into_inner();
+    match state.target(&server, Some(&key)) {
+        Ok(target) => delete(&request, &target, &state),
+        Err(refusal) => refusal,
+    }
+}
+
+pub async fn delete_open(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<HttpState>,
+) -> HttpResponse {
+    match state.target(&path.into_inner(), None) {
+        Ok(target) => delete(&request, &target, &state),
+        Err(refusal) => refusal,
+    }
+}
+
+fn header_text<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether the request is in the 2026-07-28 era: its version header names no 2025 revision.
+fn is_modern(request: &HttpRequest) -> bool {
+    header_text(request, VERSION_HEADER).is_some_and(|version| {
+        ProtocolVersion::parse(version).is_none_or(ProtocolVersion::is_modern)
+    })
+}
+
+fn accepts(request: &HttpRequest, wanted: &[&str]) -> bool {
+    let accept = header_text(request, "accept").unwrap_or("");
+    let offered: Vec<&str> = accept
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim())
+        .collect();
+    offered.contains(&"*/*") || wanted.iter().all(|w| offered.contains(w))
+}
+
+fn bad_request(message: impl Into<String>) -> HttpResponse {
+    reply::rpc_error(StatusCode::BAD_REQUEST, McpError::invalid_request(message))
+}
+
+fn session_not_found() -> HttpResponse {
+    reply::rpc_error(
+        StatusCode::NOT_FOUND,
+        McpError::new(
+            -32001,
+            "Session not found: it ended or never existed; start a new one with initialize",
+        ),
+    )
+}
+
+fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .content_type("application/json")
+        .body(
+            serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": McpError::invalid_request(
+                    "Method Not Allowed: without an Mcp-Session-Id (protocol 2026-07-28) this \
+                     endpoint takes POST only",
+                ),
+            })
+            .to_string(),
+        )
+}
+
+/// The session a request names, if it names one that exists for this caller.
+fn named_session(
+    request: &HttpRequest,
+    target: &Target,
+    state: &HttpState,
+) -> Option<Result<Arc<Entry>, HttpResponse>> {
+    let id = header_text(request, SESSION_HEADER)?;
+    let found = Uuid::try_parse(id).ok().and_then(|id| {
+        state
+            .sessions
+            .find(&id, &target.server, &target.user, SessionKind::Streamable)
+    });
+    Some(found.ok_or_else(session_not_found))
+}
+
+async fn post(
+    request: HttpRequest,
+    target: Target,
+    state: web::Data<HttpState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let json_body = header_text(&request, "content-type")
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
+    if !json_body {
+        return reply::rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            McpError::invalid_request(
+                "Unsupported Media Type: Content-Type must be application/json",
+            ),
+        );
+    }
+    if !accepts(&request, &["application/json", "text/event-stream"]) {
+        return reply::rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            McpError::invalid_request(
+                "Not Acceptable: Accept must list both application/json and text/event-stream",
+            ),
+        );
+    }
+    let body = match reply::read_body(&request, payload, state.max_body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    if is_modern(&request) {
+        return stateless(&request, &target, &state, body).await;
+    }
+    if let Some(version) = header_text(&request, VERSION_HEADER) {
+        if ProtocolVersion::parse(version).is_none() {
+            return bad_request(format!(
+                "Bad Request: unsupported MCP-Protocol-Version {version:?}; supported: {}",
+                ProtocolVersion::all_names().join(", ")
+            ));
+        }
+    }
+    match named_session(&request, &target, &state) {
+        Some(Ok(entry)) => in_session(&entry, &state, body).await,
+        Some(Err(refusal)) => refusal,
+        None if is_initialize(&body) => new_session(&target, &state, body).await,
+        None => bad_request(
+            "Bad Request: Mcp-Session-Id header is required (send initialize first, or use \
+             protocol 2026-07-28 with its MCP-Protocol-Version header)",
+        ),
+    }
+}
+
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+    }
+    serde_json::from_slice::<Peek>(body).is_ok_and(|peek| peek.method == Some("initialize"))
+}
+
+async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8>) -> HttpResponse {
+    let seat = match state.sessions.admit(&target.user) {
+        Ok(seat) => seat,
+        Err(refused) => return reply::busy(refused),
+    };
+    let (out, standalone) = mpsc::unbounded_channel();
+    let OpenSession { handle, stopped } =
+        state
+            .runtime
+            .open_session(&target.server, &target.user, out);
+    let hub = StreamHub::new(state.replay_events);
+    actix_rt::spawn(replay::pump(
+        hub.clone(),
+        STANDALONE,
+        standalone,
+        Some(stopped),
+    ));
+    let id = state.sessions.insert(
+        seat,
+        target.server.clone(),
+        SessionKind::Streamable,
+        handle,
+        Some(hub),
+    );
+    let Some(entry) =
+        state
+            .sessions
+            .find(&id, &target.server, &target.user, SessionKind::Streamable)
+    else {
+        return session_not_found();
+    };
+    let mut response = in_session(&entry, state, body).await;
+    if let Ok(value) = header::HeaderValue::from_str(&id.simple().to_string()) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(SESSION_HEADER), value);
+    }
+    response
+}
+
+/// A POST within a 2025-revision session.
+async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResponse {
+    let (reply_to, mut answers) = mpsc::unbounded_channel();
+    match entry.session.deliver(body, Some(reply_to), None).await {
+        Err(_) => return session_not_found(),
+        Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
+        Ok(Expect::Reply | Expect::Malformed) => {}
+    }
+    let Some(first) = answers.recv().await else {
+        return session_not_found();
+    };
+    if first.is_reply() {
+        return json_reply(StatusCode::OK, &first);
+    }
+    let Some(hub) = &entry.streams else {
+        return session_not_found();
+    };
+    let (stream, live) = hub.open(first);
+    actix_rt::spawn(replay::pump(hub.clone(), stream, answers, None));
+    state.sse_response(receiver_events(live))
+}
+
+fn receiver_events(
+    live: mpsc::UnboundedReceiver<actix_web_lab::sse::Event>,
+) -> impl futures::Stream<Item = Result<actix_web_lab::sse::Event, std::convert::Infallible>> {
+    futures::stream::unfold(live, |mut live| async move {
+        live.recv().await.map(|event| (event, live))
+    })
+    .map(Ok)
+}
+
+fn json_reply(status: StatusCode, message: &Outgoing) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(message.to_line())
+}
+
+/// One 2026-07-28 request, answered by a session of its own.
+async fn stateless(
+    request: &HttpRequest,
+    target: &Target,
+    state: &web::Data<HttpState>,
+    body: Vec<u8>,
+) -> HttpResponse {
+    let mirrored = MirroredHeaders {
+        protocol_version: header_text(request, VERSION_HEADER).map(str::to_owned),
+        method: header_text(request, "mcp-method").map(str::to_owned),
+        name: header_text(request, "mcp-name").map(str::to_owned),
+    };
+    let (out, mut answers) = mpsc::unbounded_channel();
+    let OpenSession { handle, stopped } =
+        state
+            .runtime
+            .open_session(&target.server, &target.user, out);
+    let guard = state.sessions.track_transient(handle.clone());
+    match handle.deliver(body, None, Some(mirrored)).await {
+        Err(_) => {
+            return reply::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                McpError::internal("the service is shutting down"),
+            )
+        }
+        Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
+        Ok(Expect::Reply | Expect::Malformed) => {}
+    }
+    // actix-web does not drop a handler whose client left, so a slow answer races the socket.
+    let first = tokio::select! {
+        first = answers.recv() => first,
+        () = hang_up::client_gone(request, WATCH_SLOW_REQUESTS_AFTER) => {
+            tracing::debug!("client closed the connection; request cancelled");
+            return HttpResponse::NoContent().finish();
+        }
+    };
+    let Some(first) = first else {
+        return reply::rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            McpError::internal("the service is shutting down"),
+        );
+    };
+    if first.is_reply() {
+        return json_reply(modern_status(&first), &first);
+    }
+    let body = events::feed(
+        vec![message_event(&first, None)],
+        answers,
+        Some(stopped),
+        hang_up::client_gone(request, Duration::ZERO),
+        Until::Reply,
+        guard,
+    );
+    state.sse_response(body)
+}
+
+/// The HTTP status of a 2026-07-28 reply sent as JSON: the errors the transport spec names
+/// get their own status, everything else is 200 with the JSON-RPC body saying what happened.
+fn modern_status(reply: &Outgoing) -> StatusCode {
+    match reply {
+        Outgoing::Error { error, .. } => match error.code {
+            codes::HEADER_MISMATCH
+            | codes::MISSING_REQUIRED_CLIENT_CAPABILITY
+            | codes::UNSUPPORTED_PROTOCOL_VERSION
+            | codes::PARSE_ERROR
+            | codes::INVALID_REQUEST => StatusCode::BAD_REQUEST,
+            codes::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        },
+        _ => StatusCode::OK,
+    }
+}
+
+fn get(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
+    if is_modern(request) {
+        return method_not_allowed();
+    }
+    let entry = match named_session(request, target, state) {
+        None => return method_not_allowed(),
+        Some(Err(refusal)) => return refusal,
+        Some(Ok(entry)) => entry,
+    };
+    if !accepts(request, &["text/event-stream"]) {
+        return reply::rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            McpError::invalid_request("Not Acceptable: Accept must list text/event-stream"),
+        );
+    }
+    let Some(hub) = &entry.streams else {
+        return session_not_found();
+    };
+    match hub.attach(header_text(request, "last-event-id")) {
+        Ok(live) => state.sse_response(receiver_events(live)),
+        Err(busy @ AttachError::Busy) => reply::rpc_error(
+            StatusCode::CONFLICT,
+            McpError::invalid_request(format!("Conflict: {busy}")),
+        ),
+        Err(unknown) => bad_request(format!("Bad Request: {unknown}")),
+    }
+}
+
+fn delete(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
+    if is_modern(request) {
+        return method_not_allowed();
+    }
+    let Some(id) = header_text(request, SESSION_HEADER) else {
+        return method_not_allowed();
+    };
+    let id = Uuid::try_parse(id).ok().filter(|id| {
+        state
+            .sessions
+            .find(id, &target.server, &target.user, SessionKind::Streamable)
+            .is_some()
+    });
+    match id {
+        Some(id) => {
+            state.sessions.remove(&id);
+            HttpResponse::Ok().finish()
+        }
+        None => session_not_found(),
+    }
+}
