@@ -111,3 +111,28 @@ fn the_shipped_config_file_is_accepted() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("simple-tools-server"));
 }
+
+#[test]
+fn serve_reports_a_taken_metrics_port_clearly() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, stderr) = run(
+        &["serve", "--port", "0", "--metrics-port", &port],
+        &[("RUST_LOG", "warn")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("metrics") && stderr.contains(&port) && stderr.contains("--metrics-port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_an_invalid_http_setting_by_name() {
+    let (code, _, stderr) = run(
+        &["serve", "--port", "0"],
+        &[("GUMCP__HTTP__KEEP_ALIVE_SECS", "0")],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("http.keep_alive_secs"), "{stderr}");
+}

@@ -31,7 +31,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use actix_web_lab::sse;
 use futures::Stream;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::actors::runtime::Runtime;
 use guard::Access;
@@ -167,21 +167,31 @@ async fn not_found() -> HttpResponse {
     reply::plain(StatusCode::NOT_FOUND, "Not Found")
 }
 
+/// The health answers, with guMCP's fields in guMCP's order.
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    servers: Vec<String>,
+}
+
 /// `GET /` as guMCP answers it.
 async fn health_root(state: web::Data<HttpState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "message": "GuMCP server running",
-        "servers": state.runtime.registry.names(),
-    }))
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        message: Some("GuMCP server running"),
+        servers: state.runtime.registry.names(),
+    })
 }
 
 /// `GET /health_check` as guMCP answers it.
 async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "servers": state.runtime.registry.names(),
-    }))
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        message: None,
+        servers: state.runtime.registry.names(),
+    })
 }
 
 async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
