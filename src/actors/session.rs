@@ -63,6 +63,9 @@ struct Terms {
     client_capabilities: Arc<JsonObject>,
     era: Era,
     log_level: Option<LogLevel>,
+    /// `Mcp-Param-*` headers a 2026-07-28 HTTP `tools/call` came with, to check against the
+    /// tool's `x-mcp-header` annotations.
+    param_headers: Option<Vec<(String, Option<String>)>>,
 }
 
 /// How a request is answered.
@@ -90,6 +93,9 @@ pub struct SessionActor {
     watching_events: bool,
     draining: bool,
     on_stop: Option<oneshot::Sender<()>>,
+    /// The `Mcp-Param-*` headers of the frame being handled right now (set and taken within one
+    /// `Inbound`), so the request they came with can check them once it knows the tool.
+    frame_param_headers: Option<Vec<(String, Option<String>)>>,
 }
 
 impl SessionActor {
@@ -123,6 +129,7 @@ impl SessionActor {
             watching_events: false,
             draining: false,
             on_stop: Some(on_stop),
+            frame_param_headers: None,
         }
     }
 
@@ -352,6 +359,7 @@ impl SessionActor {
                     client_capabilities: legacy.client_capabilities.clone(),
                     era: Era::Legacy,
                     log_level: self.log_level,
+                    param_headers: None,
                 };
                 self.serve(id, method, params, terms, out, ctx)
             }
@@ -388,10 +396,14 @@ impl SessionActor {
         let runtime = self.runtime.clone();
         let server_info = self.server_info.clone();
         let server_name = self.server_name.clone();
+        let param_headers = terms.param_headers;
         let reply = async move {
             let started = std::time::Instant::now();
             let outcome = async {
                 let mut server = server.await?;
+                if let Some(headers) = &param_headers {
+                    check_param_headers(&mut server, &params, headers).await?;
+                }
                 let settings = &runtime.settings.protocol;
                 let result = dispatch::serve(
                     &mut server,
@@ -517,6 +529,7 @@ impl SessionActor {
                     client_capabilities: Arc::new(meta.client_capabilities),
                     era,
                     log_level: meta.log_level,
+                    param_headers: self.frame_param_headers.take(),
                 };
                 self.serve(id, method, params, terms, out, ctx)
             }
@@ -762,6 +775,28 @@ impl StreamHandler<ServerEvent> for SessionActor {
     }
 }
 
+/// Checks a `tools/call`'s `Mcp-Param-*` headers against the tool's `x-mcp-header` properties.
+async fn check_param_headers(
+    server: &mut ServerHandle,
+    params: &JsonObject,
+    headers: &[(String, Option<String>)],
+) -> Result<(), McpError> {
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let tools = server.tools().await?;
+    let Some(tool) = tools.iter().find(|tool| tool.name == name) else {
+        return Ok(());
+    };
+    let empty = JsonObject::new();
+    let arguments = params
+        .get("arguments")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    crate::protocol::headers::check_param_headers(&tool.input_schema, arguments, headers)
+}
+
 /// Counts an answered server method and its time, by outcome.
 fn record(
     runtime: &Runtime,
@@ -829,14 +864,19 @@ impl Handler<Inbound> for SessionActor {
         let out = inbound.reply_to.unwrap_or_else(|| self.out.clone());
         let frame = parse_frame(&inbound.bytes);
         if let (Some(headers), Frame::Single(Ok(Message::Request(request)))) =
-            (&inbound.mirrored, &frame)
+            (inbound.mirrored, &frame)
         {
             if let Err(error) = headers.check(&request.method, request.params.as_ref()) {
                 deliver(&out, Outgoing::reply(request.id.clone(), Err(error)));
                 return Expect::Reply;
             }
+            if request.method == "tools/call" {
+                self.frame_param_headers = Some(headers.params);
+            }
         }
-        self.on_frame(frame, &out, ctx)
+        let expect = self.on_frame(frame, &out, ctx);
+        self.frame_param_headers = None;
+        expect
     }
 }
 

@@ -15,6 +15,9 @@ pub struct MirroredHeaders {
     pub protocol_version: Option<String>,
     pub method: Option<String>,
     pub name: Option<String>,
+    /// `Mcp-Param-{Name}` headers: the name part lowercased, and the value; `None` for a value
+    /// that is not visible ASCII (which the spec says to refuse).
+    pub params: Vec<(String, Option<String>)>,
 }
 
 /// Methods whose target (`params.name` or `params.uri`) must be mirrored in `Mcp-Name`.
@@ -82,14 +85,99 @@ impl MirroredHeaders {
     }
 }
 
+/// Checks the `Mcp-Param-*` headers of a `tools/call` against the arguments, for every
+/// property of the tool's input schema annotated with `x-mcp-header`: a value in the body must
+/// be mirrored, and the header must say the same (after base64 decoding; numbers compared as
+/// numbers).
+pub fn check_param_headers(
+    input_schema: &JsonObject,
+    arguments: &JsonObject,
+    headers: &[(String, Option<String>)],
+) -> Result<(), McpError> {
+    let mut annotated = Vec::new();
+    collect_annotated(input_schema, &mut Vec::new(), &mut annotated);
+    for (path, name) in annotated {
+        let value = path
+            .iter()
+            .try_fold(None::<&Value>, |at, key| match at {
+                None => Some(arguments.get(key.as_str())),
+                Some(Value::Object(object)) => Some(object.get(key.as_str())),
+                Some(_) => None,
+            })
+            .flatten()
+            .filter(|value| !value.is_null());
+        let Some(value) = value else { continue };
+        let header = format!("Mcp-Param-{name}");
+        let lower = header.to_ascii_lowercase();
+        let received = headers
+            .iter()
+            .find(|(received, _)| format!("mcp-param-{received}") == lower)
+            .map(|(_, value)| value);
+        let text = match received {
+            None => return Err(missing(&header)),
+            Some(None) => {
+                return Err(McpError::header_mismatch(format!(
+                    "Header mismatch: {header} holds characters a header may not carry; use                      =?base64?…?="
+                )))
+            }
+            Some(Some(text)) => decode(text).ok_or_else(|| {
+                McpError::header_mismatch(format!(
+                    "Header mismatch: {header} is not valid (=?base64?…?= must hold base64 of                      UTF-8)"
+                ))
+            })?,
+        };
+        let same = match value {
+            Value::String(body) => *body == text,
+            Value::Bool(body) => text == body.to_string(),
+            Value::Number(body) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .zip(body.as_f64())
+                .is_some_and(|(header, body)| header == body),
+            _ => false,
+        };
+        if !same {
+            return Err(McpError::header_mismatch(format!(
+                "Header mismatch: {header} header value '{text}' does not match body value {value}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every `properties` path whose schema carries `x-mcp-header`, with that header name.
+fn collect_annotated(
+    schema: &JsonObject,
+    path: &mut Vec<String>,
+    found: &mut Vec<(Vec<String>, String)>,
+) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (key, property) in properties {
+        let Some(property) = property.as_object() else {
+            continue;
+        };
+        path.push(key.clone());
+        if let Some(name) = property.get("x-mcp-header").and_then(Value::as_str) {
+            found.push((path.clone(), name.to_owned()));
+        }
+        collect_annotated(property, path, found);
+        path.pop();
+    }
+}
+
 fn missing(header: &str) -> McpError {
     McpError::header_mismatch(format!(
         "Header mismatch: required header {header} is missing"
     ))
 }
 
-/// A header value as text: plain, or the `=?base64?…?=` sentinel form decoded.
+/// A header value as text: plain, or the `=?base64?…?=` sentinel form decoded (strictly:
+/// bad padding or characters make it invalid).
 pub fn decode(value: &str) -> Option<String> {
+    let value = value.trim();
     match value
         .strip_prefix("=?base64?")
         .and_then(|rest| rest.strip_suffix("?="))
@@ -118,7 +206,59 @@ mod tests {
             protocol_version: Some(version.to_owned()),
             method: Some(method.to_owned()),
             name: name.map(str::to_owned),
+            params: Vec::new(),
         }
+    }
+
+    fn region_schema() -> JsonObject {
+        params(json!({
+            "type": "object",
+            "properties": {
+                "region": { "type": "string", "x-mcp-header": "Region" },
+                "limit": { "type": "integer", "x-mcp-header": "Limit" },
+                "query": { "type": "string" }
+            }
+        }))
+    }
+
+    fn param(name: &str, value: &str) -> (String, Option<String>) {
+        (name.to_ascii_lowercase(), Some(value.to_owned()))
+    }
+
+    #[test]
+    fn mirrored_parameters_must_match_the_arguments() {
+        let schema = region_schema();
+        let args = params(json!({ "region": "us-west1", "limit": 42, "query": "q" }));
+        let good = [param("Region", "us-west1"), param("limit", "42.0")];
+        assert!(check_param_headers(&schema, &args, &good).is_ok());
+        let encoded = [
+            param("Region", "=?base64?dXMtd2VzdDE=?="),
+            param("Limit", "42"),
+        ];
+        assert!(check_param_headers(&schema, &args, &encoded).is_ok());
+        let wrong = [param("Region", "eu-west1"), param("Limit", "42")];
+        assert_eq!(
+            check_param_headers(&schema, &args, &wrong)
+                .unwrap_err()
+                .code,
+            -32020
+        );
+    }
+
+    #[test]
+    fn a_value_in_the_body_without_its_header_is_refused() {
+        let args = params(json!({ "region": "us-west1" }));
+        let err = check_param_headers(&region_schema(), &args, &[]).unwrap_err();
+        assert!(err.message.contains("Mcp-Param-Region"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_base64_is_refused_and_an_absent_value_needs_no_header() {
+        let args = params(json!({ "region": "us-west1" }));
+        let bad = [param("Region", "=?base64?dXMtd2VzdDE?=")];
+        assert!(check_param_headers(&region_schema(), &args, &bad).is_err());
+        let none = params(json!({ "query": "q" }));
+        assert!(check_param_headers(&region_schema(), &none, &[]).is_ok());
     }
 
     fn call(name: &str) -> JsonObject {

@@ -180,7 +180,7 @@ struct Health {
 async fn health_root(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
-        message: Some("GuMCP server running"),
+        message: Some("guMCP server running"),
         servers: state.runtime.registry.names(),
     })
 }

@@ -318,10 +318,19 @@ async fn stateless(
     state: &web::Data<HttpState>,
     body: Vec<u8>,
 ) -> HttpResponse {
+    let text = |name| header_text(request, name).map(|v| v.trim().to_owned());
     let mirrored = MirroredHeaders {
-        protocol_version: header_text(request, VERSION_HEADER).map(str::to_owned),
-        method: header_text(request, "mcp-method").map(str::to_owned),
-        name: header_text(request, "mcp-name").map(str::to_owned),
+        protocol_version: text(VERSION_HEADER),
+        method: text("mcp-method"),
+        name: text("mcp-name"),
+        params: request
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                let param = name.as_str().strip_prefix("mcp-param-")?;
+                Some((param.to_owned(), value.to_str().ok().map(str::to_owned)))
+            })
+            .collect(),
     };
     let (out, mut answers) = mpsc::unbounded_channel();
     let OpenSession { handle, stopped } =
