@@ -10,11 +10,15 @@
 //!   call), manifests on disk, the registry, and the native servers compiled in from `servers/`.
 //! - [`transport`] — stdio and HTTP (legacy SSE, Streamable HTTP of both eras, health): bytes
 //!   in, bytes out, one session actor per connection.
+//! - [`auth`] — credentials for upstream services: stores (local files, remote API), OAuth
+//!   token requests.
+//! - [`upstream`] — the one pooled HTTP client for upstream APIs.
 //! - [`ids`] — validation of user ids and server names before they reach a path or a key.
 //! - [`logging`] — `tracing` to stderr.
 //! - [`metrics`] — the Prometheus metrics `serve` exports.
 
 pub mod actors;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ids;
@@ -23,3 +27,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod servers;
 pub mod transport;
+pub mod upstream;

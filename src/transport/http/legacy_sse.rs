@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_lab::sse;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::events::{self, Until};
+use super::events::{self, Event, Until};
 use super::sessions::{EvictOnDrop, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
 use crate::actors::runtime::OpenSession;
@@ -54,7 +53,7 @@ pub async fn open_stream(
         id.simple()
     );
     tracing::debug!(server = %target.server, user = %target.user, "SSE stream opened");
-    let first = vec![sse::Event::Data(sse::Data::new(endpoint).event("endpoint"))];
+    let first = vec![Event::new("endpoint", None, &endpoint)];
     let body = events::feed(
         first,
         outbox,
@@ -66,7 +65,7 @@ pub async fn open_stream(
             id,
         },
     );
-    state.sse_response(body)
+    events::response(body, state.keep_alive)
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,11 +26,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use actix_web_lab::sse;
-use futures::Stream;
 use serde::Serialize;
 
 use crate::actors::runtime::Runtime;
@@ -117,19 +115,6 @@ impl HttpState {
                      /{server}/{user_id}/mcp, or turn on http.open_access",
                 )),
         }
-    }
-
-    /// An SSE response with keep-alives, unbuffered by proxies.
-    fn sse_response<S>(&self, body: S) -> HttpResponse
-    where
-        S: Stream<Item = Result<sse::Event, std::convert::Infallible>> + 'static,
-    {
-        HttpResponse::Ok()
-            .content_type("text/event-stream")
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .insert_header(header::ContentEncoding::Identity)
-            .insert_header(("X-Accel-Buffering", "no"))
-            .body(sse::Sse::from_stream(body).with_keep_alive(self.keep_alive))
     }
 }
 

@@ -7,10 +7,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web_lab::sse;
 use tokio::sync::{mpsc, oneshot};
 
-use super::events::message_event;
+use super::events::Event;
 use crate::protocol::jsonrpc::Outgoing;
 
 /// The number of the standalone (GET) stream; POST streams count up from 1.
@@ -35,7 +34,7 @@ struct Hub {
 struct Log {
     events: VecDeque<(u64, Outgoing)>,
     next_seq: u64,
-    live: Option<mpsc::UnboundedSender<sse::Event>>,
+    live: Option<mpsc::UnboundedSender<Event>>,
     finished: bool,
 }
 
@@ -68,7 +67,7 @@ impl StreamHub {
     }
 
     /// A new POST stream, already holding `first`, with a live listener.
-    pub fn open(&self, first: Outgoing) -> (u64, mpsc::UnboundedReceiver<sse::Event>) {
+    pub fn open(&self, first: Outgoing) -> (u64, mpsc::UnboundedReceiver<Event>) {
         let mut hub = self.lock();
         let stream = hub.next_stream;
         hub.next_stream += 1;
@@ -97,7 +96,7 @@ impl StreamHub {
         log.next_seq += 1;
         if let Some(live) = &log.live {
             if live
-                .send(message_event(&message, Some(event_id(stream, seq))))
+                .send(Event::message(&message, Some(&event_id(stream, seq))))
                 .is_err()
             {
                 log.live = None;
@@ -130,7 +129,7 @@ impl StreamHub {
     pub fn attach(
         &self,
         last_event: Option<&str>,
-    ) -> Result<mpsc::UnboundedReceiver<sse::Event>, AttachError> {
+    ) -> Result<mpsc::UnboundedReceiver<Event>, AttachError> {
         let mut hub = self.lock();
         let (stream, after) = match last_event {
             None => (STANDALONE, None),
@@ -146,7 +145,7 @@ impl StreamHub {
         let (live, receiver) = mpsc::unbounded_channel();
         for (seq, message) in &log.events {
             if after.is_some_and(|after| *seq > after) {
-                let _ = live.send(message_event(message, Some(event_id(stream, *seq))));
+                let _ = live.send(Event::message(message, Some(&event_id(stream, *seq))));
             }
         }
         if log.finished {

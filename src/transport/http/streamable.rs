@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::events::{self, message_event, Until};
+use super::events::{self, Event, Until};
 use super::replay::{self, AttachError, StreamHub, STANDALONE};
 use super::sessions::{Entry, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
@@ -293,16 +292,13 @@ async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResp
     };
     let (stream, live) = hub.open(first);
     actix_rt::spawn(replay::pump(hub.clone(), stream, answers, None));
-    state.sse_response(receiver_events(live))
+    events::response(receiver_events(live), state.keep_alive)
 }
 
-fn receiver_events(
-    live: mpsc::UnboundedReceiver<actix_web_lab::sse::Event>,
-) -> impl futures::Stream<Item = Result<actix_web_lab::sse::Event, std::convert::Infallible>> {
+fn receiver_events(live: mpsc::UnboundedReceiver<Event>) -> impl futures::Stream<Item = Event> {
     futures::stream::unfold(live, |mut live| async move {
         live.recv().await.map(|event| (event, live))
     })
-    .map(Ok)
 }
 
 fn json_reply(status: StatusCode, message: &Outgoing) -> HttpResponse {
@@ -366,14 +362,14 @@ async fn stateless(
         return json_reply(modern_status(&first), &first);
     }
     let body = events::feed(
-        vec![message_event(&first, None)],
+        vec![Event::message(&first, None)],
         answers,
         Some(stopped),
         hang_up::client_gone(request, Duration::ZERO),
         Until::Reply,
         guard,
     );
-    state.sse_response(body)
+    events::response(body, state.keep_alive)
 }
 
 /// The HTTP status of a 2026-07-28 reply sent as JSON: the errors the transport spec names
@@ -412,7 +408,7 @@ fn get(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpRespons
         return session_not_found();
     };
     match hub.attach(header_text(request, "last-event-id")) {
-        Ok(live) => state.sse_response(receiver_events(live)),
+        Ok(live) => events::response(receiver_events(live), state.keep_alive),
         Err(busy @ AttachError::Busy) => reply::rpc_error(
             StatusCode::CONFLICT,
             McpError::invalid_request(format!("Conflict: {busy}")),

@@ -1,0 +1,166 @@
+//! OAuth 2 token requests through the `oauth2` crate over our reqwest client: the
+//! refresh-token grant (used by the auth actor) and the authorization-code grant with PKCE
+//! (used by the `auth` command). Failures are sorted into *rejected* (the grant is dead; the
+//! user must reconnect) and *transient* (network, 5xx, 429: try again later).
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::http;
+use oauth2::{
+    AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
+};
+
+use super::credentials::{unix_now, Credentials, OAuthApp};
+
+/// Why a token request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// An HTTP failure below OAuth: unreachable, timed out, or a 5xx/429 answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unavailable(String);
+
+async fn send(
+    client: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, Unavailable> {
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| {
+            Unavailable(format!(
+                "the token endpoint is unreachable: {}",
+                err.without_url()
+            ))
+        })?;
+    let status = response.status();
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(Unavailable(format!(
+            "the token endpoint answered HTTP {}",
+            status.as_u16()
+        )));
+    }
+    let mut built = http::Response::builder().status(status);
+    for (name, value) in response.headers() {
+        built = built.header(name, value);
+    }
+    let bytes = response.bytes().await.map_err(|err| {
+        Unavailable(format!(
+            "the token answer was cut off: {}",
+            err.without_url()
+        ))
+    })?;
+    built
+        .body(bytes.to_vec())
+        .map_err(|err| Unavailable(err.to_string()))
+}
+
+type TokenFailure = RequestTokenError<Unavailable, StandardErrorResponse<BasicErrorResponseType>>;
+
+fn classify(failure: TokenFailure) -> TokenError {
+    match failure {
+        RequestTokenError::Request(unavailable) => TokenError::Transient(unavailable.0),
+        RequestTokenError::ServerResponse(response) => {
+            let mut reason = response.error().to_string();
+            if let Some(description) = response.error_description() {
+                reason = format!("{reason}: {description}");
+            }
+            TokenError::Rejected(reason)
+        }
+        RequestTokenError::Parse(err, _) => {
+            TokenError::Rejected(format!("the token endpoint's answer is not a token: {err}"))
+        }
+        RequestTokenError::Other(other) => TokenError::Rejected(other),
+    }
+}
+
+fn token_url(url: &str) -> Result<TokenUrl, TokenError> {
+    TokenUrl::new(url.to_owned())
+        .map_err(|err| TokenError::Rejected(format!("the token URL {url:?} is invalid: {err}")))
+}
+
+/// Applies a token answer to `previous`: a new access token and expiry; a new refresh token
+/// only if the provider rotated it (most keep the old one valid and send none).
+fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
+    let mut next = previous.clone();
+    next.access_token = Some(answer.access_token().secret().clone());
+    if let Some(rotated) = answer.refresh_token() {
+        next.refresh_token = Some(rotated.secret().clone());
+    }
+    next.expires_at = answer
+        .expires_in()
+        .map(|lifetime| unix_now().saturating_add(lifetime.as_secs() as i64));
+    if let Some(scopes) = answer.scopes() {
+        let joined: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+        next.extra
+            .insert("scope".to_owned(), joined.join(" ").into());
+    }
+    next
+}
+
+/// Trades `current`'s refresh token for a new access token at `token_url`.
+pub async fn refresh(
+    client: &reqwest::Client,
+    app: &OAuthApp,
+    token_url_text: &str,
+    current: &Credentials,
+) -> Result<Credentials, TokenError> {
+    let Some(refresh_token) = &current.refresh_token else {
+        return Err(TokenError::Rejected(
+            "the access token expired and there is no refresh token".to_owned(),
+        ));
+    };
+    let mut oauth = BasicClient::new(ClientId::new(app.client_id.clone()))
+        .set_token_uri(token_url(token_url_text)?);
+    if let Some(secret) = &app.client_secret {
+        oauth = oauth
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_auth_type(oauth2::AuthType::RequestBody);
+    }
+    let http = |request| send(client, request);
+    let answer = oauth
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
+        .request_async(&http)
+        .await
+        .map_err(classify)?;
+    Ok(merged(current, &answer))
+}
+
+/// Trades an authorization code (with its PKCE verifier) for the first credentials.
+pub async fn exchange_code(
+    client: &reqwest::Client,
+    app: &OAuthApp,
+    token_url_text: &str,
+    redirect_uri: &str,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> Result<Credentials, TokenError> {
+    let redirect = RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|err| TokenError::Rejected(format!("redirect_uri is invalid: {err}")))?;
+    let mut oauth = BasicClient::new(ClientId::new(app.client_id.clone()))
+        .set_token_uri(token_url(token_url_text)?)
+        .set_redirect_uri(redirect);
+    if let Some(secret) = &app.client_secret {
+        oauth = oauth
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_auth_type(oauth2::AuthType::RequestBody);
+    }
+    let http = |request| send(client, request);
+    let answer = oauth
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .map_err(classify)?;
+    Ok(merged(&Credentials::default(), &answer))
+}

@@ -1,0 +1,67 @@
+//! Where credentials live: the [`AuthClient`] trait and its errors. The auth actor is the only
+//! caller on the request path; the `auth` command uses it to save what a user connects.
+
+use futures::future::BoxFuture;
+
+use super::credentials::{Credentials, OAuthApp};
+use crate::ids::IdError;
+
+/// Why credentials could not be had. `Rejected` means the user must reconnect; `Transient`
+/// means trying again later may work. Messages name the service and user, never a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "no {service} account is connected for user {user}: connect one with \
+         `gumcp-actors auth --server {service} --user-id {user}`"
+    )]
+    NotConnected { service: String, user: String },
+    #[error(
+        "{service} no longer accepts the connection of user {user} ({reason}): reconnect with \
+         `gumcp-actors auth --server {service} --user-id {user}`"
+    )]
+    Rejected {
+        service: String,
+        user: String,
+        reason: String,
+    },
+    #[error("{service} could not be reached to refresh the token of user {user}: {reason}")]
+    Transient {
+        service: String,
+        user: String,
+        reason: String,
+    },
+    #[error("no OAuth app is configured for {service}: {detail}")]
+    NoOAuthApp { service: String, detail: String },
+    #[error("the credential store failed: {0}")]
+    Store(String),
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+/// A credential store. Implementations: [`super::local::LocalStore`] (guMCP's `local_auth/`
+/// files) and [`super::remote::RemoteStore`] (a credentials HTTP API).
+pub trait AuthClient: Send + Sync {
+    /// The stored credentials of `user` for `service`, if any. `caller_key` is the API key the
+    /// caller presented (guMCP's `user_id:api_key`), which a remote store forwards.
+    fn credentials<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+        caller_key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Credentials>, AuthError>>;
+
+    /// The OAuth app of `service`.
+    fn oauth_app<'a>(&'a self, service: &'a str) -> BoxFuture<'a, Result<OAuthApp, AuthError>>;
+
+    /// Stores `credentials` of `user` for `service`, replacing what was there.
+    fn save<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<(), AuthError>>;
+
+    /// Whether this store keeps refresh tokens that this process must use itself (a remote
+    /// store hands out tokens that are already fresh).
+    fn refreshes_here(&self) -> bool;
+}
