@@ -34,6 +34,7 @@ pub struct Settings {
     pub protocol: ProtocolSettings,
     pub stdio: StdioSettings,
     pub http: HttpSettings,
+    pub auth: AuthSettings,
     pub logging: LoggingSettings,
 }
 
@@ -185,6 +186,75 @@ impl HttpSettings {
     }
 }
 
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Where users' credentials live. guMCP's `ENVIRONMENT=gumloop` selects `remote`.
+    pub backend: AuthBackend,
+    /// The local store's folder (guMCP's `local_auth/` layout). Relative paths are taken from
+    /// the config file's folder; unset means `./local_auth`.
+    pub local_dir: Option<PathBuf>,
+    /// The remote store's credentials API. guMCP's `GUMLOOP_API_BASE_URL` sets it too.
+    pub remote_base_url: String,
+    /// API key for the remote store when the caller presents none (`user_id:api_key`).
+    pub remote_api_key: Option<String>,
+    /// How long the remote store's answers are reused.
+    pub remote_cache_secs: u64,
+    /// An access token expiring within this many seconds is refreshed before use.
+    pub refresh_margin_secs: u64,
+    /// Timeout of every upstream HTTP request (credential API, token endpoints, service APIs).
+    pub upstream_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("backend", &self.backend)
+            .field("local_dir", &self.local_dir)
+            .field("remote_base_url", &self.remote_base_url)
+            .field("remote_api_key", &AuthSettingsSecret(&self.remote_api_key))
+            .field("remote_cache_secs", &self.remote_cache_secs)
+            .field("refresh_margin_secs", &self.refresh_margin_secs)
+            .field("upstream_timeout_secs", &self.upstream_timeout_secs)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthSettingsSecret<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "<redacted>"
+        } else {
+            "None"
+        })
+    }
+}
+
+/// Shows whether a secret is set, never its value.
+struct AuthSettingsSecret<'a>(&'a Option<String>);
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            backend: AuthBackend::Local,
+            local_dir: None,
+            remote_base_url: "https://api.gumloop.com/api/v1".to_owned(),
+            remote_api_key: None,
+            remote_cache_secs: 30,
+            refresh_margin_secs: 300,
+            upstream_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthBackend {
+    #[default]
+    Local,
+    Remote,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingSettings {
@@ -231,11 +301,17 @@ impl Settings {
                 .with_list_parse_key("http.allowed_hosts"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
-        if let (Some(dir), Some(base)) = (&settings.servers.dir, file.and_then(Path::parent)) {
-            if dir.is_relative() {
-                settings.servers.dir = Some(base.join(dir));
+        if let Some(base) = file.and_then(Path::parent) {
+            for dir in [&mut settings.servers.dir, &mut settings.auth.local_dir]
+                .into_iter()
+                .flatten()
+            {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
             }
         }
+        settings.apply_gumcp_environment();
         settings.validate()?;
         Ok(settings)
     }
@@ -315,6 +391,19 @@ impl Settings {
             http.replay_events <= 100_000,
             "must be between 0 and 100000",
         )?;
+        let remote_url = &self.auth.remote_base_url;
+        check(
+            "auth.remote_base_url",
+            remote_url,
+            remote_url.starts_with("https://") || remote_url.starts_with("http://"),
+            "must be an http(s) URL",
+        )?;
+        check(
+            "auth.upstream_timeout_secs",
+            self.auth.upstream_timeout_secs,
+            (1..=600).contains(&self.auth.upstream_timeout_secs),
+            "must be between 1 and 600 seconds",
+        )?;
         check(
             "stdio.user_id",
             &self.stdio.user_id,
@@ -322,6 +411,25 @@ impl Settings {
             crate::ids::USER_ID_RULE,
         )?;
         Ok(())
+    }
+
+    /// guMCP's own switches: `ENVIRONMENT=gumloop` selects the remote credential store and
+    /// `GUMLOOP_API_BASE_URL` its address, so a guMCP deployment's environment keeps working.
+    fn apply_gumcp_environment(&mut self) {
+        if std::env::var("ENVIRONMENT").is_ok_and(|env| env.eq_ignore_ascii_case("gumloop")) {
+            self.auth.backend = AuthBackend::Remote;
+        }
+        if let Ok(url) = std::env::var("GUMLOOP_API_BASE_URL") {
+            self.auth.remote_base_url = url;
+        }
+    }
+
+    /// The local credential folder, following the rule on [`AuthSettings::local_dir`].
+    pub fn local_auth_dir(&self) -> PathBuf {
+        self.auth
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("local_auth"))
     }
 
     /// The servers folder to scan, following the rule documented on [`ServersSettings::dir`].

@@ -26,7 +26,7 @@ impl ClientLink for NoClient {
     }
 }
 
-fn context(user: &str) -> RequestContext {
+fn context(runtime: &Runtime, user: &str) -> RequestContext {
     RequestContext {
         user_id: Arc::from(user),
         protocol: ProtocolVersion::LATEST_LEGACY,
@@ -36,6 +36,9 @@ fn context(user: &str) -> RequestContext {
         log_level: None,
         cancellation: CancellationToken::new(),
         link: Arc::new(NoClient),
+        credentials: runtime
+            .auth
+            .source(Arc::from("simple-tools-server"), Arc::from(user), None),
     }
 }
 
@@ -60,7 +63,7 @@ fn text(result: &CallToolResult) -> String {
 async fn call(runtime: &Runtime, user: &str, tool: &str, arguments: Value) -> CallToolResult {
     let mut server = runtime.server("simple-tools-server", user).await.unwrap();
     server
-        .call_tool(tool.to_owned(), args(arguments), context(user))
+        .call_tool(tool.to_owned(), args(arguments), context(runtime, user))
         .await
         .unwrap()
 }

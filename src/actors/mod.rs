@@ -1,8 +1,9 @@
 //! The actors (actix) and the only place actor types appear: the [`supervisor`] of server
-//! actors, the per-(server, user) [`server`] actors, the per-connection [`session`] actors, and
-//! the lock-free [`directory`]. Everything else talks to them through [`runtime::Runtime`] and
+//! actors, the per-(server, user) [`server`] actors, the per-connection [`session`] actors, the
+//! [`auth`] actor (credentials and refreshes), and the lock-free [`directory`]. Everything else talks to them through [`runtime::Runtime`] and
 //! [`runtime::ServerHandle`], or, for transports, through a session's address.
 
+pub mod auth;
 pub mod directory;
 pub mod runtime;
 pub mod server;

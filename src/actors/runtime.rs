@@ -11,6 +11,7 @@ use rmcp::model::{
 };
 use tokio::sync::{broadcast, oneshot};
 
+use super::auth::{AuthActor, AuthHandle};
 use super::directory::Directory;
 use super::server::{
     CallTool, Complete, Describe, GetPrompt, ListPrompts, ListResourceTemplates, ListResources,
@@ -18,12 +19,17 @@ use super::server::{
 };
 use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
 use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
-use crate::config::Settings;
+use crate::auth::local::LocalStore;
+use crate::auth::remote::RemoteStore;
+use crate::auth::store::AuthClient;
+use crate::config::{AuthBackend, Settings};
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
 use crate::servers::{CallError, RequestContext, ServerEvent, ServerRegistry};
+use crate::upstream;
+use std::time::Duration;
 
 /// Shared by every transport and session; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +39,8 @@ pub struct Runtime {
     /// Seals 2026-07-28 `requestState` with a key that lives as long as this runtime.
     pub seal: Arc<StateSeal>,
     pub metrics: Arc<Metrics>,
+    /// Users' credentials for upstream services.
+    pub auth: AuthHandle,
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
 }
@@ -54,7 +62,9 @@ impl Runtime {
         )
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
+        let auth = AuthHandle::start(auth_actor(&settings, &registry));
         Runtime {
+            auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             metrics: Arc::new(Metrics::new()),
             settings,
@@ -97,10 +107,17 @@ impl Runtime {
     }
 
     /// Starts a session actor for `user` on `server` on the current thread; its messages go to
-    /// `out`, and `stopped` resolves once it has stopped.
-    pub fn open_session(&self, server: &str, user: &str, out: Outbox) -> OpenSession {
+    /// `out`, and `stopped` resolves once it has stopped. `caller_key` is the API key the
+    /// caller presented, if any (a remote credential store forwards it).
+    pub fn open_session(
+        &self,
+        server: &str,
+        user: &str,
+        caller_key: Option<Arc<str>>,
+        out: Outbox,
+    ) -> OpenSession {
         let (on_stop, stopped) = oneshot::channel();
-        let addr = SessionActor::new(self.clone(), server, user, out, on_stop).start();
+        let addr = SessionActor::new(self.clone(), server, user, caller_key, out, on_stop).start();
         OpenSession {
             handle: SessionHandle { addr },
             stopped,
@@ -203,6 +220,36 @@ impl ServerHandle {
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {
         self.send(WatchEvents).await
     }
+}
+
+/// The auth actor for these settings: the configured store, the shared upstream client, and
+/// the token endpoints the servers' manifests declare.
+fn auth_actor(settings: &Settings, registry: &ServerRegistry) -> AuthActor {
+    let auth = &settings.auth;
+    let client = upstream::client(Duration::from_secs(auth.upstream_timeout_secs));
+    let store: Arc<dyn AuthClient> = match auth.backend {
+        AuthBackend::Local => Arc::new(LocalStore::new(settings.local_auth_dir())),
+        AuthBackend::Remote => Arc::new(RemoteStore::new(
+            client.clone(),
+            &auth.remote_base_url,
+            auth.remote_api_key.clone(),
+            Duration::from_secs(auth.remote_cache_secs),
+        )),
+    };
+    let token_urls = registry
+        .entries()
+        .filter_map(|entry| {
+            let manifest = &entry.manifest;
+            let url = manifest.auth.token_url.clone()?;
+            Some((manifest.auth_service().to_owned(), url))
+        })
+        .collect();
+    AuthActor::new(
+        store,
+        client,
+        token_urls,
+        i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
+    )
 }
 
 /// A session just started, and the signal of its end.

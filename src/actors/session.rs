@@ -27,7 +27,7 @@ use crate::protocol::jsonrpc::{
 };
 use crate::protocol::meta::{self, LogLevel, ModernMeta, SUBSCRIPTION_ID};
 use crate::protocol::version::ProtocolVersion;
-use crate::servers::context::{ClientLink, Era};
+use crate::servers::context::{ClientLink, CredentialSource, Era};
 use crate::servers::{Features, RequestContext, ServerEvent};
 
 /// Where a session's outgoing messages go; the transport drains it.
@@ -80,6 +80,8 @@ pub struct SessionActor {
     runtime: Runtime,
     server_name: Arc<str>,
     user_id: Arc<str>,
+    /// This user's credentials for the server's upstream service.
+    credentials: Arc<dyn CredentialSource>,
     out: Outbox,
     server: Option<ServerHandle>,
     server_info: Value,
@@ -104,15 +106,20 @@ impl SessionActor {
         runtime: Runtime,
         server_name: &str,
         user_id: &str,
+        caller_key: Option<Arc<str>>,
         out: Outbox,
         on_stop: oneshot::Sender<()>,
     ) -> Self {
-        let server_info = runtime
-            .registry
-            .get(server_name)
+        let entry = runtime.registry.get(server_name);
+        let server_info = entry
             .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
             .unwrap_or_else(|| json!({ "name": server_name, "version": "unknown" }));
+        let service = entry.map_or(server_name, |entry| entry.manifest.auth_service());
+        let credentials = runtime
+            .auth
+            .source(Arc::from(service), Arc::from(user_id), caller_key);
         SessionActor {
+            credentials,
             log_level: Some(runtime.settings.protocol.default_log_level),
             runtime,
             server_name: Arc::from(server_name),
@@ -391,6 +398,7 @@ impl SessionActor {
             log_level: terms.log_level,
             cancellation: cancellation.clone(),
             link: self.link(out, ctx),
+            credentials: self.credentials.clone(),
         };
         let server = self.server_handle();
         let runtime = self.runtime.clone();

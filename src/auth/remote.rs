@@ -38,12 +38,6 @@ impl RemoteStore {
         }
     }
 
-    /// Forgets what was cached for (service, user), so the next read asks the API (after an
-    /// upstream said the token is no good).
-    pub fn forget(&self, service: &str, user: &str) {
-        self.cache.remove(&(service.to_owned(), user.to_owned()));
-    }
-
     async fn fetch(
         &self,
         service: &str,
@@ -158,6 +152,10 @@ impl AuthClient for RemoteStore {
             ))
         }
         .boxed()
+    }
+
+    fn invalidate(&self, service: &str, user: &str) {
+        self.cache.remove(&(service.to_owned(), user.to_owned()));
     }
 
     fn refreshes_here(&self) -> bool {

@@ -61,6 +61,9 @@ pub trait AuthClient: Send + Sync {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
 
+    /// Forgets anything cached for (service, user), so the next read asks the source.
+    fn invalidate(&self, _service: &str, _user: &str) {}
+
     /// Whether this store keeps refresh tokens that this process must use itself (a remote
     /// store hands out tokens that are already fresh).
     fn refreshes_here(&self) -> bool;

@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::credentials::Credentials;
+use crate::auth::store::AuthError;
 use crate::protocol::error::McpError;
 use crate::protocol::jsonrpc::Outgoing;
 use crate::protocol::meta::LogLevel;
@@ -84,6 +86,21 @@ pub struct RequestContext {
     pub log_level: Option<LogLevel>,
     pub cancellation: CancellationToken,
     pub link: Arc<dyn ClientLink>,
+    /// The user's credentials for this server's upstream service.
+    pub credentials: Arc<dyn CredentialSource>,
+}
+
+/// Where a call gets the user's credentials for its upstream service.
+pub trait CredentialSource: Send + Sync {
+    /// Ready-to-use credentials (refreshed first if they were about to expire).
+    fn get(&self) -> BoxFuture<'static, Result<Credentials, AuthError>>;
+
+    /// Credentials newer than the access token the upstream just refused (refreshed once, or
+    /// re-read from a remote store); for the one retry after a 401.
+    fn after_rejection(
+        &self,
+        rejected_access_token: &str,
+    ) -> BoxFuture<'static, Result<Credentials, AuthError>>;
 }
 
 impl RequestContext {

@@ -42,9 +42,33 @@ pub enum ServerKind {
 pub struct AuthSpec {
     #[serde(default)]
     pub kind: AuthKind,
+    /// The credentials folder and OAuth app name (`local_auth/credentials/<service>/`);
+    /// defaults to the server's name, as guMCP's servers use.
+    pub service: Option<String>,
     /// OAuth scopes requested when the user connects an account.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The provider's authorization endpoint (OAuth only).
+    pub authorize_url: Option<String>,
+    /// The provider's token endpoint (OAuth only); used to connect and to refresh.
+    pub token_url: Option<String>,
+    /// Provider quirks the `auth` command must honour.
+    #[serde(default)]
+    pub provider: OAuthProvider,
+}
+
+/// OAuth providers whose flows differ from the plain standard in ways that matter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuthProvider {
+    #[default]
+    Standard,
+    /// Needs `access_type=offline` and `prompt=consent` to hand out a refresh token.
+    Google,
+    /// Scopes go in `user_scope` for a user token (`scope` is for the bot token).
+    Slack,
+    /// Answers the token request form-encoded unless asked for JSON.
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -84,6 +108,13 @@ pub struct ManifestProblem {
 impl fmt::Display for ManifestProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl Manifest {
+    /// The credentials service of this server (see [`AuthSpec::service`]).
+    pub fn auth_service(&self) -> &str {
+        self.auth.service.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -152,7 +183,28 @@ pub fn load(folder: &Path) -> Result<Manifest, String> {
     if manifest.version.trim().is_empty() {
         return Err("version must not be empty".to_owned());
     }
+    check_auth(&manifest.auth)?;
     Ok(manifest)
+}
+
+/// The auth section must name a valid service and, for OAuth, both endpoints as http(s) URLs.
+fn check_auth(auth: &AuthSpec) -> Result<(), String> {
+    if let Some(service) = &auth.service {
+        ids::validate_server_name(service).map_err(|err| format!("auth.service: {err}"))?;
+    }
+    if auth.kind == AuthKind::Oauth2 {
+        for (key, url) in [
+            ("auth.authorize_url", &auth.authorize_url),
+            ("auth.token_url", &auth.token_url),
+        ] {
+            match url {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+                Some(url) => return Err(format!("{key} {url:?} must be an http(s) URL")),
+                None => return Err(format!("{key} is required for kind = \"oauth2\"")),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -163,6 +215,23 @@ mod tests {
         let dir = root.join(folder);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(MANIFEST_FILE), manifest).unwrap();
+    }
+
+    #[test]
+    fn an_oauth_server_needs_both_endpoints() {
+        let root = tempfile::tempdir().unwrap();
+        write_server(
+            root.path(),
+            "gh",
+            "name = \"gh\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"native\"\n\
+             [auth]\nkind = \"oauth2\"\nauthorize_url = \"https://x/authorize\"\n",
+        );
+        let (found, problems) = discover(root.path());
+        assert!(found.is_empty());
+        assert!(
+            problems[0].reason.contains("auth.token_url"),
+            "{problems:?}"
+        );
     }
 
     const GOOD: &str = r#"

@@ -31,7 +31,7 @@ where
     let OpenSession {
         handle: session,
         stopped,
-    } = runtime.open_session(server, user, out);
+    } = runtime.open_session(server, user, None, out);
     let writer = actix_rt::spawn(write_all(outbox, stopped, output));
 
     let mut input = BufReader::new(input);

@@ -38,7 +38,7 @@ pub async fn open_stream(
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, out);
+            .open_session(&target.server, &target.user, target.api_key.clone(), out);
     let id = state.sessions.insert(
         seat,
         target.server.clone(),

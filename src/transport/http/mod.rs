@@ -77,6 +77,8 @@ pub struct Target {
     user: Arc<str>,
     /// The session key as guMCP writes it back in the `endpoint` event.
     quoted_key: String,
+    /// The API key of a `user_id:api_key` session key.
+    api_key: Option<Arc<str>>,
 }
 
 impl HttpState {
@@ -100,12 +102,14 @@ impl HttpState {
                     server,
                     user: Arc::from(key.user_id.as_str()),
                     quoted_key: key.quoted(),
+                    api_key: key.api_key.as_deref().map(Arc::from),
                 })
             }
             None if self.open_access => Ok(Target {
                 server,
                 user: self.local_user.clone(),
                 quoted_key: self.local_user.to_string(),
+                api_key: None,
             }),
             None => Err(HttpResponse::Unauthorized()
                 .insert_header(("WWW-Authenticate", "Bearer"))

@@ -242,7 +242,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, out);
+            .open_session(&target.server, &target.user, target.api_key.clone(), out);
     let hub = StreamHub::new(state.replay_events);
     actix_rt::spawn(replay::pump(
         hub.clone(),
@@ -332,7 +332,7 @@ async fn stateless(
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, out);
+            .open_session(&target.server, &target.user, target.api_key.clone(), out);
     let guard = state.sessions.track_transient(handle.clone());
     match handle.deliver(body, None, Some(mirrored)).await {
         Err(_) => {

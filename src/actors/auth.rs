@@ -1,0 +1,315 @@
+//! The auth actor: owns the credential cache and every token refresh. One per process.
+//!
+//! A request for a user's credentials is answered from the cache while the access token is
+//! good for longer than the refresh margin. Otherwise one *flight* loads (and, if needed,
+//! refreshes) them, beside the mailbox: every request for the same (service, user) that
+//! arrives meanwhile waits for that flight's result, while other users' requests go on. A
+//! refreshed token is saved to the store before anyone is given it, so a rotated refresh token
+//! is never lost; the cache only ever takes a flight's result, so an older answer cannot
+//! overwrite a newer one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::oneshot;
+
+use crate::auth::credentials::{unix_now, Credentials};
+use crate::auth::oauth::{self, TokenError};
+use crate::auth::store::{AuthClient, AuthError};
+use crate::servers::context::CredentialSource;
+
+/// Attempts at a refresh that fails for a transient reason, and the first pause between them
+/// (doubled each time).
+const REFRESH_ATTEMPTS: u32 = 3;
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CredentialKey {
+    service: Arc<str>,
+    user: Arc<str>,
+}
+
+type Waiter = oneshot::Sender<Result<Credentials, AuthError>>;
+
+pub struct AuthActor {
+    store: Arc<dyn AuthClient>,
+    client: reqwest::Client,
+    /// Token endpoint of each OAuth service (from the server manifests).
+    token_urls: Arc<HashMap<String, String>>,
+    refresh_margin_secs: i64,
+    cache: HashMap<CredentialKey, Credentials>,
+    flights: HashMap<CredentialKey, Vec<Waiter>>,
+}
+
+impl AuthActor {
+    pub fn new(
+        store: Arc<dyn AuthClient>,
+        client: reqwest::Client,
+        token_urls: HashMap<String, String>,
+        refresh_margin_secs: i64,
+    ) -> AuthActor {
+        AuthActor {
+            store,
+            client,
+            token_urls: Arc::new(token_urls),
+            refresh_margin_secs,
+            cache: HashMap::new(),
+            flights: HashMap::new(),
+        }
+    }
+}
+
+impl Actor for AuthActor {
+    type Context = Context<Self>;
+}
+
+/// A user's ready-to-use credentials for a service. With `rejected_access_token`, the caller
+/// says the upstream refused that token: unless a newer one is already known, it is refreshed
+/// (or re-read from a remote store) before answering.
+#[derive(Message)]
+#[rtype(result = "Result<Credentials, AuthError>")]
+pub struct GetCredentials {
+    pub service: Arc<str>,
+    pub user: Arc<str>,
+    pub caller_key: Option<Arc<str>>,
+    pub rejected_access_token: Option<String>,
+}
+
+impl Handler<GetCredentials> for AuthActor {
+    type Result = ResponseFuture<Result<Credentials, AuthError>>;
+
+    fn handle(&mut self, get: GetCredentials, ctx: &mut Self::Context) -> Self::Result {
+        let key = CredentialKey {
+            service: get.service.clone(),
+            user: get.user.clone(),
+        };
+        let (waiter, answer) = oneshot::channel();
+        let wait = async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(AuthError::Store(
+                    "the credential service stopped".to_owned(),
+                ))
+            })
+        };
+        if let Some(waiters) = self.flights.get_mut(&key) {
+            waiters.push(waiter);
+            return Box::pin(wait);
+        }
+        if let Some(cached) = self.cache.get(&key) {
+            let refused = get
+                .rejected_access_token
+                .as_deref()
+                .is_some_and(|rejected| cached.access_token.as_deref() == Some(rejected));
+            if !refused && !cached.expires_within(unix_now(), self.refresh_margin_secs) {
+                let fresh = cached.clone();
+                return Box::pin(async move { Ok(fresh) });
+            }
+        }
+        self.flights.insert(key.clone(), vec![waiter]);
+        let flight = Flight {
+            store: self.store.clone(),
+            client: self.client.clone(),
+            token_urls: self.token_urls.clone(),
+            margin: self.refresh_margin_secs,
+            service: get.service,
+            user: get.user,
+            caller_key: get.caller_key,
+            rejected: get.rejected_access_token,
+        };
+        ctx.spawn(flight.run().into_actor(self).map(move |result, act, _| {
+            match &result {
+                Ok(credentials) => {
+                    act.cache.insert(key.clone(), credentials.clone());
+                }
+                Err(_) => {
+                    act.cache.remove(&key);
+                }
+            }
+            for waiter in act.flights.remove(&key).unwrap_or_default() {
+                let _ = waiter.send(result.clone());
+            }
+        }));
+        Box::pin(wait)
+    }
+}
+
+/// One load-and-maybe-refresh of one user's credentials.
+struct Flight {
+    store: Arc<dyn AuthClient>,
+    client: reqwest::Client,
+    token_urls: Arc<HashMap<String, String>>,
+    margin: i64,
+    service: Arc<str>,
+    user: Arc<str>,
+    caller_key: Option<Arc<str>>,
+    rejected: Option<String>,
+}
+
+impl Flight {
+    fn not_connected(&self) -> AuthError {
+        AuthError::NotConnected {
+            service: self.service.to_string(),
+            user: self.user.to_string(),
+        }
+    }
+
+    async fn load(&self) -> Result<Credentials, AuthError> {
+        self.store
+            .credentials(&self.service, &self.user, self.caller_key.as_deref())
+            .await?
+            .ok_or_else(|| self.not_connected())
+    }
+
+    async fn run(self) -> Result<Credentials, AuthError> {
+        let mut stored = self.load().await?;
+        let refused = |creds: &Credentials| {
+            self.rejected
+                .as_deref()
+                .is_some_and(|rejected| creds.access_token.as_deref() == Some(rejected))
+        };
+        if !self.store.refreshes_here() {
+            if refused(&stored) {
+                self.store.invalidate(&self.service, &self.user);
+                stored = self.load().await?;
+            }
+            return Ok(stored);
+        }
+        if !stored.expires_within(unix_now(), self.margin) && !refused(&stored) {
+            return Ok(stored);
+        }
+        if stored.refresh_token.is_none() {
+            return Err(self.rejected(if refused(&stored) {
+                "the access token is no longer accepted and there is no refresh token"
+            } else {
+                "the access token expired and there is no refresh token"
+            }));
+        }
+        let Some(token_url) = self.token_urls.get(&*self.service) else {
+            return Err(self.rejected("no token URL is known for this service"));
+        };
+        let app = self.store.oauth_app(&self.service).await?;
+        let token_url = app
+            .extra
+            .get("token_uri")
+            .or_else(|| app.extra.get("token_url"))
+            .and_then(|url| url.as_str())
+            .unwrap_or(token_url)
+            .to_owned();
+        let mut pause = FIRST_RETRY_PAUSE;
+        for attempt in 1..=REFRESH_ATTEMPTS {
+            match oauth::refresh(&self.client, &app, &token_url, &stored).await {
+                Ok(refreshed) => {
+                    self.store
+                        .save(&self.service, &self.user, &refreshed)
+                        .await?;
+                    tracing::info!(service = %self.service, user = %self.user, "access token refreshed");
+                    return Ok(refreshed);
+                }
+                Err(TokenError::Rejected(reason)) => return Err(self.rejected(&reason)),
+                Err(TokenError::Transient(reason)) if attempt == REFRESH_ATTEMPTS => {
+                    return Err(AuthError::Transient {
+                        service: self.service.to_string(),
+                        user: self.user.to_string(),
+                        reason: format!("{reason} (after {REFRESH_ATTEMPTS} attempts)"),
+                    })
+                }
+                Err(TokenError::Transient(reason)) => {
+                    tracing::warn!(service = %self.service, attempt, %reason, "token refresh failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        Err(self.not_connected())
+    }
+
+    fn rejected(&self, reason: &str) -> AuthError {
+        AuthError::Rejected {
+            service: self.service.to_string(),
+            user: self.user.to_string(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// The auth actor as plain async calls.
+#[derive(Clone)]
+pub struct AuthHandle {
+    addr: Addr<AuthActor>,
+}
+
+impl AuthHandle {
+    pub fn start(actor: AuthActor) -> AuthHandle {
+        AuthHandle {
+            addr: actor.start(),
+        }
+    }
+
+    pub fn credentials(
+        &self,
+        get: GetCredentials,
+    ) -> BoxFuture<'static, Result<Credentials, AuthError>> {
+        let addr = self.addr.clone();
+        async move {
+            addr.send(get).await.unwrap_or_else(|_| {
+                Err(AuthError::Store(
+                    "the credential service stopped".to_owned(),
+                ))
+            })
+        }
+        .boxed()
+    }
+}
+
+/// One user's credentials for one service, through the auth actor.
+struct ActorCredentials {
+    auth: AuthHandle,
+    service: Arc<str>,
+    user: Arc<str>,
+    caller_key: Option<Arc<str>>,
+}
+
+impl ActorCredentials {
+    fn ask(&self, rejected: Option<&str>) -> BoxFuture<'static, Result<Credentials, AuthError>> {
+        self.auth.credentials(GetCredentials {
+            service: self.service.clone(),
+            user: self.user.clone(),
+            caller_key: self.caller_key.clone(),
+            rejected_access_token: rejected.map(str::to_owned),
+        })
+    }
+}
+
+impl CredentialSource for ActorCredentials {
+    fn get(&self) -> BoxFuture<'static, Result<Credentials, AuthError>> {
+        self.ask(None)
+    }
+
+    fn after_rejection(
+        &self,
+        rejected_access_token: &str,
+    ) -> BoxFuture<'static, Result<Credentials, AuthError>> {
+        self.ask(Some(rejected_access_token))
+    }
+}
+
+impl AuthHandle {
+    /// `user`'s credentials for `service` as server code sees them.
+    pub fn source(
+        &self,
+        service: Arc<str>,
+        user: Arc<str>,
+        caller_key: Option<Arc<str>>,
+    ) -> Arc<dyn CredentialSource> {
+        Arc::new(ActorCredentials {
+            auth: self.clone(),
+            service,
+            user,
+            caller_key,
+        })
+    }
+}
