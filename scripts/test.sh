@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project, as CI runs it: formatting, lints, unit and integration tests
-# (the real binary over stdio), and interop with the official Python MCP SDK. Installs what it
-# needs into .tools/ (ignored) on the first run; later runs reuse it.
+# (the real binary over stdio and HTTP), interop with the official Python and TypeScript MCP
+# SDKs, and the official MCP conformance suite. Installs what it needs (a Python venv, Node 22
+# and the npm packages) into .tools/ (ignored) on the first run; later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +14,8 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo build --locked
 cargo test --locked
 
+export GUMCP_BIN="$PWD/target/debug/gumcp-actors"
 bash scripts/python-env.sh
-GUMCP_BIN="$PWD/target/debug/gumcp-actors" .tools/venv/bin/python -m pytest -q tests/interop
+.tools/venv/bin/python -m pytest -q tests/interop
+bash scripts/ts-interop.sh
+bash scripts/conformance.sh

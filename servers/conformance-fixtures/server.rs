@@ -298,6 +298,9 @@ impl Fixtures {
     ) -> Result<CallToolResult, CallError> {
         Ok(match name {
             "test_simple_text" => text_result("This is a simple text response for testing."),
+            "test_x_mcp_header" => {
+                text_result(format!("Region: {}", string_arg(&arguments, "region")))
+            }
             "test_image_content" => {
                 CallToolResult::success(vec![ContentBlock::image(RED_PIXEL_PNG, "image/png")])
             }
@@ -403,7 +406,19 @@ impl Fixtures {
                 let answer = ctx.elicit("enums", params).await?;
                 text_result(elicitation_summary("Elicitation completed: ", &answer))
             }
-            "test_missing_capability" | "test_streaming_elicitation" => {
+            "test_missing_capability" => {
+                let answer = ctx
+                    .create_message(
+                        "sampling",
+                        json!({
+                            "messages": [{"role": "user", "content": {"type": "text", "text": "Say hello"}}],
+                            "maxTokens": 20
+                        }),
+                    )
+                    .await?;
+                text_result(format!("LLM response: {}", sampled_text(&answer)))
+            }
+            "test_streaming_elicitation" => {
                 ctx.progress(0.0, Some(1.0), Some("asking the user"));
                 let params = form(
                     "Please confirm to continue",
@@ -512,6 +527,11 @@ impl McpServer for Fixtures {
     fn tools(&self) -> Vec<Tool> {
         let mut tools = vec![
             tool("test_simple_text", "Returns a simple text response"),
+            Tool::new(
+                "test_x_mcp_header",
+                "Echoes `region`, which HTTP clients mirror in the Mcp-Param-Region header",
+                json_object(json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}, "query": {"type": "string"}}, "required": ["region"]})),
+            ),
             tool("test_image_content", "Returns an image (a 1x1 red PNG)"),
             tool("test_audio_content", "Returns a short WAV audio clip"),
             tool("test_embedded_resource", "Returns an embedded text resource"),
@@ -552,7 +572,7 @@ impl McpServer for Fixtures {
             ),
             tool("test_elicitation_sep1034_defaults", "Elicitation with defaults for every primitive type"),
             tool("test_elicitation_sep1330_enums", "Elicitation with every enum variant"),
-            tool("test_missing_capability", "Needs the elicitation capability"),
+            tool("test_missing_capability", "Needs the sampling capability"),
             tool("test_streaming_elicitation", "Reports progress, then needs elicitation"),
             tool("test_input_required_result_elicitation", "Asks for the user's name"),
             tool("test_input_required_result_sampling", "Asks the client's model a question"),

@@ -19,10 +19,7 @@ use super::server::{
 };
 use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
 use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
-use crate::auth::local::LocalStore;
-use crate::auth::remote::RemoteStore;
-use crate::auth::store::AuthClient;
-use crate::config::{AuthBackend, Settings};
+use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
@@ -227,15 +224,7 @@ impl ServerHandle {
 fn auth_actor(settings: &Settings, registry: &ServerRegistry) -> AuthActor {
     let auth = &settings.auth;
     let client = upstream::client(Duration::from_secs(auth.upstream_timeout_secs));
-    let store: Arc<dyn AuthClient> = match auth.backend {
-        AuthBackend::Local => Arc::new(LocalStore::new(settings.local_auth_dir())),
-        AuthBackend::Remote => Arc::new(RemoteStore::new(
-            client.clone(),
-            &auth.remote_base_url,
-            auth.remote_api_key.clone(),
-            Duration::from_secs(auth.remote_cache_secs),
-        )),
-    };
+    let store = crate::auth::configured_store(settings, &client);
     let token_urls = registry
         .entries()
         .filter_map(|entry| {

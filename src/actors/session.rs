@@ -95,6 +95,9 @@ pub struct SessionActor {
     watching_events: bool,
     draining: bool,
     on_stop: Option<oneshot::Sender<()>>,
+    /// Every request is served by 2026-07-28 rules, whatever it looks like (a stateless HTTP
+    /// request's session: `initialize` there is an unknown method, not a handshake).
+    stateless: bool,
     /// The `Mcp-Param-*` headers of the frame being handled right now (set and taken within one
     /// `Inbound`), so the request they came with can check them once it knows the tool.
     frame_param_headers: Option<Vec<(String, Option<String>)>>,
@@ -136,6 +139,7 @@ impl SessionActor {
             watching_events: false,
             draining: false,
             on_stop: Some(on_stop),
+            stateless: false,
             frame_param_headers: None,
         }
     }
@@ -325,11 +329,11 @@ impl SessionActor {
                 error: McpError::internal("the connection is closing"),
             });
         }
+        if self.stateless || meta::is_modern_request(&method, params.as_ref()) {
+            return self.answer_modern(id, method, params.unwrap_or_default(), out, ctx);
+        }
         if method == "initialize" {
             return self.initialize(id, params.unwrap_or_default(), ctx);
-        }
-        if meta::is_modern_request(&method, params.as_ref()) {
-            return self.answer_modern(id, method, params.unwrap_or_default(), out, ctx);
         }
         if method == "ping" {
             return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
@@ -844,13 +848,15 @@ fn rejection(rejected: Rejected) -> Outgoing {
 }
 
 /// Whether a frame will be answered: a request is; notifications and the client's responses
-/// are not (HTTP answers 202 for those). A frame that is not JSON-RPC at all is answered with
-/// its error at once.
+/// are not (HTTP answers 202 for those). A frame that is not JSON-RPC at all, or whose
+/// transport headers contradict it, is answered with its error at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
 pub enum Expect {
     Reply,
     Nothing,
     Malformed,
+    /// Refused by the transport rules (the mirrored headers); HTTP says 400.
+    Refused,
 }
 
 /// One frame from the transport (a stdio line, an HTTP body).
@@ -871,12 +877,13 @@ impl Handler<Inbound> for SessionActor {
     fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Expect {
         let out = inbound.reply_to.unwrap_or_else(|| self.out.clone());
         let frame = parse_frame(&inbound.bytes);
+        self.stateless |= inbound.mirrored.is_some();
         if let (Some(headers), Frame::Single(Ok(Message::Request(request)))) =
             (inbound.mirrored, &frame)
         {
             if let Err(error) = headers.check(&request.method, request.params.as_ref()) {
                 deliver(&out, Outgoing::reply(request.id.clone(), Err(error)));
-                return Expect::Reply;
+                return Expect::Refused;
             }
             if request.method == "tools/call" {
                 self.frame_param_headers = Some(headers.params);

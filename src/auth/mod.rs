@@ -5,11 +5,35 @@
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
 //! - [`remote`] — a credentials HTTP API (guMCP's Gumloop client).
 //! - [`oauth`] — token requests: refresh, and the authorization code with PKCE.
+//! - [`connect`] — connecting an account (`gumcp-actors auth`): the browser flow, API keys.
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
 
+pub mod connect;
 pub mod credentials;
 pub mod local;
 pub mod oauth;
 pub mod remote;
 pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{AuthBackend, Settings};
+
+/// The credential store the settings choose.
+pub fn configured_store(
+    settings: &Settings,
+    client: &reqwest::Client,
+) -> Arc<dyn store::AuthClient> {
+    let auth = &settings.auth;
+    match auth.backend {
+        AuthBackend::Local => Arc::new(local::LocalStore::new(settings.local_auth_dir())),
+        AuthBackend::Remote => Arc::new(remote::RemoteStore::new(
+            client.clone(),
+            &auth.remote_base_url,
+            auth.remote_api_key.clone(),
+            Duration::from_secs(auth.remote_cache_secs),
+        )),
+    }
+}

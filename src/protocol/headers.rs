@@ -7,7 +7,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::error::McpError;
-use super::meta::PROTOCOL_VERSION;
+use super::meta::{CLIENT_CAPABILITIES, PROTOCOL_VERSION};
 
 /// The mirrored headers of one POST, as received (values still encoded).
 #[derive(Debug, Clone, Default)]
@@ -30,25 +30,29 @@ const NAMED_METHODS: &[(&str, &str)] = &[
 impl MirroredHeaders {
     /// Checks the headers against a request's body.
     pub fn check(&self, method: &str, params: Option<&JsonObject>) -> Result<(), McpError> {
-        let body_version = params
+        let Some(header_version) = &self.protocol_version else {
+            return Err(missing("MCP-Protocol-Version"));
+        };
+        let meta = params
             .and_then(|p| p.get("_meta"))
-            .and_then(|meta| meta.get(PROTOCOL_VERSION))
-            .and_then(Value::as_str);
-        match (&self.protocol_version, body_version) {
-            (None, _) => return Err(missing("MCP-Protocol-Version")),
-            (Some(header), Some(body)) if header != body => {
-                return Err(McpError::header_mismatch(format!(
-                    "Header mismatch: MCP-Protocol-Version header value '{header}' does not \
-                     match body value '{body}'"
-                )))
-            }
-            (Some(header), None) => {
-                return Err(McpError::header_mismatch(format!(
-                    "Header mismatch: MCP-Protocol-Version header is '{header}' but the body \
-                     has no `_meta.{PROTOCOL_VERSION}`"
-                )))
-            }
-            _ => {}
+            .and_then(Value::as_object);
+        let absent: Vec<&str> = [PROTOCOL_VERSION, CLIENT_CAPABILITIES]
+            .into_iter()
+            .filter(|key| !meta.is_some_and(|meta| meta.contains_key(*key)))
+            .collect();
+        if !absent.is_empty() {
+            return Err(McpError::invalid_params(format!(
+                "Invalid params: missing _meta keys: {}",
+                absent.join(", ")
+            )));
+        }
+        let body_version = meta.and_then(|meta| meta.get(PROTOCOL_VERSION));
+        if body_version.and_then(Value::as_str) != Some(header_version.as_str()) {
+            let shown = body_version.map_or_else(String::new, Value::to_string);
+            return Err(McpError::header_mismatch(format!(
+                "Header mismatch: MCP-Protocol-Version header value '{header_version}' does not \
+                 match body value {shown}"
+            )));
         }
         match &self.method {
             None => return Err(missing("Mcp-Method")),
@@ -264,7 +268,7 @@ mod tests {
     fn call(name: &str) -> JsonObject {
         params(json!({
             "name": name,
-            "_meta": { PROTOCOL_VERSION: "2026-07-28" }
+            "_meta": { PROTOCOL_VERSION: "2026-07-28", CLIENT_CAPABILITIES: {} }
         }))
     }
 
@@ -309,7 +313,17 @@ mod tests {
     #[test]
     fn the_version_must_match_the_body() {
         let h = headers("2025-11-25", "tools/list", None);
-        let body = params(json!({ "_meta": { PROTOCOL_VERSION: "2026-07-28" } }));
+        let body =
+            params(json!({ "_meta": { PROTOCOL_VERSION: "2026-07-28", CLIENT_CAPABILITIES: {} } }));
         assert_eq!(h.check("tools/list", Some(&body)).unwrap_err().code, -32020);
+    }
+
+    #[test]
+    fn missing_meta_keys_are_invalid_params_before_any_comparison() {
+        let h = headers("2025-11-25", "tools/list", None);
+        let body = params(json!({ "_meta": { PROTOCOL_VERSION: "2026-07-28" } }));
+        let err = h.check("tools/list", Some(&body)).unwrap_err();
+        assert_eq!(err.code, -32602);
+        assert!(err.message.contains(CLIENT_CAPABILITIES), "{}", err.message);
     }
 }

@@ -187,7 +187,7 @@ async def test_a_missing_client_capability_is_minus_32021():
         with pytest.raises(MCPError) as raised:
             await client.call_tool("test_missing_capability", {})
         assert raised.value.error.code == -32021
-        assert raised.value.error.data["requiredCapabilities"] == {"elicitation": {}}
+        assert raised.value.error.data["requiredCapabilities"] == {"sampling": {}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -329,6 +329,7 @@ ARGUMENTS = {
     "test_structured_content": {"location": "Oslo"},
     "test_slow": {"ms": 100},
     "json_schema_2020_12_tool": {"email": "a@b"},
+    "test_x_mcp_header": {"region": "us-west1"},
 }
 
 

@@ -279,7 +279,7 @@ async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResp
     match entry.session.deliver(body, Some(reply_to), None).await {
         Err(_) => return session_not_found(),
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
-        Ok(Expect::Reply | Expect::Malformed) => {}
+        Ok(Expect::Reply | Expect::Malformed | Expect::Refused) => {}
     }
     let Some(first) = answers.recv().await else {
         return session_not_found();
@@ -342,6 +342,12 @@ async fn stateless(
             )
         }
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
+        Ok(Expect::Refused) => {
+            return match answers.recv().await {
+                Some(refusal) => json_reply(StatusCode::BAD_REQUEST, &refusal),
+                None => session_not_found(),
+            }
+        }
         Ok(Expect::Reply | Expect::Malformed) => {}
     }
     // actix-web does not drop a handler whose client left, so a slow answer races the socket.

@@ -1,0 +1,315 @@
+//! Connecting a user's account (`gumcp-actors auth`): the OAuth authorization-code flow with
+//! PKCE and a loopback redirect listener, or an API key typed at a hidden prompt (or piped on
+//! stdin). Provider quirks that decide whether the user ends up with usable, refreshable
+//! tokens are handled here: Google only hands out a refresh token with `access_type=offline`
+//! and `prompt=consent`; Slack's user token comes from `user_scope` and sits under
+//! `authed_user` in the answer; GitHub answers form-encoded unless asked for JSON (the
+//! `oauth2` crate asks).
+
+use std::time::Duration;
+
+use oauth2::basic::BasicClient;
+use oauth2::url::Url;
+use oauth2::{
+    AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use super::credentials::{unix_now, Credentials, OAuthApp};
+use super::oauth::{self, TokenError};
+use crate::servers::manifest::{AuthSpec, OAuthProvider};
+
+/// Why an account could not be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot listen for the OAuth redirect on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("no redirect arrived within {0} s; run the command again and finish in the browser")]
+    TimedOut(u64),
+    #[error("the provider refused: {0}")]
+    Denied(String),
+    #[error("the redirect's state does not match this request (a stale or forged redirect); run the command again")]
+    StateMismatch,
+    #[error("the token request failed: {0}")]
+    Token(#[from] TokenError),
+    #[error("reading the API key failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the browser is sent, and what must come back.
+pub struct Authorization {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+    pub redirect: Url,
+}
+
+/// The authorization URL for `app` as the server's manifest describes the provider.
+pub fn authorization(app: &OAuthApp, spec: &AuthSpec) -> Result<Authorization, ConnectError> {
+    let redirect_text = app
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| "http://localhost:8080/".to_owned());
+    let redirect = Url::parse(&redirect_text)
+        .map_err(|err| ConnectError::Setup(format!("redirect_uri {redirect_text:?}: {err}")))?;
+    let authorize = spec
+        .authorize_url
+        .clone()
+        .ok_or_else(|| ConnectError::Setup("the server declares no auth.authorize_url".into()))?;
+    let client =
+        BasicClient::new(ClientId::new(app.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(authorize.clone()).map_err(|err| {
+                ConnectError::Setup(format!("authorize_url {authorize:?}: {err}"))
+            })?)
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_text.clone())
+                    .map_err(|err| ConnectError::Setup(format!("redirect_uri: {err}")))?,
+            );
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge);
+    match spec.provider {
+        OAuthProvider::Slack => {
+            request = request.add_extra_param("user_scope", spec.scopes.join(","));
+        }
+        OAuthProvider::Google => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("access_type", "offline")
+                .add_extra_param("prompt", "consent");
+        }
+        OAuthProvider::Standard | OAuthProvider::Github => {
+            request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
+        }
+    }
+    let (url, state) = request.url();
+    Ok(Authorization {
+        url,
+        state,
+        verifier,
+        redirect,
+    })
+}
+
+/// Binds the redirect listener on the loopback port of the redirect URI.
+pub async fn listen(redirect: &Url) -> Result<TcpListener, ConnectError> {
+    let host = redirect.host_str().unwrap_or("localhost");
+    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") {
+        return Err(ConnectError::Setup(format!(
+            "redirect_uri must point at this machine (localhost) for the auth command, not {host}"
+        )));
+    }
+    let port = redirect.port_or_known_default().unwrap_or(8080);
+    let address = format!("127.0.0.1:{port}");
+    TcpListener::bind(&address)
+        .await
+        .map_err(|source| ConnectError::Listen { address, source })
+}
+
+/// Waits for the provider's redirect on `listener` and returns its `code`, answering the
+/// browser with a page that says what happened.
+pub async fn receive_code(
+    listener: &TcpListener,
+    redirect: &Url,
+    expected_state: &CsrfToken,
+    timeout: Duration,
+) -> Result<String, ConnectError> {
+    tokio::time::timeout(timeout, async {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let mut stream = BufReader::new(stream);
+            let mut request_line = String::new();
+            stream.read_line(&mut request_line).await?;
+            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+            let Ok(url) = redirect.join(target) else {
+                continue;
+            };
+            if url.path() != redirect.path() {
+                respond(stream.get_mut(), "404 Not Found", "Not the OAuth redirect.").await;
+                continue;
+            }
+            let param = |name: &str| {
+                url.query_pairs()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.into_owned())
+            };
+            let outcome = if let Some(error) = param("error") {
+                let detail = param("error_description").unwrap_or_default();
+                Err(ConnectError::Denied(
+                    format!("{error} {detail}").trim().to_owned(),
+                ))
+            } else if param("state").as_deref() != Some(expected_state.secret().as_str()) {
+                Err(ConnectError::StateMismatch)
+            } else {
+                param("code")
+                    .ok_or_else(|| ConnectError::Denied("the redirect carried no code".into()))
+            };
+            let page = match &outcome {
+                Ok(_) => (
+                    "200 OK",
+                    "Connected. You can close this tab and return to the terminal.",
+                ),
+                Err(_) => (
+                    "400 Bad Request",
+                    "The account was not connected; see the terminal.",
+                ),
+            };
+            respond(stream.get_mut(), page.0, page.1).await;
+            return outcome;
+        }
+    })
+    .await
+    .map_err(|_| ConnectError::TimedOut(timeout.as_secs()))?
+}
+
+async fn respond(stream: &mut tokio::net::TcpStream, status: &str, text: &str) {
+    let body = format!("<!doctype html><title>gumcp-actors</title><p>{text}</p>");
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Trades the code for credentials, the way the provider wants it.
+pub async fn exchange(
+    client: &reqwest::Client,
+    app: &OAuthApp,
+    spec: &AuthSpec,
+    authorization: Authorization,
+    code: String,
+) -> Result<Credentials, ConnectError> {
+    let token_url = spec
+        .token_url
+        .as_deref()
+        .ok_or_else(|| ConnectError::Setup("the server declares no auth.token_url".into()))?;
+    let redirect = authorization.redirect.as_str();
+    if spec.provider == OAuthProvider::Slack {
+        return slack_exchange(
+            client,
+            app,
+            token_url,
+            redirect,
+            code,
+            authorization.verifier,
+        )
+        .await;
+    }
+    Ok(oauth::exchange_code(
+        client,
+        app,
+        token_url,
+        redirect,
+        code,
+        authorization.verifier,
+    )
+    .await?)
+}
+
+/// Slack's `oauth.v2.access`: HTTP 200 with `ok: false` on failure, and the user token under
+/// `authed_user` (the top-level token, if any, is the bot's and is kept beside it).
+async fn slack_exchange(
+    client: &reqwest::Client,
+    app: &OAuthApp,
+    token_url: &str,
+    redirect: &str,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> Result<Credentials, ConnectError> {
+    let mut form = vec![
+        ("client_id", app.client_id.clone()),
+        ("code", code),
+        ("redirect_uri", redirect.to_owned()),
+        ("code_verifier", verifier.secret().clone()),
+    ];
+    if let Some(secret) = &app.client_secret {
+        form.push(("client_secret", secret.clone()));
+    }
+    let answer: Value = client
+        .post(token_url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|err| TokenError::Transient(err.without_url().to_string()))?
+        .json()
+        .await
+        .map_err(|err| TokenError::Rejected(format!("Slack's answer is not JSON: {err}")))?;
+    if answer.get("ok") != Some(&Value::Bool(true)) {
+        let error = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error");
+        return Err(TokenError::Rejected(error.to_owned()).into());
+    }
+    let user = answer.get("authed_user").cloned().unwrap_or(Value::Null);
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut credentials = Credentials {
+        access_token: text(&user, "access_token").or_else(|| text(&answer, "access_token")),
+        refresh_token: text(&user, "refresh_token").or_else(|| text(&answer, "refresh_token")),
+        expires_at: user
+            .get("expires_in")
+            .or_else(|| answer.get("expires_in"))
+            .and_then(Value::as_i64)
+            .map(|lifetime| unix_now() + lifetime),
+        ..Credentials::default()
+    };
+    if let Some(bot) = text(&answer, "access_token") {
+        credentials.extra.insert("bot_token".into(), bot.into());
+    }
+    for key in ["team", "scope", "token_type"] {
+        if let Some(value) = answer.get(key) {
+            credentials.extra.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(user_id) = user.get("id") {
+        credentials
+            .extra
+            .insert("authed_user_id".into(), user_id.clone());
+    }
+    Ok(credentials)
+}
+
+/// Reads an API key: at a hidden prompt on a terminal, else the first line of stdin.
+pub fn read_api_key(service: &str) -> Result<String, ConnectError> {
+    use std::io::IsTerminal;
+    let key = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("API key for {service} (input hidden): "))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    };
+    let key = key.trim().to_owned();
+    if key.is_empty() {
+        return Err(ConnectError::Setup("no API key was given".into()));
+    }
+    Ok(key)
+}
+
+/// Opens `url` in a browser where one can be found; reports whether it tried.
+pub fn open_browser(url: &Url) -> bool {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        "xdg-open"
+    } else {
+        return false;
+    };
+    std::process::Command::new(opener)
+        .arg(url.as_str())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
