@@ -1,4 +1,4 @@
-//! The command line: `serve`, `stdio`, `servers` (and, as it lands, `auth`).
+//! The command line: `serve`, `stdio`, `auth`, `servers`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,10 +6,15 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::actors::runtime::Runtime;
+use crate::auth::connect::{self, ConnectError};
+use crate::auth::credentials::Credentials;
+use crate::auth::store::AuthError;
 use crate::config::{ConfigError, Settings};
 use crate::ids;
+use crate::servers::manifest::{self, AuthKind, Manifest};
 use crate::servers::ServerRegistry;
-use crate::{logging, transport};
+use crate::{auth, logging, transport, upstream};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +54,22 @@ pub enum Command {
         #[arg(long)]
         metrics_port: Option<u16>,
     },
+    /// Connect a user's account for a server: the OAuth flow in a browser (with a loopback
+    /// redirect listener), or an API key typed at a hidden prompt (or piped on stdin).
+    Auth {
+        /// The server whose service to connect (a folder under servers/).
+        #[arg(long)]
+        server: String,
+        /// The user the credentials belong to (default: stdio.user_id, "local").
+        #[arg(long)]
+        user_id: Option<String>,
+        /// Print the authorization URL without trying to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the browser to come back.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
     /// List the servers found under servers/ with their kind and auth kind.
     Servers,
 }
@@ -66,6 +87,12 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Serve(#[from] transport::http::ServeError),
+    #[error("{server} needs no credentials (its auth kind is none)")]
+    NoCredentialsNeeded { server: String },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -109,6 +136,37 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             })?;
             Ok(())
         }
+        Command::Auth {
+            server,
+            user_id,
+            no_browser,
+            timeout_secs,
+        } => {
+            let user = user_id.unwrap_or_else(|| settings.stdio.user_id.clone());
+            ids::validate_user_id(&user)?;
+            // Manifests alone say how to connect; the server's code need not be built in.
+            let (found, _) = manifest::discover(&settings.servers_dir());
+            let Some(manifest) = found
+                .into_iter()
+                .map(|found| found.manifest)
+                .find(|manifest| manifest.name == server)
+            else {
+                return Err(CliError::UnknownServer {
+                    name: server,
+                    available: registry.names().join(", "),
+                });
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(connect_account(
+                &settings,
+                &manifest,
+                &user,
+                !no_browser,
+                Duration::from_secs(timeout_secs),
+            ))
+        }
         Command::Stdio { server, user_id } => {
             let user = user_id.unwrap_or_else(|| settings.stdio.user_id.clone());
             ids::validate_user_id(&user)?;
@@ -133,6 +191,55 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// `gumcp-actors auth`: connects `user`'s account for the server's service and saves the
+/// credentials through the configured store.
+async fn connect_account(
+    settings: &Settings,
+    manifest: &Manifest,
+    user: &str,
+    open_browser: bool,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let service = manifest.auth_service();
+    let client = upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs));
+    let store = auth::configured_store(settings, &client);
+    let credentials = match manifest.auth.kind {
+        AuthKind::None => {
+            return Err(CliError::NoCredentialsNeeded {
+                server: manifest.name.clone(),
+            })
+        }
+        AuthKind::ApiKey => Credentials {
+            api_key: Some(connect::read_api_key(service)?),
+            ..Credentials::default()
+        },
+        AuthKind::Oauth2 => {
+            let app = store.oauth_app(service).await?;
+            let authorization = connect::authorization(&app, &manifest.auth)?;
+            let listener = connect::listen(&authorization.redirect).await?;
+            println!(
+                "Open this URL to connect {service} for user {user}:\n{}",
+                authorization.url
+            );
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            if open_browser && connect::open_browser(&authorization.url) {
+                println!("(opening it in your browser)");
+            }
+            let code = connect::receive_code(
+                &listener,
+                &authorization.redirect,
+                &authorization.state,
+                timeout,
+            )
+            .await?;
+            connect::exchange(&client, &app, &manifest.auth, authorization, code).await?
+        }
+    };
+    store.save(service, user, &credentials).await?;
+    println!("Connected {service} for user {user}.");
+    Ok(())
 }
 
 fn print_servers(registry: &ServerRegistry) {

@@ -1,0 +1,254 @@
+//! `gumcp-actors auth` end to end: the binary runs the OAuth flow against a mock provider (the
+//! test plays the browser and follows the redirect), and reads an API key from piped stdin.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{binary, WAIT};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A project folder with one server manifest and a config pointing at it.
+fn project(root: &Path, server: &str, auth: &str) -> std::path::PathBuf {
+    let dir = root.join("servers").join(server);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("server.toml"),
+        format!(
+            "name = \"{server}\"\ndescription = \"test\"\nversion = \"1\"\nkind = \"native\"\n\n[auth]\n{auth}"
+        ),
+    )
+    .unwrap();
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        "[servers]\ndir = \"servers\"\n[auth]\nlocal_dir = \"local_auth\"\n",
+    )
+    .unwrap();
+    config
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// Plays the browser coming back from the provider: one GET to the redirect listener.
+fn follow_redirect(port: u16, target: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    let _ = stream.read_to_string(&mut page);
+    page
+}
+
+async fn oauth_flow(
+    state_override: Option<&str>,
+) -> (std::process::Output, tempfile::TempDir, MockServer) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code=the-code"))
+        .and(body_string_contains("code_verifier="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "gho_new", "token_type": "bearer",
+            "refresh_token": "ghr_new", "expires_in": 28800, "scope": "repo"
+        })))
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        "mockhub",
+        &format!(
+            "kind = \"oauth2\"\nscopes = [\"repo\"]\nprovider = \"github\"\n\
+             authorize_url = \"{0}/authorize\"\ntoken_url = \"{0}/token\"\n",
+            provider.uri()
+        ),
+    );
+    let port = free_port();
+    let app_dir = root.path().join("local_auth/oauth_configs/mockhub");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    std::fs::write(
+        app_dir.join("oauth.json"),
+        json!({
+            "client_id": "cid", "client_secret": "csecret",
+            "redirect_uri": format!("http://127.0.0.1:{port}/callback")
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    let mut child = Command::new(binary())
+        .args(["--config"])
+        .arg(&config)
+        .args([
+            "auth",
+            "--server",
+            "mockhub",
+            "--user-id",
+            "alice",
+            "--no-browser",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("http") {
+                return line;
+            }
+        }
+        panic!("the command printed no URL");
+    })
+    .await
+    .unwrap();
+    assert!(
+        url.starts_with(&format!("{}/authorize?", provider.uri())),
+        "{url}"
+    );
+    assert_eq!(query_param(&url, "client_id").as_deref(), Some("cid"));
+    assert_eq!(query_param(&url, "scope").as_deref(), Some("repo"));
+    assert_eq!(
+        query_param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query_param(&url, "code_challenge").is_some());
+    let state = query_param(&url, "state").unwrap();
+    let sent_state = state_override.unwrap_or(&state).to_owned();
+    let page = tokio::task::spawn_blocking(move || {
+        follow_redirect(port, &format!("/callback?code=the-code&state={sent_state}"))
+    })
+    .await
+    .unwrap();
+    if state_override.is_none() {
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    } else {
+        assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+    }
+    let mut rest = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let mut output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    output.stdout = rest.into_bytes();
+    (output, root, provider)
+}
+
+#[tokio::test]
+async fn the_oauth_flow_saves_private_refreshable_credentials() {
+    let (output, root, _provider) = oauth_flow(None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Connected mockhub for user alice"));
+    let file = root
+        .path()
+        .join("local_auth/credentials/mockhub/alice_credentials.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["access_token"], "gho_new");
+    assert_eq!(saved["refresh_token"], "ghr_new");
+    assert!(saved["expires_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !stderr.contains("gho_new") && !stderr.contains("csecret"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_with_the_wrong_state_is_refused() {
+    let (output, root, _provider) = oauth_flow(Some("forged")).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("state does not match"));
+    assert!(!root.path().join("local_auth/credentials").exists());
+}
+
+#[tokio::test]
+async fn an_api_key_is_read_from_piped_stdin() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), "keyhub", "kind = \"api_key\"\n");
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["auth", "--server", "keyhub", "--user-id", "bob"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"pk-123\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = root
+        .path()
+        .join("local_auth/credentials/keyhub/bob_credentials.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(saved, json!({ "api_key": "pk-123" }));
+}
+
+#[tokio::test]
+async fn a_user_id_that_could_escape_the_folder_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), "keyhub", "kind = \"api_key\"\n");
+    let output = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["auth", "--server", "keyhub", "--user-id", "../../etc"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid user id"));
+    assert!(!root.path().join("local_auth").exists());
+}
