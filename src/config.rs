@@ -34,6 +34,7 @@ pub struct Settings {
     pub protocol: ProtocolSettings,
     pub stdio: StdioSettings,
     pub http: HttpSettings,
+    pub access: AccessSettings,
     pub auth: AuthSettings,
     pub logging: LoggingSettings,
 }
@@ -132,9 +133,6 @@ pub struct HttpSettings {
     /// Host header values allowed (DNS-rebinding protection), with or without a port. Empty:
     /// loopback names when bound to loopback, any host otherwise.
     pub allowed_hosts: Vec<String>,
-    /// Serve `/{server}/mcp` without credentials, as the user `stdio.user_id`. Unset: on when
-    /// bound to loopback, off otherwise.
-    pub open_access: Option<bool>,
     /// Live sessions (SSE streams and Streamable HTTP sessions) across all users.
     pub max_sessions: usize,
     /// Live sessions of one user.
@@ -155,7 +153,6 @@ impl Default for HttpSettings {
             keep_alive_secs: 15,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
-            open_access: None,
             max_sessions: 20_000,
             max_sessions_per_user: 200,
             session_idle_secs: 1800,
@@ -174,15 +171,51 @@ impl HttpSettings {
                 .is_ok_and(|ip| ip.is_loopback())
     }
 
-    pub fn open_access(&self) -> bool {
-        self.open_access.unwrap_or_else(|| self.binds_loopback())
-    }
-
     pub fn worker_count(&self) -> usize {
         match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+}
+
+/// Who may call the HTTP service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Unset: `open` when bound to loopback, `api_keys` otherwise.
+    pub mode: Option<AccessMode>,
+    /// The keys `api_keys` mode accepts, as SHA-256 digests, each acting for one user.
+    pub api_keys: Vec<ApiKeyEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessMode {
+    /// Anyone who can reach the service; the path names the user (`local` on `/{server}/mcp`).
+    Open,
+    /// A listed API key is required, and it decides the user.
+    ApiKeys,
+    /// A key is required and handed to the remote credential store, which vouches for it.
+    Remote,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    pub user_id: String,
+    /// Lowercase hex SHA-256 of the key (`printf %s "$KEY" | sha256sum`).
+    pub sha256: String,
+}
+
+impl Settings {
+    /// The access mode in force, resolving the default from the bind address.
+    pub fn access_mode(&self) -> AccessMode {
+        self.access.mode.unwrap_or(if self.http.binds_loopback() {
+            AccessMode::Open
+        } else {
+            AccessMode::ApiKeys
+        })
     }
 }
 
@@ -404,6 +437,22 @@ impl Settings {
             (1..=600).contains(&self.auth.upstream_timeout_secs),
             "must be between 1 and 600 seconds",
         )?;
+        for entry in &self.access.api_keys {
+            check(
+                "access.api_keys.user_id",
+                &entry.user_id,
+                crate::ids::validate_user_id(&entry.user_id).is_ok(),
+                crate::ids::USER_ID_RULE,
+            )?;
+            let digest_ok =
+                entry.sha256.len() == 64 && entry.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            check(
+                "access.api_keys.sha256",
+                "(a digest)",
+                digest_ok,
+                "must be 64 hex characters: the SHA-256 of the key (printf %s \"$KEY\" | sha256sum)",
+            )?;
+        }
         check(
             "stdio.user_id",
             &self.stdio.user_id,

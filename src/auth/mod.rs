@@ -1,5 +1,6 @@
 //! Credentials for upstream services (a user's GitHub, Google, Slack … account).
 //!
+//! - [`access`] — who may call the HTTP service, as which user (open, API keys, remote).
 //! - [`credentials`] — the JSON shapes of guMCP's files: a user's tokens, a service's OAuth app.
 //! - [`store`] — the [`store::AuthClient`] trait and [`store::AuthError`].
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
@@ -9,6 +10,7 @@
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
 
+pub mod access;
 pub mod connect;
 pub mod credentials;
 pub mod local;

@@ -13,15 +13,15 @@ use crate::config::HttpSettings;
 
 /// Which origins and hosts may call, resolved from the settings once.
 #[derive(Debug, Clone)]
-pub struct Access {
+pub struct OriginPolicy {
     origins: Vec<String>,
     hosts: Option<Vec<String>>,
 }
 
 const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
 
-impl Access {
-    pub fn from_settings(settings: &HttpSettings) -> Access {
+impl OriginPolicy {
+    pub fn from_settings(settings: &HttpSettings) -> OriginPolicy {
         let lower = |list: &[String]| list.iter().map(|s| s.to_ascii_lowercase()).collect();
         let hosts = if !settings.allowed_hosts.is_empty() {
             Some(lower(&settings.allowed_hosts))
@@ -30,7 +30,7 @@ impl Access {
         } else {
             None
         };
-        Access {
+        OriginPolicy {
             origins: lower(&settings.allowed_origins),
             hosts,
         }
@@ -87,11 +87,13 @@ pub async fn check(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let refusal = request.app_data::<web::Data<Access>>().and_then(|access| {
-        let headers = request.headers();
-        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        access.refusal(text(header::ORIGIN), text(header::HOST))
-    });
+    let refusal = request
+        .app_data::<web::Data<OriginPolicy>>()
+        .and_then(|access| {
+            let headers = request.headers();
+            let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+            access.refusal(text(header::ORIGIN), text(header::HOST))
+        });
     match refusal {
         Some(why) => {
             let response: HttpResponse = reply::forbidden(&why);
@@ -105,8 +107,8 @@ pub async fn check(
 mod tests {
     use super::*;
 
-    fn loopback() -> Access {
-        Access::from_settings(&HttpSettings::default())
+    fn loopback() -> OriginPolicy {
+        OriginPolicy::from_settings(&HttpSettings::default())
     }
 
     #[test]
@@ -136,7 +138,7 @@ mod tests {
             allowed_origins: vec!["https://app.example.com".to_owned()],
             ..HttpSettings::default()
         };
-        let access = Access::from_settings(&settings);
+        let access = OriginPolicy::from_settings(&settings);
         assert_eq!(
             access.refusal(Some("https://app.example.com"), Some("mcp.example.com")),
             None

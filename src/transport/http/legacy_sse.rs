@@ -26,7 +26,7 @@ pub async fn open_stream(
     state: web::Data<HttpState>,
 ) -> HttpResponse {
     let (server, key) = path.into_inner();
-    let target = match state.target(&server, Some(&key)) {
+    let target = match state.target(&request, &server, Some(&key)) {
         Ok(target) => target,
         Err(refusal) => return refusal,
     };
@@ -82,8 +82,13 @@ pub async fn post_message(
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
+    // The body is read first, so no refusal leaves an unread body on a reusable connection.
+    let body = match reply::read_body(&request, payload, state.max_body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let (server, key) = path.into_inner();
-    let target = match state.target(&server, Some(&key)) {
+    let target = match state.target(&request, &server, Some(&key)) {
         Ok(target) => target,
         Err(refusal) => return refusal,
     };
@@ -96,10 +101,6 @@ pub async fn post_message(
     let not_found = || reply::plain(StatusCode::NOT_FOUND, "Could not find session");
     let Some(entry) = find(&state, &session_id, &target) else {
         return not_found();
-    };
-    let body = match reply::read_body(&request, payload, state.max_body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
     };
     match entry.session.deliver(body, None, None).await {
         Ok(Expect::Malformed) => reply::plain(StatusCode::BAD_REQUEST, "Could not parse message"),

@@ -26,13 +26,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
 
 use crate::actors::runtime::Runtime;
-use guard::Access;
+use crate::auth::access::CallerAccess;
+use guard::OriginPolicy;
 use session_key::SessionKey;
 use sessions::SessionTable;
 
@@ -67,8 +68,7 @@ pub struct HttpState {
     max_body: usize,
     keep_alive: Duration,
     replay_events: usize,
-    open_access: bool,
-    local_user: Arc<str>,
+    access: CallerAccess,
 }
 
 /// The server and user a request is for.
@@ -82,10 +82,15 @@ pub struct Target {
 }
 
 impl HttpState {
-    /// Resolves the server name and the caller: from the session key when the route has one,
-    /// else the open-access user (or 401 when access is not open).
+    /// Resolves the server name and the caller (see [`CallerAccess`]): 404 for an unknown
+    /// server, 400 for a malformed session key, 401 when the access rules say no.
     #[allow(clippy::result_large_err)]
-    fn target(&self, server: &str, key: Option<&str>) -> Result<Target, HttpResponse> {
+    fn target(
+        &self,
+        request: &HttpRequest,
+        server: &str,
+        key: Option<&str>,
+    ) -> Result<Target, HttpResponse> {
         let Some(entry) = self.runtime.registry.get(server) else {
             return Err(reply::unknown_server(
                 server,
@@ -93,32 +98,30 @@ impl HttpState {
             ));
         };
         let server: Arc<str> = Arc::from(entry.manifest.name.as_str());
-        match key {
-            Some(key) => {
-                let key = SessionKey::parse(key).map_err(|err| {
-                    reply::plain(StatusCode::BAD_REQUEST, format!("Bad Request: {err}"))
-                })?;
-                Ok(Target {
-                    server,
-                    user: Arc::from(key.user_id.as_str()),
-                    quoted_key: key.quoted(),
-                    api_key: key.api_key.as_deref().map(Arc::from),
-                })
-            }
-            None if self.open_access => Ok(Target {
-                server,
-                user: self.local_user.clone(),
-                quoted_key: self.local_user.to_string(),
-                api_key: None,
-            }),
-            None => Err(HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .content_type("text/plain; charset=utf-8")
-                .body(
-                    "Unauthorized: this endpoint needs credentials; use \
-                     /{server}/{user_id}/mcp, or turn on http.open_access",
-                )),
-        }
+        let key = key
+            .map(SessionKey::parse)
+            .transpose()
+            .map_err(|err| reply::plain(StatusCode::BAD_REQUEST, format!("Bad Request: {err}")))?;
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        let path = key
+            .as_ref()
+            .map(|key| (key.user_id.as_str(), key.api_key.as_deref()));
+        let caller = self
+            .access
+            .caller(path, bearer)
+            .map_err(|denied| reply::unauthorized(&denied.to_string()))?;
+        let quoted_key = key.map_or_else(|| caller.user_id.clone(), |key| key.quoted());
+        Ok(Target {
+            server,
+            user: Arc::from(caller.user_id.as_str()),
+            quoted_key,
+            api_key: caller.key.as_deref().map(Arc::from),
+        })
     }
 }
 
@@ -240,14 +243,13 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         max_body: settings.protocol.max_message_bytes,
         keep_alive: Duration::from_secs(http.keep_alive_secs),
         replay_events: http.replay_events,
-        open_access: http.open_access(),
-        local_user: Arc::from(settings.stdio.user_id.as_str()),
+        access: CallerAccess::from_settings(&settings),
     });
-    let access = web::Data::new(Access::from_settings(http));
+    let origins = web::Data::new(OriginPolicy::from_settings(http));
     let api = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(access.clone())
+            .app_data(origins.clone())
             .wrap(from_fn(guard::check))
             .configure(routes)
     })

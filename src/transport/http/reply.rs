@@ -21,6 +21,14 @@ pub fn rpc_error(status: StatusCode, error: McpError) -> HttpResponse {
         .body(json!({ "jsonrpc": "2.0", "id": null, "error": error }).to_string())
 }
 
+/// 401 with the reason and the Bearer challenge.
+pub fn unauthorized(why: &str) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("Unauthorized: {why}"))
+}
+
 pub fn forbidden(why: &str) -> HttpResponse {
     rpc_error(StatusCode::FORBIDDEN, McpError::invalid_request(why))
 }
@@ -49,13 +57,18 @@ pub async fn read_body(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<Vec<u8>, HttpResponse> {
+    // The rest of the body stays unread, so the connection cannot carry another request.
     let too_large = || {
-        rpc_error(
+        let mut response = rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             McpError::invalid_request(format!(
                 "message too large: the limit is {limit} bytes (protocol.max_message_bytes)"
             )),
-        )
+        );
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        response
     };
     if declared_too_large(request, limit) {
         return Err(too_large());

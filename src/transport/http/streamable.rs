@@ -44,8 +44,12 @@ pub async fn post_keyed(
     payload: web::Payload,
 ) -> HttpResponse {
     let (server, key) = path.into_inner();
-    match state.target(&server, Some(&key)) {
-        Ok(target) => post(request, target, state, payload).await,
+    let body = match reply::read_body(&request, payload, state.max_body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    match state.target(&request, &server, Some(&key)) {
+        Ok(target) => post(request, target, state, body).await,
         Err(refusal) => refusal,
     }
 }
@@ -56,8 +60,12 @@ pub async fn post_open(
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
-    match state.target(&path.into_inner(), None) {
-        Ok(target) => post(request, target, state, payload).await,
+    let body = match reply::read_body(&request, payload, state.max_body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    match state.target(&request, &path.into_inner(), None) {
+        Ok(target) => post(request, target, state, body).await,
         Err(refusal) => refusal,
     }
 }
@@ -68,7 +76,7 @@ pub async fn get_keyed(
     state: web::Data<HttpState>,
 ) -> HttpResponse {
     let (server, key) = path.into_inner();
-    match state.target(&server, Some(&key)) {
+    match state.target(&request, &server, Some(&key)) {
         Ok(target) => get(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -79,7 +87,7 @@ pub async fn get_open(
     path: web::Path<String>,
     state: web::Data<HttpState>,
 ) -> HttpResponse {
-    match state.target(&path.into_inner(), None) {
+    match state.target(&request, &path.into_inner(), None) {
         Ok(target) => get(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -91,7 +99,7 @@ pub async fn delete_keyed(
     state: web::Data<HttpState>,
 ) -> HttpResponse {
     let (server, key) = path.into_inner();
-    match state.target(&server, Some(&key)) {
+    match state.target(&request, &server, Some(&key)) {
         Ok(target) => delete(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -102,7 +110,7 @@ pub async fn delete_open(
     path: web::Path<String>,
     state: web::Data<HttpState>,
 ) -> HttpResponse {
-    match state.target(&path.into_inner(), None) {
+    match state.target(&request, &path.into_inner(), None) {
         Ok(target) => delete(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -174,11 +182,13 @@ fn named_session(
     Some(found.ok_or_else(session_not_found))
 }
 
+/// A POST whose body has been read (first, so no refusal leaves an unread body behind on a
+/// connection the client may reuse).
 async fn post(
     request: HttpRequest,
     target: Target,
     state: web::Data<HttpState>,
-    payload: web::Payload,
+    body: Vec<u8>,
 ) -> HttpResponse {
     let json_body = header_text(&request, "content-type")
         .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
@@ -198,10 +208,6 @@ async fn post(
             ),
         );
     }
-    let body = match reply::read_body(&request, payload, state.max_body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
     if is_modern(&request) {
         return stateless(&request, &target, &state, body).await;
     }

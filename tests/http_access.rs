@@ -1,0 +1,197 @@
+//! Who may call `serve`, over real HTTP: API keys (in the session key or as a Bearer token)
+//! decide the user, everything else gets 401, and no key ever reaches the logs.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{binary, modern_meta, WAIT};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const KEY: &str = "alice-secret-key-0001";
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+async fn serve(config: &str) -> (Served, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("gumcp.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .env("RUST_LOG", "debug")
+        .env(
+            "GUMCP__SERVERS__DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("serve printed no address");
+    })
+    .await
+    .unwrap();
+    (Served { child, url }, root)
+}
+
+fn keys_config() -> String {
+    let digest = hex::encode(Sha256::digest(KEY.as_bytes()));
+    format!("[access]\nmode = \"api_keys\"\napi_keys = [{{ user_id = \"alice\", sha256 = \"{digest}\" }}]\n")
+}
+
+fn call(tool: &str, arguments: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": tool, "arguments": arguments, "_meta": modern_meta() }
+    })
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    tool: &str,
+    arguments: Value,
+) -> reqwest::Response {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(call(tool, arguments).to_string());
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    request.send().await.unwrap()
+}
+
+async fn text_of(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn api_keys_decide_the_user_and_everything_else_is_refused() {
+    let (mut served, _root) = serve(&keys_config()).await;
+    let client = gumcp_actors::upstream::client(WAIT);
+    let base = &served.url;
+
+    let stored = post(
+        &client,
+        &format!("{base}/simple-tools-server/mcp"),
+        Some(KEY),
+        "store-data",
+        json!({ "key": "k", "value": "v" }),
+    )
+    .await;
+    assert_eq!(stored.status(), 200);
+    assert_eq!(text_of(stored).await, "Stored 'k' with value: v");
+
+    // The same user through the session key in the path sees the data.
+    let read = post(
+        &client,
+        &format!("{base}/simple-tools-server/alice:{KEY}/mcp"),
+        None,
+        "retrieve-data",
+        json!({ "key": "k" }),
+    )
+    .await;
+    assert_eq!(text_of(read).await, "Value for 'k': v");
+
+    for (url, bearer) in [
+        (format!("{base}/simple-tools-server/mcp"), None),
+        (format!("{base}/simple-tools-server/mcp"), Some("wrong-key")),
+        (format!("{base}/simple-tools-server/alice/mcp"), None),
+        (
+            format!("{base}/simple-tools-server/mallory:{KEY}/mcp"),
+            None,
+        ),
+    ] {
+        let refused = post(&client, &url, bearer, "list-data", json!({})).await;
+        assert_eq!(refused.status(), 401, "{url}");
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+        let body = refused.text().await.unwrap();
+        assert!(body.starts_with("Unauthorized: "), "{body}");
+        assert!(!body.contains(KEY), "{body}");
+    }
+
+    // The legacy SSE route takes the key in the session key too.
+    let stream = client
+        .get(format!("{base}/simple-tools-server/alice:{KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    drop(stream);
+    let refused = client
+        .get(format!("{base}/simple-tools-server/alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    served.child.start_kill().unwrap();
+    let output = tokio::time::timeout(WAIT, served.child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!logs.is_empty(), "debug logging produced nothing to check");
+    assert!(!logs.contains(KEY), "a key reached the logs");
+}
+
+#[tokio::test]
+async fn open_access_on_loopback_needs_no_key() {
+    let (_served, _root) = serve("").await;
+    let client = gumcp_actors::upstream::client(WAIT);
+    let response = post(
+        &client,
+        &format!("{}/simple-tools-server/mcp", _served.url),
+        None,
+        "list-data",
+        json!({}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_malformed_digest_in_the_config_is_refused_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("gumcp.toml");
+    std::fs::write(
+        &path,
+        "[access]\nmode = \"api_keys\"\napi_keys = [{ user_id = \"alice\", sha256 = \"abc\" }]\n",
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("access.api_keys.sha256"));
+}
