@@ -39,12 +39,27 @@ pub struct Settings {
     pub logging: LoggingSettings,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServersSettings {
     /// Folder holding one sub-folder per server. Relative paths are taken from the config
     /// file's folder; unset means `./servers`, else the project's own `servers/`.
     pub dir: Option<PathBuf>,
+    /// Per `http` server: a base URL replacing its manifest's (a proxy, a test double).
+    pub base_urls: std::collections::BTreeMap<String, String>,
+    /// The longest `Retry-After` (seconds) an `http` server waits out before retrying once;
+    /// longer ones become a tool error saying when to retry.
+    pub max_retry_wait_secs: u64,
+}
+
+impl Default for ServersSettings {
+    fn default() -> Self {
+        ServersSettings {
+            dir: None,
+            base_urls: Default::default(),
+            max_retry_wait_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +438,20 @@ impl Settings {
             http.replay_events,
             http.replay_events <= 100_000,
             "must be between 0 and 100000",
+        )?;
+        for (server, url) in &self.servers.base_urls {
+            check(
+                "servers.base_urls",
+                server,
+                url.starts_with("https://") || url.starts_with("http://"),
+                "every base URL must be an http(s) URL",
+            )?;
+        }
+        check(
+            "servers.max_retry_wait_secs",
+            self.servers.max_retry_wait_secs,
+            self.servers.max_retry_wait_secs <= 300,
+            "must be between 0 and 300 seconds",
         )?;
         let remote_url = &self.auth.remote_base_url;
         check(

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
+use crate::servers::http::Upstream;
 use crate::servers::{CallError, RequestContext, ServerEvent, ServerRegistry};
 use crate::upstream;
 use std::time::Duration;
@@ -51,15 +52,23 @@ impl Runtime {
         arbiters: Vec<ArbiterHandle>,
     ) -> Runtime {
         let directory = Arc::new(Directory::default());
+        let timeout = Duration::from_secs(settings.auth.upstream_timeout_secs);
+        let upstream = Upstream {
+            client: upstream::client(timeout),
+            base_urls: Arc::new(settings.servers.base_urls.clone()),
+            max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
+            timeout,
+        };
         let supervisor = Supervisor::new(
             registry.clone(),
             directory.clone(),
             settings.runtime.clone(),
             arbiters,
+            upstream.clone(),
         )
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
-        let auth = AuthHandle::start(auth_actor(&settings, &registry));
+        let auth = AuthHandle::start(auth_actor(&settings, &registry, upstream.client));
         Runtime {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
@@ -221,9 +230,12 @@ impl ServerHandle {
 
 /// The auth actor for these settings: the configured store, the shared upstream client, and
 /// the token endpoints the servers' manifests declare.
-fn auth_actor(settings: &Settings, registry: &ServerRegistry) -> AuthActor {
+fn auth_actor(
+    settings: &Settings,
+    registry: &ServerRegistry,
+    client: reqwest::Client,
+) -> AuthActor {
     let auth = &settings.auth;
-    let client = upstream::client(Duration::from_secs(auth.upstream_timeout_secs));
     let store = crate::auth::configured_store(settings, &client);
     let token_urls = registry
         .entries()

@@ -11,6 +11,7 @@ use actix::prelude::*;
 use super::directory::Directory;
 use super::server::ServerActor;
 use crate::config::RuntimeSettings;
+use crate::servers::http::Upstream;
 use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
 
 /// Capacity of each server's change-event channel; a listener that falls further behind skips
@@ -47,6 +48,7 @@ pub struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     lasting: HashMap<ServerKey, Lasting>,
+    upstream: Upstream,
 }
 
 impl Supervisor {
@@ -56,8 +58,10 @@ impl Supervisor {
         directory: Arc<Directory>,
         settings: RuntimeSettings,
         arbiters: Vec<ArbiterHandle>,
+        upstream: Upstream,
     ) -> Self {
         Supervisor {
+            upstream,
             registry,
             directory,
             settings,
@@ -88,6 +92,7 @@ impl Supervisor {
             user_id: key.user.clone(),
             store: lasting.store.clone(),
             events: lasting.events.clone(),
+            upstream: self.upstream.clone(),
         };
         let idle_ttl = Duration::from_secs(self.settings.server_idle_ttl_secs);
         let max_restarts = self.settings.max_restarts_per_minute;

@@ -26,6 +26,15 @@ pub struct Manifest {
     pub instructions: Option<String>,
     #[serde(default)]
     pub auth: AuthSpec,
+    /// `http` servers: the upstream API's base URL (overridable per server in
+    /// `servers.base_urls`).
+    pub base_url: Option<String>,
+    /// `http` servers: headers sent with every upstream request.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// `http` servers: the tools, each an upstream call.
+    #[serde(default)]
+    pub tools: Vec<super::http::spec::HttpTool>,
 }
 
 /// How the server's tools are implemented.
@@ -34,6 +43,8 @@ pub struct Manifest {
 pub enum ServerKind {
     /// Rust code in the server's folder (`server.rs`), compiled into the binary.
     Native,
+    /// Tools declared in `server.toml` as upstream HTTP calls, run by one engine.
+    Http,
 }
 
 /// The credentials the server needs from each user for its upstream service.
@@ -55,6 +66,37 @@ pub struct AuthSpec {
     /// Provider quirks the `auth` command must honour.
     #[serde(default)]
     pub provider: OAuthProvider,
+    /// Where an `http` server puts the secret: `bearer` (default), `basic`, `header:<Name>` or
+    /// `query:<name>`.
+    pub inject: Option<Inject>,
+}
+
+/// How a secret travels to the upstream API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inject {
+    Bearer,
+    Basic,
+    Header(String),
+    Query(String),
+}
+
+impl<'de> Deserialize<'de> for Inject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.split_once(':') {
+            None if text == "bearer" => Ok(Inject::Bearer),
+            None if text == "basic" => Ok(Inject::Basic),
+            Some(("header", name)) if !name.trim().is_empty() => {
+                Ok(Inject::Header(name.trim().to_owned()))
+            }
+            Some(("query", name)) if !name.trim().is_empty() => {
+                Ok(Inject::Query(name.trim().to_owned()))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "inject {text:?} must be \"bearer\", \"basic\", \"header:<Name>\" or \"query:<name>\""
+            ))),
+        }
+    }
 }
 
 /// OAuth providers whose flows differ from the plain standard in ways that matter.
@@ -94,6 +136,7 @@ impl fmt::Display for ServerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ServerKind::Native => "native",
+            ServerKind::Http => "http",
         })
     }
 }
@@ -184,7 +227,37 @@ pub fn load(folder: &Path) -> Result<Manifest, String> {
         return Err("version must not be empty".to_owned());
     }
     check_auth(&manifest.auth)?;
+    check_kind(&manifest)?;
     Ok(manifest)
+}
+
+/// `http` servers need a base URL and tools, each well declared; native servers have neither.
+fn check_kind(manifest: &Manifest) -> Result<(), String> {
+    match manifest.kind {
+        ServerKind::Native if !manifest.tools.is_empty() || manifest.base_url.is_some() => Err(
+            "tools and base_url belong to kind = \"http\"; a native server declares its tools in code"
+                .to_owned(),
+        ),
+        ServerKind::Native => Ok(()),
+        ServerKind::Http => {
+            match &manifest.base_url {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+                Some(url) => return Err(format!("base_url {url:?} must be an http(s) URL")),
+                None => return Err("kind = \"http\" needs base_url".to_owned()),
+            }
+            if manifest.tools.is_empty() {
+                return Err("kind = \"http\" needs at least one [[tools]] entry".to_owned());
+            }
+            let mut seen = std::collections::HashSet::new();
+            for tool in &manifest.tools {
+                tool.check()?;
+                if !seen.insert(tool.name.as_str()) {
+                    return Err(format!("tool {:?} is declared twice", tool.name));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The auth section must name a valid service and, for OAuth, both endpoints as http(s) URLs.

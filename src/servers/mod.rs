@@ -6,6 +6,7 @@
 //! therefore serves stdio and HTTP, legacy sessions and 2026-07-28 stateless requests.
 
 pub mod context;
+pub mod http;
 pub mod manifest;
 pub mod native;
 pub mod registry;

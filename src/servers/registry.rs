@@ -5,38 +5,43 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, ServerKind};
 use super::{native, McpServer, ServerEvents, UserStore};
 
-/// What a new instance is given: whose it is, the data that outlives it, and its event channel.
+/// What a new instance is given: whose it is, the data that outlives it, its event channel,
+/// and the shared upstream client (for `http` servers).
 #[derive(Clone)]
 pub struct ServerInit {
     pub user_id: Arc<str>,
     pub store: Arc<UserStore>,
     pub events: ServerEvents,
+    pub upstream: Upstream,
 }
 
 /// Creates one user's instance of a native server.
 pub type NativeFactory = fn(ServerInit) -> Arc<dyn McpServer>;
 
+/// How instances of a server are made.
+enum Factory {
+    Native(NativeFactory),
+    /// The `http` engine, driven by the manifest's tools.
+    Http,
+}
+
 /// A usable server: its manifest, its folder, and how to instantiate it.
 pub struct ServerEntry {
-    pub manifest: Manifest,
+    pub manifest: Arc<Manifest>,
     pub dir: PathBuf,
-    factory: NativeFactory,
+    factory: Factory,
 }
 
 impl ServerEntry {
-    pub fn new(manifest: Manifest, dir: PathBuf, factory: NativeFactory) -> Self {
-        ServerEntry {
-            manifest,
-            dir,
-            factory,
-        }
-    }
-
     pub fn instantiate(&self, init: ServerInit) -> Arc<dyn McpServer> {
-        (self.factory)(init)
+        match &self.factory {
+            Factory::Native(factory) => factory(init),
+            Factory::Http => Arc::new(HttpServer::new(self.manifest.clone(), init.upstream)),
+        }
     }
 }
 
@@ -55,20 +60,26 @@ impl ServerRegistry {
         let mut entries = BTreeMap::new();
         for server in found {
             let name = server.manifest.name.clone();
-            match server.manifest.kind {
-                ServerKind::Native => match native_factory(&name) {
-                    Some(factory) => {
-                        let entry = ServerEntry::new(server.manifest, server.dir, factory);
-                        entries.insert(name, Arc::new(entry));
-                    }
-                    None => problems.push(ManifestProblem {
-                        path: server.dir.join(manifest::MANIFEST_FILE),
-                        reason: format!(
-                            "kind = \"native\" but no code for {name:?} was compiled into this \
-                             binary (servers/{name}/server.rs must exist when building)"
-                        ),
-                    }),
-                },
+            let factory = match server.manifest.kind {
+                ServerKind::Http => Some(Factory::Http),
+                ServerKind::Native => native_factory(&name).map(Factory::Native),
+            };
+            match factory {
+                Some(factory) => {
+                    let entry = ServerEntry {
+                        manifest: Arc::new(server.manifest),
+                        dir: server.dir,
+                        factory,
+                    };
+                    entries.insert(name, Arc::new(entry));
+                }
+                None => problems.push(ManifestProblem {
+                    path: server.dir.join(manifest::MANIFEST_FILE),
+                    reason: format!(
+                        "kind = \"native\" but no code for {name:?} was compiled into this \
+                         binary (servers/{name}/server.rs must exist when building)"
+                    ),
+                }),
             }
         }
         ServerRegistry { entries, problems }

@@ -1,0 +1,277 @@
+//! The `http` server kind: tools declared in `server.toml` as calls to an upstream HTTP API,
+//! all run by this one engine. It injects the user's credentials the way the auth kind says,
+//! maps upstream failures to tool errors a model can act on (401 → one forced refresh and one
+//! retry, then "reconnect"; 403/404 → the upstream's reason; 429 → waits out a short
+//! Retry-After once, else says when; 5xx, timeouts and malformed answers → a clear error), and
+//! returns the projected answer as text and as structured content.
+//!
+//! - [`spec`] — the declarations and their checks.
+//! - [`call`] — building and sending one upstream request.
+
+pub mod call;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use serde_json::Value;
+
+use super::manifest::{AuthKind, Manifest};
+use super::{json_object, CallError, McpServer, RequestContext, ServerFuture};
+use crate::auth::credentials::Credentials;
+use crate::protocol::error::McpError;
+use call::{Failure, Request};
+use spec::HttpTool;
+
+/// What every `http` server shares: the pooled client, timeouts, and base-URL overrides.
+#[derive(Clone)]
+pub struct Upstream {
+    pub client: reqwest::Client,
+    /// Per server name: the base URL to use instead of the manifest's (tests, proxies).
+    pub base_urls: Arc<BTreeMap<String, String>>,
+    /// The longest `Retry-After` the engine waits out before retrying once.
+    pub max_retry_wait: Duration,
+    pub timeout: Duration,
+}
+
+/// How many `each` follow-up requests run at once.
+const EACH_CONCURRENCY: usize = 8;
+
+/// One user's instance of an `http` server.
+pub struct HttpServer {
+    manifest: Arc<Manifest>,
+    base_url: String,
+    tools: Vec<Tool>,
+    upstream: Upstream,
+}
+
+impl HttpServer {
+    pub fn new(manifest: Arc<Manifest>, upstream: Upstream) -> HttpServer {
+        let base_url = upstream
+            .base_urls
+            .get(&manifest.name)
+            .cloned()
+            .or_else(|| manifest.base_url.clone())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned();
+        let tools = manifest
+            .tools
+            .iter()
+            .map(|tool| {
+                Tool::new(
+                    tool.name.clone(),
+                    tool.description.clone(),
+                    json_object(tool.input_schema.clone()),
+                )
+            })
+            .collect();
+        HttpServer {
+            manifest,
+            base_url,
+            tools,
+            upstream,
+        }
+    }
+
+    fn service(&self) -> &str {
+        self.manifest.auth_service()
+    }
+
+    /// The secret to send: the access token (OAuth) or the API key.
+    fn secret_of(&self, credentials: &Credentials) -> Option<String> {
+        match self.manifest.auth.kind {
+            AuthKind::ApiKey => credentials
+                .api_key
+                .clone()
+                .or_else(|| credentials.access_token.clone()),
+            _ => credentials.access_token.clone(),
+        }
+    }
+
+    async fn run(
+        &self,
+        tool: &HttpTool,
+        arguments: JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<CallToolResult, CallError> {
+        let mut arguments = arguments;
+        for (name, value) in &tool.defaults {
+            arguments
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+        let mut secret = None;
+        if self.manifest.auth.kind != AuthKind::None {
+            match ctx.credentials.get().await {
+                Ok(credentials) => secret = self.secret_of(&credentials),
+                Err(err) => return Ok(tool_error(err.to_string())),
+            }
+        }
+        let request = Request {
+            base_url: &self.base_url,
+            server_headers: &self.manifest.headers,
+            tool,
+            arguments: &arguments,
+            auth: &self.manifest.auth,
+        };
+        let first = match call::send(&self.upstream, &request, None, secret.as_deref()).await {
+            Err(Failure::Unauthorized) if secret.is_some() => {
+                let rejected = secret.clone().unwrap_or_default();
+                secret = match ctx.credentials.after_rejection(&rejected).await {
+                    Ok(credentials) => self.secret_of(&credentials),
+                    Err(err) => return Ok(tool_error(err.to_string())),
+                };
+                call::send(&self.upstream, &request, None, secret.as_deref()).await
+            }
+            other => other,
+        };
+        let answer = match first {
+            Ok(answer) => answer,
+            Err(failure) => return Ok(tool_error(self.explain(failure, &ctx.user_id))),
+        };
+        let answer = match &tool.each {
+            None => answer,
+            Some(each) => {
+                let limit = each
+                    .limit_arg
+                    .as_ref()
+                    .and_then(|arg| arguments.get(arg))
+                    .and_then(Value::as_u64)
+                    .map_or(each.default_limit, |n| n as usize)
+                    .min(each.max_limit);
+                let ids: Vec<Value> = match project_pick(answer, tool) {
+                    Value::Array(ids) => ids.into_iter().take(limit).collect(),
+                    _ => Vec::new(),
+                };
+                let items = futures::stream::iter(ids.into_iter().map(|id| {
+                    let request = &request;
+                    let secret = secret.as_deref();
+                    async move { call::send(&self.upstream, request, Some(&id), secret).await }
+                }))
+                .buffered(EACH_CONCURRENCY)
+                .try_collect::<Vec<Value>>()
+                .await;
+                match items {
+                    Ok(items) => Value::Array(items.into_iter().filter(|i| !i.is_null()).collect()),
+                    Err(failure) => return Ok(tool_error(self.explain(failure, &ctx.user_id))),
+                }
+            }
+        };
+        let picked = if tool.each.is_some() {
+            answer
+        } else {
+            project_pick(answer, tool)
+        };
+        Ok(success(project_fields(picked, &tool.result.fields)))
+    }
+
+    /// A failure as the sentence the model (and the user) sees.
+    fn explain(&self, failure: Failure, user: &str) -> String {
+        let service = self.service();
+        match failure {
+            Failure::Unauthorized => format!(
+                "{service} rejected the credentials of user {user} even after a refresh; \
+                 reconnect with `gumcp-actors auth --server {} --user-id {user}`",
+                self.manifest.name
+            ),
+            Failure::Status { status, message } => {
+                format!("{service} answered HTTP {status}: {message}")
+            }
+            Failure::RateLimited { retry_after } => match retry_after {
+                Some(secs) => {
+                    format!("{service} is rate limiting these calls; retry after {secs} s")
+                }
+                None => format!("{service} is rate limiting these calls; retry later"),
+            },
+            Failure::Unavailable { status } => {
+                format!("{service} is having trouble (HTTP {status}); try again later")
+            }
+            Failure::TimedOut => format!(
+                "{service} did not answer within {} s; try again later",
+                self.upstream.timeout.as_secs()
+            ),
+            Failure::Unreachable(reason) => format!("{service} could not be reached: {reason}"),
+            Failure::NotJson => format!("{service} answered with something that is not JSON"),
+            Failure::BadArgument(why) => format!("invalid argument: {why}"),
+        }
+    }
+}
+
+impl McpServer for HttpServer {
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.clone()
+    }
+
+    fn call_tool<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: JsonObject,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<CallToolResult, CallError>> {
+        Box::pin(async move {
+            let Some(tool) = self.manifest.tools.iter().find(|tool| tool.name == name) else {
+                return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
+            };
+            self.run(tool, arguments, ctx).await
+        })
+    }
+}
+
+fn tool_error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// The `result.pick` part of an answer (all of it when unset or absent).
+fn project_pick(answer: Value, tool: &HttpTool) -> Value {
+    match tool.result.pick.as_deref() {
+        Some(pointer) if !pointer.is_empty() => {
+            answer.pointer(pointer).cloned().unwrap_or(Value::Null)
+        }
+        _ => answer,
+    }
+}
+
+/// Keeps only `fields` of an object, or of each object of an array.
+fn project_fields(value: Value, fields: &[String]) -> Value {
+    if fields.is_empty() {
+        return value;
+    }
+    let keep = |object: serde_json::Map<String, Value>| {
+        Value::Object(
+            object
+                .into_iter()
+                .filter(|(key, _)| fields.iter().any(|field| field == key))
+                .collect(),
+        )
+    };
+    match value {
+        Value::Object(object) => keep(object),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(object) => keep(object),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The answer as pretty JSON text and as structured content (an object: arrays are wrapped as
+/// `{"items": […]}`, since structured content must be an object).
+fn success(value: Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let structured = match value {
+        Value::Object(object) => Value::Object(object),
+        other => serde_json::json!({ "items": other }),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}

@@ -1,0 +1,222 @@
+//! The tools of an `http` server, as `servers/<name>/server.toml` declares them: each tool is
+//! one call to the upstream API (method, path template, query, headers, body), optionally
+//! followed by one call per id the first answered (`each`), and a projection of the answer.
+//! Everything is checked when the manifest is loaded, so a broken tool never reaches a user.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One declared tool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTool {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub method: Method,
+    /// Path under the server's base URL; `{arg}` is replaced by that argument, URL-encoded.
+    pub path: String,
+    /// Query parameters: parameter name → argument name; left out when the argument is.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Headers sent with this tool's request (beside the server's own).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// How the remaining arguments travel. Default: `json` for POST/PUT/PATCH, none otherwise.
+    pub body: Option<BodyKind>,
+    /// The arguments that go in the body. Default: every argument not used by the path or
+    /// the query.
+    pub body_args: Option<Vec<String>>,
+    /// Values used when the caller leaves an argument out.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, Value>,
+    /// The tool's JSON schema for its arguments (the same names guMCP's tool has).
+    pub input_schema: Value,
+    /// The answer is a list of ids: fetch each (at most `limit` of them) with this path.
+    pub each: Option<Each>,
+    /// What of the answer to return.
+    #[serde(default)]
+    pub result: Projection,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyKind {
+    None,
+    Json,
+    Form,
+}
+
+/// Follow-up calls, one per id in the first answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Each {
+    /// Path of one item; `{item}` is the id.
+    pub path: String,
+    /// The argument that caps how many ids are followed.
+    pub limit_arg: Option<String>,
+    #[serde(default = "default_each_limit")]
+    pub default_limit: usize,
+    #[serde(default = "default_each_max")]
+    pub max_limit: usize,
+}
+
+fn default_each_limit() -> usize {
+    10
+}
+
+fn default_each_max() -> usize {
+    30
+}
+
+/// Which part of the answer the tool returns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Projection {
+    /// A JSON pointer to the interesting part (e.g. `/items`); the whole answer when absent.
+    pub pick: Option<String>,
+    /// Keep only these fields of the (each) object; all fields when empty.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+impl HttpTool {
+    /// The body kind in force.
+    pub fn body_kind(&self) -> BodyKind {
+        self.body.unwrap_or(match self.method {
+            Method::Post | Method::Put | Method::Patch => BodyKind::Json,
+            Method::Get | Method::Delete => BodyKind::None,
+        })
+    }
+
+    /// The argument names the path template uses.
+    pub fn path_args(&self) -> Vec<String> {
+        placeholders(&self.path)
+    }
+
+    /// Checks the declaration; the error is the reason, ready to print.
+    pub fn check(&self) -> Result<(), String> {
+        let at = |what: String| format!("tool {:?}: {what}", self.name);
+        if self.name.is_empty() || self.description.trim().is_empty() {
+            return Err(at("needs a name and a description".into()));
+        }
+        if !self.path.starts_with('/') {
+            return Err(at(format!("path {:?} must start with '/'", self.path)));
+        }
+        let properties = self
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object);
+        if self.input_schema.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(at(
+                "input_schema must be an object schema (type = \"object\")".into(),
+            ));
+        }
+        let known = |arg: &str| properties.is_some_and(|props| props.contains_key(arg));
+        for arg in self.path_args() {
+            if !known(&arg) {
+                return Err(at(format!(
+                    "path uses {{{arg}}}, which input_schema does not define"
+                )));
+            }
+        }
+        for (param, arg) in &self.query {
+            if !known(arg) {
+                return Err(at(format!(
+                    "query {param:?} uses argument {arg:?}, which input_schema does not define"
+                )));
+            }
+        }
+        for arg in self.body_args.iter().flatten() {
+            if !known(arg) {
+                return Err(at(format!(
+                    "body_args names {arg:?}, which input_schema does not define"
+                )));
+            }
+        }
+        if let Some(each) = &self.each {
+            if placeholders(&each.path) != ["item"] {
+                return Err(at("each.path must use {item} (and nothing else)".into()));
+            }
+            if let Some(arg) = &each.limit_arg {
+                if !known(arg) {
+                    return Err(at(format!("each.limit_arg {arg:?} is not in input_schema")));
+                }
+            }
+        }
+        if let Some(pick) = &self.result.pick {
+            if !pick.is_empty() && !pick.starts_with('/') {
+                return Err(at(format!(
+                    "result.pick {pick:?} must be a JSON pointer (\"/items\")"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `{name}` placeholders of a template, in order.
+pub fn placeholders(template: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        found.push(rest[open + 1..open + close].to_owned());
+        rest = &rest[open + close + 1..];
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(path: &str) -> HttpTool {
+        HttpTool {
+            name: "t".into(),
+            description: "d".into(),
+            method: Method::Get,
+            path: path.into(),
+            query: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            body: None,
+            body_args: None,
+            defaults: BTreeMap::new(),
+            input_schema: json!({"type": "object", "properties": {"owner": {"type": "string"}}}),
+            each: None,
+            result: Projection::default(),
+        }
+    }
+
+    #[test]
+    fn placeholders_are_found_in_order() {
+        assert_eq!(
+            placeholders("/repos/{owner}/{repo}/issues"),
+            ["owner", "repo"]
+        );
+        assert!(placeholders("/plain").is_empty());
+    }
+
+    #[test]
+    fn a_path_argument_the_schema_lacks_is_refused() {
+        assert!(tool("/users/{owner}").check().is_ok());
+        let err = tool("/repos/{owner}/{repo}").check().unwrap_err();
+        assert!(err.contains("{repo}"), "{err}");
+    }
+}

@@ -1,0 +1,548 @@
+//! The `http` server kind through the real binary (stdio) against mock upstreams: hackernews's
+//! tools, and the engine's paths — credentials injected, 401 → refresh → retry, 429 with
+//! Retry-After, 5xx, timeouts, malformed JSON, missing credentials, and a server folder added
+//! at test time.
+
+mod common;
+
+use std::path::Path;
+
+use common::{modern_meta, StdioClient};
+use serde_json::{json, Value};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
+    let reply = client
+        .request(
+            id,
+            "tools/call",
+            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
+        )
+        .await;
+    reply["result"].clone()
+}
+
+fn text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+fn hackernews(upstream: &MockServer) -> StdioClient {
+    StdioClient::start_with_env(
+        &["stdio", "--server", "hackernews"],
+        &[("GUMCP__SERVERS__BASE_URLS__HACKERNEWS", &upstream.uri())],
+    )
+}
+
+fn story(id: u64) -> Value {
+    json!({ "id": id, "type": "story", "by": "pg", "title": format!("Story {id}"), "score": 10, "kids": [id * 10, id * 10 + 1] })
+}
+
+async fn mount_items(upstream: &MockServer, ids: &[u64]) {
+    for id in ids {
+        Mock::given(method("GET"))
+            .and(path(format!("/item/{id}.json")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(story(*id)))
+            .mount(upstream)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn top_and_latest_stories_follow_each_id_up_to_the_limit() {
+    let upstream = MockServer::start().await;
+    for (list, ids) in [("topstories", [1u64, 2, 3]), ("newstories", [4, 5, 6])] {
+        Mock::given(method("GET"))
+            .and(path(format!("/{list}.json")))
+            .and(header("accept", "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!(ids)))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+    }
+    mount_items(&upstream, &[1, 2, 4, 5]).await;
+    let mut client = hackernews(&upstream);
+    let top = call(&mut client, 1, "get_top_stories", json!({ "limit": 2 })).await;
+    assert_eq!(top["isError"], false, "{top}");
+    let items = top["structuredContent"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["title"], "Story 1");
+    assert!(text(&top).contains("\"Story 2\""));
+    let latest = call(&mut client, 2, "get_latest_posts", json!({ "limit": 2 })).await;
+    assert_eq!(latest["structuredContent"]["items"][1]["id"], 5);
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn details_comments_users_and_typed_stories() {
+    let upstream = MockServer::start().await;
+    mount_items(&upstream, &[7, 70, 71]).await;
+    Mock::given(method("GET"))
+        .and(path("/user/pg.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "pg", "karma": 155 })))
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/askstories.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([7])))
+        .mount(&upstream)
+        .await;
+    let mut client = hackernews(&upstream);
+    let details = call(&mut client, 1, "get_story_details", json!({ "id": 7 })).await;
+    assert_eq!(details["structuredContent"]["title"], "Story 7");
+    let comments = call(
+        &mut client,
+        2,
+        "get_comments",
+        json!({ "story_id": 7, "limit": 5 }),
+    )
+    .await;
+    let ids: Vec<&Value> = comments["structuredContent"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(ids, [&json!(70), &json!(71)]);
+    let user = call(&mut client, 3, "get_user", json!({ "username": "pg" })).await;
+    assert_eq!(user["structuredContent"]["karma"], 155);
+    let asked = call(
+        &mut client,
+        4,
+        "get_stories_by_type",
+        json!({ "type": "ask", "limit": 1 }),
+    )
+    .await;
+    assert_eq!(asked["structuredContent"]["items"][0]["id"], 7);
+    let bad = call(
+        &mut client,
+        5,
+        "get_stories_by_type",
+        json!({ "type": "worst" }),
+    )
+    .await;
+    assert_eq!(
+        bad["isError"], true,
+        "an enum outside the schema is refused before any call"
+    );
+}
+
+/// A server folder written at test time: one OAuth tool against `upstream`, tokens from a
+/// local store whose token endpoint is `provider`.
+fn oauth_project(
+    root: &Path,
+    upstream: &MockServer,
+    provider: &MockServer,
+    expires_at: i64,
+) -> std::path::PathBuf {
+    let dir = root.join("servers/mockhub");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("server.toml"),
+        format!(
+            r#"name = "mockhub"
+description = "A test double of a REST API"
+version = "1"
+kind = "http"
+base_url = "{upstream}"
+headers = {{ X-Api-Version = "2024-01-01" }}
+
+[auth]
+kind = "oauth2"
+authorize_url = "{provider}/authorize"
+token_url = "{provider}/token"
+
+[[tools]]
+name = "list_issues"
+description = "Issues of a repository"
+path = "/repos/{{owner}}/{{repo}}/issues"
+query = {{ state = "state" }}
+input_schema = {{ type = "object", properties = {{ owner = {{ type = "string" }}, repo = {{ type = "string" }}, state = {{ type = "string" }} }}, required = ["owner", "repo"] }}
+result = {{ fields = ["number", "title"] }}
+
+[[tools]]
+name = "create_issue"
+description = "Open an issue"
+method = "POST"
+path = "/repos/{{owner}}/{{repo}}/issues"
+input_schema = {{ type = "object", properties = {{ owner = {{ type = "string" }}, repo = {{ type = "string" }}, title = {{ type = "string" }} }}, required = ["owner", "repo", "title"] }}
+"#,
+            upstream = upstream.uri(),
+            provider = provider.uri()
+        ),
+    )
+    .unwrap();
+    let auth = root.join("local_auth");
+    std::fs::create_dir_all(auth.join("oauth_configs/mockhub")).unwrap();
+    std::fs::write(
+        auth.join("oauth_configs/mockhub/oauth.json"),
+        json!({ "client_id": "cid", "client_secret": "cs", "redirect_uri": "http://localhost:8080/" }).to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(auth.join("credentials/mockhub")).unwrap();
+    std::fs::write(
+        auth.join("credentials/mockhub/alice_credentials.json"),
+        json!({ "access_token": "old", "refresh_token": "r1", "expires_at": expires_at })
+            .to_string(),
+    )
+    .unwrap();
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        "[servers]\ndir = \"servers\"\nmax_retry_wait_secs = 1\n[auth]\nlocal_dir = \"local_auth\"\nupstream_timeout_secs = 2\n",
+    )
+    .unwrap();
+    config
+}
+
+fn mockhub(config: &Path) -> StdioClient {
+    StdioClient::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "stdio",
+        "--server",
+        "mockhub",
+        "--user-id",
+        "alice",
+    ])
+}
+
+fn far_future() -> i64 {
+    4_000_000_000
+}
+
+#[tokio::test]
+async fn credentials_are_injected_and_arguments_placed_by_the_declaration() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/hello%20world/issues"))
+        .and(query_param("state", "open"))
+        .and(header("authorization", "Bearer old"))
+        .and(header("x-api-version", "2024-01-01"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            { "number": 1, "title": "Bug", "body": "long text", "user": { "login": "a" } }
+        ])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/hello/issues"))
+        .and(header("content-type", "application/json"))
+        .and(body_string_contains(r#""title":"New""#))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({ "number": 2, "title": "New" })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    let mut client = mockhub(&config);
+    let listed = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "octo", "repo": "hello world", "state": "open" }),
+    )
+    .await;
+    assert_eq!(
+        listed["structuredContent"],
+        json!({ "items": [{ "number": 1, "title": "Bug" }] }),
+        "only the projected fields"
+    );
+    let created = call(
+        &mut client,
+        2,
+        "create_issue",
+        json!({ "owner": "octo", "repo": "hello", "title": "New" }),
+    )
+    .await;
+    assert_eq!(created["structuredContent"]["number"], 2);
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_and_retries() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(header("authorization", "Bearer old"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({ "message": "Bad credentials" })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=r1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "fresh", "token_type": "bearer", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    let mut client = mockhub(&config);
+    let result = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "o", "repo": "r" }),
+    )
+    .await;
+    assert_eq!(result["isError"], false, "{result}");
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(
+            root.path()
+                .join("local_auth/credentials/mockhub/alice_credentials.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["access_token"], "fresh");
+    upstream.verify().await;
+    provider.verify().await;
+}
+
+#[tokio::test]
+async fn a_second_401_says_reconnect() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(2)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "fresh", "token_type": "bearer", "expires_in": 3600
+        })))
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    let mut client = mockhub(&config);
+    let result = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "o", "repo": "r" }),
+    )
+    .await;
+    assert_eq!(result["isError"], true);
+    assert!(
+        text(&result).contains("gumcp-actors auth --server mockhub --user-id alice"),
+        "{result}"
+    );
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_before_the_call() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "fresh", "token_type": "bearer", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, 1_000);
+    let mut client = mockhub(&config);
+    let result = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "o", "repo": "r" }),
+    )
+    .await;
+    assert_eq!(result["isError"], false, "{result}");
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn upstream_failures_become_tool_errors_that_say_what_happened() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    let cases = [
+        (
+            "limited",
+            ResponseTemplate::new(429).insert_header("retry-after", "120"),
+            "retry after 120 s",
+        ),
+        ("broken", ResponseTemplate::new(503), "HTTP 503"),
+        (
+            "missing",
+            ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })),
+            "HTTP 404: Not Found",
+        ),
+        (
+            "garbled",
+            ResponseTemplate::new(200).set_body_string("<html>"),
+            "not JSON",
+        ),
+        (
+            "slow",
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .set_delay(std::time::Duration::from_secs(5)),
+            "did not answer within 2 s",
+        ),
+    ];
+    for (repo, response, _) in &cases {
+        Mock::given(path(format!("/repos/o/{repo}/issues")))
+            .respond_with(response.clone())
+            .mount(&upstream)
+            .await;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    let mut client = mockhub(&config);
+    for (index, (repo, _, expected)) in cases.iter().enumerate() {
+        let result = call(
+            &mut client,
+            index as i64 + 1,
+            "list_issues",
+            json!({ "owner": "o", "repo": repo }),
+        )
+        .await;
+        assert_eq!(result["isError"], true, "{repo}: {result}");
+        assert!(
+            text(&result).contains(expected),
+            "{repo}: {}",
+            text(&result)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_short_retry_after_is_waited_out_once() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    let mut client = mockhub(&config);
+    let result = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "o", "repo": "r" }),
+    )
+    .await;
+    assert_eq!(result["isError"], false, "{result}");
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn missing_credentials_say_how_to_connect() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, far_future());
+    std::fs::remove_file(
+        root.path()
+            .join("local_auth/credentials/mockhub/alice_credentials.json"),
+    )
+    .unwrap();
+    let mut client = mockhub(&config);
+    let result = call(
+        &mut client,
+        1,
+        "list_issues",
+        json!({ "owner": "o", "repo": "r" }),
+    )
+    .await;
+    assert_eq!(result["isError"], true);
+    assert!(
+        text(&result).contains("gumcp-actors auth --server mockhub --user-id alice"),
+        "{result}"
+    );
+    assert!(upstream
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_broken_manifest_is_skipped_with_its_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("servers/broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("server.toml"),
+        "name = \"broken\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"http\"\nbase_url = \"https://x\"\n\n[[tools]]\nname = \"t\"\ndescription = \"d\"\npath = \"/a/{missing}\"\ninput_schema = { type = \"object\", properties = {} }\n",
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(common::binary())
+        .args(["servers"])
+        .env("GUMCP__SERVERS__DIR", root.path().join("servers"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken") && stderr.contains("{missing}"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_calls_with_an_expired_token_share_one_refresh() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1000)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(
+                    json!({ "access_token": "fresh", "token_type": "bearer", "expires_in": 3600 }),
+                )
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, 1_000);
+    let mut client = mockhub(&config);
+    for id in 1..=1000 {
+        client
+            .send(json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": { "name": "list_issues", "arguments": { "owner": "o", "repo": "r" }, "_meta": modern_meta() }
+            }))
+            .await;
+    }
+    let mut answered = 0;
+    while answered < 1000 {
+        let reply = client.next().await;
+        if reply.get("id").is_some() {
+            assert_eq!(reply["result"]["isError"], false, "{reply}");
+            answered += 1;
+        }
+    }
+    provider.verify().await;
+    upstream.verify().await;
+}
