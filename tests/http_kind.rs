@@ -546,3 +546,244 @@ async fn a_thousand_concurrent_calls_with_an_expired_token_share_one_refresh() {
     provider.verify().await;
     upstream.verify().await;
 }
+
+/// A server folder exercising the rest of the engine: GraphQL, `ok: false` bodies, cursor and
+/// Link pagination, and declared prompts.
+fn api_project(root: &Path, upstream: &MockServer) -> std::path::PathBuf {
+    let dir = root.join("servers/apihub");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("server.toml"),
+        format!(
+            r#"name = "apihub"
+description = "GraphQL, Slack-like and GitHub-like shapes"
+version = "1"
+kind = "http"
+base_url = "{upstream}"
+body_errors = {{ success_flag = "/ok", message = "/error" }}
+
+[auth]
+kind = "api_key"
+inject = "header:X-Key"
+
+[[tools]]
+name = "get_issue"
+description = "One issue by id (GraphQL)"
+method = "POST"
+path = "/graphql"
+body = "graphql"
+graphql = "query($id: String!) {{ issue(id: $id) {{ id title }} }}"
+input_schema = {{ type = "object", properties = {{ id = {{ type = "string" }} }}, required = ["id"] }}
+result = {{ pick = "/data/issue" }}
+
+[[tools]]
+name = "list_channels"
+description = "Channels, every page"
+path = "/conversations.list"
+query = {{ limit = "limit" }}
+input_schema = {{ type = "object", properties = {{ limit = {{ type = "integer" }} }} }}
+result = {{ pick = "/channels", fields = ["id", "name"] }}
+pagination = {{ kind = "cursor", param = "cursor", next = "/response_metadata/next_cursor" }}
+
+[[tools]]
+name = "list_repos"
+description = "Repositories, following Link headers"
+path = "/user/repos"
+input_schema = {{ type = "object", properties = {{ pages = {{ type = "integer" }} }} }}
+pagination = {{ kind = "link", max_pages_arg = "pages" }}
+
+[[prompts]]
+name = "search_with_recency"
+description = "Search, optionally within a time range"
+arguments = [{{ name = "query", required = true }}, {{ name = "recency" }}]
+messages = [{{ role = "user", text = "Search for: {{query}}[[ (from the past {{recency}})]]" }}]
+"#,
+            upstream = upstream.uri()
+        ),
+    )
+    .unwrap();
+    let creds = root.join("local_auth/credentials/apihub");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("alice_credentials.json"), r#"{"api_key":"k-1"}"#).unwrap();
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        "[servers]\ndir = \"servers\"\n[auth]\nlocal_dir = \"local_auth\"\n",
+    )
+    .unwrap();
+    config
+}
+
+fn apihub(config: &Path) -> StdioClient {
+    StdioClient::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "stdio",
+        "--server",
+        "apihub",
+        "--user-id",
+        "alice",
+    ])
+}
+
+#[tokio::test]
+async fn graphql_queries_carry_their_variables_and_errors_become_tool_errors() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(header("x-key", "k-1"))
+        .and(wiremock::matchers::body_json(json!({
+            "query": "query($id: String!) { issue(id: $id) { id title } }",
+            "variables": { "id": "ISS-1" }
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": { "issue": { "id": "ISS-1", "title": "Crash" } } })),
+        )
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("nope"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({ "data": null, "errors": [{ "message": "Entity not found" }] }),
+            ),
+        )
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = apihub(&api_project(root.path(), &upstream));
+    let found = call(&mut client, 1, "get_issue", json!({ "id": "ISS-1" })).await;
+    assert_eq!(
+        found["structuredContent"],
+        json!({ "id": "ISS-1", "title": "Crash" })
+    );
+    let missing = call(&mut client, 2, "get_issue", json!({ "id": "nope" })).await;
+    assert_eq!(missing["isError"], true);
+    assert!(text(&missing).contains("Entity not found"), "{missing}");
+}
+
+#[tokio::test]
+async fn cursor_pages_are_joined_and_ok_false_is_an_error() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/conversations.list"))
+        .and(query_param("cursor", "c2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true, "channels": [{ "id": "C3", "name": "three", "extra": 1 }], "response_metadata": { "next_cursor": "" }
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/conversations.list"))
+        .and(query_param("limit", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true, "channels": [{ "id": "C1", "name": "one" }, { "id": "C2", "name": "two" }],
+            "response_metadata": { "next_cursor": "c2" }
+        })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/conversations.list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "ok": false, "error": "invalid_auth" })),
+        )
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = apihub(&api_project(root.path(), &upstream));
+    let all = call(&mut client, 1, "list_channels", json!({ "limit": 2 })).await;
+    let names: Vec<&str> = all["structuredContent"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two", "three"]);
+    assert!(all["structuredContent"]["items"][2].get("extra").is_none());
+    let failed = call(&mut client, 2, "list_channels", json!({ "limit": 9 })).await;
+    assert_eq!(failed["isError"], true);
+    assert!(text(&failed).contains("invalid_auth"), "{failed}");
+}
+
+#[tokio::test]
+async fn link_pages_are_followed_on_the_same_host_only() {
+    let upstream = MockServer::start().await;
+    let base = upstream.uri();
+    Mock::given(path("/user/repos"))
+        .and(query_param("page", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{ "name": "b" }]))
+                .insert_header(
+                    "link",
+                    "<https://elsewhere.example/user/repos?page=3>; rel=\"next\"",
+                ),
+        )
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/user/repos"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{ "name": "a" }]))
+                .insert_header("link", format!("<{base}/user/repos?page=2>; rel=\"next\", <{base}/user/repos?page=9>; rel=\"last\"")),
+        )
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = apihub(&api_project(root.path(), &upstream));
+    let one_page = call(&mut client, 1, "list_repos", json!({ "pages": 1 })).await;
+    assert_eq!(
+        one_page["structuredContent"]["items"],
+        json!([{ "name": "a" }])
+    );
+    let elsewhere = call(&mut client, 2, "list_repos", json!({})).await;
+    assert_eq!(
+        elsewhere["isError"], true,
+        "a link to another host is not followed: {elsewhere}"
+    );
+    assert!(text(&elsewhere).contains("another host"));
+    let two = call(&mut client, 3, "list_repos", json!({ "pages": 2 })).await;
+    assert_eq!(
+        two["structuredContent"]["items"],
+        json!([{ "name": "a" }, { "name": "b" }])
+    );
+}
+
+#[tokio::test]
+async fn declared_prompts_fill_their_templates() {
+    let upstream = MockServer::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = apihub(&api_project(root.path(), &upstream));
+    let listed = client
+        .request(1, "prompts/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["prompts"][0]["name"],
+        "search_with_recency"
+    );
+    let plain = client
+        .request(2, "prompts/get", json!({ "name": "search_with_recency", "arguments": { "query": "rust" }, "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        plain["result"]["messages"][0]["content"]["text"],
+        "Search for: rust"
+    );
+    let recent = client
+        .request(3, "prompts/get", json!({ "name": "search_with_recency", "arguments": { "query": "rust", "recency": "week" }, "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        recent["result"]["messages"][0]["content"]["text"],
+        "Search for: rust (from the past week)"
+    );
+    let missing = client
+        .request(
+            4,
+            "prompts/get",
+            json!({ "name": "search_with_recency", "arguments": {}, "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(missing["error"]["code"], -32602);
+}

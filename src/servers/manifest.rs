@@ -35,6 +35,12 @@ pub struct Manifest {
     /// `http` servers: the tools, each an upstream call.
     #[serde(default)]
     pub tools: Vec<super::http::spec::HttpTool>,
+    /// `http` servers: how the upstream reports a failure inside a 200 answer.
+    #[serde(default)]
+    pub body_errors: super::http::spec::BodyErrors,
+    /// `http` servers: prompts, as message templates.
+    #[serde(default)]
+    pub prompts: Vec<super::http::spec::PromptSpec>,
 }
 
 /// How the server's tools are implemented.
@@ -247,6 +253,18 @@ fn check_kind(manifest: &Manifest) -> Result<(), String> {
             }
             if manifest.tools.is_empty() {
                 return Err("kind = \"http\" needs at least one [[tools]] entry".to_owned());
+            }
+            for prompt in &manifest.prompts {
+                if let Some(message) = prompt
+                    .messages
+                    .iter()
+                    .find(|m| m.role != "user" && m.role != "assistant")
+                {
+                    return Err(format!(
+                        "prompt {:?}: role {:?} must be \"user\" or \"assistant\"",
+                        prompt.name, message.role
+                    ));
+                }
             }
             let mut seen = std::collections::HashSet::new();
             for tool in &manifest.tools {

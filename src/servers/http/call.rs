@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{BodyKind, HttpTool, Method};
+use super::spec::{BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
-use crate::servers::manifest::{AuthKind, AuthSpec, Inject};
+use crate::servers::manifest::{AuthSpec, Inject};
 
 /// Why an upstream call produced no answer.
 #[derive(Debug)]
@@ -33,6 +33,24 @@ pub struct Request<'a> {
     pub tool: &'a HttpTool,
     pub arguments: &'a JsonObject,
     pub auth: &'a AuthSpec,
+    pub body_errors: &'a BodyErrors,
+}
+
+/// Which request of a tool: its own, one of its further pages, or an `each` follow-up.
+#[derive(Debug, Clone, Copy)]
+pub enum Page<'a> {
+    First,
+    /// The tool's request again with `param=cursor` added.
+    Cursor(&'a str, &'a str),
+    /// A next-page URL the upstream named (under the base URL only).
+    Url(&'a str),
+    Item(&'a Value),
+}
+
+/// A successful answer and, if the upstream named one, the URL of its next page.
+pub struct Answer {
+    pub body: Value,
+    pub next_link: Option<String>,
 }
 
 /// Characters left alone in a path segment (RFC 3986 unreserved).
@@ -80,26 +98,29 @@ fn fill(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Result<Str
     Ok(out)
 }
 
-/// Sends the tool's request — or, with `item`, its `each` follow-up for that id.
+fn transport_failure(err: reqwest::Error) -> Failure {
+    if err.is_timeout() {
+        Failure::TimedOut
+    } else {
+        Failure::Unreachable(err.without_url().to_string())
+    }
+}
+
+/// Sends one request of the tool (see [`Page`]); a short `Retry-After` is waited out once.
 pub async fn send(
     upstream: &Upstream,
     request: &Request<'_>,
-    item: Option<&Value>,
+    page: Page<'_>,
     secret: Option<&str>,
-) -> Result<Value, Failure> {
+) -> Result<Answer, Failure> {
     let mut retried_after_wait = false;
     loop {
-        let response = build(upstream, request, item, secret)?
+        let response = build(upstream, request, page, secret)?
             .send()
             .await
-            .map_err(|err| {
-                if err.is_timeout() {
-                    Failure::TimedOut
-                } else {
-                    Failure::Unreachable(err.without_url().to_string())
-                }
-            })?;
+            .map_err(transport_failure)?;
         let status = response.status();
+        let next_link = next_link(response.headers());
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after = response
                 .headers()
@@ -122,13 +143,7 @@ pub async fn send(
                 status: status.as_u16(),
             });
         }
-        let bytes = response.bytes().await.map_err(|err| {
-            if err.is_timeout() {
-                Failure::TimedOut
-            } else {
-                Failure::Unreachable(err.without_url().to_string())
-            }
-        })?;
+        let bytes = response.bytes().await.map_err(transport_failure)?;
         if !status.is_success() {
             return Err(Failure::Status {
                 status: status.as_u16(),
@@ -136,53 +151,129 @@ pub async fn send(
             });
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
+            return Ok(Answer {
+                body: Value::Null,
+                next_link: None,
+            });
         }
-        return serde_json::from_slice(&bytes).map_err(|_| Failure::NotJson);
+        let body: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::NotJson)?;
+        if let Some(message) = failure_in_body(&body, request) {
+            return Err(Failure::Status {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        return Ok(Answer { body, next_link });
+    }
+}
+
+/// A failure an upstream reported inside a 200 answer: the configured success flag being
+/// `false`, or GraphQL `errors`.
+fn failure_in_body(body: &Value, request: &Request<'_>) -> Option<String> {
+    let errors = request.body_errors;
+    if let Some(flag) = &errors.success_flag {
+        if body.pointer(flag) == Some(&Value::Bool(false)) {
+            let message = errors
+                .message
+                .as_deref()
+                .and_then(|pointer| body.pointer(pointer))
+                .and_then(Value::as_str)
+                .unwrap_or("the request failed");
+            return Some(message.to_owned());
+        }
+    }
+    if request.tool.body_kind() == BodyKind::Graphql {
+        let first = body.pointer("/errors/0")?;
+        return Some(
+            first
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the query failed")
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|param| param.trim() == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
+fn method_of(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
     }
 }
 
 fn build(
     upstream: &Upstream,
     request: &Request<'_>,
-    item: Option<&Value>,
+    page: Page<'_>,
     secret: Option<&str>,
 ) -> Result<reqwest::RequestBuilder, Failure> {
     let tool = request.tool;
     let arguments = request.arguments;
-    let (method, path) = match (item, &tool.each) {
-        (Some(id), Some(each)) => (reqwest::Method::GET, fill(&each.path, |_| as_text(id))?),
+    let base = request.base_url;
+    let (method, url) = match (page, &tool.each) {
+        (Page::Item(id), Some(each)) => (
+            reqwest::Method::GET,
+            format!("{base}{}", fill(&each.path, |_| as_text(id))?),
+        ),
+        (Page::Url(url), _) => {
+            // A next-page link goes only where the credentials are meant to go.
+            if !url.starts_with(&format!("{base}/")) {
+                return Err(Failure::Unreachable(
+                    "the next page is on another host; not following it".to_owned(),
+                ));
+            }
+            (reqwest::Method::GET, url.to_owned())
+        }
         _ => (
-            match tool.method {
-                Method::Get => reqwest::Method::GET,
-                Method::Post => reqwest::Method::POST,
-                Method::Put => reqwest::Method::PUT,
-                Method::Patch => reqwest::Method::PATCH,
-                Method::Delete => reqwest::Method::DELETE,
-            },
-            fill(&tool.path, |name| arguments.get(name).and_then(as_text))?,
+            method_of(tool.method),
+            format!(
+                "{base}{}",
+                fill(&tool.path, |name| arguments.get(name).and_then(as_text))?
+            ),
         ),
     };
+    let own_request = matches!(page, Page::First | Page::Cursor(..));
     let mut builder = upstream
         .client
-        .request(method, format!("{}{path}", request.base_url))
+        .request(method, url)
         .header(reqwest::header::ACCEPT, "application/json");
     for (name, value) in request.server_headers.iter().chain(&tool.headers) {
         builder = builder.header(name, value);
     }
     let mut query: Vec<(String, String)> = Vec::new();
-    if item.is_none() {
+    if own_request {
         for (param, arg) in &tool.query {
             if let Some(value) = arguments.get(arg).and_then(as_text) {
                 query.push((param.clone(), value));
             }
         }
     }
+    if let Page::Cursor(param, cursor) = page {
+        query.push((param.to_owned(), cursor.to_owned()));
+    }
     if let Some(secret) = secret {
-        let kind_default = match request.auth.kind {
-            AuthKind::ApiKey | AuthKind::Oauth2 | AuthKind::None => Inject::Bearer,
-        };
-        match request.auth.inject.clone().unwrap_or(kind_default) {
+        match request.auth.inject.clone().unwrap_or(Inject::Bearer) {
             Inject::Bearer => builder = builder.bearer_auth(secret),
             Inject::Header(name) => builder = builder.header(name, secret),
             Inject::Query(name) => query.push((name, secret.to_owned())),
@@ -192,33 +283,47 @@ fn build(
     if !query.is_empty() {
         builder = builder.query(&query);
     }
-    if item.is_none() {
-        let used: Vec<String> = tool
-            .path_args()
-            .into_iter()
-            .chain(tool.query.values().cloned())
-            .collect();
-        let body_args: JsonObject = arguments
-            .iter()
-            .filter(|(name, _)| match &tool.body_args {
-                Some(listed) => listed.contains(name),
-                None => !used.contains(name),
-            })
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
-        builder = match tool.body_kind() {
-            BodyKind::None => builder,
-            BodyKind::Json => builder.json(&body_args),
-            BodyKind::Form => {
-                let form: Vec<(String, String)> = body_args
-                    .iter()
-                    .filter_map(|(name, value)| Some((name.clone(), as_text(value)?)))
-                    .collect();
-                builder.form(&form)
-            }
-        };
+    if own_request {
+        builder = with_body(builder, tool, arguments);
     }
     Ok(builder.timeout(upstream.timeout))
+}
+
+/// The arguments not used by the path or the query (or those `body_args` lists), as the
+/// tool's body kind says.
+fn with_body(
+    builder: reqwest::RequestBuilder,
+    tool: &HttpTool,
+    arguments: &JsonObject,
+) -> reqwest::RequestBuilder {
+    let used: Vec<String> = tool
+        .path_args()
+        .into_iter()
+        .chain(tool.query.values().cloned())
+        .collect();
+    let body_args: JsonObject = arguments
+        .iter()
+        .filter(|(name, _)| match &tool.body_args {
+            Some(listed) => listed.contains(name),
+            None => !used.contains(name),
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    match tool.body_kind() {
+        BodyKind::None => builder,
+        BodyKind::Json => builder.json(&body_args),
+        BodyKind::Graphql => builder.json(&serde_json::json!({
+            "query": tool.graphql.as_deref().unwrap_or_default(),
+            "variables": body_args,
+        })),
+        BodyKind::Form => {
+            let form: Vec<(String, String)> = body_args
+                .iter()
+                .filter_map(|(name, value)| Some((name.clone(), as_text(value)?)))
+                .collect();
+            builder.form(&form)
+        }
+    }
 }
 
 /// The upstream's own explanation, from the common error shapes, else the start of the body.

@@ -16,15 +16,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
+    PromptMessage, Role, Tool,
+};
 use serde_json::Value;
 
 use super::manifest::{AuthKind, Manifest};
-use super::{json_object, CallError, McpServer, RequestContext, ServerFuture};
+use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
 use crate::protocol::error::McpError;
-use call::{Failure, Request};
-use spec::HttpTool;
+use call::{Failure, Page, Request};
+use spec::{render_prompt, HttpTool, Pagination};
 
 /// What every `http` server shares: the pooled client, timeouts, and base-URL overrides.
 #[derive(Clone)]
@@ -117,21 +120,35 @@ impl HttpServer {
             tool,
             arguments: &arguments,
             auth: &self.manifest.auth,
+            body_errors: &self.manifest.body_errors,
         };
-        let first = match call::send(&self.upstream, &request, None, secret.as_deref()).await {
+        let first = match call::send(&self.upstream, &request, Page::First, secret.as_deref()).await
+        {
             Err(Failure::Unauthorized) if secret.is_some() => {
                 let rejected = secret.clone().unwrap_or_default();
                 secret = match ctx.credentials.after_rejection(&rejected).await {
                     Ok(credentials) => self.secret_of(&credentials),
                     Err(err) => return Ok(tool_error(err.to_string())),
                 };
-                call::send(&self.upstream, &request, None, secret.as_deref()).await
+                call::send(&self.upstream, &request, Page::First, secret.as_deref()).await
             }
             other => other,
         };
-        let answer = match first {
+        let first = match first {
             Ok(answer) => answer,
             Err(failure) => return Ok(tool_error(self.explain(failure, &ctx.user_id))),
+        };
+        let answer = match &tool.pagination {
+            None => first.body,
+            Some(pagination) => {
+                match self
+                    .more_pages(&request, pagination, first, secret.as_deref())
+                    .await
+                {
+                    Ok(items) => items,
+                    Err(failure) => return Ok(tool_error(self.explain(failure, &ctx.user_id))),
+                }
+            }
         };
         let answer = match &tool.each {
             None => answer,
@@ -143,14 +160,18 @@ impl HttpServer {
                     .and_then(Value::as_u64)
                     .map_or(each.default_limit, |n| n as usize)
                     .min(each.max_limit);
-                let ids: Vec<Value> = match project_pick(answer, tool) {
+                let ids: Vec<Value> = match self.picked(answer, tool) {
                     Value::Array(ids) => ids.into_iter().take(limit).collect(),
                     _ => Vec::new(),
                 };
                 let items = futures::stream::iter(ids.into_iter().map(|id| {
                     let request = &request;
                     let secret = secret.as_deref();
-                    async move { call::send(&self.upstream, request, Some(&id), secret).await }
+                    async move {
+                        call::send(&self.upstream, request, Page::Item(&id), secret)
+                            .await
+                            .map(|answer| answer.body)
+                    }
                 }))
                 .buffered(EACH_CONCURRENCY)
                 .try_collect::<Vec<Value>>()
@@ -164,9 +185,72 @@ impl HttpServer {
         let picked = if tool.each.is_some() {
             answer
         } else {
-            project_pick(answer, tool)
+            self.picked(answer, tool)
         };
         Ok(success(project_fields(picked, &tool.result.fields)))
+    }
+
+    /// `result.pick` of an answer — unless pagination already picked and joined the pages.
+    fn picked(&self, answer: Value, tool: &HttpTool) -> Value {
+        if tool.pagination.is_some() {
+            answer
+        } else {
+            project_pick(answer, tool)
+        }
+    }
+
+    /// Follows further pages and returns the picked items of all pages, joined.
+    async fn more_pages(
+        &self,
+        request: &Request<'_>,
+        pagination: &Pagination,
+        first: call::Answer,
+        secret: Option<&str>,
+    ) -> Result<Value, Failure> {
+        let (max_pages, max_pages_arg) = match pagination {
+            Pagination::Cursor {
+                max_pages,
+                max_pages_arg,
+                ..
+            }
+            | Pagination::Link {
+                max_pages,
+                max_pages_arg,
+            } => (*max_pages, max_pages_arg),
+        };
+        let max_pages = max_pages_arg
+            .as_ref()
+            .and_then(|arg| request.arguments.get(arg))
+            .and_then(Value::as_u64)
+            .map_or(max_pages, |n| n as usize)
+            .max(1);
+        let mut items = Vec::new();
+        let mut page = first;
+        for fetched in 1.. {
+            let next = match pagination {
+                Pagination::Cursor { next, .. } => page
+                    .body
+                    .pointer(next)
+                    .and_then(Value::as_str)
+                    .filter(|cursor| !cursor.is_empty())
+                    .map(str::to_owned),
+                Pagination::Link { .. } => page.next_link.clone(),
+            };
+            match project_pick(page.body, request.tool) {
+                Value::Array(more) => items.extend(more),
+                Value::Null => {}
+                other => items.push(other),
+            }
+            let Some(next) = next.filter(|_| fetched < max_pages) else {
+                break;
+            };
+            let target = match pagination {
+                Pagination::Cursor { param, .. } => Page::Cursor(param, &next),
+                Pagination::Link { .. } => Page::Url(&next),
+            };
+            page = call::send(&self.upstream, request, target, secret).await?;
+        }
+        Ok(Value::Array(items))
     }
 
     /// A failure as the sentence the model (and the user) sees.
@@ -202,8 +286,76 @@ impl HttpServer {
 }
 
 impl McpServer for HttpServer {
+    fn features(&self) -> Features {
+        Features {
+            prompts: !self.manifest.prompts.is_empty(),
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        self.manifest
+            .prompts
+            .iter()
+            .map(|prompt| {
+                let arguments = prompt
+                    .arguments
+                    .iter()
+                    .map(|argument| {
+                        let declared =
+                            PromptArgument::new(&argument.name).with_required(argument.required);
+                        match &argument.description {
+                            Some(description) => declared.with_description(description),
+                            None => declared,
+                        }
+                    })
+                    .collect();
+                Prompt::new(&prompt.name, Some(&prompt.description), Some(arguments))
+            })
+            .collect()
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: JsonObject,
+        _ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<GetPromptResult, CallError>> {
+        Box::pin(async move {
+            let Some(prompt) = self.manifest.prompts.iter().find(|p| p.name == name) else {
+                return Err(McpError::invalid_params(format!("Unknown prompt: {name}")).into());
+            };
+            let values: BTreeMap<String, String> = arguments
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect();
+            for argument in prompt.arguments.iter().filter(|a| a.required) {
+                if values.get(&argument.name).is_none_or(|v| v.is_empty()) {
+                    return Err(McpError::invalid_params(format!(
+                        "prompt {name} needs the argument {:?}",
+                        argument.name
+                    ))
+                    .into());
+                }
+            }
+            let messages = prompt
+                .messages
+                .iter()
+                .map(|message| {
+                    let role = if message.role == "assistant" {
+                        Role::Assistant
+                    } else {
+                        Role::User
+                    };
+                    PromptMessage::new_text(role, render_prompt(&message.text, &values))
+                })
+                .collect();
+            Ok(GetPromptResult::new(messages))
+        })
     }
 
     fn call_tool<'a>(

@@ -39,6 +39,103 @@ pub struct HttpTool {
     /// What of the answer to return.
     #[serde(default)]
     pub result: Projection,
+    /// For `body = "graphql"`: the query; the body arguments become its variables.
+    pub graphql: Option<String>,
+    /// Following further pages of a list answer.
+    pub pagination: Option<Pagination>,
+}
+
+/// How a list answer continues on further pages. Pages are followed while the answer says
+/// there are more, up to `max_pages` (or the `max_pages_arg` argument), and their items
+/// (at `result.pick`) are concatenated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+pub enum Pagination {
+    /// The answer holds the next cursor at `next` (a JSON pointer); it is sent back as the
+    /// query parameter `param` (Slack, Notion-style).
+    Cursor {
+        param: String,
+        next: String,
+        #[serde(default = "default_max_pages")]
+        max_pages: usize,
+        max_pages_arg: Option<String>,
+    },
+    /// The `Link: <…>; rel="next"` header names the next page (GitHub).
+    Link {
+        #[serde(default = "default_max_pages")]
+        max_pages: usize,
+        max_pages_arg: Option<String>,
+    },
+}
+
+fn default_max_pages() -> usize {
+    5
+}
+
+/// Upstreams that answer HTTP 200 for a failure and say so in the body (Slack's `ok: false`,
+/// GraphQL's `errors`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyErrors {
+    /// A JSON pointer to a boolean that is `false` on failure (Slack: `/ok`).
+    pub success_flag: Option<String>,
+    /// A JSON pointer to the failure's message (Slack: `/error`).
+    pub message: Option<String>,
+}
+
+/// A prompt declared in the manifest: its messages are templates over its arguments.
+/// `{name}` is replaced by the argument; a `[[ … ]]` part is left out when an argument it
+/// uses is missing or empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub arguments: Vec<PromptArgumentSpec>,
+    pub messages: Vec<PromptMessageSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptArgumentSpec {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptMessageSpec {
+    /// `user` or `assistant` (MCP has no system role).
+    pub role: String,
+    pub text: String,
+}
+
+/// Fills a prompt template: `{name}` from `args`; `[[ … ]]` parts only when every argument
+/// they use is present and non-empty.
+pub fn render_prompt(template: &str, args: &BTreeMap<String, String>) -> String {
+    let value = |name: &str| args.get(name).filter(|v| !v.is_empty());
+    let substitute = |part: &str| -> Option<String> {
+        let mut out = part.to_owned();
+        for name in placeholders(part) {
+            out = out.replace(&format!("{{{name}}}"), value(&name)?);
+        }
+        Some(out)
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("[[") {
+        out.push_str(&substitute(&rest[..open]).unwrap_or_default());
+        let Some(close) = rest[open..].find("]]") else {
+            break;
+        };
+        out.push_str(&substitute(&rest[open + 2..open + close]).unwrap_or_default());
+        rest = &rest[open + close + 2..];
+    }
+    out.push_str(&substitute(rest).unwrap_or_default());
+    out
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -58,6 +155,8 @@ pub enum BodyKind {
     None,
     Json,
     Form,
+    /// `{"query": <graphql>, "variables": {…the body arguments…}}`.
+    Graphql,
 }
 
 /// Follow-up calls, one per id in the first answer.
@@ -157,6 +256,18 @@ impl HttpTool {
                 }
             }
         }
+        if (self.body_kind() == BodyKind::Graphql) != self.graphql.is_some() {
+            return Err(at(
+                "body = \"graphql\" and a graphql query go together".into()
+            ));
+        }
+        if let Some(Pagination::Cursor { next, .. }) = &self.pagination {
+            if !next.starts_with('/') {
+                return Err(at(format!(
+                    "pagination.next {next:?} must be a JSON pointer"
+                )));
+            }
+        }
         if let Some(pick) = &self.result.pick {
             if !pick.is_empty() && !pick.starts_with('/') {
                 return Err(at(format!(
@@ -201,7 +312,21 @@ mod tests {
             input_schema: json!({"type": "object", "properties": {"owner": {"type": "string"}}}),
             each: None,
             result: Projection::default(),
+            graphql: None,
+            pagination: None,
         }
+    }
+
+    #[test]
+    fn optional_prompt_parts_drop_out_with_their_argument() {
+        let template = "Search for: {query}[[ (from the past {recency})]]";
+        let mut args = BTreeMap::from([("query".to_owned(), "rust".to_owned())]);
+        assert_eq!(render_prompt(template, &args), "Search for: rust");
+        args.insert("recency".into(), "week".into());
+        assert_eq!(
+            render_prompt(template, &args),
+            "Search for: rust (from the past week)"
+        );
     }
 
     #[test]
