@@ -14,6 +14,7 @@ use crate::ids;
 use crate::servers::manifest::{self, AuthKind, Manifest};
 use crate::servers::ServerRegistry;
 use crate::{auth, logging, transport, upstream};
+use std::io::Write;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -128,9 +129,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .collect();
                 let runtime = Runtime::start(settings, registry, arbiters);
                 transport::http::serve(runtime, |bound| {
-                    println!("listening on http://{}", bound.api);
-                    println!("metrics on http://{}/metrics", bound.metrics);
-                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                    // Whoever started us may have stopped reading stdout; that is no reason
+                    // to stop serving (println! would panic on the broken pipe).
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(stdout, "listening on http://{}", bound.api);
+                    let _ = writeln!(stdout, "metrics on http://{}/metrics", bound.metrics);
+                    let _ = stdout.flush();
                 })
                 .await
             })?;

@@ -16,6 +16,8 @@ const KEY: &str = "alice-secret-key-0001";
 struct Served {
     child: Child,
     url: String,
+    /// Kept open: the server writes a second line after the address.
+    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 async fn serve(config: &str) -> (Served, tempfile::TempDir) {
@@ -47,7 +49,14 @@ async fn serve(config: &str) -> (Served, tempfile::TempDir) {
     })
     .await
     .unwrap();
-    (Served { child, url }, root)
+    (
+        Served {
+            child,
+            url,
+            _stdout: lines,
+        },
+        root,
+    )
 }
 
 fn keys_config() -> String {
