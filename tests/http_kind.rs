@@ -135,12 +135,12 @@ fn oauth_project(
     provider: &MockServer,
     expires_at: i64,
 ) -> std::path::PathBuf {
-    let dir = root.join("servers/mockhub");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("server.toml"),
-        format!(
-            r#"name = "mockhub"
+    let app = json!({ "client_id": "cid", "client_secret": "cs", "redirect_uri": "http://localhost:8080/" });
+    let app_dir = root.join("local_auth/oauth_configs/mockhub");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    std::fs::write(app_dir.join("oauth.json"), app.to_string()).unwrap();
+    let manifest = format!(
+        r#"name = "mockhub"
 description = "A test double of a REST API"
 version = "1"
 kind = "http"
@@ -167,29 +167,45 @@ method = "POST"
 path = "/repos/{{owner}}/{{repo}}/issues"
 input_schema = {{ type = "object", properties = {{ owner = {{ type = "string" }}, repo = {{ type = "string" }}, title = {{ type = "string" }} }}, required = ["owner", "repo", "title"] }}
 "#,
-            upstream = upstream.uri(),
-            provider = provider.uri()
-        ),
+        upstream = upstream.uri(),
+        provider = provider.uri()
+    );
+    project(
+        root,
+        "mockhub",
+        &manifest,
+        json!({ "access_token": "old", "refresh_token": "r1", "expires_at": expires_at }),
+        "max_retry_wait_secs = 1\n",
+        "upstream_timeout_secs = 2\n",
     )
-    .unwrap();
-    let auth = root.join("local_auth");
-    std::fs::create_dir_all(auth.join("oauth_configs/mockhub")).unwrap();
+}
+
+/// Writes a project into `root`: the manifest of `server`, the credentials of user alice for
+/// it, and a config pointing at both (the extra lines go into its `[servers]` and `[auth]`).
+fn project(
+    root: &Path,
+    server: &str,
+    manifest: &str,
+    credentials: Value,
+    servers_extra: &str,
+    auth_extra: &str,
+) -> std::path::PathBuf {
+    let dir = root.join("servers").join(server);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("server.toml"), manifest).unwrap();
+    let creds = root.join("local_auth/credentials").join(server);
+    std::fs::create_dir_all(&creds).unwrap();
     std::fs::write(
-        auth.join("oauth_configs/mockhub/oauth.json"),
-        json!({ "client_id": "cid", "client_secret": "cs", "redirect_uri": "http://localhost:8080/" }).to_string(),
-    )
-    .unwrap();
-    std::fs::create_dir_all(auth.join("credentials/mockhub")).unwrap();
-    std::fs::write(
-        auth.join("credentials/mockhub/alice_credentials.json"),
-        json!({ "access_token": "old", "refresh_token": "r1", "expires_at": expires_at })
-            .to_string(),
+        creds.join("alice_credentials.json"),
+        credentials.to_string(),
     )
     .unwrap();
     let config = root.join("gumcp.toml");
     std::fs::write(
         &config,
-        "[servers]\ndir = \"servers\"\nmax_retry_wait_secs = 1\n[auth]\nlocal_dir = \"local_auth\"\nupstream_timeout_secs = 2\n",
+        format!(
+            "[servers]\ndir = \"servers\"\n{servers_extra}[auth]\nlocal_dir = \"local_auth\"\n{auth_extra}"
+        ),
     )
     .unwrap();
     config
@@ -550,12 +566,8 @@ async fn a_thousand_concurrent_calls_with_an_expired_token_share_one_refresh() {
 /// A server folder exercising the rest of the engine: GraphQL, `ok: false` bodies, cursor and
 /// Link pagination, and declared prompts.
 fn api_project(root: &Path, upstream: &MockServer) -> std::path::PathBuf {
-    let dir = root.join("servers/apihub");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("server.toml"),
-        format!(
-            r#"name = "apihub"
+    let manifest = format!(
+        r#"name = "apihub"
 description = "GraphQL, Slack-like and GitHub-like shapes"
 version = "1"
 kind = "http"
@@ -598,20 +610,16 @@ description = "Search, optionally within a time range"
 arguments = [{{ name = "query", required = true }}, {{ name = "recency" }}]
 messages = [{{ role = "user", text = "Search for: {{query}}[[ (from the past {{recency}})]]" }}]
 "#,
-            upstream = upstream.uri()
-        ),
+        upstream = upstream.uri()
+    );
+    project(
+        root,
+        "apihub",
+        &manifest,
+        json!({ "api_key": "k-1" }),
+        "",
+        "",
     )
-    .unwrap();
-    let creds = root.join("local_auth/credentials/apihub");
-    std::fs::create_dir_all(&creds).unwrap();
-    std::fs::write(creds.join("alice_credentials.json"), r#"{"api_key":"k-1"}"#).unwrap();
-    let config = root.join("gumcp.toml");
-    std::fs::write(
-        &config,
-        "[servers]\ndir = \"servers\"\n[auth]\nlocal_dir = \"local_auth\"\n",
-    )
-    .unwrap();
-    config
 }
 
 fn apihub(config: &Path) -> StdioClient {

@@ -6,8 +6,8 @@
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::http;
 use oauth2::{
-    AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
+    AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 
 use super::credentials::{unix_now, Credentials, OAuthApp};
@@ -108,6 +108,25 @@ fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
     next
 }
 
+/// An `oauth2` client of `app` that knows the token endpoint; the secret, when the app has
+/// one, goes in the request body (what Google, GitHub, Slack and Linear all accept).
+fn token_client(
+    app: &OAuthApp,
+    token_url_text: &str,
+) -> Result<
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>,
+    TokenError,
+> {
+    let client = BasicClient::new(ClientId::new(app.client_id.clone()))
+        .set_token_uri(token_url(token_url_text)?);
+    Ok(match &app.client_secret {
+        Some(secret) => client
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_auth_type(oauth2::AuthType::RequestBody),
+        None => client,
+    })
+}
+
 /// Trades `current`'s refresh token for a new access token at `token_url`.
 pub async fn refresh(
     client: &reqwest::Client,
@@ -120,15 +139,8 @@ pub async fn refresh(
             "the access token expired and there is no refresh token".to_owned(),
         ));
     };
-    let mut oauth = BasicClient::new(ClientId::new(app.client_id.clone()))
-        .set_token_uri(token_url(token_url_text)?);
-    if let Some(secret) = &app.client_secret {
-        oauth = oauth
-            .set_client_secret(ClientSecret::new(secret.clone()))
-            .set_auth_type(oauth2::AuthType::RequestBody);
-    }
     let http = |request| send(client, request);
-    let answer = oauth
+    let answer = token_client(app, token_url_text)?
         .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
         .request_async(&http)
         .await
@@ -147,16 +159,9 @@ pub async fn exchange_code(
 ) -> Result<Credentials, TokenError> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
         .map_err(|err| TokenError::Rejected(format!("redirect_uri is invalid: {err}")))?;
-    let mut oauth = BasicClient::new(ClientId::new(app.client_id.clone()))
-        .set_token_uri(token_url(token_url_text)?)
-        .set_redirect_uri(redirect);
-    if let Some(secret) = &app.client_secret {
-        oauth = oauth
-            .set_client_secret(ClientSecret::new(secret.clone()))
-            .set_auth_type(oauth2::AuthType::RequestBody);
-    }
     let http = |request| send(client, request);
-    let answer = oauth
+    let answer = token_client(app, token_url_text)?
+        .set_redirect_uri(redirect)
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
         .request_async(&http)

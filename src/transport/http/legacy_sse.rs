@@ -20,13 +20,8 @@ use crate::actors::runtime::OpenSession;
 use crate::actors::session::Expect;
 
 /// `GET /{server}/{session_key}`
-pub async fn open_stream(
-    request: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<HttpState>,
-) -> HttpResponse {
-    let (server, key) = path.into_inner();
-    let target = match state.target(&request, &server, Some(&key)) {
+pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
+    let target = match state.route_target(&request) {
         Ok(target) => target,
         Err(refusal) => return refusal,
     };
@@ -77,7 +72,6 @@ pub struct SessionQuery {
 /// Python SDK's SSE transport (which guMCP uses) answers.
 pub async fn post_message(
     request: HttpRequest,
-    path: web::Path<(String, String)>,
     query: web::Query<SessionQuery>,
     state: web::Data<HttpState>,
     payload: web::Payload,
@@ -87,8 +81,7 @@ pub async fn post_message(
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let (server, key) = path.into_inner();
-    let target = match state.target(&request, &server, Some(&key)) {
+    let target = match state.route_target(&request) {
         Ok(target) => target,
         Err(refusal) => return refusal,
     };

@@ -82,6 +82,17 @@ pub struct Target {
 }
 
 impl HttpState {
+    /// The target of a request on any route with `{server}` and, optionally, `{session_key}`.
+    #[allow(clippy::result_large_err)]
+    fn route_target(&self, request: &HttpRequest) -> Result<Target, HttpResponse> {
+        let info = request.match_info();
+        self.target(
+            request,
+            info.get("server").unwrap_or_default(),
+            info.get("session_key"),
+        )
+    }
+
     /// Resolves the server name and the caller (see [`CallerAccess`]): 404 for an unknown
     /// server, 400 for a malformed session key, 401 when the access rules say no.
     #[allow(clippy::result_large_err)]
@@ -130,16 +141,10 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/", web::get().to(health_root))
         .route("/health_check", web::get().to(health_check))
         .service(
-            web::resource("/{server}/mcp")
-                .route(web::post().to(streamable::post_open))
-                .route(web::get().to(streamable::get_open))
-                .route(web::delete().to(streamable::delete_open)),
-        )
-        .service(
-            web::resource("/{server}/{session_key}/mcp")
-                .route(web::post().to(streamable::post_keyed))
-                .route(web::get().to(streamable::get_keyed))
-                .route(web::delete().to(streamable::delete_keyed)),
+            web::resource(["/{server}/mcp", "/{server}/{session_key}/mcp"])
+                .route(web::post().to(streamable::post))
+                .route(web::get().to(streamable::get))
+                .route(web::delete().to(streamable::delete)),
         )
         .service(
             web::resource([

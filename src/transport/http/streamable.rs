@@ -37,26 +37,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const WATCH_SLOW_REQUESTS_AFTER: Duration = Duration::from_millis(50);
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-pub async fn post_keyed(
+/// `POST` on either MCP route.
+pub async fn post(
     request: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<HttpState>,
-    payload: web::Payload,
-) -> HttpResponse {
-    let (server, key) = path.into_inner();
-    let body = match reply::read_body(&request, payload, state.max_body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
-    match state.target(&request, &server, Some(&key)) {
-        Ok(target) => post(request, target, state, body).await,
-        Err(refusal) => refusal,
-    }
-}
-
-pub async fn post_open(
-    request: HttpRequest,
-    path: web::Path<String>,
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -64,54 +47,24 @@ pub async fn post_open(
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    match state.target(&request, &path.into_inner(), None) {
-        Ok(target) => post(request, target, state, body).await,
+    match state.route_target(&request) {
+        Ok(target) => post_body(request, target, state, body).await,
         Err(refusal) => refusal,
     }
 }
 
-pub async fn get_keyed(
-    request: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<HttpState>,
-) -> HttpResponse {
-    let (server, key) = path.into_inner();
-    match state.target(&request, &server, Some(&key)) {
-        Ok(target) => get(&request, &target, &state),
+/// `GET` on either MCP route.
+pub async fn get(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
+    match state.route_target(&request) {
+        Ok(target) => open_stream(&request, &target, &state),
         Err(refusal) => refusal,
     }
 }
 
-pub async fn get_open(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<HttpState>,
-) -> HttpResponse {
-    match state.target(&request, &path.into_inner(), None) {
-        Ok(target) => get(&request, &target, &state),
-        Err(refusal) => refusal,
-    }
-}
-
-pub async fn delete_keyed(
-    request: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<HttpState>,
-) -> HttpResponse {
-    let (server, key) = path.into_inner();
-    match state.target(&request, &server, Some(&key)) {
-        Ok(target) => delete(&request, &target, &state),
-        Err(refusal) => refusal,
-    }
-}
-
-pub async fn delete_open(
-    request: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<HttpState>,
-) -> HttpResponse {
-    match state.target(&request, &path.into_inner(), None) {
-        Ok(target) => delete(&request, &target, &state),
+/// `DELETE` on either MCP route.
+pub async fn delete(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
+    match state.route_target(&request) {
+        Ok(target) => end_session(&request, &target, &state),
         Err(refusal) => refusal,
     }
 }
@@ -184,7 +137,7 @@ fn named_session(
 
 /// A POST whose body has been read (first, so no refusal leaves an unread body behind on a
 /// connection the client may reuse).
-async fn post(
+async fn post_body(
     request: HttpRequest,
     target: Target,
     state: web::Data<HttpState>,
@@ -401,7 +354,7 @@ fn modern_status(reply: &Outgoing) -> StatusCode {
     }
 }
 
-fn get(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
+fn open_stream(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
     if is_modern(request) {
         return method_not_allowed();
     }
@@ -429,7 +382,7 @@ fn get(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpRespons
     }
 }
 
-fn delete(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
+fn end_session(request: &HttpRequest, target: &Target, state: &HttpState) -> HttpResponse {
     if is_modern(request) {
         return method_not_allowed();
     }
