@@ -12,7 +12,7 @@ use common::{binary, WAIT};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A project folder with one server manifest and a config pointing at it.
@@ -78,6 +78,8 @@ async fn oauth_flow(
         .and(body_string_contains("grant_type=authorization_code"))
         .and(body_string_contains("code=the-code"))
         .and(body_string_contains("code_verifier="))
+        // GitHub answers form-encoded unless the client asks for JSON.
+        .and(header("accept", "application/json"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": "gho_new", "token_type": "bearer",
             "refresh_token": "ghr_new", "expires_in": 28800, "scope": "repo"

@@ -313,3 +313,106 @@ pub fn open_browser(url: &Url) -> bool {
         .spawn()
         .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn app() -> OAuthApp {
+        OAuthApp {
+            client_id: "cid".into(),
+            client_secret: Some("secret".into()),
+            redirect_uri: Some("http://localhost:8765/callback".into()),
+            extra: Default::default(),
+        }
+    }
+
+    fn spec(provider: OAuthProvider, token_url: Option<String>) -> AuthSpec {
+        AuthSpec {
+            kind: crate::servers::manifest::AuthKind::Oauth2,
+            service: None,
+            scopes: vec!["a.read".into(), "b.write".into()],
+            authorize_url: Some("https://provider.example/authorize".into()),
+            token_url,
+            provider,
+            inject: None,
+        }
+    }
+
+    fn param(url: &Url, name: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    #[test]
+    fn google_asks_for_offline_access_and_consent() {
+        let auth = authorization(&app(), &spec(OAuthProvider::Google, None)).unwrap();
+        assert_eq!(param(&auth.url, "access_type").as_deref(), Some("offline"));
+        assert_eq!(param(&auth.url, "prompt").as_deref(), Some("consent"));
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
+        assert_eq!(
+            param(&auth.url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        assert_eq!(auth.redirect.port(), Some(8765));
+    }
+
+    #[test]
+    fn slack_asks_for_user_scopes() {
+        let auth = authorization(&app(), &spec(OAuthProvider::Slack, None)).unwrap();
+        assert_eq!(
+            param(&auth.url, "user_scope").as_deref(),
+            Some("a.read,b.write")
+        );
+        assert_eq!(param(&auth.url, "scope"), None);
+    }
+
+    #[tokio::test]
+    async fn slack_hands_out_the_user_token_and_keeps_the_bot_token_beside_it() {
+        let slack = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth.v2.access"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("client_secret=secret"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "ok": true, "access_token": "xoxb-bot", "token_type": "bot",
+                "team": { "id": "T1" },
+                "authed_user": { "id": "U1", "access_token": "xoxp-user", "scope": "a.read" }
+            })))
+            .mount(&slack)
+            .await;
+        let token_url = format!("{}/oauth.v2.access", slack.uri());
+        let spec = spec(OAuthProvider::Slack, Some(token_url));
+        let auth = authorization(&app(), &spec).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
+            .await
+            .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("xoxp-user"));
+        assert_eq!(creds.extra["bot_token"], "xoxb-bot");
+        assert_eq!(creds.extra["team"]["id"], "T1");
+    }
+
+    #[tokio::test]
+    async fn slacks_ok_false_is_a_refusal() {
+        let slack = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "ok": false, "error": "invalid_code" })),
+            )
+            .mount(&slack)
+            .await;
+        let spec = spec(OAuthProvider::Slack, Some(format!("{}/x", slack.uri())));
+        let auth = authorization(&app(), &spec).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let err = exchange(&client, &app(), &spec, auth, "c".into())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid_code"), "{err}");
+    }
+}
