@@ -89,6 +89,7 @@ impl Supervisor {
             events: ServerEvents::new(EVENT_CHANNEL_CAPACITY),
         });
         let init = ServerInit {
+            manifest: entry.manifest.clone(),
             user_id: key.user.clone(),
             store: lasting.store.clone(),
             events: lasting.events.clone(),

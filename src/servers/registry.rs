@@ -13,6 +13,8 @@ use super::{native, McpServer, ServerEvents, UserStore};
 /// and the shared upstream client (for `http` servers).
 #[derive(Clone)]
 pub struct ServerInit {
+    /// The server's own manifest (its auth spec, for upstream calls through `Upstream::api`).
+    pub manifest: Arc<Manifest>,
     pub user_id: Arc<str>,
     pub store: Arc<UserStore>,
     pub events: ServerEvents,

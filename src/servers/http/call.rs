@@ -106,19 +106,50 @@ fn transport_failure(err: reqwest::Error) -> Failure {
     }
 }
 
-/// Sends one request of the tool (see [`Page`]); a short `Retry-After` is waited out once.
+/// Sends one request of the tool (see [`Page`]).
 pub async fn send(
     upstream: &Upstream,
     request: &Request<'_>,
     page: Page<'_>,
     secret: Option<&str>,
 ) -> Result<Answer, Failure> {
+    exchange(
+        upstream,
+        || build(upstream, request, page, secret),
+        |body| failure_in_body(body, request),
+    )
+    .await
+}
+
+/// Puts `secret` where the auth spec says it goes.
+pub fn authorize(
+    builder: reqwest::RequestBuilder,
+    query: &mut Vec<(String, String)>,
+    auth: &AuthSpec,
+    secret: &str,
+) -> reqwest::RequestBuilder {
+    match auth.inject.clone().unwrap_or(Inject::Bearer) {
+        Inject::Bearer => builder.bearer_auth(secret),
+        Inject::Header(name) => builder.header(name, secret),
+        Inject::Query(name) => {
+            query.push((name, secret.to_owned()));
+            builder
+        }
+        Inject::Basic => builder.basic_auth(secret, Option::<&str>::None),
+    }
+}
+
+/// Sends the request `make` builds (again, after waiting out a short `Retry-After` once) and
+/// reads its JSON answer, or says why there is none; `body_failure` finds failures an
+/// upstream reports inside a 200 answer.
+pub async fn exchange(
+    upstream: &Upstream,
+    make: impl Fn() -> Result<reqwest::RequestBuilder, Failure>,
+    body_failure: impl Fn(&Value) -> Option<String>,
+) -> Result<Answer, Failure> {
     let mut retried_after_wait = false;
     loop {
-        let response = build(upstream, request, page, secret)?
-            .send()
-            .await
-            .map_err(transport_failure)?;
+        let response = make()?.send().await.map_err(transport_failure)?;
         let status = response.status();
         let next_link = next_link(response.headers());
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -157,7 +188,7 @@ pub async fn send(
             });
         }
         let body: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::NotJson)?;
-        if let Some(message) = failure_in_body(&body, request) {
+        if let Some(message) = body_failure(&body) {
             return Err(Failure::Status {
                 status: status.as_u16(),
                 message,
@@ -273,12 +304,7 @@ fn build(
         query.push((param.to_owned(), cursor.to_owned()));
     }
     if let Some(secret) = secret {
-        match request.auth.inject.clone().unwrap_or(Inject::Bearer) {
-            Inject::Bearer => builder = builder.bearer_auth(secret),
-            Inject::Header(name) => builder = builder.header(name, secret),
-            Inject::Query(name) => query.push((name, secret.to_owned())),
-            Inject::Basic => builder = builder.basic_auth(secret, Option::<&str>::None),
-        }
+        builder = authorize(builder, &mut query, request.auth, secret);
     }
     if !query.is_empty() {
         builder = builder.query(&query);

@@ -80,19 +80,8 @@ impl HttpServer {
         }
     }
 
-    fn service(&self) -> &str {
-        self.manifest.auth_service()
-    }
-
-    /// The secret to send: the access token (OAuth) or the API key.
     fn secret_of(&self, credentials: &Credentials) -> Option<String> {
-        match self.manifest.auth.kind {
-            AuthKind::ApiKey => credentials
-                .api_key
-                .clone()
-                .or_else(|| credentials.access_token.clone()),
-            _ => credentials.access_token.clone(),
-        }
+        secret_of(&self.manifest, credentials)
     }
 
     async fn run(
@@ -253,35 +242,39 @@ impl HttpServer {
         Ok(Value::Array(items))
     }
 
-    /// A failure as the sentence the model (and the user) sees.
     fn explain(&self, failure: Failure, user: &str) -> String {
-        let service = self.service();
-        match failure {
-            Failure::Unauthorized => format!(
-                "{service} rejected the credentials of user {user} even after a refresh; \
-                 reconnect with `gumcp-actors auth --server {} --user-id {user}`",
-                self.manifest.name
-            ),
-            Failure::Status { status, message } => {
-                format!("{service} answered HTTP {status}: {message}")
-            }
-            Failure::RateLimited { retry_after } => match retry_after {
-                Some(secs) => {
-                    format!("{service} is rate limiting these calls; retry after {secs} s")
-                }
-                None => format!("{service} is rate limiting these calls; retry later"),
-            },
-            Failure::Unavailable { status } => {
-                format!("{service} is having trouble (HTTP {status}); try again later")
-            }
-            Failure::TimedOut => format!(
-                "{service} did not answer within {} s; try again later",
-                self.upstream.timeout.as_secs()
-            ),
-            Failure::Unreachable(reason) => format!("{service} could not be reached: {reason}"),
-            Failure::NotJson => format!("{service} answered with something that is not JSON"),
-            Failure::BadArgument(why) => format!("invalid argument: {why}"),
+        explain(failure, &self.manifest, user, self.upstream.timeout)
+    }
+}
+
+/// A failure as the sentence the model (and the user) sees.
+fn explain(failure: Failure, manifest: &Manifest, user: &str, timeout: Duration) -> String {
+    let service = manifest.auth_service();
+    let server = &manifest.name;
+    match failure {
+        Failure::Unauthorized => format!(
+            "{service} rejected the credentials of user {user} even after a refresh; \
+                 reconnect with `gumcp-actors auth --server {server} --user-id {user}`"
+        ),
+        Failure::Status { status, message } => {
+            format!("{service} answered HTTP {status}: {message}")
         }
+        Failure::RateLimited { retry_after } => match retry_after {
+            Some(secs) => {
+                format!("{service} is rate limiting these calls; retry after {secs} s")
+            }
+            None => format!("{service} is rate limiting these calls; retry later"),
+        },
+        Failure::Unavailable { status } => {
+            format!("{service} is having trouble (HTTP {status}); try again later")
+        }
+        Failure::TimedOut => format!(
+            "{service} did not answer within {} s; try again later",
+            timeout.as_secs()
+        ),
+        Failure::Unreachable(reason) => format!("{service} could not be reached: {reason}"),
+        Failure::NotJson => format!("{service} answered with something that is not JSON"),
+        Failure::BadArgument(why) => format!("invalid argument: {why}"),
     }
 }
 
@@ -370,6 +363,110 @@ impl McpServer for HttpServer {
             };
             self.run(tool, arguments, ctx).await
         })
+    }
+}
+
+/// The secret to send: the access token (OAuth) or the API key.
+fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
+    match manifest.auth.kind {
+        AuthKind::ApiKey => credentials
+            .api_key
+            .clone()
+            .or_else(|| credentials.access_token.clone()),
+        _ => credentials.access_token.clone(),
+    }
+}
+
+/// An upstream API as native server code calls it. The runtime applies the user's credentials
+/// (the tool never handles the token), refreshes once and retries on a 401, and words every
+/// failure the way declared tools do — so a native server differs from an `http` one only where
+/// its logic needs code.
+pub struct Api<'a> {
+    upstream: &'a Upstream,
+    manifest: &'a Manifest,
+    ctx: &'a RequestContext,
+    base_url: String,
+}
+
+impl Upstream {
+    /// The API of `manifest`'s server for the user of `ctx`, at `default_base_url` unless the
+    /// config overrides it.
+    pub fn api<'a>(
+        &'a self,
+        manifest: &'a Manifest,
+        default_base_url: &str,
+        ctx: &'a RequestContext,
+    ) -> Api<'a> {
+        let base_url = self
+            .base_urls
+            .get(&manifest.name)
+            .map_or(default_base_url, String::as_str)
+            .trim_end_matches('/')
+            .to_owned();
+        Api {
+            upstream: self,
+            manifest,
+            ctx,
+            base_url,
+        }
+    }
+}
+
+impl Api<'_> {
+    /// `method` on `path` (under the base URL) with `query` and an optional JSON `body`; the
+    /// JSON answer, or the sentence a tool error should say.
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
+        let user = &self.ctx.user_id;
+        let mut secret = match self.manifest.auth.kind {
+            AuthKind::None => None,
+            _ => match self.ctx.credentials.get().await {
+                Ok(credentials) => secret_of(self.manifest, &credentials),
+                Err(err) => return Err(err.to_string()),
+            },
+        };
+        let url = format!("{}{path}", self.base_url);
+        let make = |secret: Option<&str>| {
+            let mut query: Vec<(String, String)> = query
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect();
+            let mut builder = self
+                .upstream
+                .client
+                .request(method.clone(), &url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(self.upstream.timeout);
+            for (name, value) in &self.manifest.headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(secret) = secret {
+                builder = call::authorize(builder, &mut query, &self.manifest.auth, secret);
+            }
+            if !query.is_empty() {
+                builder = builder.query(&query);
+            }
+            if let Some(body) = body {
+                builder = builder.json(body);
+            }
+            Ok(builder)
+        };
+        let mut outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+        if let (Err(Failure::Unauthorized), Some(rejected)) = (&outcome, secret.clone()) {
+            secret = match self.ctx.credentials.after_rejection(&rejected).await {
+                Ok(credentials) => secret_of(self.manifest, &credentials),
+                Err(err) => return Err(err.to_string()),
+            };
+            outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+        }
+        outcome
+            .map(|answer| answer.body)
+            .map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
     }
 }
 
