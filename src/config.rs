@@ -101,6 +101,9 @@ pub struct ProtocolSettings {
     pub request_state_ttl_secs: u64,
     /// Log messages a legacy session receives before it sends `logging/setLevel`.
     pub default_log_level: LogLevel,
+    /// Messages queued for one stream (a stdio pipe, an SSE stream, one POST's answers); a
+    /// client that falls this far behind is disconnected.
+    pub outbound_buffer: usize,
 }
 
 impl Default for ProtocolSettings {
@@ -112,6 +115,7 @@ impl Default for ProtocolSettings {
             client_request_timeout_secs: 300,
             request_state_ttl_secs: 600,
             default_log_level: LogLevel::Info,
+            outbound_buffer: 1024,
         }
     }
 }
@@ -377,6 +381,12 @@ impl Settings {
             protocol.max_message_bytes,
             (1024..=1 << 30).contains(&protocol.max_message_bytes),
             "must be between 1024 and 1073741824 bytes",
+        )?;
+        check(
+            "protocol.outbound_buffer",
+            protocol.outbound_buffer,
+            (1..=1_000_000).contains(&protocol.outbound_buffer),
+            "must be between 1 and 1000000 messages",
         )?;
         check(
             "protocol.client_request_timeout_secs",

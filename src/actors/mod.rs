@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod directory;
+pub mod outbox;
 pub mod runtime;
 pub mod server;
 pub mod session;

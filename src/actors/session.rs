@@ -15,7 +15,7 @@ use futures::future::{join_all, BoxFuture, LocalBoxFuture};
 use futures::FutureExt;
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::{Runtime, ServerHandle};
@@ -30,8 +30,7 @@ use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
 use crate::servers::{Features, RequestContext, ServerEvent};
 
-/// Where a session's outgoing messages go; the transport drains it.
-pub type Outbox = mpsc::UnboundedSender<Outgoing>;
+pub use super::outbox::Outbox;
 
 /// State that exists once `initialize` has been answered.
 struct LegacyState {
@@ -673,12 +672,19 @@ impl SessionActor {
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         self.runtime
             .metrics
             .live_actors
             .with_label_values(&["session"])
             .inc();
+        // A client that stopped reading its stream is gone as far as this session can tell.
+        let overflow = self.out.overflow();
+        ctx.spawn(
+            async move { overflow.cancelled().await }
+                .into_actor(self)
+                .map(|(), _, ctx| ctx.stop()),
+        );
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -837,7 +843,7 @@ fn record(
 /// Queues a message for the transport. A closed outbox means that stream is gone (the session
 /// or request is being torn down), so the message has no one to go to.
 fn deliver(out: &Outbox, message: Outgoing) {
-    let _ = out.send(message);
+    out.push(message);
 }
 
 fn rejection(rejected: Rejected) -> Outgoing {

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::{OpenSession, Runtime};
 use crate::protocol::jsonrpc::Outgoing;
 
@@ -27,12 +28,12 @@ where
 {
     let limit = runtime.settings.protocol.max_message_bytes;
     let grace = Duration::from_secs(runtime.settings.runtime.shutdown_grace_secs);
-    let (out, outbox) = mpsc::unbounded_channel();
+    let (out, outflow) = Outbox::new(runtime.settings.protocol.outbound_buffer);
     let OpenSession {
         handle: session,
         stopped,
     } = runtime.open_session(server, user, None, out);
-    let writer = actix_rt::spawn(write_all(outbox, stopped, output));
+    let writer = actix_rt::spawn(write_all(outflow, stopped, output));
 
     let mut input = BufReader::new(input);
     loop {
@@ -46,7 +47,7 @@ where
                 break;
             }
         };
-        if delivered.is_err() {
+        if delivered.is_err() || writer.is_finished() {
             break;
         }
     }
@@ -104,14 +105,23 @@ async fn read_line<R: AsyncBufRead + Unpin>(input: &mut R, limit: usize) -> std:
 /// Writes every outgoing message as one line, flushing whenever the queue runs dry. Ends once
 /// the session has stopped and what it sent is written.
 async fn write_all<W: AsyncWrite + Unpin>(
-    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    outflow: Outflow,
     mut stopped: oneshot::Receiver<()>,
     output: W,
 ) -> std::io::Result<()> {
+    let Outflow {
+        receiver: mut outbox,
+        overflow,
+    } = outflow;
     let mut output = BufWriter::new(output);
     loop {
         tokio::select! {
             biased;
+            () = overflow.cancelled() => {
+                return Err(std::io::Error::other(
+                    "the client stopped reading stdout (protocol.outbound_buffer is full)",
+                ));
+            }
             message = outbox.recv() => match message {
                 Some(message) => {
                     write_line(&mut output, &message).await?;

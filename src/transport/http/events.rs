@@ -18,7 +18,9 @@ use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
+use crate::actors::outbox::Outflow;
 use crate::protocol::jsonrpc::Outgoing;
+use tokio_util::sync::CancellationToken;
 
 /// One SSE event, already encoded.
 #[derive(Debug, Clone)]
@@ -114,7 +116,7 @@ pub enum Until {
 /// owner learns that the response is over, whether it ended or the client went away.
 pub fn feed<K: 'static>(
     first: Vec<Event>,
-    outbox: mpsc::UnboundedReceiver<Outgoing>,
+    outflow: Outflow,
     stopped: Option<oneshot::Receiver<()>>,
     client_gone: impl Future<Output = ()> + 'static,
     until: Until,
@@ -122,7 +124,8 @@ pub fn feed<K: 'static>(
 ) -> impl Stream<Item = Event> {
     struct Feed<K> {
         pending: std::vec::IntoIter<Event>,
-        outbox: mpsc::UnboundedReceiver<Outgoing>,
+        outbox: mpsc::Receiver<Outgoing>,
+        overflow: CancellationToken,
         stopped: Pin<Box<dyn Future<Output = ()>>>,
         stopping: bool,
         client_gone: Pin<Box<dyn Future<Output = ()>>>,
@@ -132,7 +135,8 @@ pub fn feed<K: 'static>(
     }
     let state = Feed {
         pending: first.into_iter(),
-        outbox,
+        outbox: outflow.receiver,
+        overflow: outflow.overflow,
         stopped: Box::pin(async move {
             match stopped {
                 Some(stopped) => {
@@ -162,6 +166,8 @@ pub fn feed<K: 'static>(
             tokio::select! {
                 biased;
                 () = &mut feed.client_gone => break None,
+                // The client stopped reading: end the stream rather than buffer without end.
+                () = feed.overflow.cancelled() => break None,
                 message = feed.outbox.recv() => break message,
                 () = &mut feed.stopped => feed.stopping = true,
             }

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::actors::outbox::Outbox;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::events::{self, Event, Until};
@@ -29,7 +30,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
-    let (out, outbox) = mpsc::unbounded_channel();
+    let (out, outflow) = Outbox::new(state.outbound_buffer);
     let OpenSession { handle, stopped } =
         state
             .runtime
@@ -41,6 +42,22 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         handle,
         None,
     );
+    // The stream's body is not polled while the client is not reading, so the table learns of
+    // an overflow here; `ended` lets this watch go when the stream ends the normal way.
+    let ended = CancellationToken::new();
+    let (overflow, watching, table) = (
+        outflow.overflow.clone(),
+        ended.clone(),
+        state.sessions.clone(),
+    );
+    actix_rt::spawn(async move {
+        tokio::select! {
+            () = overflow.cancelled() => {
+                table.remove(&id);
+            }
+            () = watching.cancelled() => {}
+        }
+    });
     let endpoint = format!(
         "/{}/{}/messages/?session_id={}",
         target.server,
@@ -51,14 +68,17 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
     let first = vec![Event::new("endpoint", None, &endpoint)];
     let body = events::feed(
         first,
-        outbox,
+        outflow,
         Some(stopped),
         hang_up::client_gone(&request, Duration::ZERO),
         Until::SessionEnds,
-        EvictOnDrop {
-            table: state.sessions.clone(),
-            id,
-        },
+        (
+            EvictOnDrop {
+                table: state.sessions.clone(),
+                id,
+            },
+            ended.drop_guard(),
+        ),
     );
     events::response(body, state.keep_alive)
 }

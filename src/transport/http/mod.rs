@@ -68,6 +68,7 @@ pub struct HttpState {
     max_body: usize,
     keep_alive: Duration,
     replay_events: usize,
+    outbound_buffer: usize,
     access: CallerAccess,
 }
 
@@ -248,6 +249,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         max_body: settings.protocol.max_message_bytes,
         keep_alive: Duration::from_secs(http.keep_alive_secs),
         replay_events: http.replay_events,
+        outbound_buffer: settings.protocol.outbound_buffer,
         access: CallerAccess::from_settings(&settings),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));

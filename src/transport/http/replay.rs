@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::Event;
+use crate::actors::outbox::Outflow;
 use crate::protocol::jsonrpc::Outgoing;
 
 /// The number of the standalone (GET) stream; POST streams count up from 1.
@@ -21,6 +22,8 @@ const KEPT_FINISHED_STREAMS: usize = 32;
 pub struct StreamHub {
     state: Mutex<Hub>,
     events_per_stream: usize,
+    /// Events a listener may fall behind by; past that it is dropped (it can resume).
+    listener_buffer: usize,
 }
 
 #[derive(Default)]
@@ -34,7 +37,7 @@ struct Hub {
 struct Log {
     events: VecDeque<(u64, Outgoing)>,
     next_seq: u64,
-    live: Option<mpsc::UnboundedSender<Event>>,
+    live: Option<mpsc::Sender<Event>>,
     finished: bool,
 }
 
@@ -48,13 +51,14 @@ pub enum AttachError {
 }
 
 impl StreamHub {
-    pub fn new(events_per_stream: usize) -> Arc<StreamHub> {
+    pub fn new(events_per_stream: usize, listener_buffer: usize) -> Arc<StreamHub> {
         Arc::new(StreamHub {
             state: Mutex::new(Hub {
                 next_stream: STANDALONE + 1,
                 ..Hub::default()
             }),
             events_per_stream,
+            listener_buffer: listener_buffer.max(1),
         })
     }
 
@@ -67,11 +71,11 @@ impl StreamHub {
     }
 
     /// A new POST stream, already holding `first`, with a live listener.
-    pub fn open(&self, first: Outgoing) -> (u64, mpsc::UnboundedReceiver<Event>) {
+    pub fn open(&self, first: Outgoing) -> (u64, mpsc::Receiver<Event>) {
         let mut hub = self.lock();
         let stream = hub.next_stream;
         hub.next_stream += 1;
-        let (live, receiver) = mpsc::unbounded_channel();
+        let (live, receiver) = mpsc::channel(self.listener_buffer);
         hub.streams.insert(
             stream,
             Log {
@@ -95,8 +99,10 @@ impl StreamHub {
         let seq = log.next_seq;
         log.next_seq += 1;
         if let Some(live) = &log.live {
+            // A listener that is gone or too far behind is let go; the log keeps the events
+            // for its return with Last-Event-ID.
             if live
-                .send(Event::message(&message, Some(&event_id(stream, seq))))
+                .try_send(Event::message(&message, Some(&event_id(stream, seq))))
                 .is_err()
             {
                 log.live = None;
@@ -126,10 +132,7 @@ impl StreamHub {
     /// Attaches a listener: to the standalone stream (`last_event` absent), or to the stream
     /// `last_event` names, replaying everything after it. The receiver ends when the stream
     /// finishes.
-    pub fn attach(
-        &self,
-        last_event: Option<&str>,
-    ) -> Result<mpsc::UnboundedReceiver<Event>, AttachError> {
+    pub fn attach(&self, last_event: Option<&str>) -> Result<mpsc::Receiver<Event>, AttachError> {
         let mut hub = self.lock();
         let (stream, after) = match last_event {
             None => (STANDALONE, None),
@@ -142,11 +145,15 @@ impl StreamHub {
         if last_event.is_none() && log.live.as_ref().is_some_and(|live| !live.is_closed()) {
             return Err(AttachError::Busy);
         }
-        let (live, receiver) = mpsc::unbounded_channel();
-        for (seq, message) in &log.events {
-            if after.is_some_and(|after| *seq > after) {
-                let _ = live.send(Event::message(message, Some(&event_id(stream, *seq))));
-            }
+        let missed: Vec<&(u64, Outgoing)> = log
+            .events
+            .iter()
+            .filter(|(seq, _)| after.is_some_and(|after| *seq > after))
+            .collect();
+        // Room for everything missed (at most `events_per_stream`) plus the live allowance.
+        let (live, receiver) = mpsc::channel(self.listener_buffer + missed.len());
+        for (seq, message) in missed {
+            let _ = live.try_send(Event::message(message, Some(&event_id(stream, *seq))));
         }
         if log.finished {
             hub.streams.remove(&stream);
@@ -181,9 +188,10 @@ fn parse_event_id(text: &str) -> Option<(u64, u64)> {
 pub async fn pump(
     hub: Arc<StreamHub>,
     stream: u64,
-    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    outflow: Outflow,
     mut stopped: Option<oneshot::Receiver<()>>,
 ) {
+    let mut outbox = outflow.receiver;
     loop {
         let message = match stopped.as_mut() {
             Some(session_end) => tokio::select! {
@@ -219,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_lost_reply_is_replayed_after_the_last_seen_event() {
-        let hub = StreamHub::new(16);
+        let hub = StreamHub::new(16, 16);
         let (stream, receiver) = hub.open(progress());
         drop(receiver);
         hub.push(stream, progress());
@@ -238,7 +246,7 @@ mod tests {
 
     #[test]
     fn one_standalone_listener_at_a_time() {
-        let hub = StreamHub::new(16);
+        let hub = StreamHub::new(16, 16);
         let _first = hub.attach(None).unwrap();
         assert!(matches!(hub.attach(None), Err(AttachError::Busy)));
         assert!(hub.has_listener());
@@ -246,7 +254,7 @@ mod tests {
 
     #[test]
     fn unknown_event_ids_are_refused() {
-        let hub = StreamHub::new(16);
+        let hub = StreamHub::new(16, 16);
         assert!(hub.attach(Some("nonsense")).is_err());
         assert!(hub.attach(Some("42-1")).is_err());
     }

@@ -23,6 +23,7 @@ use super::events::{self, Event, Until};
 use super::replay::{self, AttachError, StreamHub, STANDALONE};
 use super::sessions::{Entry, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
+use crate::actors::outbox::Outbox;
 use crate::actors::runtime::OpenSession;
 use crate::actors::session::Expect;
 use crate::protocol::error::{codes, McpError};
@@ -197,12 +198,12 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
-    let (out, standalone) = mpsc::unbounded_channel();
+    let (out, standalone) = Outbox::new(state.outbound_buffer);
     let OpenSession { handle, stopped } =
         state
             .runtime
             .open_session(&target.server, &target.user, target.api_key.clone(), out);
-    let hub = StreamHub::new(state.replay_events);
+    let hub = StreamHub::new(state.replay_events, state.outbound_buffer);
     actix_rt::spawn(replay::pump(
         hub.clone(),
         STANDALONE,
@@ -234,13 +235,13 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
 
 /// A POST within a 2025-revision session.
 async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResponse {
-    let (reply_to, mut answers) = mpsc::unbounded_channel();
+    let (reply_to, mut answers) = Outbox::new(state.outbound_buffer);
     match entry.session.deliver(body, Some(reply_to), None).await {
         Err(_) => return session_not_found(),
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
         Ok(Expect::Reply | Expect::Malformed | Expect::Refused) => {}
     }
-    let Some(first) = answers.recv().await else {
+    let Some(first) = answers.receiver.recv().await else {
         return session_not_found();
     };
     if first.is_reply() {
@@ -254,7 +255,7 @@ async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResp
     events::response(receiver_events(live), state.keep_alive)
 }
 
-fn receiver_events(live: mpsc::UnboundedReceiver<Event>) -> impl futures::Stream<Item = Event> {
+fn receiver_events(live: mpsc::Receiver<Event>) -> impl futures::Stream<Item = Event> {
     futures::stream::unfold(live, |mut live| async move {
         live.recv().await.map(|event| (event, live))
     })
@@ -287,7 +288,7 @@ async fn stateless(
             })
             .collect(),
     };
-    let (out, mut answers) = mpsc::unbounded_channel();
+    let (out, mut answers) = Outbox::new(state.outbound_buffer);
     let OpenSession { handle, stopped } =
         state
             .runtime
@@ -302,7 +303,7 @@ async fn stateless(
         }
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
         Ok(Expect::Refused) => {
-            return match answers.recv().await {
+            return match answers.receiver.recv().await {
                 Some(refusal) => json_reply(StatusCode::BAD_REQUEST, &refusal),
                 None => session_not_found(),
             }
@@ -311,7 +312,7 @@ async fn stateless(
     }
     // actix-web does not drop a handler whose client left, so a slow answer races the socket.
     let first = tokio::select! {
-        first = answers.recv() => first,
+        first = answers.receiver.recv() => first,
         () = hang_up::client_gone(request, WATCH_SLOW_REQUESTS_AFTER) => {
             tracing::debug!("client closed the connection; request cancelled");
             return HttpResponse::NoContent().finish();

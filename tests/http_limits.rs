@@ -1,0 +1,118 @@
+//! Bounds over real HTTP: a client that opens an SSE stream and stops reading it is
+//! disconnected once its outbound buffer is full — its session ends and the gauge comes back —
+//! instead of the server buffering without end.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{binary, WAIT};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
+    let mut child = Command::new(binary())
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .env("RUST_LOG", "warn")
+        .env("GUMCP__PROTOCOL__OUTBOUND_BUFFER", "8")
+        .env("GUMCP__HTTP__KEEP_ALIVE_SECS", "3600")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while printed.len() < 2 {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        printed.push(line.unwrap());
+    }
+    let base = printed[0].replace("listening on ", "");
+    let metrics = printed[1].replace("metrics on ", "");
+    let address = base.trim_start_matches("http://").to_owned();
+
+    // Open the stream and read only up to the endpoint event, then never again.
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        write!(
+            stream,
+            "GET /conformance-fixtures/stalled HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("session_id=") || !seen.ends_with(b"\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            seen.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        let endpoint = text
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        (stream, endpoint)
+    })
+    .await
+    .unwrap();
+    let (_stream, endpoint) = stalled;
+    let client = gumcp_actors::upstream::client(WAIT);
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{base}{endpoint}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let init = post(json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": { "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 202);
+
+    // Far more answers than the socket buffers and the outbound buffer hold together.
+    let mut refused = false;
+    for id in 1..=4000 {
+        let status = post(json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" }))
+            .await
+            .unwrap()
+            .status();
+        if status == 404 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 202);
+    }
+    assert!(refused, "the stalled session was never ended");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("gumcp_active_connections{server=\"conformance-fixtures\"} 0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gauge did not come back to 0:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
