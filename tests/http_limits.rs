@@ -116,3 +116,54 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn sessions_past_a_users_cap_get_503_with_retry_after() {
+    let mut child = Command::new(binary())
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .env("RUST_LOG", "warn")
+        .env("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = first.replace("listening on ", "");
+    let client = gumcp_actors::upstream::client(WAIT);
+    let open = |user: &str| {
+        client
+            .get(format!("{base}/simple-tools-server/{user}"))
+            .send()
+    };
+    let held = [open("carol").await.unwrap(), open("carol").await.unwrap()];
+    assert!(held.iter().all(|stream| stream.status() == 200));
+    let refused = open("carol").await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("limit of 2 sessions"));
+    // Another user is not affected, and a closed stream frees its place.
+    assert_eq!(open("dave").await.unwrap().status(), 200);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = open("carol").await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closed streams never freed their places"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
