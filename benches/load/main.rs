@@ -1,0 +1,274 @@
+//! The load generator: `cargo bench --bench load -- [PRESET…] [options]`.
+//!
+//! It speaks MCP itself (legacy SSE, Streamable HTTP sessions, 2026-07-28 stateless, stdio),
+//! starts each target fresh per preset (or measures `--url`), and reports throughput, latency
+//! percentiles, errors and the server's memory and CPU as a table, JSON and an SVG plot.
+//! BENCHMARKS.md has the commands and the numbers.
+
+mod http;
+mod mcp;
+mod procfs;
+mod report;
+mod run;
+mod scenarios;
+mod sse;
+mod stdio;
+mod svg;
+mod targets;
+mod users;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::http::{Endpoint, Res};
+use crate::report::Row;
+use crate::scenarios::{Limits, Scenario};
+use crate::targets::{Server, Target};
+use crate::users::Routes;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "load",
+    about = "MCP load generator for gumcp-actors and its baselines"
+)]
+struct Opts {
+    /// Presets to run (default: all that the targets support).
+    #[arg(value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Targets to start and measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "gumcp")]
+    target: Vec<Target>,
+    /// Run every target side by side (gumcp, floor, rmcp-default, rmcp-tuned).
+    #[arg(long)]
+    compare: bool,
+    /// Measure an already running server instead (e.g. guMCP: http://127.0.0.1:8000).
+    #[arg(long)]
+    url: Option<String>,
+    /// With --url: the server's pid, to read its RSS and CPU from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Concurrent virtual users of the request presets.
+    #[arg(long, default_value_t = 50)]
+    users: usize,
+    /// Seconds to record each request preset (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds to run before recording starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Stop after this many requests in all (recorded from the start) instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Sessions opened by idle-sessions.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Launches measured by startup.
+    #[arg(long, default_value_t = 10)]
+    startup_runs: usize,
+    /// The server (guMCP name) whose tools are called.
+    #[arg(long, default_value = "simple-tools-server")]
+    server: String,
+    /// Prefix of the user ids (user N is PREFIX + N).
+    #[arg(long, default_value = "bench")]
+    user_prefix: String,
+    /// Worker threads of the client's runtime (the server gets the rest of the machine).
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the plot as SVG here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Passed by `cargo bench` to every bench binary; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+impl Opts {
+    fn limits(&self) -> Limits {
+        Limits {
+            users: self.users.max(1),
+            duration: Duration::from_secs_f64(self.duration.max(0.1)),
+            warmup: Duration::from_secs_f64(self.warmup.max(0.0)),
+            requests: self.requests,
+            sessions: self.sessions,
+            startup_runs: self.startup_runs.max(1),
+        }
+    }
+
+    fn scenarios(&self) -> Vec<Scenario> {
+        if self.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            self.scenarios.clone()
+        }
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        if self.compare {
+            vec![
+                Target::Gumcp,
+                Target::Floor,
+                Target::RmcpDefault,
+                Target::RmcpTuned,
+            ]
+        } else {
+            self.target.clone()
+        }
+    }
+}
+
+fn main() {
+    let opts = Opts::parse();
+    // idle-sessions holds 10,000 sockets here and as many in the server, which inherits this.
+    if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("could not raise RLIMIT_NOFILE: {err}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.client_threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the client runtime: {err}");
+            std::process::exit(2);
+        }
+    };
+    let rows = runtime.block_on(run_all(&opts));
+    if let Err(err) = write_outputs(&opts, &rows) {
+        eprintln!("cannot write results: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run_all(opts: &Opts) -> Vec<Row> {
+    let limits = opts.limits();
+    let mut rows = Vec::new();
+    for scenario in opts.scenarios() {
+        if let Some(url) = &opts.url {
+            if matches!(scenario, Scenario::StdioPing | Scenario::Startup) {
+                eprintln!(
+                    "  {} needs a target it starts itself; skipped with --url",
+                    scenario.label()
+                );
+                continue;
+            }
+            let row = match Endpoint::parse(url).await {
+                Ok(endpoint) => {
+                    let routes = routes(opts, endpoint, false);
+                    run_one("url", scenario, routes, opts.pid, &limits).await
+                }
+                Err(err) => Row::failed("url", scenario, err.to_string()),
+            };
+            rows.push(row);
+            continue;
+        }
+        for target in opts.targets() {
+            if !target.supports(scenario) {
+                continue;
+            }
+            let row = match run_target(opts, target, scenario, &limits).await {
+                Ok(row) => row,
+                Err(err) => Row::failed(target.label(), scenario, err.to_string()),
+            };
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn routes(opts: &Opts, endpoint: Endpoint, shared_mcp: bool) -> Arc<Routes> {
+    Arc::new(Routes {
+        endpoint,
+        server: opts.server.clone(),
+        user_prefix: opts.user_prefix.clone(),
+        shared_mcp,
+    })
+}
+
+/// One preset against a freshly started target, so memory and CPU are that preset's alone.
+async fn run_target(opts: &Opts, target: Target, scenario: Scenario, limits: &Limits) -> Res<Row> {
+    match scenario {
+        Scenario::Startup => scenarios::startup(target, limits).await,
+        Scenario::StdioPing => {
+            let client = stdio::StdioClient::start(&opts.server).await?;
+            let pid = client.child.id();
+            let client = tokio::sync::Mutex::new(Some(client));
+            let client = Arc::new(client);
+            let stdio_limits = Limits {
+                users: 1,
+                ..limits.clone()
+            };
+            Ok(scenarios::run_users(
+                (target.label(), scenario),
+                1,
+                pid,
+                &stdio_limits,
+                |shared, _| {
+                    let client = client.clone();
+                    // The client stays in the mutex (not taken) so the child outlives the loop
+                    // and its memory and CPU can be read after the window.
+                    Box::pin(async move {
+                        match client.lock().await.as_mut() {
+                            Some(client) => stdio::ping_loop(shared, client).await,
+                            None => run::histogram(),
+                        }
+                    })
+                },
+            )
+            .await)
+        }
+        _ => {
+            let log_name = format!("{}-{}", target.label(), scenario.label());
+            let server = Server::launch(target, &log_name)?;
+            let endpoint = Endpoint::parse(&server.url).await?;
+            let routes = routes(opts, endpoint, target.shared_mcp());
+            let row = run_one(target.label(), scenario, routes, Some(server.pid), limits).await;
+            drop(server);
+            Ok(row)
+        }
+    }
+}
+
+async fn run_one(
+    label: &str,
+    scenario: Scenario,
+    routes: Arc<Routes>,
+    pid: Option<u32>,
+    limits: &Limits,
+) -> Row {
+    match scenario {
+        Scenario::IdleSessions => scenarios::idle_sessions(label, routes, pid, limits).await,
+        _ => scenarios::run_http(label, scenario, routes, pid, limits).await,
+    }
+}
+
+fn write_outputs(opts: &Opts, rows: &[Row]) -> Res<()> {
+    println!("{}", report::table(rows));
+    let ratios = report::ratios(rows);
+    if !ratios.is_empty() {
+        println!("Ratios (same run, same machine):\n{ratios}");
+    }
+    let notes = report::error_notes(rows);
+    if !notes.is_empty() {
+        println!("Notes and error samples:\n{notes}");
+    }
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_string_pretty(rows)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &opts.svg {
+        let title = format!(
+            "gumcp-actors load bench — {} users, {:.0} s per preset",
+            opts.users, opts.duration
+        );
+        std::fs::write(path, svg::render(rows, &title))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
