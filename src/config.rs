@@ -206,6 +206,41 @@ pub struct AccessSettings {
     pub mode: Option<AccessMode>,
     /// The keys `api_keys` mode accepts, as SHA-256 digests, each acting for one user.
     pub api_keys: Vec<ApiKeyEntry>,
+    /// `oauth` mode: the authorization server whose access tokens are accepted.
+    pub oauth: Option<OAuthAccessSettings>,
+}
+
+/// Callers' OAuth access tokens (JWTs): who issues them and what they must say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthAccessSettings {
+    /// The authorization server (the tokens' `iss`).
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_url: String,
+    /// This server's canonical URI: the audience tokens must name (RFC 8707), and the
+    /// `resource` of the RFC 9728 metadata.
+    pub resource: String,
+    /// The claim that holds the user id.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Scopes every token must grant.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Scopes listed in the metadata.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_user_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_leeway() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -217,6 +252,8 @@ pub enum AccessMode {
     ApiKeys,
     /// A key is required and handed to the remote credential store, which vouches for it.
     Remote,
+    /// An OAuth access token (a JWT from `access.oauth.issuer`) is required; it names the user.
+    Oauth,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -476,6 +513,29 @@ impl Settings {
             (1..=600).contains(&self.auth.upstream_timeout_secs),
             "must be between 1 and 600 seconds",
         )?;
+        if self.access_mode() == AccessMode::Oauth {
+            let oauth = self.access.oauth.as_ref();
+            check(
+                "access.oauth",
+                "(missing)",
+                oauth.is_some(),
+                "mode = \"oauth\" needs an [access.oauth] table with issuer, jwks_url and resource",
+            )?;
+            if let Some(oauth) = oauth {
+                for (key, url) in [
+                    ("access.oauth.issuer", &oauth.issuer),
+                    ("access.oauth.jwks_url", &oauth.jwks_url),
+                    ("access.oauth.resource", &oauth.resource),
+                ] {
+                    check(
+                        key,
+                        url,
+                        url.starts_with("https://") || url.starts_with("http://"),
+                        "must be an http(s) URL",
+                    )?;
+                }
+            }
+        }
         for entry in &self.access.api_keys {
             check(
                 "access.api_keys.user_id",

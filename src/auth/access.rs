@@ -6,6 +6,9 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::sync::Arc;
+
+use super::resource_server::{ResourceServer, TokenRejected};
 use crate::config::{AccessMode, Settings};
 
 /// The access rules in force.
@@ -13,6 +16,7 @@ pub struct CallerAccess {
     mode: AccessMode,
     keys: Vec<([u8; 32], String)>,
     open_user: String,
+    tokens: Option<Arc<ResourceServer>>,
 }
 
 /// Who a request acts for, and the key it presented (forwarded to a remote store).
@@ -45,10 +49,22 @@ pub enum Denied {
     OtherUser(String),
     #[error("this service needs the user in the path: use /{{server}}/{{user_id}}:{{api_key}}/…")]
     NoUser,
+    #[error("this service needs an OAuth access token: send Authorization: Bearer <token>")]
+    NoToken,
+    #[error("{0}")]
+    Token(TokenRejected),
+}
+
+impl Denied {
+    /// 403 for a valid token without the scope needed, 401 for everything else.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Denied::Token(TokenRejected::InsufficientScope(_)))
+    }
 }
 
 impl CallerAccess {
-    pub fn from_settings(settings: &Settings) -> CallerAccess {
+    /// The rules of `settings`; `tokens` checks access tokens in `oauth` mode.
+    pub fn from_settings(settings: &Settings, tokens: Option<Arc<ResourceServer>>) -> CallerAccess {
         let keys = settings
             .access
             .api_keys
@@ -63,6 +79,7 @@ impl CallerAccess {
             mode: settings.access_mode(),
             keys,
             open_user: settings.stdio.user_id.clone(),
+            tokens,
         }
     }
 
@@ -92,6 +109,23 @@ impl CallerAccess {
                     key: Some(key.to_owned()),
                 })
             }
+            AccessMode::Oauth => {
+                let token = bearer.ok_or(Denied::NoToken)?;
+                let Some(tokens) = &self.tokens else {
+                    return Err(Denied::NoToken);
+                };
+                let user = tokens.check(token).map_err(Denied::Token)?;
+                if let Some((path_user, _)) = path {
+                    if path_user != user.user_id {
+                        return Err(Denied::OtherUser(path_user.to_owned()));
+                    }
+                }
+                // The token stays here: it is never handed on to upstream APIs.
+                Ok(Caller {
+                    user_id: user.user_id,
+                    key: None,
+                })
+            }
             AccessMode::Remote => {
                 let key = presented.ok_or(Denied::NoKey)?;
                 let (user, _) = path.ok_or(Denied::NoUser)?;
@@ -101,6 +135,20 @@ impl CallerAccess {
                 })
             }
         }
+    }
+
+    /// The `WWW-Authenticate` value that goes with a refusal.
+    pub fn challenge(&self, denied: &Denied) -> String {
+        match (&self.tokens, denied) {
+            (Some(tokens), Denied::Token(rejected)) => tokens.challenge(Some(rejected)),
+            (Some(tokens), _) => tokens.challenge(None),
+            (None, _) => "Bearer".to_owned(),
+        }
+    }
+
+    /// The RFC 9728 metadata, in `oauth` mode.
+    pub fn resource_metadata(&self, path: Option<&str>) -> Option<serde_json::Value> {
+        self.tokens.as_ref().map(|tokens| tokens.metadata(path))
     }
 
     /// The user a key acts for. Every configured digest is compared, in constant time.
@@ -129,7 +177,7 @@ mod tests {
             sha256: hex::encode(Sha256::digest(b"alice-key")),
         }];
         settings.stdio.user_id = "local".into();
-        CallerAccess::from_settings(&settings)
+        CallerAccess::from_settings(&settings, None)
     }
 
     #[test]

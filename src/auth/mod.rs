@@ -6,6 +6,7 @@
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
 //! - [`remote`] — a credentials HTTP API (guMCP's Gumloop client).
 //! - [`oauth`] — token requests: refresh, and the authorization code with PKCE.
+//! - [`resource_server`] — callers' OAuth access tokens (JWTs) checked, RFC 9728 metadata.
 //! - [`connect`] — connecting an account (`gumcp-actors auth`): the browser flow, API keys.
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
@@ -16,6 +17,7 @@ pub mod credentials;
 pub mod local;
 pub mod oauth;
 pub mod remote;
+pub mod resource_server;
 pub mod store;
 
 use std::sync::Arc;

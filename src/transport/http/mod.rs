@@ -33,6 +33,8 @@ use serde::Serialize;
 
 use crate::actors::runtime::Runtime;
 use crate::auth::access::CallerAccess;
+use crate::auth::resource_server::ResourceServer;
+use crate::config::AccessMode;
 use guard::OriginPolicy;
 use session_key::SessionKey;
 use sessions::SessionTable;
@@ -123,10 +125,13 @@ impl HttpState {
         let path = key
             .as_ref()
             .map(|key| (key.user_id.as_str(), key.api_key.as_deref()));
-        let caller = self
-            .access
-            .caller(path, bearer)
-            .map_err(|denied| reply::unauthorized(&denied.to_string()))?;
+        let caller = self.access.caller(path, bearer).map_err(|denied| {
+            reply::unauthorized(
+                &denied.to_string(),
+                &self.access.challenge(&denied),
+                denied.is_forbidden(),
+            )
+        })?;
         let quoted_key = key.map_or_else(|| caller.user_id.clone(), |key| key.quoted());
         Ok(Target {
             server,
@@ -140,6 +145,14 @@ impl HttpState {
 fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(health_root))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            web::get().to(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{path:.*}",
+            web::get().to(resource_metadata),
+        )
         .route("/health_check", web::get().to(health_check))
         .service(
             web::resource(["/{server}/mcp", "/{server}/{session_key}/mcp"])
@@ -192,6 +205,17 @@ async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
     })
 }
 
+/// RFC 9728 metadata (only in `oauth` access mode).
+async fn resource_metadata(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
+    match state
+        .access
+        .resource_metadata(request.match_info().get("path"))
+    {
+        Some(metadata) => HttpResponse::Ok().json(metadata),
+        None => reply::plain(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
 async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
     runtime
         .metrics
@@ -238,6 +262,17 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         metrics: metrics_listener.local_addr()?,
     };
     let grace = Duration::from_secs(settings.runtime.shutdown_grace_secs);
+    let tokens = match (&settings.access.oauth, settings.access_mode()) {
+        (Some(oauth), AccessMode::Oauth) => {
+            let client =
+                crate::upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs));
+            let server = ResourceServer::new(oauth.clone(), client);
+            server.refresh().await;
+            server.keep_fresh();
+            Some(server)
+        }
+        _ => None,
+    };
     let sessions = Arc::new(SessionTable::new(
         http.max_sessions,
         http.max_sessions_per_user,
@@ -250,7 +285,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         keep_alive: Duration::from_secs(http.keep_alive_secs),
         replay_events: http.replay_events,
         outbound_buffer: settings.protocol.outbound_buffer,
-        access: CallerAccess::from_settings(&settings),
+        access: CallerAccess::from_settings(&settings, tokens),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
     let api = HttpServer::new(move || {

@@ -21,12 +21,17 @@ pub fn rpc_error(status: StatusCode, error: McpError) -> HttpResponse {
         .body(json!({ "jsonrpc": "2.0", "id": null, "error": error }).to_string())
 }
 
-/// 401 with the reason and the Bearer challenge.
-pub fn unauthorized(why: &str) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+/// 401 (or 403 for a missing scope) with the reason and the Bearer challenge.
+pub fn unauthorized(why: &str, challenge: &str, forbidden: bool) -> HttpResponse {
+    let (status, label) = if forbidden {
+        (StatusCode::FORBIDDEN, "Forbidden")
+    } else {
+        (StatusCode::UNAUTHORIZED, "Unauthorized")
+    };
+    HttpResponse::build(status)
+        .insert_header((header::WWW_AUTHENTICATE, challenge))
         .content_type("text/plain; charset=utf-8")
-        .body(format!("Unauthorized: {why}"))
+        .body(format!("{label}: {why}"))
 }
 
 pub fn forbidden(why: &str) -> HttpResponse {
