@@ -254,3 +254,70 @@ async fn a_user_id_that_could_escape_the_folder_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid user id"));
     assert!(!root.path().join("local_auth").exists());
 }
+
+#[tokio::test]
+async fn gumcps_environment_switch_selects_the_remote_store() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), "keyhub", "kind = \"api_key\"\n");
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["auth", "--server", "keyhub", "--user-id", "bob"])
+        .env("ENVIRONMENT", "gumloop")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"pk-123\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("remote credential store"), "{stderr}");
+    assert!(!root.path().join("local_auth/credentials").exists());
+}
+
+#[tokio::test]
+async fn a_browser_that_never_comes_back_times_out_clearly() {
+    let provider = MockServer::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        "mockhub",
+        &format!(
+            "kind = \"oauth2\"\nauthorize_url = \"{0}/authorize\"\ntoken_url = \"{0}/token\"\n",
+            provider.uri()
+        ),
+    );
+    let app_dir = root.path().join("local_auth/oauth_configs/mockhub");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    std::fs::write(
+        app_dir.join("oauth.json"),
+        json!({ "client_id": "cid", "redirect_uri": redirect }).to_string(),
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "auth",
+            "--server",
+            "mockhub",
+            "--no-browser",
+            "--timeout-secs",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no redirect arrived within 1 s"));
+}
