@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{BodyErrors, BodyKind, HttpTool, Method};
+use super::spec::{fill_template, BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
 use crate::servers::manifest::{AuthSpec, Inject};
 
@@ -335,6 +335,10 @@ fn with_body(
         })
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    if let Some(template) = &tool.body_template {
+        let body = fill_template(template, arguments).unwrap_or(Value::Null);
+        return builder.json(&body);
+    }
     match tool.body_kind() {
         BodyKind::None => builder,
         BodyKind::Json => builder.json(&body_args),

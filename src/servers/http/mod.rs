@@ -512,13 +512,18 @@ fn project_fields(value: Value, fields: &[String]) -> Value {
     }
 }
 
-/// The answer as pretty JSON text and as structured content (an object: arrays are wrapped as
-/// `{"items": […]}`, since structured content must be an object).
+/// The answer as text (pretty JSON, or the text itself when the answer is a string) and as
+/// structured content, which must be an object: lists become `{"items": […]}`, other values
+/// `{"result": …}`.
 fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let text = match &value {
+        Value::String(text) => text.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
     let structured = match value {
         Value::Object(object) => Value::Object(object),
-        other => serde_json::json!({ "items": other }),
+        Value::Array(items) => serde_json::json!({ "items": items }),
+        other => serde_json::json!({ "result": other }),
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);

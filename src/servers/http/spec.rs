@@ -41,6 +41,10 @@ pub struct HttpTool {
     pub result: Projection,
     /// For `body = "graphql"`: the query; the body arguments become its variables.
     pub graphql: Option<String>,
+    /// A JSON body shaped by the API rather than by the arguments: `"{arg}"` stands for the
+    /// argument's value (its JSON type kept), and drops out of its object or list when the
+    /// argument is absent; `{arg}` inside longer text is replaced by the argument as text.
+    pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
 }
@@ -256,6 +260,15 @@ impl HttpTool {
                 }
             }
         }
+        if let Some(template) = &self.body_template {
+            let mut used = Vec::new();
+            template_placeholders(template, &mut used);
+            if let Some(unknown) = used.iter().find(|arg| !known(arg)) {
+                return Err(at(format!(
+                    "body_template uses {{{unknown}}}, which input_schema does not define"
+                )));
+            }
+        }
         if (self.body_kind() == BodyKind::Graphql) != self.graphql.is_some() {
             return Err(at(
                 "body = \"graphql\" and a graphql query go together".into()
@@ -276,6 +289,59 @@ impl HttpTool {
             }
         }
         Ok(())
+    }
+}
+
+/// Fills a body template with `arguments` (see [`HttpTool::body_template`]); `None` when the
+/// whole template was one absent argument.
+pub fn fill_template(
+    template: &Value,
+    arguments: &serde_json::Map<String, Value>,
+) -> Option<Value> {
+    match template {
+        Value::String(text) => {
+            if let Some(name) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                if placeholders(text) == [name] {
+                    return arguments.get(name).filter(|v| !v.is_null()).cloned();
+                }
+            }
+            let mut out = text.clone();
+            for name in placeholders(text) {
+                let value = match arguments.get(&name) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                out = out.replace(&format!("{{{name}}}"), &value);
+            }
+            Some(Value::String(out))
+        }
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .filter_map(|item| fill_template(item, arguments))
+                .collect(),
+        )),
+        Value::Object(object) => Some(Value::Object(
+            object
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), fill_template(value, arguments)?)))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+fn template_placeholders(template: &Value, found: &mut Vec<String>) {
+    match template {
+        Value::String(text) => found.extend(placeholders(text)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| template_placeholders(item, found)),
+        Value::Object(object) => object
+            .values()
+            .for_each(|value| template_placeholders(value, found)),
+        _ => {}
     }
 }
 
@@ -314,7 +380,28 @@ mod tests {
             result: Projection::default(),
             graphql: None,
             pagination: None,
+            body_template: None,
         }
+    }
+
+    #[test]
+    fn body_templates_keep_types_and_drop_absent_arguments() {
+        let template = json!({
+            "model": "{model}",
+            "messages": [{ "role": "system", "content": "{system}" }, { "role": "user", "content": "Q: {query}" }],
+            "temperature": "{temperature}",
+            "filter": "{recency}"
+        });
+        let args = json!({ "model": "sonar", "query": "rust", "temperature": 0.5 });
+        let filled = fill_template(&template, args.as_object().unwrap()).unwrap();
+        assert_eq!(
+            filled,
+            json!({
+                "model": "sonar",
+                "messages": [{ "role": "system" }, { "role": "user", "content": "Q: rust" }],
+                "temperature": 0.5
+            })
+        );
     }
 
     #[test]
