@@ -86,7 +86,7 @@ pub fn authorization(app: &OAuthApp, spec: &AuthSpec) -> Result<Authorization, C
                 .add_extra_param("access_type", "offline")
                 .add_extra_param("prompt", "consent");
         }
-        OAuthProvider::Standard | OAuthProvider::Github => {
+        OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -205,6 +205,11 @@ pub async fn exchange(
         )
         .await;
     }
+    let client_auth = if spec.provider == OAuthProvider::Notion {
+        oauth::ClientAuth::Basic
+    } else {
+        oauth::ClientAuth::Body
+    };
     Ok(oauth::exchange_code(
         client,
         app,
@@ -212,6 +217,7 @@ pub async fn exchange(
         redirect,
         code,
         authorization.verifier,
+        client_auth,
     )
     .await?)
 }
@@ -395,6 +401,36 @@ mod tests {
         assert_eq!(creds.access_token.as_deref(), Some("xoxp-user"));
         assert_eq!(creds.extra["bot_token"], "xoxb-bot");
         assert_eq!(creds.extra["team"]["id"], "T1");
+    }
+
+    #[tokio::test]
+    async fn notion_takes_the_client_credentials_as_basic_auth() {
+        let notion = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/oauth/token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("code=the-code"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "secret_notion", "token_type": "bearer", "workspace_name": "Acme"
+            })))
+            .expect(1)
+            .mount(&notion)
+            .await;
+        let spec = spec(
+            OAuthProvider::Notion,
+            Some(format!("{}/v1/oauth/token", notion.uri())),
+        );
+        let auth = authorization(&app(), &spec).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
+            .await
+            .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("secret_notion"));
+        notion.verify().await;
     }
 
     #[tokio::test]

@@ -108,11 +108,20 @@ fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
     next
 }
 
-/// An `oauth2` client of `app` that knows the token endpoint; the secret, when the app has
-/// one, goes in the request body (what Google, GitHub, Slack and Linear all accept).
+/// How the client credentials reach the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// In the form body (Google, GitHub, Slack, Linear).
+    Body,
+    /// As HTTP Basic authentication (Notion).
+    Basic,
+}
+
+/// An `oauth2` client of `app` that knows the token endpoint.
 fn token_client(
     app: &OAuthApp,
     token_url_text: &str,
+    client_auth: ClientAuth,
 ) -> Result<
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>,
     TokenError,
@@ -122,7 +131,10 @@ fn token_client(
     Ok(match &app.client_secret {
         Some(secret) => client
             .set_client_secret(ClientSecret::new(secret.clone()))
-            .set_auth_type(oauth2::AuthType::RequestBody),
+            .set_auth_type(match client_auth {
+                ClientAuth::Body => oauth2::AuthType::RequestBody,
+                ClientAuth::Basic => oauth2::AuthType::BasicAuth,
+            }),
         None => client,
     })
 }
@@ -140,7 +152,7 @@ pub async fn refresh(
         ));
     };
     let http = |request| send(client, request);
-    let answer = token_client(app, token_url_text)?
+    let answer = token_client(app, token_url_text, ClientAuth::Body)?
         .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
         .request_async(&http)
         .await
@@ -156,11 +168,12 @@ pub async fn exchange_code(
     redirect_uri: &str,
     code: String,
     verifier: PkceCodeVerifier,
+    client_auth: ClientAuth,
 ) -> Result<Credentials, TokenError> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
         .map_err(|err| TokenError::Rejected(format!("redirect_uri is invalid: {err}")))?;
     let http = |request| send(client, request);
-    let answer = token_client(app, token_url_text)?
+    let answer = token_client(app, token_url_text, client_auth)?
         .set_redirect_uri(redirect)
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)

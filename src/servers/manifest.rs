@@ -117,6 +117,8 @@ pub enum OAuthProvider {
     Slack,
     /// Answers the token request form-encoded unless asked for JSON.
     Github,
+    /// Takes the client credentials as HTTP Basic authentication at its token endpoint.
+    Notion,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
