@@ -3,58 +3,20 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use common::{binary, modern_meta, WAIT};
+use common::{binary, modern_meta, Served, WAIT};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const KEY: &str = "alice-secret-key-0001";
 
-struct Served {
-    child: Child,
-    url: String,
-    /// Kept open: the server writes a second line after the address.
-    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
+/// `serve` with `config`, logging at debug (so the test can show no key reaches the logs).
 async fn serve(config: &str) -> (Served, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("gumcp.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(binary())
-        .arg("--config")
-        .arg(&path)
-        .args(["serve", "--port", "0", "--metrics-port", "0"])
-        .env("RUST_LOG", "debug")
-        .env(
-            "GUMCP__SERVERS__DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(WAIT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("serve printed no address");
-    })
-    .await
-    .unwrap();
     (
-        Served {
-            child,
-            url,
-            _stdout: lines,
-        },
+        common::serve(Some(&path), &[("RUST_LOG", "debug")]).await,
         root,
     )
 }
@@ -102,7 +64,7 @@ async fn text_of(response: reqwest::Response) -> String {
 
 #[tokio::test]
 async fn api_keys_decide_the_user_and_everything_else_is_refused() {
-    let (mut served, _root) = serve(&keys_config()).await;
+    let (served, _root) = serve(&keys_config()).await;
     let client = gumcp_actors::upstream::client(WAIT);
     let base = &served.url;
 
@@ -160,8 +122,9 @@ async fn api_keys_decide_the_user_and_everything_else_is_refused() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    served.child.start_kill().unwrap();
-    let output = tokio::time::timeout(WAIT, served.child.wait_with_output())
+    let mut child = served.child;
+    child.start_kill().unwrap();
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
@@ -172,11 +135,11 @@ async fn api_keys_decide_the_user_and_everything_else_is_refused() {
 
 #[tokio::test]
 async fn open_access_on_loopback_needs_no_key() {
-    let (_served, _root) = serve("").await;
+    let (served, _root) = serve("").await;
     let client = gumcp_actors::upstream::client(WAIT);
     let response = post(
         &client,
-        &format!("{}/simple-tools-server/mcp", _served.url),
+        &format!("{}/simple-tools-server/mcp", served.url),
         None,
         "list-data",
         json!({}),

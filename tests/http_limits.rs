@@ -5,37 +5,22 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{binary, WAIT};
+use common::WAIT;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
-    let mut child = Command::new(binary())
-        .args(["serve", "--port", "0", "--metrics-port", "0"])
-        .env("RUST_LOG", "warn")
-        .env("GUMCP__PROTOCOL__OUTBOUND_BUFFER", "8")
-        .env("GUMCP__HTTP__KEEP_ALIVE_SECS", "3600")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    while printed.len() < 2 {
-        let line = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap();
-        printed.push(line.unwrap());
-    }
-    let base = printed[0].replace("listening on ", "");
-    let metrics = printed[1].replace("metrics on ", "");
+    let served = common::serve(
+        None,
+        &[
+            ("GUMCP__PROTOCOL__OUTBOUND_BUFFER", "8"),
+            ("GUMCP__HTTP__KEEP_ALIVE_SECS", "3600"),
+        ],
+    )
+    .await;
+    let (base, metrics) = (served.url.clone(), served.metrics_url.clone());
     let address = base.trim_start_matches("http://").to_owned();
 
     // Open the stream and read only up to the endpoint event, then never again.
@@ -119,22 +104,8 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
 
 #[tokio::test]
 async fn sessions_past_a_users_cap_get_503_with_retry_after() {
-    let mut child = Command::new(binary())
-        .args(["serve", "--port", "0", "--metrics-port", "0"])
-        .env("RUST_LOG", "warn")
-        .env("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = first.replace("listening on ", "");
+    let served = common::serve(None, &[("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "2")]).await;
+    let base = served.url.clone();
     let client = gumcp_actors::upstream::client(WAIT);
     let open = |user: &str| {
         client

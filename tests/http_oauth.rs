@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use base64::Engine;
-use common::{binary, modern_meta, WAIT};
+use common::{binary, modern_meta, Served, WAIT};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -38,12 +35,6 @@ fn claims(issuer: &str, audience: &str, expires_in: i64, scope: &str) -> Value {
     json!({ "iss": issuer, "aud": audience, "sub": "erin", "exp": now + expires_in, "iat": now, "scope": scope })
 }
 
-struct Served {
-    _child: tokio::process::Child,
-    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    url: String,
-}
-
 async fn serve(issuer: &MockServer) -> (Served, tempfile::TempDir) {
     let jwks = json!({ "keys": [{
         "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "k1",
@@ -64,35 +55,7 @@ async fn serve(issuer: &MockServer) -> (Served, tempfile::TempDir) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary())
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--port", "0", "--metrics-port", "0"])
-        .env("RUST_LOG", "warn")
-        .env(
-            "GUMCP__SERVERS__DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = first.replace("listening on ", "");
-    (
-        Served {
-            _child: child,
-            _stdout: lines,
-            url,
-        },
-        root,
-    )
+    (common::serve(Some(&config), &[]).await, root)
 }
 
 async fn call(url: &str, bearer: Option<&str>, tool: &str, arguments: Value) -> reqwest::Response {

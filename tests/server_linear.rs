@@ -3,38 +3,14 @@
 
 mod common;
 
-use common::{modern_meta, StdioClient};
+use common::{modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn linear(root: &std::path::Path, upstream: &MockServer) -> StdioClient {
-    let creds = root.join("local_auth/credentials/linear");
-    std::fs::create_dir_all(&creds).unwrap();
-    std::fs::write(
-        creds.join("alice_credentials.json"),
-        json!({ "access_token": "lin_oauth_1", "refresh_token": "r", "expires_at": 4_000_000_000u64 }).to_string(),
-    )
-    .unwrap();
-    let config = root.join("gumcp.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[servers]\ndir = \"{}\"\n[servers.base_urls]\nlinear = \"{}\"\n[auth]\nlocal_dir = \"local_auth\"\n",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
-            upstream.uri()
-        ),
-    )
-    .unwrap();
-    StdioClient::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "stdio",
-        "--server",
-        "linear",
-        "--user-id",
-        "alice",
-    ])
+    let tokens = json!({ "access_token": "lin_oauth_1", "refresh_token": "r", "expires_at": 4_000_000_000u64 });
+    shipped_server(root, "linear", tokens, &upstream.uri())
 }
 
 /// A GraphQL POST with the user's token, whose query contains `operation` and whose variables

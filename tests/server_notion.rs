@@ -3,38 +3,14 @@
 
 mod common;
 
-use common::{modern_meta, StdioClient};
+use common::{modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn notion(root: &std::path::Path, upstream: &MockServer) -> StdioClient {
-    let creds = root.join("local_auth/credentials/notion");
-    std::fs::create_dir_all(&creds).unwrap();
-    std::fs::write(
-        creds.join("alice_credentials.json"),
-        json!({ "access_token": "secret_notion", "workspace_name": "Acme" }).to_string(),
-    )
-    .unwrap();
-    let config = root.join("gumcp.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[servers]\ndir = \"{}\"\n[servers.base_urls]\nnotion = \"{}\"\n[auth]\nlocal_dir = \"local_auth\"\n",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
-            upstream.uri()
-        ),
-    )
-    .unwrap();
-    StdioClient::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "stdio",
-        "--server",
-        "notion",
-        "--user-id",
-        "alice",
-    ])
+    let tokens = json!({ "access_token": "secret_notion", "workspace_name": "Acme" });
+    shipped_server(root, "notion", tokens, &upstream.uri())
 }
 
 /// A request as Notion checks it: the verb, the path, the bearer token and the API version.

@@ -3,39 +3,19 @@
 
 mod common;
 
-use common::{modern_meta, StdioClient};
+use common::{modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The shipped server, a user with an API key, and the upstream pointed at `upstream`.
 fn perplexity(root: &std::path::Path, upstream: &MockServer) -> StdioClient {
-    let creds = root.join("local_auth/credentials/perplexity");
-    std::fs::create_dir_all(&creds).unwrap();
-    std::fs::write(
-        creds.join("alice_credentials.json"),
-        r#"{"api_key":"pplx-test"}"#,
-    )
-    .unwrap();
-    let config = root.join("gumcp.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[servers]\ndir = \"{}\"\n[servers.base_urls]\nperplexity = \"{}\"\n[auth]\nlocal_dir = \"local_auth\"\n",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
-            upstream.uri()
-        ),
-    )
-    .unwrap();
-    StdioClient::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "stdio",
-        "--server",
+    shipped_server(
+        root,
         "perplexity",
-        "--user-id",
-        "alice",
-    ])
+        json!({ "api_key": "pplx-test" }),
+        &upstream.uri(),
+    )
 }
 
 fn completion(text: &str) -> ResponseTemplate {

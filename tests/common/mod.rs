@@ -134,3 +134,87 @@ impl StdioClient {
         (status, rest)
     }
 }
+
+/// A shipped server over stdio for user alice, with `credentials` saved for its service and
+/// its upstream pointed at `upstream_url`; everything lives in `root`.
+pub fn shipped_server(
+    root: &std::path::Path,
+    server: &str,
+    credentials: Value,
+    upstream_url: &str,
+) -> StdioClient {
+    let creds = root.join("local_auth/credentials").join(server);
+    std::fs::create_dir_all(&creds).expect("a temp folder");
+    std::fs::write(
+        creds.join("alice_credentials.json"),
+        credentials.to_string(),
+    )
+    .expect("a temp file");
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[servers]\ndir = \"{}\"\n[servers.base_urls]\n{server} = \"{upstream_url}\"\n\
+             [auth]\nlocal_dir = \"local_auth\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
+        ),
+    )
+    .expect("a temp file");
+    let config = config.to_string_lossy().into_owned();
+    StdioClient::start(&[
+        "--config",
+        &config,
+        "stdio",
+        "--server",
+        server,
+        "--user-id",
+        "alice",
+    ])
+}
+
+/// A running `serve` on free ports; it stops with this value.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+    pub metrics_url: String,
+    /// Kept open: the server may still write to its stdout.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+/// Starts `serve --port 0 --metrics-port 0` with `config` (a file path, or none) and `env`,
+/// and waits for the addresses it prints.
+pub async fn serve(config: Option<&std::path::Path>, env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(binary());
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .env("RUST_LOG", "warn")
+        .env(
+            "GUMCP__SERVERS__DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
+        )
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut printed = Vec::new();
+    while printed.len() < 2 {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("serve printed its addresses in time")
+            .expect("stdout is readable")
+            .expect("serve printed its addresses");
+        printed.push(line);
+    }
+    Served {
+        child,
+        url: printed[0].replace("listening on ", ""),
+        metrics_url: printed[1].replace("metrics on ", ""),
+        _stdout: lines,
+    }
+}
