@@ -167,3 +167,26 @@ async fn a_malformed_digest_in_the_config_is_refused_by_name() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("access.api_keys.sha256"));
 }
+
+#[tokio::test]
+async fn remote_access_needs_a_key_and_the_user_in_the_path() {
+    let (served, _root) = serve("[access]\nmode = \"remote\"\n").await;
+    let client = gumcp_actors::upstream::client(WAIT);
+    let base = &served.url;
+    let with_key = post(
+        &client,
+        &format!("{base}/simple-tools-server/alice:{KEY}/mcp"),
+        None,
+        "list-data",
+        json!({}),
+    )
+    .await;
+    assert_eq!(with_key.status(), 200);
+    for (url, bearer) in [
+        (format!("{base}/simple-tools-server/alice/mcp"), None),
+        (format!("{base}/simple-tools-server/mcp"), Some(KEY)),
+    ] {
+        let refused = post(&client, &url, bearer, "list-data", json!({})).await;
+        assert_eq!(refused.status(), 401, "{url}");
+    }
+}

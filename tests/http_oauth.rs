@@ -55,7 +55,10 @@ async fn serve(issuer: &MockServer) -> (Served, tempfile::TempDir) {
         ),
     )
     .unwrap();
-    (common::serve(Some(&config), &[]).await, root)
+    (
+        common::serve(Some(&config), &[("RUST_LOG", "debug")]).await,
+        root,
+    )
 }
 
 async fn call(url: &str, bearer: Option<&str>, tool: &str, arguments: Value) -> reqwest::Response {
@@ -163,6 +166,19 @@ async fn a_valid_token_names_the_user_and_bad_ones_are_refused_with_a_challenge(
     assert!(
         challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp\""),
         "{challenge}"
+    );
+
+    let mut child = served.child;
+    child.start_kill().unwrap();
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!logs.is_empty(), "debug logging produced nothing to check");
+    assert!(
+        !logs.contains(&good) && !logs.contains(&unscoped),
+        "a token reached the logs"
     );
 }
 
