@@ -235,6 +235,69 @@ pub struct OAuthAccessSettings {
     pub leeway_secs: u64,
 }
 
+impl OAuthAccessSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let web_url = |text: &str| {
+            reqwest::Url::parse(text)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        };
+        for (key, url) in [
+            ("access.oauth.issuer", &self.issuer),
+            ("access.oauth.jwks_url", &self.jwks_url),
+        ] {
+            check(
+                key,
+                url,
+                web_url(url).is_some(),
+                "must be an absolute http(s) URL",
+            )?;
+        }
+        // RFC 8707 §2: an absolute URI without a fragment; a query would not survive the
+        // RFC 9728 well-known URL built from it.
+        check(
+            "access.oauth.resource",
+            &self.resource,
+            web_url(&self.resource)
+                .is_some_and(|url| url.fragment().is_none() && url.query().is_none()),
+            "must be this server's absolute http(s) URL, without query or fragment \
+             (e.g. \"https://mcp.example.com\")",
+        )?;
+        check(
+            "access.oauth.user_claim",
+            &self.user_claim,
+            !self.user_claim.is_empty(),
+            "must name a claim (e.g. \"sub\")",
+        )?;
+        // RFC 6749 §3.3 scope-token characters (they are quoted in WWW-Authenticate).
+        let scope_ok = |scope: &String| {
+            !scope.is_empty()
+                && scope
+                    .bytes()
+                    .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+        };
+        for (key, scopes) in [
+            ("access.oauth.required_scopes", &self.required_scopes),
+            ("access.oauth.scopes_supported", &self.scopes_supported),
+        ] {
+            if let Some(bad) = scopes.iter().find(|scope| !scope_ok(scope)) {
+                check(
+                    key,
+                    bad,
+                    false,
+                    "scopes are non-empty and hold no spaces, quotes or backslashes",
+                )?;
+            }
+        }
+        check(
+            "access.oauth.leeway_secs",
+            self.leeway_secs,
+            self.leeway_secs <= 300,
+            "must be between 0 and 300 seconds",
+        )
+    }
+}
+
 fn default_user_claim() -> String {
     "sub".to_owned()
 }
@@ -522,18 +585,7 @@ impl Settings {
                 "mode = \"oauth\" needs an [access.oauth] table with issuer, jwks_url and resource",
             )?;
             if let Some(oauth) = oauth {
-                for (key, url) in [
-                    ("access.oauth.issuer", &oauth.issuer),
-                    ("access.oauth.jwks_url", &oauth.jwks_url),
-                    ("access.oauth.resource", &oauth.resource),
-                ] {
-                    check(
-                        key,
-                        url,
-                        url.starts_with("https://") || url.starts_with("http://"),
-                        "must be an http(s) URL",
-                    )?;
-                }
+                oauth.validate()?;
             }
         }
         for entry in &self.access.api_keys {

@@ -1,7 +1,9 @@
 //! Who may call the HTTP service, and as which user. The key a caller presents (the `api_key`
 //! of guMCP's `user_id:api_key` session key, or `Authorization: Bearer`) is compared by its
 //! SHA-256 digest in constant time against every configured digest, so neither the keys nor
-//! the timing of a comparison give anything away. Keys never appear in errors or logs.
+//! the timing of a comparison give anything away. Keys never appear in errors or logs. In
+//! `oauth` mode the bearer token is an OAuth access token, checked by
+//! [`super::resource_server`]; it names the user and goes no further.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -84,11 +86,13 @@ impl CallerAccess {
     }
 
     /// Decides the caller of a request: `path` is the user id and key of a session key in the
-    /// URL (if the route has one), `bearer` the token of an `Authorization: Bearer` header.
+    /// URL (if the route has one), `bearer` the token of an `Authorization: Bearer` header,
+    /// `endpoint` the request's path (an access token may be meant for that endpoint alone).
     pub fn caller(
         &self,
         path: Option<(&str, Option<&str>)>,
         bearer: Option<&str>,
+        endpoint: &str,
     ) -> Result<Caller, Denied> {
         let presented = path.and_then(|(_, key)| key).or(bearer);
         match self.mode {
@@ -114,7 +118,7 @@ impl CallerAccess {
                 let Some(tokens) = &self.tokens else {
                     return Err(Denied::NoToken);
                 };
-                let user = tokens.check(token).map_err(Denied::Token)?;
+                let user = tokens.check(token, endpoint).map_err(Denied::Token)?;
                 if let Some((path_user, _)) = path {
                     if path_user != user.user_id {
                         return Err(Denied::OtherUser(path_user.to_owned()));
@@ -169,6 +173,9 @@ mod tests {
     use super::*;
     use crate::config::ApiKeyEntry;
 
+    /// The endpoint every test request goes to.
+    const E: &str = "/simple-tools-server/mcp";
+
     fn access(mode: AccessMode) -> CallerAccess {
         let mut settings = Settings::default();
         settings.access.mode = Some(mode);
@@ -184,25 +191,25 @@ mod tests {
     fn open_access_takes_the_user_from_the_path_or_is_local() {
         let open = access(AccessMode::Open);
         assert_eq!(
-            open.caller(Some(("bob", None)), None).unwrap().user_id,
+            open.caller(Some(("bob", None)), None, E).unwrap().user_id,
             "bob"
         );
-        assert_eq!(open.caller(None, None).unwrap().user_id, "local");
+        assert_eq!(open.caller(None, None, E).unwrap().user_id, "local");
     }
 
     #[test]
     fn an_api_key_decides_the_user() {
         let keys = access(AccessMode::ApiKeys);
-        let caller = keys.caller(None, Some("alice-key")).unwrap();
+        let caller = keys.caller(None, Some("alice-key"), E).unwrap();
         assert_eq!(caller.user_id, "alice");
         let from_path = keys
-            .caller(Some(("alice", Some("alice-key"))), None)
+            .caller(Some(("alice", Some("alice-key"))), None, E)
             .unwrap();
         assert_eq!(from_path.user_id, "alice");
-        assert_eq!(keys.caller(None, None), Err(Denied::NoKey));
-        assert_eq!(keys.caller(None, Some("guess")), Err(Denied::UnknownKey));
+        assert_eq!(keys.caller(None, None, E), Err(Denied::NoKey));
+        assert_eq!(keys.caller(None, Some("guess"), E), Err(Denied::UnknownKey));
         assert_eq!(
-            keys.caller(Some(("mallory", Some("alice-key"))), None),
+            keys.caller(Some(("mallory", Some("alice-key"))), None, E),
             Err(Denied::OtherUser("mallory".into()))
         );
     }
@@ -210,9 +217,12 @@ mod tests {
     #[test]
     fn remote_access_needs_a_key_and_a_user() {
         let remote = access(AccessMode::Remote);
-        assert_eq!(remote.caller(None, Some("k")), Err(Denied::NoUser));
-        assert_eq!(remote.caller(Some(("u", None)), None), Err(Denied::NoKey));
-        let caller = remote.caller(Some(("u", Some("k"))), None).unwrap();
+        assert_eq!(remote.caller(None, Some("k"), E), Err(Denied::NoUser));
+        assert_eq!(
+            remote.caller(Some(("u", None)), None, E),
+            Err(Denied::NoKey)
+        );
+        let caller = remote.caller(Some(("u", Some("k"))), None, E).unwrap();
         assert_eq!(caller.key.as_deref(), Some("k"));
     }
 
@@ -220,10 +230,10 @@ mod tests {
     fn refusals_and_debug_output_never_show_a_key() {
         let keys = access(AccessMode::ApiKeys);
         let denied = keys
-            .caller(Some(("mallory", Some("alice-key"))), None)
+            .caller(Some(("mallory", Some("alice-key"))), None, E)
             .unwrap_err();
         assert!(!denied.to_string().contains("alice-key"));
-        let caller = keys.caller(None, Some("alice-key")).unwrap();
+        let caller = keys.caller(None, Some("alice-key"), E).unwrap();
         assert!(!format!("{caller:?}").contains("alice-key"));
     }
 }

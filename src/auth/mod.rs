@@ -1,6 +1,7 @@
 //! Credentials for upstream services (a user's GitHub, Google, Slack … account).
 //!
-//! - [`access`] — who may call the HTTP service, as which user (open, API keys, remote).
+//! - [`access`] — who may call the HTTP service, as which user (open, API keys, remote,
+//!   OAuth access tokens).
 //! - [`credentials`] — the JSON shapes of guMCP's files: a user's tokens, a service's OAuth app.
 //! - [`store`] — the [`store::AuthClient`] trait and [`store::AuthError`].
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).

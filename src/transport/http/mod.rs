@@ -120,18 +120,20 @@ impl HttpState {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer_token);
         let path = key
             .as_ref()
             .map(|key| (key.user_id.as_str(), key.api_key.as_deref()));
-        let caller = self.access.caller(path, bearer).map_err(|denied| {
-            reply::unauthorized(
-                &denied.to_string(),
-                &self.access.challenge(&denied),
-                denied.is_forbidden(),
-            )
-        })?;
+        let caller = self
+            .access
+            .caller(path, bearer, request.path())
+            .map_err(|denied| {
+                reply::unauthorized(
+                    &denied.to_string(),
+                    &self.access.challenge(&denied),
+                    denied.is_forbidden(),
+                )
+            })?;
         let quoted_key = key.map_or_else(|| caller.user_id.clone(), |key| key.quoted());
         Ok(Target {
             server,
@@ -140,6 +142,15 @@ impl HttpState {
             api_key: caller.key.as_deref().map(Arc::from),
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 fn routes(config: &mut web::ServiceConfig) {
