@@ -26,19 +26,20 @@ pub struct Manifest {
     pub instructions: Option<String>,
     #[serde(default)]
     pub auth: AuthSpec,
-    /// `http` servers: the upstream API's base URL (overridable per server in
-    /// `servers.base_urls`).
+    /// The upstream API's base URL (overridable per server in `servers.base_urls`); needed by
+    /// `http` servers and by native ones that declare tools or call an API.
     pub base_url: Option<String>,
-    /// `http` servers: headers sent with every upstream request.
+    /// Headers sent with every declared tool's upstream request.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
-    /// `http` servers: the tools, each an upstream call.
+    /// Declared tools, each an upstream call run by the `http` engine (a native server's code
+    /// answers its other tools).
     #[serde(default)]
     pub tools: Vec<super::http::spec::HttpTool>,
-    /// `http` servers: how the upstream reports a failure inside a 200 answer.
+    /// How the upstream reports a failure inside a 200 answer.
     #[serde(default)]
     pub body_errors: super::http::spec::BodyErrors,
-    /// `http` servers: prompts, as message templates.
+    /// Declared prompts, as message templates.
     #[serde(default)]
     pub prompts: Vec<super::http::spec::PromptSpec>,
 }
@@ -47,7 +48,8 @@ pub struct Manifest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServerKind {
-    /// Rust code in the server's folder (`server.rs`), compiled into the binary.
+    /// Rust code in the server's folder (`server.rs`), compiled into the binary; it may also
+    /// declare tools in the manifest and hand them to the `http` engine.
     Native,
     /// Tools declared in `server.toml` as upstream HTTP calls, run by one engine.
     Http,
@@ -239,45 +241,44 @@ pub fn load(folder: &Path) -> Result<Manifest, String> {
     Ok(manifest)
 }
 
-/// `http` servers need a base URL and tools, each well declared; native servers have neither.
+/// `http` servers need a base URL and tools, each well declared. A native server may declare
+/// tools too — its code then answers the rest and hands these to the engine — and then needs
+/// the base URL as well.
 fn check_kind(manifest: &Manifest) -> Result<(), String> {
-    match manifest.kind {
-        ServerKind::Native if !manifest.tools.is_empty() || manifest.base_url.is_some() => Err(
-            "tools and base_url belong to kind = \"http\"; a native server declares its tools in code"
-                .to_owned(),
-        ),
-        ServerKind::Native => Ok(()),
-        ServerKind::Http => {
-            match &manifest.base_url {
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
-                Some(url) => return Err(format!("base_url {url:?} must be an http(s) URL")),
-                None => return Err("kind = \"http\" needs base_url".to_owned()),
+    let declares = !manifest.tools.is_empty() || !manifest.prompts.is_empty();
+    if manifest.kind == ServerKind::Http || declares || manifest.base_url.is_some() {
+        match &manifest.base_url {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+            Some(url) => return Err(format!("base_url {url:?} must be an http(s) URL")),
+            None if manifest.kind == ServerKind::Http => {
+                return Err("kind = \"http\" needs base_url".to_owned())
             }
-            if manifest.tools.is_empty() {
-                return Err("kind = \"http\" needs at least one [[tools]] entry".to_owned());
-            }
-            for prompt in &manifest.prompts {
-                if let Some(message) = prompt
-                    .messages
-                    .iter()
-                    .find(|m| m.role != "user" && m.role != "assistant")
-                {
-                    return Err(format!(
-                        "prompt {:?}: role {:?} must be \"user\" or \"assistant\"",
-                        prompt.name, message.role
-                    ));
-                }
-            }
-            let mut seen = std::collections::HashSet::new();
-            for tool in &manifest.tools {
-                tool.check()?;
-                if !seen.insert(tool.name.as_str()) {
-                    return Err(format!("tool {:?} is declared twice", tool.name));
-                }
-            }
-            Ok(())
+            None => return Err("declared [[tools]] need base_url".to_owned()),
         }
     }
+    if manifest.kind == ServerKind::Http && manifest.tools.is_empty() {
+        return Err("kind = \"http\" needs at least one [[tools]] entry".to_owned());
+    }
+    for prompt in &manifest.prompts {
+        if let Some(message) = prompt
+            .messages
+            .iter()
+            .find(|m| m.role != "user" && m.role != "assistant")
+        {
+            return Err(format!(
+                "prompt {:?}: role {:?} must be \"user\" or \"assistant\"",
+                prompt.name, message.role
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for tool in &manifest.tools {
+        tool.check()?;
+        if !seen.insert(tool.name.as_str()) {
+            return Err(format!("tool {:?} is declared twice", tool.name));
+        }
+    }
+    Ok(())
 }
 
 /// The auth section must name a valid service and, for OAuth, both endpoints as http(s) URLs.
@@ -369,6 +370,27 @@ kind = "api_key"
             .iter()
             .any(|p| p.contains("delta") && p.contains("python")));
         assert!(text.iter().any(|p| p.contains("eps")));
+    }
+
+    #[test]
+    fn a_native_server_may_declare_tools_given_a_base_url() {
+        let tool = "[[tools]]\nname = \"t\"\ndescription = \"d\"\npath = \"/t\"\n\
+                    input_schema = { type = \"object\" }\n";
+        let root = tempfile::tempdir().unwrap();
+        let with_url = GOOD.replace("[auth]", "base_url = \"https://api.example\"\n[auth]");
+        write_server(root.path(), "alpha", &format!("{with_url}{tool}"));
+        write_server(
+            root.path(),
+            "beta",
+            &format!("{}{tool}", GOOD.replace("alpha", "beta")),
+        );
+        let (found, problems) = discover(root.path());
+        assert_eq!(found.len(), 1, "{problems:?}");
+        assert_eq!(found[0].manifest.tools.len(), 1);
+        assert!(
+            problems[0].reason.contains("need base_url"),
+            "{problems:?}"
+        );
     }
 
     #[test]

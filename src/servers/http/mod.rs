@@ -80,6 +80,11 @@ impl HttpServer {
         }
     }
 
+    /// Whether `name` is one of the declared tools (a native server hands those over).
+    pub fn declares(&self, name: &str) -> bool {
+        self.manifest.tools.iter().any(|tool| tool.name == name)
+    }
+
     fn secret_of(&self, credentials: &Credentials) -> Option<String> {
         secret_of(&self.manifest, credentials)
     }
