@@ -69,8 +69,13 @@ pub struct RuntimeSettings {
     pub server_idle_ttl_secs: u64,
     /// Threads that host server actors; 0 means one per CPU core.
     pub arbiters: usize,
-    /// Restarts of one server actor allowed within a minute before it is reported as failing.
+    /// Restarts of one server actor allowed within a minute; past it the server is reported
+    /// as failing and paused (its calls refused) until the minute is over.
     pub max_restarts_per_minute: u32,
+    /// Calls (tools, resources, prompts, completions) one user may have running at once over
+    /// all their sessions and servers — the fair share that keeps one heavy user from taking
+    /// every worker and upstream connection.
+    pub max_in_flight_per_user: usize,
     /// When the client goes away (stdin closes), requests in flight get this long to finish.
     pub shutdown_grace_secs: u64,
 }
@@ -81,6 +86,7 @@ impl Default for RuntimeSettings {
             server_idle_ttl_secs: 900,
             arbiters: 0,
             max_restarts_per_minute: 5,
+            max_in_flight_per_user: 256,
             shutdown_grace_secs: 10,
         }
     }
@@ -104,6 +110,9 @@ pub struct ProtocolSettings {
     /// Messages queued for one stream (a stdio pipe, an SSE stream, one POST's answers); a
     /// client that falls this far behind is disconnected.
     pub outbound_buffer: usize,
+    /// Requests one session may have in flight at once; more are refused with an error
+    /// until some finish.
+    pub max_in_flight_per_session: usize,
 }
 
 impl Default for ProtocolSettings {
@@ -116,6 +125,7 @@ impl Default for ProtocolSettings {
             request_state_ttl_secs: 600,
             default_log_level: LogLevel::Info,
             outbound_buffer: 1024,
+            max_in_flight_per_session: 128,
         }
     }
 }
@@ -487,6 +497,18 @@ impl Settings {
             protocol.outbound_buffer,
             (1..=1_000_000).contains(&protocol.outbound_buffer),
             "must be between 1 and 1000000 messages",
+        )?;
+        check(
+            "protocol.max_in_flight_per_session",
+            protocol.max_in_flight_per_session,
+            (1..=100_000).contains(&protocol.max_in_flight_per_session),
+            "must be between 1 and 100000 requests",
+        )?;
+        check(
+            "runtime.max_in_flight_per_user",
+            self.runtime.max_in_flight_per_user,
+            (1..=1_000_000).contains(&self.runtime.max_in_flight_per_user),
+            "must be between 1 and 1000000 calls",
         )?;
         check(
             "protocol.client_request_timeout_secs",

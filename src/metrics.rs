@@ -19,6 +19,46 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     /// Live actors by kind (`server`, `session`).
     pub live_actors: IntGaugeVec,
+    /// Work refused or cut off by a bound, by reason (see [`Rejection`]).
+    pub rejections: IntCounterVec,
+    /// Server instances rebuilt after a panic (`restarted`), or left paused because they keep
+    /// failing (`paused`), per server.
+    pub server_restarts: IntCounterVec,
+    /// Calls running in server actors (tools, resources, prompts, completions), per server.
+    pub in_flight: IntGaugeVec,
+}
+
+/// Why a bound refused work; the label value of `gumcp_rejections_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// `http.max_sessions` reached.
+    SessionsTotal,
+    /// `http.max_sessions_per_user` reached.
+    SessionsPerUser,
+    /// `protocol.max_in_flight_per_session` reached.
+    InFlightPerSession,
+    /// `runtime.max_in_flight_per_user` reached.
+    InFlightPerUser,
+    /// A message over `protocol.max_message_bytes`.
+    MessageTooLarge,
+    /// A stream whose reader fell `protocol.outbound_buffer` messages behind was closed.
+    SlowReader,
+    /// A call to a server paused for failing more than `runtime.max_restarts_per_minute`.
+    ServerFailing,
+}
+
+impl Rejection {
+    pub fn label(self) -> &'static str {
+        match self {
+            Rejection::SessionsTotal => "sessions_total",
+            Rejection::SessionsPerUser => "sessions_per_user",
+            Rejection::InFlightPerSession => "in_flight_per_session",
+            Rejection::InFlightPerUser => "in_flight_per_user",
+            Rejection::MessageTooLarge => "message_too_large",
+            Rejection::SlowReader => "slow_reader",
+            Rejection::ServerFailing => "server_failing",
+        }
+    }
 }
 
 /// Methods kept as their own label value; anything else a client sends is counted as `other`,
@@ -82,12 +122,39 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition");
+        let rejections = IntCounterVec::new(
+            Opts::new(
+                "gumcp_rejections_total",
+                "Work refused or cut off by a configured bound, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let server_restarts = IntCounterVec::new(
+            Opts::new(
+                "gumcp_server_restarts_total",
+                "Server instances rebuilt after a panic (restarted) or paused for failing too often (paused)",
+            ),
+            &["server", "outcome"],
+        )
+        .expect("static metric definition");
+        let in_flight = IntGaugeVec::new(
+            Opts::new(
+                "gumcp_in_flight_requests",
+                "Calls running in server actors, per server",
+            ),
+            &["server"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connection_total.clone()),
             Box::new(requests.clone()),
             Box::new(request_seconds.clone()),
             Box::new(live_actors.clone()),
+            Box::new(rejections.clone()),
+            Box::new(server_restarts.clone()),
+            Box::new(in_flight.clone()),
         ] {
             registry
                 .register(collector)
@@ -100,7 +167,15 @@ impl Metrics {
             requests,
             request_seconds,
             live_actors,
+            rejections,
+            server_restarts,
+            in_flight,
         }
+    }
+
+    /// One piece of work refused (or a stream cut off) by a bound.
+    pub fn rejected(&self, reason: Rejection) {
+        self.rejections.with_label_values(&[reason.label()]).inc();
     }
 
     /// The label value for `method`: itself when known, else `other`.

@@ -1,9 +1,12 @@
 //! The actors (actix) and the only place actor types appear: the [`supervisor`] of server
 //! actors, the per-(server, user) [`server`] actors, the per-connection [`session`] actors, the
-//! [`auth`] actor (credentials and refreshes), and the lock-free [`directory`]. Everything else talks to them through [`runtime::Runtime`] and
-//! [`runtime::ServerHandle`], or, for transports, through a session's address.
+//! [`auth`] actor (credentials and refreshes), and the lock-free [`directory`]. Everything else
+//! talks to them through [`runtime::Runtime`] and [`runtime::ServerHandle`], or, for
+//! transports, through a session's address. [`budget`] is each user's fair share of running
+//! calls, [`outbox`] the bounded queue from a session to its transport.
 
 pub mod auth;
+pub mod budget;
 pub mod directory;
 pub mod outbox;
 pub mod runtime;

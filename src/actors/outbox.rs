@@ -3,16 +3,20 @@
 //! stream (closing the connection, which ends the session) — memory stays bounded instead of
 //! growing with every message the client does not read.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{Metrics, Rejection};
 use crate::protocol::jsonrpc::Outgoing;
 
 /// The sending side, held by the session (and by requests' links back to it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outbox {
     sender: mpsc::Sender<Outgoing>,
     overflow: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 /// The receiving side, held by the transport.
@@ -23,15 +27,25 @@ pub struct Outflow {
     pub overflow: CancellationToken,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("capacity", &self.sender.max_capacity())
+            .field("overflowed", &self.overflow.is_cancelled())
+            .finish()
+    }
+}
+
 impl Outbox {
-    /// A queue holding at most `capacity` messages.
-    pub fn new(capacity: usize) -> (Outbox, Outflow) {
+    /// A queue holding at most `capacity` messages; an overflow is counted in `metrics`.
+    pub fn new(capacity: usize, metrics: &Arc<Metrics>) -> (Outbox, Outflow) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let overflow = CancellationToken::new();
         (
             Outbox {
                 sender,
                 overflow: overflow.clone(),
+                metrics: metrics.clone(),
             },
             Outflow { receiver, overflow },
         )
@@ -51,6 +65,7 @@ impl Outbox {
                     capacity = self.sender.max_capacity(),
                     "a client stopped reading its stream; closing it"
                 );
+                self.metrics.rejected(Rejection::SlowReader);
                 self.overflow.cancel();
             }
         }
@@ -64,7 +79,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_trips_the_overflow_and_drops_the_message() {
-        let (outbox, mut outflow) = Outbox::new(2);
+        let metrics = Arc::new(Metrics::new());
+        let (outbox, mut outflow) = Outbox::new(2, &metrics);
         for n in 0..3 {
             outbox.push(Outgoing::notification(
                 "notifications/message",
@@ -75,11 +91,13 @@ mod tests {
         assert!(outflow.receiver.try_recv().is_ok());
         assert!(outflow.receiver.try_recv().is_ok());
         assert!(outflow.receiver.try_recv().is_err());
+        let counted = metrics.rejections.with_label_values(&["slow_reader"]).get();
+        assert_eq!(counted, 1, "one overflow, counted once");
     }
 
     #[test]
     fn a_closed_queue_is_not_an_overflow() {
-        let (outbox, outflow) = Outbox::new(1);
+        let (outbox, outflow) = Outbox::new(1, &Arc::default());
         drop(outflow);
         outbox.push(Outgoing::notification("notifications/message", json!({})));
         outbox.push(Outgoing::notification("notifications/message", json!({})));

@@ -12,6 +12,7 @@ use rmcp::model::{
 use tokio::sync::{broadcast, oneshot};
 
 use super::auth::{AuthActor, AuthHandle};
+use super::budget::InFlightBudget;
 use super::directory::Directory;
 use super::server::{
     CallTool, Complete, Describe, GetPrompt, ListPrompts, ListResourceTemplates, ListResources,
@@ -39,6 +40,7 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// Users' credentials for upstream services.
     pub auth: AuthHandle,
+    budget: Arc<InFlightBudget>,
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
 }
@@ -59,12 +61,14 @@ impl Runtime {
             max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
             timeout,
         };
+        let metrics = Arc::new(Metrics::new());
         let supervisor = Supervisor::new(
             registry.clone(),
             directory.clone(),
             settings.runtime.clone(),
             arbiters,
             upstream.clone(),
+            metrics.clone(),
         )
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
@@ -72,7 +76,11 @@ impl Runtime {
         Runtime {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
-            metrics: Arc::new(Metrics::new()),
+            budget: Arc::new(InFlightBudget::new(
+                settings.runtime.max_in_flight_per_user,
+                metrics.clone(),
+            )),
+            metrics,
             settings,
             registry,
             directory,
@@ -159,6 +167,20 @@ impl ServerHandle {
         })
     }
 
+    /// Sends a call that runs user code (and usually the upstream), within the user's share.
+    async fn run<M>(&mut self, message: M) -> Result<M::Result, McpError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        ServerActor: Handler<M>,
+    {
+        let _permit = self
+            .runtime
+            .budget
+            .admit(&self.key.user, &self.key.server)?;
+        self.send(message).await
+    }
+
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {
         self.send(Describe).await
     }
@@ -173,7 +195,7 @@ impl ServerHandle {
         arguments: JsonObject,
         ctx: RequestContext,
     ) -> Result<CallToolResult, CallError> {
-        self.send(CallTool {
+        self.run(CallTool {
             name,
             arguments,
             ctx,
@@ -194,7 +216,7 @@ impl ServerHandle {
         uri: String,
         ctx: RequestContext,
     ) -> Result<ReadResourceResult, CallError> {
-        self.send(ReadResource { uri, ctx }).await?
+        self.run(ReadResource { uri, ctx }).await?
     }
 
     pub async fn prompts(&mut self) -> Result<Vec<Prompt>, McpError> {
@@ -207,7 +229,7 @@ impl ServerHandle {
         arguments: JsonObject,
         ctx: RequestContext,
     ) -> Result<GetPromptResult, CallError> {
-        self.send(GetPrompt {
+        self.run(GetPrompt {
             name,
             arguments,
             ctx,
@@ -220,7 +242,7 @@ impl ServerHandle {
         params: CompleteRequestParams,
         ctx: RequestContext,
     ) -> Result<CompleteResult, CallError> {
-        self.send(Complete { params, ctx }).await?
+        self.run(Complete { params, ctx }).await?
     }
 
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {

@@ -22,6 +22,7 @@ use rmcp::model::{
 use tokio::sync::broadcast;
 
 use super::supervisor::{ServerKey, ServerStopped, Supervisor};
+use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 use crate::servers::schema::SchemaCache;
 use crate::servers::{
@@ -42,20 +43,32 @@ pub struct ServerActor {
     schemas: SchemaCache,
     in_flight: usize,
     last_active: Instant,
-    idle_ttl: Duration,
+    /// Restarts within the last minute.
     restarts: VecDeque<Instant>,
-    max_restarts_per_minute: u32,
-    supervisor: WeakAddr<Supervisor>,
+    /// Set when the server failed more often than allowed: calls are refused until then, and
+    /// the instance is rebuilt after.
+    paused_until: Option<Instant>,
+    supervision: Supervision,
 }
+
+/// How the supervisor looks after its server actors.
+#[derive(Clone)]
+pub struct Supervision {
+    pub idle_ttl: Duration,
+    pub max_restarts_per_minute: u32,
+    pub metrics: Arc<Metrics>,
+    pub supervisor: WeakAddr<Supervisor>,
+}
+
+/// The window `max_restarts_per_minute` counts over.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 impl ServerActor {
     pub fn new(
         key: ServerKey,
         entry: Arc<ServerEntry>,
         init: ServerInit,
-        idle_ttl: Duration,
-        max_restarts_per_minute: u32,
-        supervisor: WeakAddr<Supervisor>,
+        supervision: Supervision,
     ) -> Self {
         let instance = entry.instantiate(init.clone());
         ServerActor {
@@ -67,10 +80,9 @@ impl ServerActor {
             schemas: SchemaCache::default(),
             in_flight: 0,
             last_active: Instant::now(),
-            idle_ttl,
             restarts: VecDeque::new(),
-            max_restarts_per_minute,
-            supervisor,
+            paused_until: None,
+            supervision,
         }
     }
 
@@ -90,28 +102,73 @@ impl ServerActor {
         }
     }
 
-    /// Rebuilds the instance after a panic; state in the user's store survives.
-    fn restart_instance(&mut self) {
+    /// Rebuilds the instance after a panic (state in the user's store survives) — unless it
+    /// failed more than `max_restarts_per_minute` times in the last minute: then it is paused
+    /// until the oldest of those restarts is a minute old, not restarted in a tight loop.
+    fn after_panic(&mut self) {
         let now = Instant::now();
         self.restarts.push_back(now);
         while self
             .restarts
             .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
         {
             self.restarts.pop_front();
         }
-        if self.restarts.len() > self.max_restarts_per_minute as usize {
+        let server = &self.key.server;
+        let counted = |outcome: &str| {
+            self.supervision
+                .metrics
+                .server_restarts
+                .with_label_values(&[server, outcome])
+                .inc();
+        };
+        if self.restarts.len() > self.supervision.max_restarts_per_minute as usize {
+            let oldest = self.restarts.front().copied().unwrap_or(now);
+            self.paused_until = Some(oldest + RESTART_WINDOW);
+            counted("paused");
             tracing::error!(
-                server = %self.key.server,
+                %server,
                 restarts = self.restarts.len(),
-                "server keeps failing: more restarts in the last minute than runtime.max_restarts_per_minute"
+                "server keeps failing (more restarts in a minute than runtime.max_restarts_per_minute); paused"
             );
         } else {
-            tracing::warn!(server = %self.key.server, "server instance restarted after a panic");
+            counted("restarted");
+            tracing::warn!(%server, "server instance restarted after a panic");
+            self.rebuild();
         }
+    }
+
+    fn rebuild(&mut self) {
         self.instance = self.entry.instantiate(self.init.clone());
         self.tools = None;
+    }
+
+    /// Refuses a call while the server is paused; rebuilds it once the pause is over.
+    fn check_paused(&mut self) -> Result<(), McpError> {
+        let Some(until) = self.paused_until else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < until {
+            self.supervision.metrics.rejected(Rejection::ServerFailing);
+            return Err(McpError::internal(format!(
+                "the {} server keeps failing ({} restarts within a minute, \
+                 runtime.max_restarts_per_minute); it is paused for {} s more",
+                self.key.server,
+                self.restarts.len(),
+                (until - now).as_secs().max(1)
+            )));
+        }
+        self.paused_until = None;
+        self.supervision
+            .metrics
+            .server_restarts
+            .with_label_values(&[&self.key.server, "restarted"])
+            .inc();
+        tracing::warn!(server = %self.key.server, "paused server restarted");
+        self.rebuild();
+        Ok(())
     }
 
     /// Runs one call beside the mailbox: counts it, stops it when cancelled, and turns a panic
@@ -123,6 +180,9 @@ impl ServerActor {
         work: impl FnOnce(Arc<dyn McpServer>) -> BoxFuture<'static, Result<T, CallError>>,
     ) -> ResponseActFuture<Self, Result<T, CallError>> {
         self.touch();
+        if let Err(paused) = self.check_paused() {
+            return Box::pin(fut::ready(Err(paused.into())));
+        }
         self.in_flight += 1;
         let cancellation = ctx.cancellation.clone();
         let work = AssertUnwindSafe(work(self.instance.clone())).catch_unwind();
@@ -138,7 +198,7 @@ impl ServerActor {
             match outcome {
                 Some(Ok(result)) => result,
                 Some(Err(_panic)) => {
-                    act.restart_instance();
+                    act.after_panic();
                     Err(McpError::internal(format!(
                         "{what} failed unexpectedly; the server was restarted, please retry"
                     ))
@@ -154,8 +214,9 @@ impl Actor for ServerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(IDLE_CHECK.min(self.idle_ttl), |act, ctx| {
-            if act.in_flight == 0 && act.last_active.elapsed() >= act.idle_ttl {
+        let idle_ttl = self.supervision.idle_ttl;
+        ctx.run_interval(IDLE_CHECK.min(idle_ttl), move |act, ctx| {
+            if act.in_flight == 0 && act.last_active.elapsed() >= idle_ttl {
                 tracing::debug!(server = %act.key.server, "stopping idle server actor");
                 ctx.stop();
             }
@@ -163,7 +224,7 @@ impl Actor for ServerActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        if let Some(supervisor) = self.supervisor.upgrade() {
+        if let Some(supervisor) = self.supervision.supervisor.upgrade() {
             supervisor.do_send(ServerStopped {
                 key: self.key.clone(),
                 addr: ctx.address(),

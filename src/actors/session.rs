@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::{Runtime, ServerHandle};
+use crate::metrics::Rejection;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
@@ -390,6 +391,17 @@ impl SessionActor {
         out: &Outbox,
         ctx: &Context<Self>,
     ) -> Answer {
+        let limit = self.runtime.settings.protocol.max_in_flight_per_session;
+        if self.in_flight.len() >= limit {
+            self.runtime.metrics.rejected(Rejection::InFlightPerSession);
+            return Answer::Now(Outgoing::reply(
+                id,
+                Err(McpError::busy(format!(
+                    "too many requests in flight on this session ({limit} at once, \
+                     protocol.max_in_flight_per_session); retry when some have been answered"
+                ))),
+            ));
+        }
         let cancellation = CancellationToken::new();
         let modern = terms.protocol.is_modern();
         let request_ctx = RequestContext {
@@ -912,6 +924,7 @@ impl Handler<InboundTooLarge> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, too_large: InboundTooLarge, _: &mut Self::Context) {
+        self.runtime.metrics.rejected(Rejection::MessageTooLarge);
         self.send(Outgoing::Error {
             id: None,
             error: McpError::invalid_request(format!(

@@ -9,8 +9,9 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::directory::Directory;
-use super::server::ServerActor;
+use super::server::{ServerActor, Supervision};
 use crate::config::RuntimeSettings;
+use crate::metrics::Metrics;
 use crate::servers::http::Upstream;
 use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
 
@@ -49,6 +50,7 @@ pub struct Supervisor {
     next_arbiter: usize,
     lasting: HashMap<ServerKey, Lasting>,
     upstream: Upstream,
+    metrics: Arc<Metrics>,
 }
 
 impl Supervisor {
@@ -59,9 +61,11 @@ impl Supervisor {
         settings: RuntimeSettings,
         arbiters: Vec<ArbiterHandle>,
         upstream: Upstream,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Supervisor {
             upstream,
+            metrics,
             registry,
             directory,
             settings,
@@ -95,12 +99,15 @@ impl Supervisor {
             events: lasting.events.clone(),
             upstream: self.upstream.clone(),
         };
-        let idle_ttl = Duration::from_secs(self.settings.server_idle_ttl_secs);
-        let max_restarts = self.settings.max_restarts_per_minute;
-        let supervisor = ctx.address().downgrade();
+        let supervision = Supervision {
+            idle_ttl: Duration::from_secs(self.settings.server_idle_ttl_secs),
+            max_restarts_per_minute: self.settings.max_restarts_per_minute,
+            metrics: self.metrics.clone(),
+            supervisor: ctx.address().downgrade(),
+        };
         let actor_key = key.clone();
         let make = move |_: &mut Context<ServerActor>| {
-            ServerActor::new(actor_key, entry, init, idle_ttl, max_restarts, supervisor)
+            ServerActor::new(actor_key, entry, init, supervision)
         };
         let addr = match self
             .arbiters

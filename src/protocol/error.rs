@@ -13,6 +13,8 @@ pub mod codes {
     pub const INTERNAL_ERROR: i32 = -32603;
     /// Resource not found, protocol revisions up to 2025-11-25 (2026-07-28 uses -32602).
     pub const RESOURCE_NOT_FOUND: i32 = -32002;
+    /// Implementation-defined server error: a configured bound refused the request for now.
+    pub const SERVER_BUSY: i32 = -32000;
     pub const HEADER_MISMATCH: i32 = -32020;
     pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 = -32021;
     pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
@@ -44,6 +46,11 @@ impl McpError {
 
     pub fn parse_error(message: impl Into<String>) -> Self {
         Self::new(codes::PARSE_ERROR, message)
+    }
+
+    /// A bound refused the request; retrying later may succeed.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(codes::SERVER_BUSY, message)
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {

@@ -28,7 +28,7 @@ where
 {
     let limit = runtime.settings.protocol.max_message_bytes;
     let grace = Duration::from_secs(runtime.settings.runtime.shutdown_grace_secs);
-    let (out, outflow) = Outbox::new(runtime.settings.protocol.outbound_buffer);
+    let (out, outflow) = Outbox::new(runtime.settings.protocol.outbound_buffer, &runtime.metrics);
     let OpenSession {
         handle: session,
         stopped,

@@ -30,7 +30,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
-    let (out, outflow) = Outbox::new(state.outbound_buffer);
+    let (out, outflow) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let OpenSession { handle, stopped } =
         state
             .runtime
@@ -97,10 +97,11 @@ pub async fn post_message(
     payload: web::Payload,
 ) -> HttpResponse {
     // The body is read first, so no refusal leaves an unread body on a reusable connection.
-    let body = match reply::read_body(&request, payload, state.max_body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
+    let body =
+        match reply::read_body(&request, payload, state.max_body, &state.runtime.metrics).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        };
     let target = match state.route_target(&request) {
         Ok(target) => target,
         Err(refusal) => return refusal,

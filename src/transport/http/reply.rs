@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 
 pub fn plain(status: StatusCode, text: impl Into<String>) -> HttpResponse {
@@ -61,9 +62,11 @@ pub async fn read_body(
     request: &actix_web::HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    metrics: &Metrics,
 ) -> Result<Vec<u8>, HttpResponse> {
     // The rest of the body stays unread, so the connection cannot carry another request.
     let too_large = || {
+        metrics.rejected(Rejection::MessageTooLarge);
         let mut response = rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             McpError::invalid_request(format!(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::replay::StreamHub;
 use crate::actors::runtime::SessionHandle;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Rejection};
 
 /// Which transport a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +112,14 @@ impl SessionTable {
         let seats = &self.seats;
         if seats.total.fetch_add(1, Ordering::AcqRel) >= seats.max_total {
             seats.total.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.rejected(Rejection::SessionsTotal);
             return Err(Refused::Total(seats.max_total));
         }
         let mut count = seats.per_user.entry(user.clone()).or_insert(0);
         if *count >= seats.max_per_user {
             drop(count);
             seats.total.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.rejected(Rejection::SessionsPerUser);
             return Err(Refused::PerUser(seats.max_per_user));
         }
         *count += 1;

@@ -44,10 +44,11 @@ pub async fn post(
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body = match reply::read_body(&request, payload, state.max_body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
+    let body =
+        match reply::read_body(&request, payload, state.max_body, &state.runtime.metrics).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        };
     match state.route_target(&request) {
         Ok(target) => post_body(request, target, state, body).await,
         Err(refusal) => refusal,
@@ -198,7 +199,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
-    let (out, standalone) = Outbox::new(state.outbound_buffer);
+    let (out, standalone) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let OpenSession { handle, stopped } =
         state
             .runtime
@@ -235,7 +236,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
 
 /// A POST within a 2025-revision session.
 async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResponse {
-    let (reply_to, mut answers) = Outbox::new(state.outbound_buffer);
+    let (reply_to, mut answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     match entry.session.deliver(body, Some(reply_to), None).await {
         Err(_) => return session_not_found(),
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
@@ -288,7 +289,7 @@ async fn stateless(
             })
             .collect(),
     };
-    let (out, mut answers) = Outbox::new(state.outbound_buffer);
+    let (out, mut answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let OpenSession { handle, stopped } =
         state
             .runtime
