@@ -387,10 +387,7 @@ kind = "api_key"
         let (found, problems) = discover(root.path());
         assert_eq!(found.len(), 1, "{problems:?}");
         assert_eq!(found[0].manifest.tools.len(), 1);
-        assert!(
-            problems[0].reason.contains("need base_url"),
-            "{problems:?}"
-        );
+        assert!(problems[0].reason.contains("need base_url"), "{problems:?}");
     }
 
     #[test]
