@@ -147,7 +147,13 @@ pub fn parse_message(value: Value) -> Result<Message, Rejected> {
             None => {
                 return Err(Rejected::invalid(
                     None,
-                    "\"id\" must be a string or an integer (MCP does not allow null ids)",
+                    match raw {
+                        Value::Null => "\"id\" must not be null in MCP: use a string or an integer",
+                        Value::Number(_) => {
+                            "\"id\" must be a whole number that fits in 64 bits, or a string"
+                        }
+                        _ => "\"id\" must be a string or an integer",
+                    },
                 ))
             }
         },

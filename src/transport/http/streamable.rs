@@ -237,14 +237,19 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
 /// A POST within a 2025-revision session.
 async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResponse {
     let (reply_to, mut answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
-    match entry.session.deliver(body, Some(reply_to), None).await {
+    let refused = match entry.session.deliver(body, Some(reply_to), None).await {
         Err(_) => return session_not_found(),
         Ok(Expect::Nothing) => return HttpResponse::Accepted().finish(),
-        Ok(Expect::Reply | Expect::Malformed | Expect::Refused) => {}
-    }
+        Ok(Expect::Reply) => false,
+        // "If the server cannot accept the input, it MUST return an HTTP error status code."
+        Ok(Expect::Malformed | Expect::Refused) => true,
+    };
     let Some(first) = answers.receiver.recv().await else {
         return session_not_found();
     };
+    if refused {
+        return json_reply(StatusCode::BAD_REQUEST, &first);
+    }
     if first.is_reply() {
         return json_reply(StatusCode::OK, &first);
     }
