@@ -96,6 +96,25 @@ pub enum CliError {
     Connect(#[from] ConnectError),
 }
 
+/// Every SSE session holds its socket and a duplicate of it (to notice a hang-up), so the
+/// usual soft limit of 1,024 files would cap the service far below `http.max_sessions`: raise
+/// the soft limit to the hard one, and say so when even that is too low.
+fn raise_open_file_limit(max_sessions: usize) {
+    let wanted = u64::try_from(max_sessions)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
+        + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is below what http.max_sessions needs; sessions past it will be refused by the OS (raise `ulimit -n`)"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(err) => tracing::warn!(%err, "could not raise the open-file limit"),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Command::Serve {
@@ -122,6 +141,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Serve { .. } => {
+            raise_open_file_limit(settings.http.max_sessions);
             let arbiters = settings.arbiter_count();
             actix_rt::System::new().block_on(async move {
                 let arbiters = (0..arbiters)

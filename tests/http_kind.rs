@@ -795,3 +795,176 @@ async fn declared_prompts_fill_their_templates() {
         .await;
     assert_eq!(missing["error"]["code"], -32602);
 }
+
+/// kill -9 while tokens are refreshed and saved, again and again: the credentials file is
+/// always whole — the old tokens or new ones, never a torn write — and the next start reads it.
+#[tokio::test]
+async fn kill_9_mid_refresh_leaves_the_credentials_file_whole() {
+    let (upstream, provider) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&upstream)
+        .await;
+    // Big tokens make each save take a while; a one-second lifetime is inside the refresh
+    // margin, so every call refreshes and saves again.
+    let padding = "x".repeat(256 * 1024);
+    Mock::given(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": format!("fresh{padding}"), "refresh_token": "r2",
+            "token_type": "bearer", "expires_in": 1
+        })))
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = oauth_project(root.path(), &upstream, &provider, 1_000);
+    let file = root
+        .path()
+        .join("local_auth/credentials/mockhub/alice_credentials.json");
+    for round in 0..30u64 {
+        let mut client = mockhub(&config);
+        for id in 0..40 {
+            client
+                .send(json!({
+                    "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {
+                        "name": "list_issues", "arguments": { "owner": "o", "repo": "r" },
+                        "_meta": modern_meta()
+                    }
+                }))
+                .await;
+            if id % 10 == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5 + round * 7 % 60)).await;
+        client.child.start_kill().unwrap();
+        client.child.wait().await.unwrap();
+        let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap())
+            .unwrap_or_else(|err| panic!("round {round}: a torn credentials file: {err}"));
+        let token = saved["access_token"].as_str().unwrap();
+        assert!(
+            token == "old" || token == format!("fresh{padding}"),
+            "round {round}: a token that is neither the old one nor the new one"
+        );
+        assert!(saved["refresh_token"].is_string(), "round {round}");
+    }
+    let refreshes = provider.received_requests().await.unwrap().len();
+    assert!(
+        refreshes >= 5,
+        "tokens were refreshed while being killed: {refreshes}"
+    );
+}
+
+/// A server whose one tool calls `upstream` (a bare listener that never answers).
+fn hung_project(root: &Path, upstream: &str) -> std::path::PathBuf {
+    let manifest = format!(
+        r#"name = "hung"
+description = "An upstream that never answers"
+version = "1"
+kind = "http"
+base_url = "{upstream}"
+
+[[tools]]
+name = "wait"
+description = "Waits for the upstream"
+path = "/wait"
+input_schema = {{ type = "object" }}
+"#
+    );
+    project(
+        root,
+        "hung",
+        &manifest,
+        json!({}),
+        "",
+        "upstream_timeout_secs = 30\n",
+    )
+}
+
+/// Waits (bounded) until the peer closes `socket`.
+async fn closed_by_peer(socket: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(common::WAIT, socket.read(&mut buffer))
+            .await
+            .expect("the upstream request is dropped in time")
+            .unwrap_or(0);
+        if read == 0 {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_call_drops_its_upstream_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let config = hung_project(root.path(), &upstream);
+    let mut client = StdioClient::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "stdio",
+        "--server",
+        "hung",
+    ]);
+    client.initialize("2025-11-25", json!({})).await;
+    client
+        .send(json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "wait", "arguments": {} }
+        }))
+        .await;
+    let (mut socket, _) = tokio::time::timeout(common::WAIT, listener.accept())
+        .await
+        .expect("the call reached the upstream")
+        .unwrap();
+    client
+        .notify(
+            "notifications/cancelled",
+            json!({ "requestId": 1, "reason": "user gave up" }),
+        )
+        .await;
+    closed_by_peer(&mut socket).await;
+    let ping = client.request(2, "ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+    assert!(
+        client.seen.iter().all(|message| message["id"] != 1),
+        "a cancelled request gets no reply"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_call_drops_the_upstream_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let config = hung_project(root.path(), &upstream);
+    let servers = root.path().join("servers");
+    let servers = servers.to_str().unwrap();
+    let served = common::serve(Some(&config), &[("GUMCP__SERVERS__DIR", servers)]).await;
+    let client = gumcp_actors::upstream::client(common::WAIT);
+    let call = client
+        .post(format!("{}/hung/alice/mcp", served.url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "wait")
+        .body(
+            json!({
+                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": "wait", "arguments": {}, "_meta": modern_meta() }
+            })
+            .to_string(),
+        )
+        .send();
+    let pending = tokio::spawn(call);
+    let (mut socket, _) = tokio::time::timeout(common::WAIT, listener.accept())
+        .await
+        .expect("the call reached the upstream")
+        .unwrap();
+    pending.abort();
+    closed_by_peer(&mut socket).await;
+}
