@@ -11,10 +11,14 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::jsonrpc::Outgoing;
 
+/// Messages travel boxed: a channel allocates its first block of 32 slots up front, and with
+/// 88-byte messages that block alone was a sixth of an idle SSE session's memory.
+type Slot = Box<Outgoing>;
+
 /// The sending side, held by the session (and by requests' links back to it).
 #[derive(Clone)]
 pub struct Outbox {
-    sender: mpsc::Sender<Outgoing>,
+    sender: mpsc::Sender<Slot>,
     overflow: CancellationToken,
     metrics: Arc<Metrics>,
 }
@@ -22,9 +26,29 @@ pub struct Outbox {
 /// The receiving side, held by the transport.
 #[derive(Debug)]
 pub struct Outflow {
-    pub receiver: mpsc::Receiver<Outgoing>,
+    pub receiver: OutboxReceiver,
     /// Cancelled once a message could not be queued because the reader fell too far behind.
     pub overflow: CancellationToken,
+}
+
+/// The queue's receiving end, handing out the messages unboxed.
+#[derive(Debug)]
+pub struct OutboxReceiver(mpsc::Receiver<Slot>);
+
+impl OutboxReceiver {
+    /// The next message; `None` once every sender is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        self.0.recv().await.map(|message| *message)
+    }
+
+    /// The next message if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
+        self.0.try_recv().ok().map(|message| *message)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Outbox {
@@ -47,7 +71,10 @@ impl Outbox {
                 overflow: overflow.clone(),
                 metrics: metrics.clone(),
             },
-            Outflow { receiver, overflow },
+            Outflow {
+                receiver: OutboxReceiver(receiver),
+                overflow,
+            },
         )
     }
 
@@ -59,7 +86,7 @@ impl Outbox {
     /// Queues `message`. A closed queue means its stream is gone, so the message has no one
     /// to go to; a full one means the reader stalled, and the stream is ended.
     pub fn push(&self, message: Outgoing) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(message) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(Box::new(message)) {
             if !self.overflow.is_cancelled() {
                 tracing::warn!(
                     capacity = self.sender.max_capacity(),
@@ -88,9 +115,9 @@ mod tests {
             ));
         }
         assert!(outflow.overflow.is_cancelled());
-        assert!(outflow.receiver.try_recv().is_ok());
-        assert!(outflow.receiver.try_recv().is_ok());
-        assert!(outflow.receiver.try_recv().is_err());
+        assert!(outflow.receiver.try_recv().is_some());
+        assert!(outflow.receiver.try_recv().is_some());
+        assert!(outflow.receiver.try_recv().is_none());
         let counted = metrics.rejections.with_label_values(&["slow_reader"]).get();
         assert_eq!(counted, 1, "one overflow, counted once");
     }

@@ -132,7 +132,7 @@ async fn write_all<W: AsyncWrite + Unpin>(
                 None => break,
             },
             _ = &mut stopped => {
-                while let Ok(message) = outbox.try_recv() {
+                while let Some(message) = outbox.try_recv() {
                     write_line(&mut output, &message).await?;
                 }
                 break;

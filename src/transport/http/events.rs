@@ -15,10 +15,10 @@ use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use futures::future;
 use futures::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
-use crate::actors::outbox::Outflow;
+use crate::actors::outbox::{OutboxReceiver, Outflow};
 use crate::protocol::jsonrpc::Outgoing;
 use tokio_util::sync::CancellationToken;
 
@@ -124,7 +124,7 @@ pub fn feed<K: 'static>(
 ) -> impl Stream<Item = Event> {
     struct Feed<K> {
         pending: std::vec::IntoIter<Event>,
-        outbox: mpsc::Receiver<Outgoing>,
+        outbox: OutboxReceiver,
         overflow: CancellationToken,
         stopped: Pin<Box<dyn Future<Output = ()>>>,
         stopping: bool,
@@ -161,7 +161,7 @@ pub fn feed<K: 'static>(
         let message = loop {
             if feed.stopping {
                 // The session has stopped: send what it queued, then end.
-                break feed.outbox.try_recv().ok();
+                break feed.outbox.try_recv();
             }
             tokio::select! {
                 biased;
