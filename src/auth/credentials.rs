@@ -6,8 +6,11 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-/// A user's credentials for one service: OAuth tokens, or an API key.
+/// A user's credentials for one service: OAuth tokens, or an API key. Files written by guMCP's
+/// Google servers (google-auth's shape: `token`, and `expiry` as an ISO 8601 time) are read as
+/// the same thing, so existing Google accounts keep working without reconnecting.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredCredentials")]
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
@@ -26,6 +29,62 @@ pub struct Credentials {
     /// Everything else in the file (token type, scope, team ids …), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A credentials file as stored, before google-auth's field names are mapped onto ours.
+#[derive(Deserialize)]
+struct StoredCredentials {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_timestamp")]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl From<StoredCredentials> for Credentials {
+    fn from(stored: StoredCredentials) -> Credentials {
+        let mut extra = stored.extra;
+        let mut access_token = stored.access_token;
+        if access_token.is_none() {
+            if let Some(Value::String(token)) = extra.remove("token") {
+                access_token = Some(token);
+            }
+        }
+        let mut expires_at = stored.expires_at;
+        if expires_at.is_none() {
+            if let Some(Value::String(expiry)) = extra.get("expiry") {
+                expires_at = iso_timestamp(expiry);
+                if expires_at.is_some() {
+                    extra.remove("expiry");
+                }
+            }
+        }
+        Credentials {
+            access_token,
+            refresh_token: stored.refresh_token,
+            expires_at,
+            api_key: stored.api_key,
+            extra,
+        }
+    }
+}
+
+/// Unix seconds of an ISO 8601 time as google-auth writes it (`2025-03-01T12:00:00.123456Z`,
+/// or without a zone, meaning UTC).
+fn iso_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.timestamp())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|time| time.and_utc().timestamp())
+        })
+        .ok()
 }
 
 impl std::fmt::Debug for Credentials {
@@ -49,8 +108,10 @@ impl Credentials {
     }
 }
 
-/// A service's OAuth app (`oauth_configs/<service>/oauth.json`).
+/// A service's OAuth app (`oauth_configs/<service>/oauth.json`). Google's downloaded client
+/// file (`{"installed": {…}}` or `{"web": {…}}`, as guMCP's Google servers keep it) is read too.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct OAuthApp {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +120,46 @@ pub struct OAuthApp {
     pub redirect_uri: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl TryFrom<Map<String, Value>> for OAuthApp {
+    type Error = String;
+
+    fn try_from(mut file: Map<String, Value>) -> Result<OAuthApp, String> {
+        if !file.contains_key("client_id") {
+            let wrapped = ["installed", "web"]
+                .into_iter()
+                .find_map(|kind| match file.get(kind) {
+                    Some(Value::Object(inner)) => Some(inner.clone()),
+                    _ => None,
+                });
+            if let Some(mut inner) = wrapped {
+                if !inner.contains_key("redirect_uri") {
+                    if let Some(first) = inner
+                        .get("redirect_uris")
+                        .and_then(Value::as_array)
+                        .and_then(|uris| uris.first())
+                        .cloned()
+                    {
+                        inner.insert("redirect_uri".into(), first);
+                    }
+                }
+                file = inner;
+            }
+        }
+        let text = |file: &mut Map<String, Value>, key: &str| match file.remove(key) {
+            Some(Value::String(text)) => Ok(Some(text)),
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => Err(format!("{key} must be a string")),
+        };
+        let client_id = text(&mut file, "client_id")?.ok_or("missing field `client_id`")?;
+        Ok(OAuthApp {
+            client_id,
+            client_secret: text(&mut file, "client_secret")?,
+            redirect_uri: text(&mut file, "redirect_uri")?,
+            extra: file,
+        })
+    }
 }
 
 impl std::fmt::Debug for OAuthApp {
@@ -107,6 +208,41 @@ mod tests {
         let back = serde_json::to_value(&creds).unwrap();
         assert_eq!(back["team"]["id"], "T1");
         assert_eq!(back["token_type"], "Bearer");
+    }
+
+    #[test]
+    fn google_auth_files_from_gumcp_are_read() {
+        let file = json!({
+            "token": "ya29.a", "refresh_token": "1//r", "token_uri": "https://oauth2.googleapis.com/token",
+            "client_id": "c", "scopes": ["s"], "expiry": "2025-03-01T12:00:00.123456Z"
+        });
+        let creds: Credentials = serde_json::from_value(file).unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("ya29.a"));
+        assert_eq!(creds.expires_at, Some(1_740_830_400));
+        assert_eq!(creds.extra["token_uri"], "https://oauth2.googleapis.com/token");
+        assert!(!creds.extra.contains_key("token"));
+        let naive: Credentials =
+            serde_json::from_value(json!({ "token": "t", "expiry": "2025-03-01T12:00:00" })).unwrap();
+        assert_eq!(naive.expires_at, Some(1_740_830_400));
+        let ours: Credentials =
+            serde_json::from_value(json!({ "access_token": "a", "token": "other" })).unwrap();
+        assert_eq!(ours.access_token.as_deref(), Some("a"), "our own field wins");
+    }
+
+    #[test]
+    fn googles_client_file_is_an_oauth_app() {
+        let installed = json!({ "installed": {
+            "client_id": "id.apps.googleusercontent.com", "client_secret": "s",
+            "redirect_uris": ["http://localhost"], "token_uri": "https://oauth2.googleapis.com/token"
+        }});
+        let app: OAuthApp = serde_json::from_value(installed).unwrap();
+        assert_eq!(app.client_id, "id.apps.googleusercontent.com");
+        assert_eq!(app.client_secret.as_deref(), Some("s"));
+        assert_eq!(app.redirect_uri.as_deref(), Some("http://localhost"));
+        assert_eq!(app.extra["token_uri"], "https://oauth2.googleapis.com/token");
+        let plain: OAuthApp = serde_json::from_value(json!({ "client_id": "c" })).unwrap();
+        assert_eq!(plain.client_id, "c");
+        assert!(serde_json::from_value::<OAuthApp>(json!({ "web": {} })).is_err());
     }
 
     #[test]
