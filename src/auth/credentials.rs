@@ -219,14 +219,22 @@ mod tests {
         let creds: Credentials = serde_json::from_value(file).unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("ya29.a"));
         assert_eq!(creds.expires_at, Some(1_740_830_400));
-        assert_eq!(creds.extra["token_uri"], "https://oauth2.googleapis.com/token");
+        assert_eq!(
+            creds.extra["token_uri"],
+            "https://oauth2.googleapis.com/token"
+        );
         assert!(!creds.extra.contains_key("token"));
         let naive: Credentials =
-            serde_json::from_value(json!({ "token": "t", "expiry": "2025-03-01T12:00:00" })).unwrap();
+            serde_json::from_value(json!({ "token": "t", "expiry": "2025-03-01T12:00:00" }))
+                .unwrap();
         assert_eq!(naive.expires_at, Some(1_740_830_400));
         let ours: Credentials =
             serde_json::from_value(json!({ "access_token": "a", "token": "other" })).unwrap();
-        assert_eq!(ours.access_token.as_deref(), Some("a"), "our own field wins");
+        assert_eq!(
+            ours.access_token.as_deref(),
+            Some("a"),
+            "our own field wins"
+        );
     }
 
     #[test]
@@ -239,7 +247,10 @@ mod tests {
         assert_eq!(app.client_id, "id.apps.googleusercontent.com");
         assert_eq!(app.client_secret.as_deref(), Some("s"));
         assert_eq!(app.redirect_uri.as_deref(), Some("http://localhost"));
-        assert_eq!(app.extra["token_uri"], "https://oauth2.googleapis.com/token");
+        assert_eq!(
+            app.extra["token_uri"],
+            "https://oauth2.googleapis.com/token"
+        );
         let plain: OAuthApp = serde_json::from_value(json!({ "client_id": "c" })).unwrap();
         assert_eq!(plain.client_id, "c");
         assert!(serde_json::from_value::<OAuthApp>(json!({ "web": {} })).is_err());
