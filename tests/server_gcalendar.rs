@@ -6,7 +6,10 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{
+    call_tool as call_raw, call_tool_ok as call, modern_meta, shipped_server, text_of as text,
+    StdioClient,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -41,27 +44,6 @@ fn instant(request: &Request, name: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-async fn call_raw(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone()
-}
-
-async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    let result = call_raw(client, id, tool, arguments).await;
-    assert_eq!(result["isError"], false, "{tool}: {result}");
-    result
-}
-
-fn text(result: &Value) -> &str {
-    result["content"][0]["text"].as_str().unwrap_or_default()
 }
 
 fn standup() -> Value {

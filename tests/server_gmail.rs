@@ -8,7 +8,10 @@ mod common;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_PAD_INDIFFERENT};
 use base64::Engine;
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{
+    call_tool as call_raw, call_tool_ok as call, modern_meta, shipped_server, text_of as text,
+    StdioClient,
+};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -28,27 +31,6 @@ fn gmail_request(verb: &str, route: &str) -> wiremock::MockBuilder {
 
 fn answer(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
-}
-
-async fn call_raw(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone()
-}
-
-async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    let result = call_raw(client, id, tool, arguments).await;
-    assert_eq!(result["isError"], false, "{tool}: {result}");
-    result
-}
-
-fn text(result: &Value) -> &str {
-    result["content"][0]["text"].as_str().unwrap_or_default()
 }
 
 fn b64url(text: &str) -> String {

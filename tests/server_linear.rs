@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{call_tool as call, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,17 +22,6 @@ fn graphql(operation: &str, variables: Value) -> wiremock::MockBuilder {
         .and(header("content-type", "application/json"))
         .and(body_string_contains(operation))
         .and(body_partial_json(json!({ "variables": variables })))
-}
-
-async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone()
 }
 
 #[tokio::test]

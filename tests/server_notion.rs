@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{call_tool_ok as call, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -24,19 +24,6 @@ fn notion_request(verb: &str, route: &str) -> wiremock::MockBuilder {
 fn list(results: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({ "object": "list", "results": results, "has_more": false }))
-}
-
-async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    let result = client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone();
-    assert_eq!(result["isError"], false, "{tool}: {result}");
-    result
 }
 
 #[tokio::test]

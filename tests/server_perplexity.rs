@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{call_tool as call, modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -23,17 +23,6 @@ fn completion(text: &str) -> ResponseTemplate {
         "id": "c1", "model": "sonar",
         "choices": [{ "index": 0, "message": { "role": "assistant", "content": text } }]
     }))
-}
-
-async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone()
 }
 
 #[tokio::test]

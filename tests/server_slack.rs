@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{call_tool as call_raw, call_tool_ok, modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -43,21 +43,9 @@ fn refused(error: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({ "ok": false, "error": error }))
 }
 
-async fn call_raw(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    client
-        .request(
-            id,
-            "tools/call",
-            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
-        )
-        .await["result"]
-        .clone()
-}
-
+/// A successful call's structured content.
 async fn call(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
-    let result = call_raw(client, id, tool, arguments).await;
-    assert_eq!(result["isError"], false, "{tool}: {result}");
-    result["structuredContent"].clone()
+    call_tool_ok(client, id, tool, arguments).await["structuredContent"].clone()
 }
 
 async fn failed(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> String {

@@ -172,6 +172,35 @@ pub fn shipped_server(
     ])
 }
 
+/// Calls `tool` as a 2026-07-28 request (its `_meta` says so); the result, error or not.
+pub async fn call_tool(client: &mut StdioClient, id: i64, tool: &str, arguments: Value) -> Value {
+    client
+        .request(
+            id,
+            "tools/call",
+            json!({ "name": tool, "arguments": arguments, "_meta": modern_meta() }),
+        )
+        .await["result"]
+        .clone()
+}
+
+/// Calls `tool` and insists that it succeeded; the result.
+pub async fn call_tool_ok(
+    client: &mut StdioClient,
+    id: i64,
+    tool: &str,
+    arguments: Value,
+) -> Value {
+    let result = call_tool(client, id, tool, arguments).await;
+    assert_eq!(result["isError"], false, "{tool}: {result}");
+    result
+}
+
+/// The first text block of a tool result.
+pub fn text_of(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
 /// A running `serve` on free ports; it stops with this value.
 pub struct Served {
     pub child: Child,
