@@ -542,6 +542,13 @@ async fn a_thousand_concurrent_calls_with_an_expired_token_share_one_refresh() {
         .await;
     let root = tempfile::tempdir().unwrap();
     let config = oauth_project(root.path(), &upstream, &provider, 1_000);
+    // One session with a thousand calls in flight: above the default per-session and per-user
+    // shares, which this test is not about.
+    let mut settings = std::fs::read_to_string(&config).unwrap();
+    settings.push_str(
+        "[protocol]\nmax_in_flight_per_session = 2000\n[runtime]\nmax_in_flight_per_user = 2000\n",
+    );
+    std::fs::write(&config, settings).unwrap();
     let mut client = mockhub(&config);
     for id in 1..=1000 {
         client

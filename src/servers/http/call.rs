@@ -73,7 +73,11 @@ fn as_text(value: &Value) -> Option<String> {
 /// Fills `{name}` placeholders, each value encoded as one path segment (so an argument can
 /// never add segments or a query of its own). `.` and `..` are refused: URL parsers resolve
 /// them (even percent-encoded), which would move the request to another path.
-fn fill(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Result<String, Failure> {
+///
+/// Public (hidden from the docs) only so the `http_template` fuzz target in `fuzz/` can check
+/// these promises.
+#[doc(hidden)]
+pub fn fill(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Result<String, Failure> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -243,6 +247,13 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     })
 }
 
+/// Whether the declared headers set `Accept` themselves (GitHub's
+/// `application/vnd.github+json`); the default `application/json` is then left out rather than
+/// sent beside it.
+pub fn names_accept<'a>(mut names: impl Iterator<Item = &'a String>) -> bool {
+    names.any(|name| name.eq_ignore_ascii_case("accept"))
+}
+
 fn method_of(method: Method) -> reqwest::Method {
     match method {
         Method::Get => reqwest::Method::GET,
@@ -285,10 +296,10 @@ fn build(
         ),
     };
     let own_request = matches!(page, Page::First | Page::Cursor(..));
-    let mut builder = upstream
-        .client
-        .request(method, url)
-        .header(reqwest::header::ACCEPT, "application/json");
+    let mut builder = upstream.client.request(method, url);
+    if !names_accept(request.server_headers.keys().chain(tool.headers.keys())) {
+        builder = builder.header(reqwest::header::ACCEPT, "application/json");
+    }
     for (name, value) in request.server_headers.iter().chain(&tool.headers) {
         builder = builder.header(name, value);
     }
@@ -297,6 +308,16 @@ fn build(
         for (param, arg) in &tool.query {
             if let Some(value) = arguments.get(arg).and_then(as_text) {
                 query.push((param.clone(), value));
+            }
+        }
+        if let Some(bounds) = tool.pagination.as_ref().map(|p| p.bounds()) {
+            if let Some(param) = bounds.page_size_param {
+                if !query.iter().any(|(name, _)| name == param) {
+                    query.push((
+                        param.to_owned(),
+                        bounds.page_size_for(arguments).to_string(),
+                    ));
+                }
             }
         }
     }
@@ -340,6 +361,12 @@ fn with_body(
         return builder.json(&body);
     }
     match tool.body_kind() {
+        // A method that defines a body says it sends none: `Content-Length: 0` (RFC 9110
+        // §8.6; GitHub asks for it on bodiless PUTs such as starring). hyper writes no length
+        // for an empty body by itself.
+        BodyKind::None if matches!(tool.method, Method::Post | Method::Put | Method::Patch) => {
+            builder.header(reqwest::header::CONTENT_LENGTH, "0")
+        }
         BodyKind::None => builder,
         BodyKind::Json => builder.json(&body_args),
         BodyKind::Graphql => builder.json(&serde_json::json!({

@@ -201,23 +201,14 @@ impl HttpServer {
         first: call::Answer,
         secret: Option<&str>,
     ) -> Result<Value, Failure> {
-        let (max_pages, max_pages_arg) = match pagination {
-            Pagination::Cursor {
-                max_pages,
-                max_pages_arg,
-                ..
-            }
-            | Pagination::Link {
-                max_pages,
-                max_pages_arg,
-            } => (*max_pages, max_pages_arg),
-        };
-        let max_pages = max_pages_arg
-            .as_ref()
+        let bounds = pagination.bounds();
+        let max_pages = bounds
+            .max_pages_arg
             .and_then(|arg| request.arguments.get(arg))
             .and_then(Value::as_u64)
-            .map_or(max_pages, |n| n as usize)
+            .map_or(bounds.max_pages, |n| n as usize)
             .max(1);
+        let limit = bounds.limit(request.arguments);
         let mut items = Vec::new();
         let mut page = first;
         for fetched in 1.. {
@@ -234,6 +225,10 @@ impl HttpServer {
                 Value::Array(more) => items.extend(more),
                 Value::Null => {}
                 other => items.push(other),
+            }
+            if let Some(limit) = limit.filter(|limit| items.len() >= *limit) {
+                items.truncate(limit);
+                break;
             }
             let Some(next) = next.filter(|_| fetched < max_pages) else {
                 break;
@@ -378,7 +373,11 @@ fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
             .api_key
             .clone()
             .or_else(|| credentials.access_token.clone()),
-        _ => credentials.access_token.clone(),
+        // A personal access token may be stored as either (guMCP's GitHub reads both).
+        _ => credentials
+            .access_token
+            .clone()
+            .or_else(|| credentials.api_key.clone()),
     }
 }
 
@@ -445,8 +444,10 @@ impl Api<'_> {
                 .upstream
                 .client
                 .request(method.clone(), &url)
-                .header(reqwest::header::ACCEPT, "application/json")
                 .timeout(self.upstream.timeout);
+            if !call::names_accept(self.manifest.headers.keys()) {
+                builder = builder.header(reqwest::header::ACCEPT, "application/json");
+            }
             for (name, value) in &self.manifest.headers {
                 builder = builder.header(name, value);
             }

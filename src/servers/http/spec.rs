@@ -50,8 +50,8 @@ pub struct HttpTool {
 }
 
 /// How a list answer continues on further pages. Pages are followed while the answer says
-/// there are more, up to `max_pages` (or the `max_pages_arg` argument), and their items
-/// (at `result.pick`) are concatenated.
+/// there are more, up to `max_pages` (or the `max_pages_arg` argument) and, with a
+/// `limit_arg`, until that many items are in; their items (at `result.pick`) are concatenated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
 pub enum Pagination {
@@ -63,17 +63,91 @@ pub enum Pagination {
         #[serde(default = "default_max_pages")]
         max_pages: usize,
         max_pages_arg: Option<String>,
+        limit_arg: Option<String>,
+        page_size_param: Option<String>,
+        #[serde(default = "default_page_size")]
+        page_size: usize,
     },
     /// The `Link: <…>; rel="next"` header names the next page (GitHub).
     Link {
         #[serde(default = "default_max_pages")]
         max_pages: usize,
         max_pages_arg: Option<String>,
+        limit_arg: Option<String>,
+        page_size_param: Option<String>,
+        #[serde(default = "default_page_size")]
+        page_size: usize,
     },
+}
+
+/// The bounds of a [`Pagination`], whatever its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct PageBounds<'a> {
+    /// Pages followed at most (the first included).
+    pub max_pages: usize,
+    /// The argument that overrides `max_pages`.
+    pub max_pages_arg: Option<&'a str>,
+    /// The argument capping how many items are returned in all (guMCP's `max_limit`): no
+    /// further page is asked for once that many are in, and the last page is cut there.
+    pub limit_arg: Option<&'a str>,
+    /// The query parameter that sets the page size (GitHub's `per_page`), sent with the tool's
+    /// own request: `page_size`, or the limit when that is smaller.
+    pub page_size_param: Option<&'a str>,
+    pub page_size: usize,
+}
+
+impl Pagination {
+    pub fn bounds(&self) -> PageBounds<'_> {
+        match self {
+            Pagination::Cursor {
+                max_pages,
+                max_pages_arg,
+                limit_arg,
+                page_size_param,
+                page_size,
+                ..
+            }
+            | Pagination::Link {
+                max_pages,
+                max_pages_arg,
+                limit_arg,
+                page_size_param,
+                page_size,
+            } => PageBounds {
+                max_pages: *max_pages,
+                max_pages_arg: max_pages_arg.as_deref(),
+                limit_arg: limit_arg.as_deref(),
+                page_size_param: page_size_param.as_deref(),
+                page_size: *page_size,
+            },
+        }
+    }
+}
+
+impl PageBounds<'_> {
+    /// The item limit the arguments set, if the pagination has one.
+    pub fn limit(&self, arguments: &serde_json::Map<String, Value>) -> Option<usize> {
+        let arg = self.limit_arg?;
+        arguments
+            .get(arg)
+            .and_then(Value::as_u64)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// The page size to ask for: `page_size`, or the limit when smaller (at least 1).
+    pub fn page_size_for(&self, arguments: &serde_json::Map<String, Value>) -> usize {
+        self.limit(arguments)
+            .map_or(self.page_size, |limit| limit.min(self.page_size))
+            .max(1)
+    }
 }
 
 fn default_max_pages() -> usize {
     5
+}
+
+fn default_page_size() -> usize {
+    100
 }
 
 /// Upstreams that answer HTTP 200 for a failure and say so in the body (Slack's `ok: false`,
@@ -281,6 +355,23 @@ impl HttpTool {
                 )));
             }
         }
+        if let Some(bounds) = self.pagination.as_ref().map(Pagination::bounds) {
+            for (key, arg) in [
+                ("max_pages_arg", bounds.max_pages_arg),
+                ("limit_arg", bounds.limit_arg),
+            ] {
+                if let Some(arg) = arg.filter(|arg| !known(arg)) {
+                    return Err(at(format!(
+                        "pagination.{key} {arg:?} is not in input_schema"
+                    )));
+                }
+            }
+            if bounds.max_pages == 0 || bounds.page_size == 0 {
+                return Err(at(
+                    "pagination.max_pages and pagination.page_size must be at least 1".into(),
+                ));
+            }
+        }
         if let Some(pick) = &self.result.pick {
             if !pick.is_empty() && !pick.starts_with('/') {
                 return Err(at(format!(
@@ -423,6 +514,38 @@ mod tests {
             ["owner", "repo"]
         );
         assert!(placeholders("/plain").is_empty());
+    }
+
+    #[test]
+    fn page_sizes_follow_the_limit_and_limits_must_be_arguments() {
+        let mut listed = tool("/users/{owner}/repos");
+        listed.input_schema = json!({"type": "object", "properties": {
+            "owner": {"type": "string"}, "max_limit": {"type": "integer"}
+        }});
+        listed.pagination = Some(Pagination::Link {
+            max_pages: 10,
+            max_pages_arg: None,
+            limit_arg: Some("max_limit".into()),
+            page_size_param: Some("per_page".into()),
+            page_size: 100,
+        });
+        assert!(listed.check().is_ok());
+        let bounds = listed.pagination.as_ref().unwrap().bounds();
+        let args = |value: Value| value.as_object().cloned().unwrap();
+        assert_eq!(bounds.page_size_for(&args(json!({}))), 100);
+        assert_eq!(bounds.page_size_for(&args(json!({"max_limit": 7}))), 7);
+        assert_eq!(bounds.page_size_for(&args(json!({"max_limit": 250}))), 100);
+        assert_eq!(bounds.page_size_for(&args(json!({"max_limit": 0}))), 1);
+        assert_eq!(bounds.limit(&args(json!({"max_limit": 0}))), Some(0));
+        listed.pagination = Some(Pagination::Link {
+            max_pages: 10,
+            max_pages_arg: None,
+            limit_arg: Some("count".into()),
+            page_size_param: None,
+            page_size: 100,
+        });
+        let err = listed.check().unwrap_err();
+        assert!(err.contains("limit_arg \"count\""), "{err}");
     }
 
     #[test]

@@ -12,13 +12,17 @@
 //! Every connection gets a session actor of its own (an SSE stream, a Streamable session, or a
 //! single 2026-07-28 request); the actor ends when the connection does.
 
-mod events;
+/// Public (hidden from the docs) only for the SSE framing micro-benchmark in `benches/`.
+#[doc(hidden)]
+pub mod events;
 mod guard;
 mod hang_up;
 mod legacy_sse;
 mod replay;
 mod reply;
-mod session_key;
+/// Public (hidden from the docs) only so the fuzz targets in `fuzz/` can reach the parser.
+#[doc(hidden)]
+pub mod session_key;
 mod sessions;
 mod streamable;
 
@@ -153,16 +157,22 @@ fn bearer_token(value: &str) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
+/// The routes, most specific first. Dynamic patterns are matched by regular expressions in
+/// actix-router (a measurable share of a request's CPU), so the well-known documents sit in a
+/// scope whose static prefix keeps every MCP request away from their patterns.
 fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(health_root))
-        .route(
-            "/.well-known/oauth-protected-resource",
-            web::get().to(resource_metadata),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/{path:.*}",
-            web::get().to(resource_metadata),
+        .service(
+            web::scope("/.well-known")
+                .route(
+                    "/oauth-protected-resource",
+                    web::get().to(resource_metadata),
+                )
+                .route(
+                    "/oauth-protected-resource/{path:.*}",
+                    web::get().to(resource_metadata),
+                ),
         )
         .route("/health_check", web::get().to(health_check))
         .service(
