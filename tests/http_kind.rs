@@ -829,7 +829,12 @@ async fn kill_9_mid_refresh_leaves_the_credentials_file_whole() {
         .join("local_auth/credentials/mockhub/alice_credentials.json");
     for round in 0..30u64 {
         let mut client = mockhub(&config);
-        for id in 0..40 {
+        // Calls flow until a refresh has begun, then a little longer (0–27 ms), then the kill.
+        let refreshed_before = provider.received_requests().await.unwrap().len();
+        let started = std::time::Instant::now();
+        let linger = std::time::Duration::from_millis(round * 7 % 30);
+        let mut refreshing_since = None;
+        for id in 0.. {
             client
                 .send(json!({
                     "jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -839,11 +844,20 @@ async fn kill_9_mid_refresh_leaves_the_credentials_file_whole() {
                     }
                 }))
                 .await;
-            if id % 10 == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            if refreshing_since.is_none()
+                && provider.received_requests().await.unwrap().len() > refreshed_before
+            {
+                refreshing_since = Some(std::time::Instant::now());
             }
+            if refreshing_since.is_some_and(|since| since.elapsed() >= linger) {
+                break;
+            }
+            assert!(
+                started.elapsed() < common::WAIT,
+                "round {round}: no refresh began"
+            );
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5 + round * 7 % 60)).await;
         client.child.start_kill().unwrap();
         client.child.wait().await.unwrap();
         let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap())
@@ -857,8 +871,8 @@ async fn kill_9_mid_refresh_leaves_the_credentials_file_whole() {
     }
     let refreshes = provider.received_requests().await.unwrap().len();
     assert!(
-        refreshes >= 5,
-        "tokens were refreshed while being killed: {refreshes}"
+        refreshes >= 30,
+        "every round was killed while refreshing: {refreshes}"
     );
 }
 

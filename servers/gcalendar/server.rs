@@ -15,26 +15,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use futures::FutureExt;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
+use crate::servers::kit::{id_segment, required_text, success, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://www.googleapis.com/calendar/v3";
 const DEFAULT_ZONE: &str = "UTC";
-
-/// Characters left alone in a path segment (RFC 3986 unreserved), so a calendar id such as
-/// `team@group.calendar.google.com` or an event id stays one segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(Calendar {
@@ -48,10 +40,6 @@ struct Calendar {
     manifest: Arc<Manifest>,
     upstream: Upstream,
     tools: Vec<Tool>,
-}
-
-fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
-    Tool::new(name, description, json_object(schema))
 }
 
 fn calendar_property() -> Value {
@@ -375,31 +363,15 @@ fn free_slots(
     slots
 }
 
-fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
-    arguments.get(key).and_then(Value::as_str)
-}
-
-fn required_text<'a>(arguments: &'a JsonObject, key: &str) -> Result<&'a str, String> {
-    text(arguments, key).ok_or_else(|| format!("{key} is required"))
-}
-
-/// A calendar or event id as one path segment.
-fn segment(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() || value == "." || value == ".." {
-        return Err(format!("{value:?} is not an id"));
-    }
-    Ok(utf8_percent_encode(value, SEGMENT).to_string())
-}
-
 fn calendar_segment(arguments: &JsonObject) -> Result<String, String> {
-    segment(text(arguments, "calendar_id").unwrap_or("primary"))
+    id_segment(text(arguments, "calendar_id").unwrap_or("primary"))
 }
 
 fn event_path(arguments: &JsonObject) -> Result<String, String> {
     Ok(format!(
         "/calendars/{}/events/{}",
         calendar_segment(arguments)?,
-        segment(required_text(arguments, "event_id")?)?
+        id_segment(required_text(arguments, "event_id")?)?
     ))
 }
 
@@ -774,19 +746,6 @@ async fn check_free_slots(api: &Api<'_>, arguments: &JsonObject) -> Result<Value
         "busy": busy.iter().map(period).collect::<Vec<_>>(),
         "calendars": calendars.keys().collect::<Vec<_>>(),
     }))
-}
-
-/// The answer as text and as structured content, as declared tools answer.
-fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => json!({ "items": items }),
-        other => json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
 }
 
 impl McpServer for Calendar {

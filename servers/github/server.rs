@@ -27,15 +27,16 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
+use crate::servers::kit::{segment, success, text, tool, tool_error, SEGMENT};
 use crate::servers::manifest::Manifest;
-use crate::servers::{json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://api.github.com";
 
@@ -66,13 +67,6 @@ const ORDER: [&str; 24] = [
     "create_pull_request",
     "fork_repository",
 ];
-
-/// Characters left alone in a path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Directory listings one recursive `get_contents` reads at most (the first included).
 const MAX_LISTINGS: usize = 100;
@@ -106,10 +100,6 @@ struct GitHub {
     manifest: Arc<Manifest>,
     upstream: Upstream,
     tools: Vec<Tool>,
-}
-
-fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
-    Tool::new(name, description, json_object(schema))
 }
 
 /// The tools answered by code, with guMCP's arguments.
@@ -166,11 +156,6 @@ fn coded_tools() -> Vec<Tool> {
     ]
 }
 
-/// A string argument, if given.
-fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
-    arguments.get(key).and_then(Value::as_str)
-}
-
 /// A non-empty string argument, trimmed.
 fn given<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
     text(arguments, key)
@@ -221,11 +206,6 @@ fn repo_path(path: &str) -> Result<String, String> {
         segments.push(utf8_percent_encode(segment, SEGMENT).to_string());
     }
     Ok(segments.join("/"))
-}
-
-/// One argument as a single path segment.
-fn segment(value: &str) -> String {
-    utf8_percent_encode(value, SEGMENT).to_string()
 }
 
 /// `/repos/{owner}/{repo}` for the (already split) arguments.
@@ -282,27 +262,6 @@ fn decoded(entry: &Value) -> Option<String> {
     let wrapped = entry.get("content")?.as_str()?;
     let joined: String = wrapped.chars().filter(|c| !c.is_whitespace()).collect();
     String::from_utf8(STANDARD.decode(joined).ok()?).ok()
-}
-
-/// The answer as text (pretty JSON) and as structured content (an object; a list becomes
-/// `{"items": …}`, anything else `{"result": …}`), as declared tools answer.
-fn success(value: Value) -> CallToolResult {
-    let text = match &value {
-        Value::String(text) => text.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
-    };
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => json!({ "items": items }),
-        other => json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
-}
-
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
 /// The structured answer of a successful declared call (`None` for a tool error).

@@ -15,15 +15,15 @@ use std::sync::Arc;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_PAD_INDIFFERENT};
 use base64::Engine;
 use futures::{FutureExt, StreamExt};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
+use crate::servers::kit::{id_segment, required_text, success, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com/gmail/v1";
 
@@ -65,13 +65,6 @@ const SYSTEM_LABELS: [&str; 14] = [
     "CATEGORY_FORUMS",
 ];
 
-/// Characters left alone in a path segment (RFC 3986 unreserved), so an id stays one segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     let declared = HttpServer::new(init.manifest.clone(), init.upstream.clone());
     let mut tools = coded_tools();
@@ -91,10 +84,6 @@ struct Gmail {
     /// The tools `server.toml` declares, run by the `http` engine.
     declared: HttpServer,
     tools: Vec<Tool>,
-}
-
-fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
-    Tool::new(name, description, json_object(schema))
 }
 
 fn email_id_property(what: &str) -> Value {
@@ -233,14 +222,6 @@ fn coded_tools() -> Vec<Tool> {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
-    arguments.get(key).and_then(Value::as_str)
-}
-
-fn required_text<'a>(arguments: &'a JsonObject, key: &str) -> Result<&'a str, String> {
-    text(arguments, key).ok_or_else(|| format!("{key} is required"))
-}
-
 /// A value that goes into an email header: one line, no control characters, so an argument
 /// can never add headers of its own (or end the headers and start the body).
 fn header_value<'a>(arguments: &'a JsonObject, key: &str) -> Result<Option<&'a str>, String> {
@@ -265,18 +246,10 @@ fn optional_header<'a>(arguments: &'a JsonObject, key: &str) -> Result<Option<&'
     Ok(header_value(arguments, key)?.filter(|value| !value.trim().is_empty()))
 }
 
-/// An id as one path segment.
-fn segment(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() || value == "." || value == ".." {
-        return Err(format!("{value:?} is not an id"));
-    }
-    Ok(utf8_percent_encode(value, SEGMENT).to_string())
-}
-
 fn message_path(arguments: &JsonObject) -> Result<String, String> {
     Ok(format!(
         "/users/me/messages/{}",
-        segment(required_text(arguments, "email_id")?)?
+        id_segment(required_text(arguments, "email_id")?)?
     ))
 }
 
@@ -707,7 +680,7 @@ impl Gmail {
                 let path = format!(
                     "{}/attachments/{}",
                     message_path(arguments)?,
-                    segment(required_text(arguments, "attachment_id")?)?
+                    id_segment(required_text(arguments, "attachment_id")?)?
                 );
                 let answer = api.json(Method::GET, &path, &[], None).await?;
                 let data = answer.get("data").and_then(Value::as_str).unwrap_or("");
@@ -764,7 +737,7 @@ async fn read_emails(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, Str
     // One message that cannot be read (deleted since the search, say) is reported in its place
     // rather than failing the others.
     let emails: Vec<Value> = futures::stream::iter(ids.into_iter().map(|id| async move {
-        let path = format!("/users/me/messages/{}", segment(&id)?);
+        let path = format!("/users/me/messages/{}", id_segment(&id)?);
         let message = api
             .json(Method::GET, &path, &[("format", "full".to_owned())], None)
             .await;
@@ -795,7 +768,7 @@ async fn send_email(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, Stri
         } else {
             // A Gmail message id: its Message-ID and References make the reply's headers, and
             // its thread the reply's thread unless one is given.
-            let path = format!("/users/me/messages/{}", segment(reply_to)?);
+            let path = format!("/users/me/messages/{}", id_segment(reply_to)?);
             let query = [
                 ("format", "metadata".to_owned()),
                 ("metadataHeaders", "Message-ID".to_owned()),
@@ -942,19 +915,6 @@ fn label_id(labels: &[Value], given: &str) -> Option<String> {
             })
         })
         .and_then(|label| field(label, "id"))
-}
-
-/// The answer as text and as structured content, as declared tools answer.
-fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => json!({ "items": items }),
-        other => json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
 }
 
 impl McpServer for Gmail {

@@ -10,27 +10,20 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
+use crate::servers::kit::{required_text, success, text, tool, SEGMENT};
 use crate::servers::manifest::Manifest;
-use crate::servers::{json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://sheets.googleapis.com/v4";
 /// Where a spreadsheet lives in the browser; create-sheet answers with it.
 const SPREADSHEET_PAGE: &str = "https://docs.google.com/spreadsheets/d/";
-
-/// Characters left alone in a path segment (RFC 3986 unreserved); everything else in a range
-/// such as `Sheet 1!A1:B2` is percent-encoded, so the range stays one segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(Sheets {
@@ -44,10 +37,6 @@ struct Sheets {
     manifest: Arc<Manifest>,
     upstream: Upstream,
     tools: Vec<Tool>,
-}
-
-fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
-    Tool::new(name, description, json_object(schema))
 }
 
 fn url_property() -> Value {
@@ -283,14 +272,6 @@ fn range_segment(range: &str) -> Result<String, String> {
         return Err(format!("{range:?} is not a range (e.g. 'Sheet1!A1:C10')"));
     }
     Ok(utf8_percent_encode(range, SEGMENT).to_string())
-}
-
-fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
-    arguments.get(key).and_then(Value::as_str)
-}
-
-fn required_text<'a>(arguments: &'a JsonObject, key: &str) -> Result<&'a str, String> {
-    text(arguments, key).ok_or_else(|| format!("{key} is required"))
 }
 
 /// `(param, value)` for each of `pairs` whose argument was given, as the query wants it.
@@ -635,20 +616,6 @@ async fn copy_sheet(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, Stri
         copy.extend(properties);
     }
     Ok(copied)
-}
-
-/// The answer as text and as structured content (an object; a list becomes `{"items": …}`),
-/// as declared tools answer.
-fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => json!({ "items": items }),
-        other => json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
 }
 
 impl McpServer for Sheets {

@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
+use crate::servers::kit::{success, text, tool, tool_error};
 use crate::servers::manifest::Manifest;
-use crate::servers::{json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
@@ -127,10 +128,6 @@ impl NameCache {
     }
 }
 
-fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
-    Tool::new(name, description, json_object(schema))
-}
-
 /// The tools answered by code, with guMCP's arguments.
 fn coded_tools() -> Vec<Tool> {
     vec![
@@ -173,11 +170,6 @@ fn coded_tools() -> Vec<Tool> {
             }),
         ),
     ]
-}
-
-/// A string argument, if given.
-fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
-    arguments.get(key).and_then(Value::as_str)
 }
 
 fn limit(arguments: &JsonObject) -> String {
@@ -241,24 +233,6 @@ fn kick_arguments(mut arguments: JsonObject) -> Result<JsonObject, String> {
         }
     }
     Ok(arguments)
-}
-
-/// The answer as text and as structured content (an object; a list becomes `{"items": …}`),
-/// as declared tools answer.
-fn success(value: Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => json!({ "items": items }),
-        other => json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
-}
-
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
 impl Slack {

@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod http;
+pub mod kit;
 pub mod manifest;
 pub mod native;
 pub mod registry;

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use reqwest::StatusCode;
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::spec::{fill_template, BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
+use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
 
 /// Why an upstream call produced no answer.
@@ -53,13 +54,6 @@ pub struct Answer {
     pub next_link: Option<String>,
 }
 
-/// Characters left alone in a path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// An argument as text for a URL or header: strings as they are, numbers and booleans printed.
 fn as_text(value: &Value) -> Option<String> {
     match value {
@@ -72,7 +66,9 @@ fn as_text(value: &Value) -> Option<String> {
 
 /// Fills `{name}` placeholders, each value encoded as one path segment (so an argument can
 /// never add segments or a query of its own). `.` and `..` are refused: URL parsers resolve
-/// them (even percent-encoded), which would move the request to another path.
+/// them (even percent-encoded), which would move the request to another path. A `%` of the
+/// template that starts no escape is written as `%25`, so an argument can never complete an
+/// escape (`/%{a}` given `2F` is not a `/`, given `2e` not a dot segment).
 ///
 /// Public (hidden from the docs) only so the `http_template` fuzz target in `fuzz/` can check
 /// these promises.
@@ -81,7 +77,7 @@ pub fn fill(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Result
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
+        push_literal(&mut out, &rest[..open]);
         match rest[open..].find('}') {
             Some(close) => {
                 let name = &rest[open + 1..open + close];
@@ -93,13 +89,29 @@ pub fn fill(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Result
                 rest = &rest[open + close + 1..];
             }
             None => {
-                out.push_str(&rest[open..]);
+                push_literal(&mut out, &rest[open..]);
                 rest = "";
             }
         }
     }
-    out.push_str(rest);
+    push_literal(&mut out, rest);
     Ok(out)
+}
+
+/// Template text as it is, but a `%` not followed by two hex digits becomes `%25`.
+fn push_literal(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.as_bytes().get(at + 1..at + 3);
+        if escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+            out.push('%');
+        } else {
+            out.push_str("%25");
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
 }
 
 fn transport_failure(err: reqwest::Error) -> Failure {
@@ -427,6 +439,19 @@ mod tests {
         for dots in [".", ".."] {
             assert!(fill("/users/{u}", |_| Some(dots.to_owned())).is_err());
         }
+    }
+
+    /// Found by the `http_template` fuzz target: a `%` of the template followed by an
+    /// argument made an escape of the argument's text (`%` + `2e` read as a dot).
+    #[test]
+    fn an_argument_cannot_complete_an_escape_of_the_template() {
+        let value = |text: &'static str| move |_: &str| Some(text.to_owned());
+        assert_eq!(fill("/x/%{a}", value("2e")).unwrap(), "/x/%252e");
+        assert_eq!(fill("/x/%2{a}", value("F")).unwrap(), "/x/%252F");
+        assert_eq!(fill("/x/%2F/{a}%", value("b")).unwrap(), "/x/%2F/b%25");
+        // The input the fuzzer found (fuzz/corpus/http_template/crash-percent-escape).
+        let found = fill("/}/%{@%2E%%2E\u{3}%2E{%\u{3}?}", value("2e")).unwrap();
+        assert_eq!(found, "/}/%252e");
     }
 
     #[test]

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use rmcp::model::{
-    CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
-    PromptMessage, Role, Tool,
+    CallToolResult, GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, Role, Tool,
 };
 use serde_json::Value;
 
+use super::kit::{success, tool_error};
 use super::manifest::{AuthKind, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
@@ -476,10 +476,6 @@ impl Api<'_> {
     }
 }
 
-fn tool_error(message: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
 /// The `result.pick` part of an answer (all of it when unset or absent).
 fn project_pick(answer: Value, tool: &HttpTool) -> Value {
     match tool.result.pick.as_deref() {
@@ -516,22 +512,4 @@ fn project_fields(value: Value, fields: &[String]) -> Value {
         ),
         other => other,
     }
-}
-
-/// The answer as text (pretty JSON, or the text itself when the answer is a string) and as
-/// structured content, which must be an object: lists become `{"items": […]}`, other values
-/// `{"result": …}`.
-fn success(value: Value) -> CallToolResult {
-    let text = match &value {
-        Value::String(text) => text.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
-    };
-    let structured = match value {
-        Value::Object(object) => Value::Object(object),
-        Value::Array(items) => serde_json::json!({ "items": items }),
-        other => serde_json::json!({ "result": other }),
-    };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(structured);
-    result
 }

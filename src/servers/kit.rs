@@ -1,0 +1,91 @@
+//! What native servers' code shares, so a server's file holds only its own logic: declaring a
+//! tool, reading arguments, putting ids into paths, and answering the way declared tools do
+//! (the `http` engine answers through the same functions).
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use serde_json::{json, Value};
+
+use super::json_object;
+
+/// Everything but RFC 3986's unreserved characters is encoded, so a value stays one path
+/// segment: it can add neither segments nor a query of its own.
+pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+pub fn tool(name: &'static str, description: &'static str, schema: Value) -> Tool {
+    Tool::new(name, description, json_object(schema))
+}
+
+/// A string argument, if given.
+pub fn text<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
+    arguments.get(key).and_then(Value::as_str)
+}
+
+/// A string argument the tool cannot do without.
+pub fn required_text<'a>(arguments: &'a JsonObject, key: &str) -> Result<&'a str, String> {
+    text(arguments, key).ok_or_else(|| format!("{key} is required"))
+}
+
+/// A value as one path segment.
+pub fn segment(value: &str) -> String {
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// An id as one path segment; an empty id, `.` and `..` are refused (URL parsers resolve the
+/// latter two, even encoded, which would move the request to another path).
+pub fn id_segment(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() || value == "." || value == ".." {
+        return Err(format!("{value:?} is not an id"));
+    }
+    Ok(segment(value))
+}
+
+/// The answer as text (the text itself for a string, pretty JSON otherwise) and as structured
+/// content, which must be an object: lists become `{"items": […]}`, other values
+/// `{"result": …}`.
+pub fn success(value: Value) -> CallToolResult {
+    let text = match &value {
+        Value::String(text) => text.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
+    let structured = match value {
+        Value::Object(object) => Value::Object(object),
+        Value::Array(items) => json!({ "items": items }),
+        other => json!({ "result": other }),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+/// A failure the model should read (`isError: true`).
+pub fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_stay_one_segment_and_dot_segments_are_refused() {
+        assert_eq!(id_segment("a/b?c#d").unwrap(), "a%2Fb%3Fc%23d");
+        assert_eq!(id_segment("ev_1-2.x~").unwrap(), "ev_1-2.x~");
+        for bad in ["", " ", ".", ".."] {
+            assert!(id_segment(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn answers_are_text_and_an_object() {
+        let list = success(json!([1, 2]));
+        assert_eq!(list.structured_content, Some(json!({ "items": [1, 2] })));
+        let text = success(json!("done"));
+        assert_eq!(text.structured_content, Some(json!({ "result": "done" })));
+        assert_eq!(tool_error("no").is_error, Some(true));
+    }
+}
