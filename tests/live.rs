@@ -1,0 +1,120 @@
+//! Optional live smoke tests: one read-only call per integration against the real API, with a
+//! real account. They run only where credentials are present — a `local_auth` folder named by
+//! `GUMCP_LIVE_AUTH_DIR` holding `credentials/<server>/<user>_credentials.json` for
+//! `GUMCP_LIVE_USER` (default `local`), as `gumcp-actors auth` writes them — and hackernews
+//! (no account) only with `GUMCP_LIVE=1`. Everywhere else each test says why it skipped.
+//!
+//! ```sh
+//! GUMCP_LIVE=1 GUMCP_LIVE_AUTH_DIR=$PWD/local_auth cargo test --test live -- --nocapture
+//! ```
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{call_tool, StdioClient};
+use serde_json::{json, Value};
+
+/// A stdio session on `server` with the live account, or `None` (saying why) without one.
+fn live(server: &str) -> Option<StdioClient> {
+    let servers = concat!(env!("CARGO_MANIFEST_DIR"), "/servers");
+    let user = std::env::var("GUMCP_LIVE_USER").unwrap_or_else(|_| "local".to_owned());
+    let mut env = vec![("GUMCP__SERVERS__DIR".to_owned(), servers.to_owned())];
+    if server == "hackernews" {
+        if std::env::var("GUMCP_LIVE").as_deref() != Ok("1") {
+            eprintln!("skipped live {server}: set GUMCP_LIVE=1 to call the real API");
+            return None;
+        }
+    } else {
+        let Ok(dir) = std::env::var("GUMCP_LIVE_AUTH_DIR") else {
+            eprintln!("skipped live {server}: no credentials (set GUMCP_LIVE_AUTH_DIR)");
+            return None;
+        };
+        let file = PathBuf::from(&dir)
+            .join("credentials")
+            .join(server)
+            .join(format!("{user}_credentials.json"));
+        if !file.is_file() {
+            eprintln!("skipped live {server}: no {}", file.display());
+            return None;
+        }
+        env.push(("GUMCP__AUTH__LOCAL_DIR".to_owned(), dir));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Some(StdioClient::start_with_env(
+        &["stdio", "--server", server, "--user-id", &user],
+        &env,
+    ))
+}
+
+/// One read-only call; the real API must answer it without error.
+async fn smoke(server: &str, tool: &str, arguments: Value) {
+    let Some(mut client) = live(server) else {
+        return;
+    };
+    let result = call_tool(&mut client, 1, tool, arguments).await;
+    assert_eq!(result["isError"], false, "live {server} {tool}: {result}");
+    eprintln!("live {server} {tool}: ok");
+}
+
+#[tokio::test]
+async fn hackernews_top_stories() {
+    smoke("hackernews", "get_top_stories", json!({ "limit": 1 })).await;
+}
+
+#[tokio::test]
+async fn github_search_repositories() {
+    let arguments = json!({ "query": "modelcontextprotocol", "max_limit": 1 });
+    smoke("github", "search_repositories", arguments).await;
+}
+
+#[tokio::test]
+async fn slack_pinned_items_of_general() {
+    let channel = std::env::var("GUMCP_LIVE_SLACK_CHANNEL").unwrap_or_else(|_| "#general".into());
+    smoke("slack", "list_pinned_items", json!({ "channel": channel })).await;
+}
+
+#[tokio::test]
+async fn linear_search_issues() {
+    smoke("linear", "search_issues", json!({ "query": "a" })).await;
+}
+
+#[tokio::test]
+async fn notion_users() {
+    smoke("notion", "list_all_users", json!({})).await;
+}
+
+#[tokio::test]
+async fn gmail_inbox() {
+    let arguments = json!({ "query": "in:inbox", "max_results": 1 });
+    smoke("gmail", "read_emails", arguments).await;
+}
+
+#[tokio::test]
+async fn gcalendar_next_day() {
+    smoke(
+        "gcalendar",
+        "list_events",
+        json!({ "days": 1, "max_results": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gsheets_sheet_names() {
+    let Ok(url) = std::env::var("GUMCP_LIVE_SPREADSHEET_URL") else {
+        eprintln!("skipped live gsheets: set GUMCP_LIVE_SPREADSHEET_URL to a sheet to read");
+        return;
+    };
+    smoke(
+        "gsheets",
+        "get-sheet-names",
+        json!({ "spreadsheet_url": url }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn perplexity_search() {
+    smoke("perplexity", "search", json!({ "query": "What is MCP?" })).await;
+}
