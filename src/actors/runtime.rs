@@ -203,8 +203,8 @@ impl ServerHandle {
         .await?
     }
 
-    pub async fn resources(&mut self) -> Result<Vec<Resource>, McpError> {
-        self.send(ListResources).await
+    pub async fn resources(&mut self, ctx: RequestContext) -> Result<Vec<Resource>, CallError> {
+        self.run(ListResources { ctx }).await?
     }
 
     pub async fn resource_templates(&mut self) -> Result<Vec<ResourceTemplate>, McpError> {

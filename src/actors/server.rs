@@ -315,17 +315,21 @@ impl Handler<CallTool> for ServerActor {
     }
 }
 
-/// The current resources.
+/// The current resources, which the server may have to fetch from its upstream.
 #[derive(Message)]
-#[rtype(result = "Vec<Resource>")]
-pub struct ListResources;
+#[rtype(result = "Result<Vec<Resource>, CallError>")]
+pub struct ListResources {
+    pub ctx: RequestContext,
+}
 
 impl Handler<ListResources> for ServerActor {
-    type Result = MessageResult<ListResources>;
+    type Result = ResponseActFuture<Self, Result<Vec<Resource>, CallError>>;
 
-    fn handle(&mut self, _: ListResources, _: &mut Self::Context) -> Self::Result {
-        self.touch();
-        MessageResult(self.instance.resources())
+    fn handle(&mut self, list: ListResources, _: &mut Self::Context) -> Self::Result {
+        let ListResources { ctx } = list;
+        self.run("listing resources".to_owned(), &ctx.clone(), move |server| {
+            async move { Ok(server.list_resources(&ctx).await?) }.boxed()
+        })
     }
 }
 

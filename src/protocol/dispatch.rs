@@ -213,7 +213,13 @@ pub async fn serve(
     let modern = ctx.protocol.is_modern();
     match method {
         "tools/list" => list(&server.tools().await?, "tools", &params, settings),
-        "resources/list" => list(&server.resources().await?, "resources", &params, settings),
+        "resources/list" => {
+            let resources = server.resources(ctx).await.map_err(|err| match err {
+                CallError::Protocol(error) => error,
+                other => McpError::internal(other.to_string()),
+            })?;
+            list(&resources, "resources", &params, settings)
+        }
         "resources/templates/list" => list(
             &server.resource_templates().await?,
             "resourceTemplates",

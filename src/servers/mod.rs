@@ -77,6 +77,17 @@ pub trait McpServer: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The resources to list for this request. Servers whose resources live upstream (an
+    /// account's channels, labels, repositories) fetch them here with the user's credentials;
+    /// the default lists [`McpServer::resources`]. A failure is the JSON-RPC error to answer.
+    fn list_resources<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        let resources = self.resources();
+        Box::pin(async move { Ok(resources) })
+    }
+
     fn resource_templates(&self) -> Vec<ResourceTemplate> {
         Vec::new()
     }
