@@ -327,9 +327,11 @@ impl Handler<ListResources> for ServerActor {
 
     fn handle(&mut self, list: ListResources, _: &mut Self::Context) -> Self::Result {
         let ListResources { ctx } = list;
-        self.run("listing resources".to_owned(), &ctx.clone(), move |server| {
-            async move { Ok(server.list_resources(&ctx).await?) }.boxed()
-        })
+        self.run(
+            "listing resources".to_owned(),
+            &ctx.clone(),
+            move |server| async move { Ok(server.list_resources(&ctx).await?) }.boxed(),
+        )
     }
 }
 
