@@ -137,18 +137,13 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// As many sessions as the open-file limits allow, up to `wanted`: the service holds two
-/// descriptors per SSE session (the socket and the duplicate that notices a hang-up), and
-/// inherits this process's limits — raised here when the user may (root), else to the hard one.
+/// As many sessions as the open-file limits allow, up to `wanted`: the service (which inherits
+/// this process's limits, raised here as far as allowed) and this client each hold one
+/// descriptor per SSE session.
 fn sessions_allowed(wanted: usize) -> usize {
-    let needed = u64::try_from(wanted).unwrap_or(u64::MAX) * 2 + 1024;
-    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-    if hard < needed {
-        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, needed, needed);
-    }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-    let allowed = usize::try_from(hard.saturating_sub(512) / 2).unwrap_or(usize::MAX);
+    let allowed = usize::try_from(hard.saturating_sub(1024)).unwrap_or(usize::MAX);
     if allowed < wanted {
         eprintln!("open-file limit {hard}: soaking with {allowed} sessions instead of {wanted}");
     }
