@@ -194,26 +194,44 @@ pub struct PromptMessageSpec {
 /// Fills a prompt template: `{name}` from `args`; `[[ … ]]` parts only when every argument
 /// they use is present and non-empty.
 pub fn render_prompt(template: &str, args: &BTreeMap<String, String>) -> String {
-    let value = |name: &str| args.get(name).filter(|v| !v.is_empty());
-    let substitute = |part: &str| -> Option<String> {
-        let mut out = part.to_owned();
-        for name in placeholders(part) {
-            out = out.replace(&format!("{{{name}}}"), value(&name)?);
-        }
-        Some(out)
+    let fill = |part: &str| -> String {
+        substitute(part, |name| {
+            args.get(name).filter(|value| !value.is_empty()).cloned()
+        })
+        .unwrap_or_default()
     };
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find("[[") {
-        out.push_str(&substitute(&rest[..open]).unwrap_or_default());
+        out.push_str(&fill(&rest[..open]));
         let Some(close) = rest[open..].find("]]") else {
-            break;
+            // An unclosed `[[` is text like any other.
+            out.push_str(&fill(&rest[open..]));
+            return out;
         };
-        out.push_str(&substitute(&rest[open + 2..open + close]).unwrap_or_default());
+        out.push_str(&fill(&rest[open + 2..open + close]));
         rest = &rest[open + close + 2..];
     }
-    out.push_str(&substitute(rest).unwrap_or_default());
+    out.push_str(&fill(rest));
     out
+}
+
+/// Replaces every `{name}` of `template` in one pass, so a value is never searched for
+/// placeholders itself; `None` when `value_of` has nothing for one of them. A `{` without a
+/// closing `}` is kept as it is (as [`placeholders`] reads it).
+fn substitute(template: &str, value_of: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&value_of(&rest[open + 1..open + close])?);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -396,16 +414,14 @@ pub fn fill_template(
                     return arguments.get(name).filter(|v| !v.is_null()).cloned();
                 }
             }
-            let mut out = text.clone();
-            for name in placeholders(text) {
-                let value = match arguments.get(&name) {
+            let filled = substitute(text, |name| {
+                Some(match arguments.get(name) {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Null) | None => String::new(),
                     Some(other) => other.to_string(),
-                };
-                out = out.replace(&format!("{{{name}}}"), &value);
-            }
-            Some(Value::String(out))
+                })
+            });
+            filled.map(Value::String)
         }
         Value::Array(items) => Some(Value::Array(
             items
@@ -454,6 +470,19 @@ pub fn placeholders(template: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn templates_are_filled_in_one_pass_and_an_unclosed_part_is_text() {
+        let args: BTreeMap<String, String> = [("a", "{b}"), ("b", "B")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert_eq!(render_prompt("x {a} y", &args), "x {b} y");
+        assert_eq!(render_prompt("Hello [[ world", &args), "Hello [[ world");
+        assert_eq!(render_prompt("Hi[[ {b}]][[ {c}]]!", &args), "Hi B!");
+        let arguments = json!({ "a": "{b}", "b": "B" });
+        let filled = fill_template(&json!("<{a}|{b}>"), arguments.as_object().unwrap());
+        assert_eq!(filled, Some(json!("<{b}|B>")));
+    }
 
     fn tool(path: &str) -> HttpTool {
         HttpTool {
