@@ -530,3 +530,93 @@ async fn an_expired_google_token_is_refreshed_before_the_call() {
     assert_eq!(saved["access_token"], "ya29.fresh");
     upstream.verify().await;
 }
+
+#[tokio::test]
+async fn calendars_are_resources_read_as_their_upcoming_events() {
+    let upstream = MockServer::start().await;
+    calendar_request("GET", "/users/me/calendarList")
+        .and(query_param("maxResults", "250"))
+        .and(|request: &Request| query(request, "pageToken").is_none())
+        .respond_with(answer(json!({
+            "items": [{ "id": "primary@example.com", "summary": "Ada", "description": "Mine" }],
+            "nextPageToken": "p2"
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    calendar_request("GET", "/users/me/calendarList")
+        .and(query_param("pageToken", "p2"))
+        .respond_with(answer(
+            json!({ "items": [{ "id": "team@example.com", "summary": "Team" }] }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let before = Utc::now();
+    calendar_request("GET", "/calendars/team%40example.com/events")
+        .and(query_param("maxResults", "10"))
+        .and(query_param("singleEvents", "true"))
+        .and(query_param("orderBy", "startTime"))
+        .and(move |request: &Request| {
+            instant(request, "timeMin").is_some_and(|at| (at - before).num_seconds().abs() < 60)
+        })
+        .respond_with(answer(json!({ "items": [
+            {
+                "summary": "Standup",
+                "start": { "dateTime": "2030-01-07T09:30:00+01:00" },
+                "end": { "dateTime": "2030-01-07T09:45:00+01:00" },
+                "location": "Room 1",
+                "attendees": [{ "email": "ada@example.com" }, { "email": "bob@example.com" }]
+            },
+            { "start": { "date": "2030-01-08" }, "end": { "date": "2030-01-09" } }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    calendar_request("GET", "/calendars/team%40example.com")
+        .respond_with(answer(
+            json!({ "id": "team@example.com", "summary": "Team" }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = gcalendar(root.path(), &upstream);
+
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": "gcalendar://calendar/primary@example.com", "name": "Ada", "description": "Mine", "mimeType": "application/json" },
+            { "uri": "gcalendar://calendar/team@example.com", "name": "Team", "description": "", "mimeType": "application/json" }
+        ]),
+        "{listed}"
+    );
+
+    let read = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "gcalendar://calendar/team@example.com", "_meta": modern_meta() }),
+        )
+        .await;
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["mimeType"], "text/plain", "{read}");
+    assert_eq!(
+        contents["text"],
+        "Calendar: Team\n\nUpcoming events:\n\n\
+         1. Standup\n   When: 2030-01-07 09:30 to 2030-01-07 09:45\n   Where: Room 1\n   Attendees: ada@example.com, bob@example.com\n\n\
+         2. No Title\n   When: 2030-01-08 to 2030-01-09\n\n"
+    );
+
+    let unknown = client
+        .request(
+            3,
+            "resources/read",
+            json!({ "uri": "gcalendar://event/e1", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}

@@ -1002,3 +1002,140 @@ async fn a_user_without_credentials_is_told_how_to_connect() {
     }
     assert!(upstream.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_account_and_its_organizations_are_resources() {
+    let upstream = MockServer::start().await;
+    gh("GET", "/user")
+        .respond_with(answer(json!({ "login": "ada", "id": 1 })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/user/orgs")
+        .and(query_param("per_page", "100"))
+        .and(query_param("page", "1"))
+        .respond_with(answer(json!([{ "login": "octo-org", "id": 2 }])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/orgs/octo-org")
+        .respond_with(answer(json!({
+            "login": "octo-org", "name": "Octo", "avatar_url": "a", "html_url": "h",
+            "description": "We build", "email": null, "public_repos": 3, "id": 2
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/orgs/ada")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/users/ada")
+        .respond_with(answer(json!({
+            "login": "ada", "name": "Ada", "bio": "Maths", "public_repos": 5, "followers": 9, "following": 1
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/repos/octo-org/hello")
+        .respond_with(answer(
+            json!({ "full_name": "octo-org/hello", "stargazers_count": 7, "topics": ["mcp"] }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let readme = base64::engine::general_purpose::STANDARD.encode("# Hello\n");
+    gh("GET", "/repos/octo-org/hello/readme")
+        .respond_with(answer(json!({ "encoding": "base64", "content": readme })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/repos/octo-org/hello/languages")
+        .respond_with(answer(json!({ "Rust": 1200 })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gh("GET", "/repos/octo-org/hello/contributors")
+        .and(query_param("per_page", "10"))
+        .respond_with(answer(json!([
+            { "login": "ada", "contributions": 12, "avatar_url": "a", "html_url": "h", "type": "User" }
+        ])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = github(root.path(), &upstream);
+
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": "github://organization/ada", "name": "ada", "description": "Personal GitHub account", "mimeType": "application/json" },
+            { "uri": "github://organization/octo-org", "name": "octo-org", "description": "GitHub organization", "mimeType": "application/json" }
+        ]),
+        "{listed}"
+    );
+
+    let read = |reply: &Value| -> Value {
+        let contents = &reply["result"]["contents"][0];
+        assert_eq!(contents["mimeType"], "application/json", "{reply}");
+        serde_json::from_str(contents["text"].as_str().unwrap()).unwrap()
+    };
+    let org = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "github://organization/octo-org", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(
+        read(&org),
+        json!({
+            "type": "organization", "login": "octo-org", "name": "Octo", "avatar_url": "a",
+            "html_url": "h", "description": "We build", "email": null, "public_repos": 3
+        })
+    );
+    let user = read(
+        &client
+            .request(
+                3,
+                "resources/read",
+                json!({ "uri": "github://organization/ada", "_meta": modern_meta() }),
+            )
+            .await,
+    );
+    assert_eq!(user["type"], "user");
+    assert_eq!(user["bio"], "Maths");
+    assert_eq!(user["followers"], 9);
+    assert_eq!(user["location"], Value::Null);
+
+    let repo = read(
+        &client
+            .request(
+                4,
+                "resources/read",
+                json!({ "uri": "github://organization/octo-org/repository/hello", "_meta": modern_meta() }),
+            )
+            .await,
+    );
+    assert_eq!(repo["full_name"], "octo-org/hello");
+    assert_eq!(repo["readme"], "# Hello\n");
+    assert_eq!(repo["languages"], json!({ "Rust": 1200 }));
+    assert_eq!(repo["topics"], json!(["mcp"]));
+    assert_eq!(
+        repo["contributors"],
+        json!([{ "login": "ada", "contributions": 12, "avatar_url": "a", "html_url": "h" }])
+    );
+
+    let unknown = client
+        .request(
+            5,
+            "resources/read",
+            json!({ "uri": "github://organization/octo-org/issues/1", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}

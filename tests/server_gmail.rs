@@ -849,3 +849,117 @@ async fn a_401_refreshes_the_google_token_once_and_retries() {
     assert_eq!(saved["access_token"], "ya29.fresh");
     upstream.verify().await;
 }
+
+/// The values of every `name` query parameter, in order.
+fn query_values(request: &Request, name: &str) -> Vec<String> {
+    request
+        .url
+        .query_pairs()
+        .filter(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn labels_are_resources_read_as_their_recent_emails() {
+    let upstream = MockServer::start().await;
+    gmail_request("GET", "/users/me/labels")
+        .respond_with(answer(json!({ "labels": [
+            { "id": "INBOX", "name": "INBOX", "type": "system" },
+            { "id": "SENT", "name": "SENT", "type": "system" },
+            { "id": "Label_7", "name": "Receipts", "type": "user" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gmail_request("GET", "/users/me/labels/INBOX")
+        .respond_with(answer(
+            json!({ "id": "INBOX", "messagesTotal": 12, "messagesUnread": 3 }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gmail_request("GET", "/users/me/labels/Label_7")
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({ "error": { "message": "gone" } })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gmail_request("GET", "/users/me/messages")
+        .and(query_param("labelIds", "INBOX"))
+        .and(query_param("maxResults", "10"))
+        .respond_with(answer(
+            json!({ "messages": [{ "id": "m1" }, { "id": "m2" }] }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    gmail_request("GET", "/users/me/messages")
+        .and(query_param("labelIds", "Label_7"))
+        .respond_with(answer(json!({ "resultSizeEstimate": 0 })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    for (id, subject) in [("m1", "Hello"), ("m2", "Invoice")] {
+        gmail_request("GET", &format!("/users/me/messages/{id}"))
+            .and(query_param("format", "metadata"))
+            .and(|request: &Request| {
+                query_values(request, "metadataHeaders") == ["Subject", "From", "Date"]
+            })
+            .respond_with(answer(json!({ "id": id, "payload": { "headers": [
+                { "name": "Subject", "value": subject },
+                { "name": "From", "value": "Ada <ada@example.com>" },
+                { "name": "Date", "value": "Mon, 2 Mar 2026 10:00:00 +0000" }
+            ] } })))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut client = gmail(root.path(), &upstream);
+    // A legacy session this time: the capability is announced and an unknown URI is -32002.
+    let initialized = client.initialize("2025-06-18", json!({})).await;
+    assert!(
+        initialized["result"]["capabilities"]["resources"].is_object(),
+        "{initialized}"
+    );
+
+    let listed = client.request(1, "resources/list", json!({})).await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": "gmail://label/INBOX", "name": "INBOX", "description": "INBOX (3 unread of 12 total)", "mimeType": "application/gmail.label" },
+            { "uri": "gmail://label/Label_7", "name": "Receipts", "description": "Receipts", "mimeType": "application/gmail.label" }
+        ]),
+        "{listed}"
+    );
+
+    let inbox = client
+        .request(2, "resources/read", json!({ "uri": "gmail://label/INBOX" }))
+        .await;
+    let contents = &inbox["result"]["contents"][0];
+    assert_eq!(contents["mimeType"], "text/plain", "{inbox}");
+    assert_eq!(
+        contents["text"],
+        "ID: gmail://message/m1\nSubject: Hello\nFrom: Ada <ada@example.com>\nDate: Mon, 2 Mar 2026 10:00:00 +0000\n---\n\n\
+         ID: gmail://message/m2\nSubject: Invoice\nFrom: Ada <ada@example.com>\nDate: Mon, 2 Mar 2026 10:00:00 +0000\n---\n"
+    );
+    let empty = client
+        .request(
+            3,
+            "resources/read",
+            json!({ "uri": "gmail://label/Label_7" }),
+        )
+        .await;
+    assert_eq!(
+        empty["result"]["contents"][0]["text"], "No messages in this label",
+        "{empty}"
+    );
+
+    let unknown = client
+        .request(4, "resources/read", json!({ "uri": "gmail://message/m1" }))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32002, "{unknown}");
+    assert_eq!(unknown["error"]["data"]["uri"], "gmail://message/m1");
+}

@@ -466,3 +466,130 @@ async fn an_expired_google_token_is_refreshed_before_the_call() {
     assert_eq!(saved["refresh_token"], "r1");
     upstream.verify().await;
 }
+
+#[tokio::test]
+async fn spreadsheets_are_resources_read_as_a_sample_of_their_values() {
+    let upstream = MockServer::start().await;
+    sheets_request("GET", "/files")
+        .and(query_param(
+            "q",
+            "mimeType='application/vnd.google-apps.spreadsheet'",
+        ))
+        .and(query_param("spaces", "drive"))
+        .and(query_param("pageSize", "100"))
+        .and(|request: &Request| query_values(request, "pageToken").is_empty())
+        .respond_with(answer(json!({
+            "files": [{ "id": ID, "name": "Budget", "description": "Money" }],
+            "nextPageToken": "t2"
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    sheets_request("GET", "/files")
+        .and(query_param("pageToken", "t2"))
+        .respond_with(answer(
+            json!({ "files": [{ "id": "other1", "name": "Plans" }] }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    sheets_request("GET", &format!("/spreadsheets/{ID}"))
+        .and(query_param("includeGridData", "false"))
+        .respond_with(answer(json!({
+            "properties": { "title": "Budget" },
+            "sheets": [
+                { "properties": { "title": "Sheet 1" } },
+                { "properties": { "title": "It's" } },
+                { "properties": { "title": "Empty" } },
+                { "properties": { "title": "Fourth" } }
+            ]
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    for (range, values) in [
+        (
+            "%27Sheet%201%27%21A1%3AJ10",
+            json!({ "values": [["a", "1"]] }),
+        ),
+        ("%27It%27%27s%27%21A1%3AJ10", json!({ "values": [["b"]] })),
+        ("%27Empty%27%21A1%3AJ10", json!({ "range": "Empty!A1:J10" })),
+    ] {
+        sheets_request("GET", &format!("/spreadsheets/{ID}/values/{range}"))
+            .and(query_param("valueRenderOption", "FORMATTED_VALUE"))
+            .respond_with(answer(values))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+    }
+    sheets_request("GET", "/spreadsheets/other1")
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "error": { "code": 403, "message": "The caller does not have permission" }
+        })))
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = gsheets(root.path(), &upstream);
+
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": format!("gsheets://spreadsheet/{ID}"), "name": "Budget", "description": "Money", "mimeType": "application/vnd.google-apps.spreadsheet" },
+            { "uri": "gsheets://spreadsheet/other1", "name": "Plans", "description": "Google Sheets document: Plans", "mimeType": "application/vnd.google-apps.spreadsheet" }
+        ]),
+        "{listed}"
+    );
+
+    let uri = format!("gsheets://spreadsheet/{ID}");
+    let read = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": uri, "_meta": modern_meta() }),
+        )
+        .await;
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["mimeType"], "application/json", "{read}");
+    let sample: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sample,
+        json!({
+            "spreadsheet_id": ID,
+            "title": "Budget",
+            "url": format!("https://docs.google.com/spreadsheets/d/{ID}"),
+            "sheets": ["Sheet 1", "It's", "Empty", "Fourth"],
+            "sample_data": [
+                { "sheet_name": "Sheet 1", "sample_data": [["a", "1"]] },
+                { "sheet_name": "It's", "sample_data": [["b"]] },
+                { "sheet_name": "Empty", "sample_data": [] }
+            ]
+        })
+    );
+
+    let refused = client
+        .request(
+            3,
+            "resources/read",
+            json!({ "uri": "gsheets://spreadsheet/other1", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32603, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("permission"),
+        "{refused}"
+    );
+    let unknown = client
+        .request(
+            4,
+            "resources/read",
+            json!({ "uri": "gsheets://spreadsheet/a/b", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}

@@ -1,9 +1,10 @@
 //! linear against a mock of its GraphQL API: each tool posts its query with the arguments as
-//! variables and the user's token, and returns the picked part of the answer.
+//! variables and the user's token, and returns the picked part of the answer; teams and issues
+//! are resources, listed and read with GraphQL queries whose ids travel as variables.
 
 mod common;
 
-use common::{call_tool as call, shipped_server, StdioClient};
+use common::{call_tool as call, modern_meta, shipped_server, StdioClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -116,4 +117,120 @@ async fn a_graphql_error_is_a_tool_error_with_linears_message() {
             .contains("Entity not found: Team"),
         "{result}"
     );
+}
+
+#[tokio::test]
+async fn teams_and_issues_are_resources() {
+    let upstream = MockServer::start().await;
+    graphql("teams(first: 100, after: $after)", json!({ "after": null }))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": { "teams": {
+            "nodes": [{ "id": "t1", "name": "Engineering", "key": "ENG" }],
+            "pageInfo": { "hasNextPage": true, "endCursor": "c1" }
+        } } })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    graphql("teams(first: 100, after: $after)", json!({ "after": "c1" }))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": { "teams": {
+            "nodes": [{ "id": "t2", "name": "Design", "key": "DES" }],
+            "pageInfo": { "hasNextPage": false, "endCursor": "c2" }
+        } } })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    graphql("team(id: $id)", json!({ "id": "t1" }))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": { "team": {
+            "id": "t1", "name": "Engineering", "key": "ENG",
+            "states": { "nodes": [{ "id": "s1", "name": "Todo", "type": "unstarted" }] },
+            "labels": { "nodes": [] }
+        } } })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    graphql("issue(id: $id)", json!({ "id": "ENG-1" }))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": { "issue": {
+            "id": "i1", "identifier": "ENG-1", "title": "Crash on start",
+            "comments": { "nodes": [{ "id": "c1", "body": "Seen it", "user": { "name": "Ada" } }] }
+        } } })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    graphql("issue(id: $id)", json!({ "id": "ENG-404" }))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": null, "errors": [
+            { "message": "Entity not found: Issue", "extensions": { "code": "INVALID_INPUT", "userError": true } }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    graphql("issue(id: $id)", json!({ "id": "ENG-429" }))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": null, "errors": [
+            { "message": "Rate limit exceeded", "extensions": { "code": "RATELIMITED" } }
+        ] })),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = linear(root.path(), &upstream);
+
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": "linear://team/t1", "name": "Team: Engineering (ENG)", "mimeType": "application/json" },
+            { "uri": "linear://team/t2", "name": "Team: Design (DES)", "mimeType": "application/json" }
+        ]),
+        "{listed}"
+    );
+
+    let read = |reply: &Value| -> Value {
+        let contents = &reply["result"]["contents"][0];
+        assert_eq!(contents["mimeType"], "application/json", "{reply}");
+        serde_json::from_str(contents["text"].as_str().unwrap()).unwrap()
+    };
+    let team = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "linear://team/t1", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(read(&team)["states"]["nodes"][0]["name"], "Todo");
+    let issue = client
+        .request(
+            3,
+            "resources/read",
+            json!({ "uri": "linear://issue/ENG-1", "_meta": modern_meta() }),
+        )
+        .await;
+    let issue = read(&issue);
+    assert_eq!(issue["title"], "Crash on start");
+    assert_eq!(issue["comments"]["nodes"][0]["user"]["name"], "Ada");
+
+    for (id, uri, code) in [
+        (4, "linear://issue/ENG-404", -32602),
+        (5, "linear://project/p1", -32602),
+        (6, "linear://issue/ENG-429", -32603),
+    ] {
+        let failed = client
+            .request(
+                id,
+                "resources/read",
+                json!({ "uri": uri, "_meta": modern_meta() }),
+            )
+            .await;
+        assert_eq!(failed["error"]["code"], code, "{uri}: {failed}");
+    }
+    upstream.verify().await;
 }

@@ -673,3 +673,89 @@ async fn slack_refusals_and_bad_arguments_are_tool_errors() {
     assert!(no_thread.contains("thread_ts"), "{no_thread}");
     upstream.verify().await;
 }
+
+#[tokio::test]
+async fn channels_are_resources_read_as_their_latest_messages() {
+    let upstream = MockServer::start().await;
+    read("conversations.list")
+        .and(query_param("types", "public_channel,private_channel"))
+        .and(query_param("limit", "200"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(ok(json!({
+            "channels": [{ "id": "C1", "name": "general", "is_private": false }],
+            "response_metadata": { "next_cursor": "page2" }
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    read("conversations.list")
+        .and(query_param("cursor", "page2"))
+        .respond_with(ok(json!({
+            "channels": [{ "id": "G2", "name": "ops", "is_private": true }],
+            "response_metadata": { "next_cursor": "" }
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    read("conversations.history")
+        .and(query_param("channel", "C1"))
+        .and(query_param("limit", "50"))
+        .respond_with(ok(json!({ "messages": [
+            { "ts": "2.0", "text": "second", "user": "U1" },
+            { "ts": "1.0", "text": "first", "user": "U1" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    read("users.info")
+        .and(query_param("user", "U1"))
+        .respond_with(ok(
+            json!({ "user": { "id": "U1", "name": "ada", "real_name": "Ada L", "profile": {} } }),
+        ))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = slack(root.path(), &upstream);
+
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    assert_eq!(
+        listed["result"]["resources"],
+        json!([
+            { "uri": "slack://channel/C1", "name": "#general", "description": "Public Slack channel: #general", "mimeType": "text/plain" },
+            { "uri": "slack://channel/G2", "name": "#ops", "description": "Private Slack channel: #ops", "mimeType": "text/plain" }
+        ]),
+        "{listed}"
+    );
+
+    let read_reply = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "slack://channel/C1", "_meta": modern_meta() }),
+        )
+        .await;
+    let contents = &read_reply["result"]["contents"][0];
+    assert_eq!(contents["uri"], "slack://channel/C1", "{read_reply}");
+    assert_eq!(contents["mimeType"], "application/json");
+    let messages: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
+    assert_eq!(messages[0]["text"], "first", "oldest first: {messages}");
+    assert_eq!(messages[1]["user_name"], "Ada L");
+
+    for (id, uri) in [(3, "slack://channel/"), (4, "slack://user/U1")] {
+        let unknown = client
+            .request(
+                id,
+                "resources/read",
+                json!({ "uri": uri, "_meta": modern_meta() }),
+            )
+            .await;
+        assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+        assert!(
+            unknown["error"]["message"].as_str().unwrap().contains(uri),
+            "{unknown}"
+        );
+    }
+}

@@ -10,23 +10,38 @@
 //! Without a time-zone database in the binary, a time without an offset is taken as UTC where
 //! an instant is needed (list_events, check_free_slots), as guMCP does; events keep such times
 //! local to their `time_zone`, which Google resolves.
+//!
+//! Resources are guMCP's: each calendar of the account's list is `gcalendar://calendar/{id}`,
+//! and reading one answers its next ten events (title, when, where, attendees) as text.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use futures::FutureExt;
+use percent_encoding::percent_decode_str;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
 use crate::servers::kit::{id_segment, required_text, success, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://www.googleapis.com/calendar/v3";
 const DEFAULT_ZONE: &str = "UTC";
+/// What every calendar resource's URI starts with; the calendar id follows.
+const CALENDAR_URI: &str = "gcalendar://calendar/";
+/// Calendars per page of `calendarList` (the API's maximum).
+const CALENDARS_PER_PAGE: &str = "250";
+/// Pages of `calendarList` read for `resources/list` (1,000 calendars); the list is fetched
+/// on every request, so it is bounded.
+const MAX_CALENDAR_PAGES: usize = 4;
+/// Upcoming events a calendar resource shows, as many as guMCP's.
+const RESOURCE_EVENTS: &str = "10";
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(Calendar {
@@ -544,18 +559,22 @@ fn busy_periods(calendars: &Map<String, Value>) -> Result<Vec<Period>, String> {
 }
 
 impl Calendar {
+    fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
+        let base = self
+            .manifest
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL);
+        self.upstream.api(&self.manifest, base, ctx)
+    }
+
     async fn run(
         &self,
         name: &str,
         arguments: &JsonObject,
         ctx: &RequestContext,
     ) -> Result<Value, String> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        let api = self.upstream.api(&self.manifest, base, ctx);
+        let api = self.api(ctx);
         match name {
             "list_events" => list_events(&api, arguments).await,
             "create_event" => {
@@ -588,6 +607,123 @@ impl Calendar {
             other => Err(format!("Unknown tool: {other}")),
         }
     }
+}
+
+/// The calendars of the account's calendar list as guMCP's resources.
+async fn calendar_resources(api: &Api<'_>) -> Result<Vec<Resource>, String> {
+    let mut resources = Vec::new();
+    let mut page_token: Option<String> = None;
+    for _ in 0..MAX_CALENDAR_PAGES {
+        let mut query = vec![("maxResults", CALENDARS_PER_PAGE.to_owned())];
+        if let Some(token) = page_token.take() {
+            query.push(("pageToken", token));
+        }
+        let page = api
+            .json(Method::GET, "/users/me/calendarList", &query, None)
+            .await?;
+        for calendar in page
+            .get("items")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(id) = calendar.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let field = |key: &str| calendar.get(key).and_then(Value::as_str).unwrap_or("");
+            resources.push(
+                Resource::new(format!("{CALENDAR_URI}{id}"), field("summary"))
+                    .with_description(field("description"))
+                    .with_mime_type("application/json"),
+            );
+        }
+        page_token = page
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if page_token.is_none() {
+            break;
+        }
+    }
+    Ok(resources)
+}
+
+/// An event's start or end as guMCP shows it: `YYYY-MM-DD HH:MM` in the event's own offset
+/// for a time, the date itself for an all-day event.
+fn shown_time(when: Option<&Value>) -> String {
+    let when = when.unwrap_or(&Value::Null);
+    if let Some(time) = when.get("dateTime").and_then(Value::as_str) {
+        return DateTime::parse_from_rfc3339(time)
+            .map(|time| time.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|_| time.to_owned());
+    }
+    when.get("date")
+        .and_then(Value::as_str)
+        .unwrap_or("N/A")
+        .to_owned()
+}
+
+/// The calendar's next events from now, as guMCP's text: its title, then each event's title,
+/// times, place and attendees.
+async fn upcoming_events(api: &Api<'_>, calendar: &str) -> Result<String, String> {
+    let base = format!("/calendars/{}", id_segment(calendar)?);
+    let query = [
+        ("timeMin", api_instant(Utc::now().fixed_offset())),
+        ("maxResults", RESOURCE_EVENTS.to_owned()),
+        ("singleEvents", "true".to_owned()),
+        ("orderBy", "startTime".to_owned()),
+    ];
+    let events = api
+        .json(Method::GET, &format!("{base}/events"), &query, None)
+        .await?;
+    let details = api.json(Method::GET, &base, &[], None).await?;
+    let title = details
+        .get("summary")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown");
+    let mut text = format!("Calendar: {title}\n\nUpcoming events:\n\n");
+    let items = events
+        .get("items")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (number, event) in items.iter().enumerate() {
+        let summary = event
+            .get("summary")
+            .and_then(Value::as_str)
+            .unwrap_or("No Title");
+        text.push_str(&format!(
+            "{}. {summary}\n   When: {} to {}\n",
+            number + 1,
+            shown_time(event.get("start")),
+            shown_time(event.get("end")),
+        ));
+        if let Some(place) = event.get("location").and_then(Value::as_str) {
+            text.push_str(&format!("   Where: {place}\n"));
+        }
+        let attendees: Vec<&str> = event
+            .get("attendees")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|attendee| attendee.get("email").and_then(Value::as_str))
+            .collect();
+        if !attendees.is_empty() {
+            text.push_str(&format!("   Attendees: {}\n", attendees.join(", ")));
+        }
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// The calendar id of a `gcalendar://calendar/{id}` URI. Ids hold `@` and sometimes `#`
+/// (`en.usa#holiday@group.v.calendar.google.com`), which a client may have percent-encoded;
+/// Google's ids never hold `%`, so decoding cannot misread one.
+fn calendar_of(uri: &str) -> Option<String> {
+    let raw = uri.strip_prefix(CALENDAR_URI)?;
+    let id = percent_decode_str(raw).decode_utf8().ok()?;
+    (!id.is_empty() && !id.contains('/')).then(|| id.into_owned())
 }
 
 async fn list_events(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, String> {
@@ -749,8 +885,46 @@ async fn check_free_slots(api: &Api<'_>, arguments: &JsonObject) -> Result<Value
 }
 
 impl McpServer for Calendar {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            calendar_resources(&self.api(ctx))
+                .await
+                .map_err(McpError::internal)
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let calendar =
+                calendar_of(uri).ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let text = upcoming_events(&self.api(ctx), &calendar)
+                .await
+                .map_err(McpError::internal)?;
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("text/plain")]))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
@@ -775,6 +949,38 @@ impl McpServer for Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calendar_uris_keep_ids_with_at_and_hash_signs() {
+        let holidays = "en.usa#holiday@group.v.calendar.google.com";
+        assert_eq!(
+            calendar_of(&format!("gcalendar://calendar/{holidays}")).as_deref(),
+            Some(holidays)
+        );
+        assert_eq!(
+            calendar_of("gcalendar://calendar/en.usa%23holiday%40group.v.calendar.google.com")
+                .as_deref(),
+            Some(holidays)
+        );
+        for bad in [
+            "gcalendar://calendar/",
+            "gcalendar://calendar/a/b",
+            "gcalendar://event/x",
+        ] {
+            assert_eq!(calendar_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_times_are_shown_in_their_own_offset_and_dates_as_they_are() {
+        let timed = json!({ "dateTime": "2026-03-01T09:30:00+01:00" });
+        assert_eq!(shown_time(Some(&timed)), "2026-03-01 09:30");
+        assert_eq!(
+            shown_time(Some(&json!({ "date": "2026-03-02" }))),
+            "2026-03-02"
+        );
+        assert_eq!(shown_time(None), "N/A");
+    }
 
     fn at(text: &str) -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339(text).unwrap()

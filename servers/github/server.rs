@@ -20,6 +20,11 @@
 //! directory tree. `create_branch` reads the start point's sha, then creates the ref. Their
 //! calls go through the runtime's `Api` (credentials, refresh-and-retry on 401, failures worded
 //! as for declared tools).
+//!
+//! Resources are guMCP's: the account itself and each organization it belongs to are
+//! `github://organization/{login}`, read as the organization's (or user's) profile; a
+//! repository is `github://organization/{owner}/repository/{repo}`, read as GitHub's repository
+//! object with its README, languages and first ten contributors.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,14 +34,16 @@ use base64::Engine;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{segment, success, text, tool, tool_error, SEGMENT};
+use crate::servers::kit::{id_segment, segment, success, text, tool, tool_error, SEGMENT};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://api.github.com";
 
@@ -75,6 +82,35 @@ const LISTINGS_AT_ONCE: usize = 4;
 /// Pages of milestones (100 each) searched for a milestone title.
 const MAX_MILESTONE_PAGES: usize = 10;
 const PAGE_SIZE: usize = 100;
+/// What every resource's URI starts with: an account or organization login follows.
+const ORGANIZATION_URI: &str = "github://organization/";
+/// Pages of `/user/orgs` read for `resources/list` (300 organizations); the list is fetched on
+/// every request, so it is bounded.
+const MAX_ORG_PAGES: usize = 3;
+/// Contributors a repository resource shows, as many as guMCP's.
+const RESOURCE_CONTRIBUTORS: &str = "10";
+/// The fields of an organization's and of a user's profile a resource shows, as guMCP's.
+const ORGANIZATION_FIELDS: [&str; 7] = [
+    "login",
+    "name",
+    "avatar_url",
+    "html_url",
+    "description",
+    "email",
+    "public_repos",
+];
+const USER_FIELDS: [&str; 10] = [
+    "login",
+    "name",
+    "avatar_url",
+    "html_url",
+    "bio",
+    "location",
+    "email",
+    "public_repos",
+    "followers",
+    "following",
+];
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     let declared = HttpServer::new(init.manifest.clone(), init.upstream.clone());
@@ -262,6 +298,56 @@ fn decoded(entry: &Value) -> Option<String> {
     let wrapped = entry.get("content")?.as_str()?;
     let joined: String = wrapped.chars().filter(|c| !c.is_whitespace()).collect();
     String::from_utf8(STANDARD.decode(joined).ok()?).ok()
+}
+
+/// What a resource URI names.
+#[derive(Debug, PartialEq)]
+enum Named<'a> {
+    Organization(&'a str),
+    Repository(&'a str, &'a str),
+}
+
+/// `github://organization/{login}` or `github://organization/{owner}/repository/{repo}`, each
+/// name one segment that can go into a path.
+fn named(uri: &str) -> Option<Named<'_>> {
+    let rest = uri.strip_prefix(ORGANIZATION_URI)?;
+    let usable = |name: &str| id_segment(name).is_ok();
+    match rest.split('/').collect::<Vec<_>>()[..] {
+        [login] if usable(login) => Some(Named::Organization(login)),
+        [owner, "repository", repo] if usable(owner) && usable(repo) => {
+            Some(Named::Repository(owner, repo))
+        }
+        _ => None,
+    }
+}
+
+/// An account or organization as guMCP's resource.
+fn organization_resource(login: &str, description: &str) -> Resource {
+    Resource::new(format!("{ORGANIZATION_URI}{login}"), login)
+        .with_description(description)
+        .with_mime_type("application/json")
+}
+
+/// `fields` of `profile` (missing ones `null`) after `"type": kind`.
+fn profile(kind: &str, profile: &Value, fields: &[&str]) -> Value {
+    let mut shown = serde_json::Map::new();
+    shown.insert("type".into(), kind.into());
+    for field in fields {
+        let value = profile.get(*field).cloned().unwrap_or(Value::Null);
+        shown.insert((*field).into(), value);
+    }
+    Value::Object(shown)
+}
+
+/// A contributor as guMCP shows one.
+fn contributor(entry: &Value) -> Value {
+    let field = |key: &str| entry.get(key).cloned().unwrap_or(Value::Null);
+    json!({
+        "login": field("login"),
+        "contributions": field("contributions"),
+        "avatar_url": field("avatar_url"),
+        "html_url": field("html_url"),
+    })
 }
 
 /// The structured answer of a successful declared call (`None` for a tool error).
@@ -672,6 +758,101 @@ impl GitHub {
     }
 
     /// A coded tool, its arguments split as for declared ones.
+    /// The account and its organizations (up to `MAX_ORG_PAGES` pages), as guMCP lists them.
+    /// `/user/orgs` carries no display names, so organizations are named by login.
+    async fn account_resources(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
+        let api = self.api(ctx);
+        let user = api.json(Method::GET, "/user", &[], None).await?;
+        let login = user
+            .get("login")
+            .and_then(Value::as_str)
+            .ok_or("GitHub named no login for this account")?;
+        let mut resources = vec![organization_resource(login, "Personal GitHub account")];
+        for page in 1..=MAX_ORG_PAGES {
+            let query = [
+                ("per_page", PAGE_SIZE.to_string()),
+                ("page", page.to_string()),
+            ];
+            let answer = api.json(Method::GET, "/user/orgs", &query, None).await?;
+            let orgs = answer.as_array().map(Vec::as_slice).unwrap_or_default();
+            resources.extend(
+                orgs.iter()
+                    .filter_map(|org| org.get("login").and_then(Value::as_str))
+                    .map(|login| organization_resource(login, "GitHub organization")),
+            );
+            if orgs.len() < PAGE_SIZE {
+                break;
+            }
+        }
+        Ok(resources)
+    }
+
+    /// An organization's profile, or a user's when the login is not an organization's (the
+    /// personal account is listed under the same URI shape).
+    async fn organization(&self, ctx: &RequestContext, login: &str) -> Result<Value, String> {
+        let api = self.api(ctx);
+        let name = segment(login);
+        match api
+            .json(Method::GET, &format!("/orgs/{name}"), &[], None)
+            .await
+        {
+            Ok(org) => Ok(profile("organization", &org, &ORGANIZATION_FIELDS)),
+            Err(_) => {
+                let user = api
+                    .json(Method::GET, &format!("/users/{name}"), &[], None)
+                    .await?;
+                Ok(profile("user", &user, &USER_FIELDS))
+            }
+        }
+    }
+
+    /// The repository object with its README text, languages and first contributors. Only
+    /// the repository itself must be readable: a missing README is `null` (as in guMCP), and
+    /// languages or contributors GitHub will not list (an empty repository, one too large to
+    /// count) are left empty rather than hiding the rest.
+    async fn repository(
+        &self,
+        ctx: &RequestContext,
+        owner: &str,
+        repo: &str,
+    ) -> Result<Value, String> {
+        let api = self.api(ctx);
+        let base = format!("/repos/{}/{}", segment(owner), segment(repo));
+        let contributors_query = [("per_page", RESOURCE_CONTRIBUTORS.to_owned())];
+        let [readme_path, languages_path, contributors_path] =
+            ["readme", "languages", "contributors"].map(|part| format!("{base}/{part}"));
+        let (details, readme, languages, contributors) = futures::join!(
+            api.json(Method::GET, &base, &[], None),
+            api.json(Method::GET, &readme_path, &[], None),
+            api.json(Method::GET, &languages_path, &[], None),
+            api.json(Method::GET, &contributors_path, &contributors_query, None),
+        );
+        let Value::Object(mut details) = details? else {
+            return Err(format!("GitHub answered no repository for {owner}/{repo}"));
+        };
+        let readme = readme.ok().and_then(|readme| decoded(&readme));
+        details.insert("readme".into(), readme.map_or(Value::Null, Value::String));
+        let languages = languages
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        details.insert("languages".into(), languages);
+        if !details.get("topics").is_some_and(Value::is_array) {
+            details.insert("topics".into(), json!([]));
+        }
+        let contributors: Vec<Value> = contributors
+            .ok()
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(contributor)
+            .collect();
+        details.insert("contributors".into(), contributors.into());
+        Ok(Value::Object(details))
+    }
+
     async fn run_coded(
         &self,
         name: &str,
@@ -688,8 +869,48 @@ impl GitHub {
 }
 
 impl McpServer for GitHub {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            self.account_resources(ctx)
+                .await
+                .map_err(McpError::internal)
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let read = match named(uri) {
+                Some(Named::Organization(login)) => self.organization(ctx, login).await,
+                Some(Named::Repository(owner, repo)) => self.repository(ctx, owner, repo).await,
+                None => return Err(CallError::ResourceNotFound(uri.into())),
+            };
+            let value = read.map_err(McpError::internal)?;
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("application/json")]))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
@@ -720,6 +941,27 @@ impl McpServer for GitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_uris_name_an_account_or_a_repository() {
+        assert_eq!(
+            named("github://organization/octo"),
+            Some(Named::Organization("octo"))
+        );
+        assert_eq!(
+            named("github://organization/octo/repository/hello"),
+            Some(Named::Repository("octo", "hello"))
+        );
+        for bad in [
+            "github://organization/",
+            "github://organization/..",
+            "github://organization/octo/repository/",
+            "github://organization/octo/issues/1",
+            "github://user/octo",
+        ] {
+            assert_eq!(named(bad), None, "{bad}");
+        }
+    }
 
     fn object(value: Value) -> JsonObject {
         value.as_object().cloned().unwrap()

@@ -9,21 +9,27 @@
 //! get_attachment_details walks the message's MIME parts; download_attachment returns the data
 //! in standard base64. The runtime's `Api` does the credentials, the refresh-and-retry on 401
 //! and the wording of upstream failures.
+//!
+//! Resources are guMCP's: each label but the system ones nobody browses (chat, sent, spam,
+//! trash, drafts) is `gmail://label/{id}`, described with its unread and total counts; reading
+//! one lists its ten most recent emails (id, subject, sender, date) as text.
 
 use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_PAD_INDIFFERENT};
 use base64::Engine;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
 use crate::servers::kit::{id_segment, required_text, success, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com/gmail/v1";
 
@@ -64,6 +70,13 @@ const SYSTEM_LABELS: [&str; 14] = [
     "CATEGORY_UPDATES",
     "CATEGORY_FORUMS",
 ];
+
+/// What every label resource's URI starts with; the label id follows.
+const LABEL_URI: &str = "gmail://label/";
+/// System labels guMCP leaves out of the resources.
+const UNLISTED_LABELS: [&str; 5] = ["CHAT", "SENT", "SPAM", "TRASH", "DRAFT"];
+/// Emails a label resource shows, as many as guMCP's.
+const LABEL_EMAILS: u64 = 10;
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     let declared = HttpServer::new(init.manifest.clone(), init.upstream.clone());
@@ -612,18 +625,22 @@ fn readable(message: &Value) -> Value {
 // The tools
 
 impl Gmail {
+    fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
+        let base = self
+            .manifest
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL);
+        self.upstream.api(&self.manifest, base, ctx)
+    }
+
     async fn run(
         &self,
         name: &str,
         arguments: &JsonObject,
         ctx: &RequestContext,
     ) -> Result<Value, String> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        let api = self.upstream.api(&self.manifest, base, ctx);
+        let api = self.api(ctx);
         match name {
             "read_emails" => read_emails(&api, arguments).await,
             "send_email" => send_email(&api, arguments).await,
@@ -699,6 +716,114 @@ impl Gmail {
             other => Err(format!("Unknown tool: {other}")),
         }
     }
+}
+
+/// The labels as guMCP's resources. Each label's counts take one more request (the list has
+/// none); a label whose counts cannot be read is listed without them rather than failing the
+/// whole list.
+async fn label_resources(api: &Api<'_>) -> Result<Vec<Resource>, String> {
+    let listed = api.json(Method::GET, "/users/me/labels", &[], None).await?;
+    let labels: Vec<Value> = listed
+        .get("labels")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|label| {
+            let system = label.get("type").and_then(Value::as_str) == Some("system");
+            let id = label.get("id").and_then(Value::as_str).unwrap_or_default();
+            !(system && UNLISTED_LABELS.contains(&id))
+        })
+        .cloned()
+        .collect();
+    let resources = futures::stream::iter(labels.into_iter().map(|label| async move {
+        let id = label.get("id").and_then(Value::as_str)?;
+        let name = label
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown Label");
+        let path = format!("/users/me/labels/{}", id_segment(id).ok()?);
+        let description = match api.json(Method::GET, &path, &[], None).await {
+            Ok(details) => {
+                let count = |key: &str| details.get(key).and_then(Value::as_u64).unwrap_or(0);
+                format!(
+                    "{name} ({} unread of {} total)",
+                    count("messagesUnread"),
+                    count("messagesTotal")
+                )
+            }
+            Err(_) => name.to_owned(),
+        };
+        Some(
+            Resource::new(format!("{LABEL_URI}{id}"), name)
+                .with_description(description)
+                .with_mime_type("application/gmail.label"),
+        )
+    }))
+    .buffered(FETCH_CONCURRENCY)
+    .filter_map(|resource| async move { resource })
+    .collect()
+    .await;
+    Ok(resources)
+}
+
+/// The label's most recent emails as guMCP's text: id (as a `gmail://message/` URI), subject,
+/// sender and date of each, or a sentence when there are none.
+async fn label_emails(api: &Api<'_>, label: &str) -> Result<String, String> {
+    let listed = api
+        .json(
+            Method::GET,
+            "/users/me/messages",
+            &[
+                ("labelIds", label.to_owned()),
+                ("maxResults", LABEL_EMAILS.to_string()),
+            ],
+            None,
+        )
+        .await?;
+    let ids: Vec<String> = listed
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Ok("No messages in this label".to_owned());
+    }
+    let summaries: Vec<String> = futures::stream::iter(ids)
+        .map(|id| email_summary(api, id))
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(summaries.join("\n"))
+}
+
+/// One email of a label resource: its headers only (`format=metadata`), as guMCP shows them.
+async fn email_summary(api: &Api<'_>, id: String) -> Result<String, String> {
+    let query = [
+        ("format", "metadata".to_owned()),
+        ("metadataHeaders", "Subject".to_owned()),
+        ("metadataHeaders", "From".to_owned()),
+        ("metadataHeaders", "Date".to_owned()),
+    ];
+    let path = format!("/users/me/messages/{}", id_segment(&id)?);
+    let message = api.json(Method::GET, &path, &query, None).await?;
+    let payload = message.get("payload").unwrap_or(&Value::Null);
+    Ok(format!(
+        "ID: gmail://message/{id}\nSubject: {}\nFrom: {}\nDate: {}\n---\n",
+        header(payload, "Subject").unwrap_or("No Subject"),
+        header(payload, "From").unwrap_or("Unknown"),
+        header(payload, "Date").unwrap_or("Unknown date"),
+    ))
+}
+
+/// The label id of a `gmail://label/{id}` URI (one non-empty segment).
+fn label_of(uri: &str) -> Option<&str> {
+    uri.strip_prefix(LABEL_URI)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 async fn read_emails(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, String> {
@@ -918,8 +1043,45 @@ fn label_id(labels: &[Value], given: &str) -> Option<String> {
 }
 
 impl McpServer for Gmail {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            label_resources(&self.api(ctx))
+                .await
+                .map_err(McpError::internal)
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let label = label_of(uri).ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let text = label_emails(&self.api(ctx), label)
+                .await
+                .map_err(McpError::internal)?;
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("text/plain")]))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(

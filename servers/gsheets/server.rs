@@ -6,24 +6,44 @@
 //! wraps bare sheet titles; copy-sheet renames or moves the copy with a second request. The
 //! runtime's `Api` still does the credentials, the refresh-and-retry on 401 and the wording of
 //! upstream failures, as for declared tools.
+//!
+//! Resources are guMCP's: each spreadsheet in the account's Drive is
+//! `gsheets://spreadsheet/{id}` (listed through the Drive API, which is why the manifest asks
+//! for `drive.readonly`), and reading one answers its title, URL, sheet titles and the values of
+//! the first ten rows and columns of its first three sheets, as JSON.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
 use crate::servers::kit::{required_text, success, text, tool, SEGMENT};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://sheets.googleapis.com/v4";
 /// Where a spreadsheet lives in the browser; create-sheet answers with it.
 const SPREADSHEET_PAGE: &str = "https://docs.google.com/spreadsheets/d/";
+/// The Drive API, which alone can list an account's spreadsheets. A configured base URL for
+/// this server replaces it too (`Upstream::api`), so a proxy or stub must serve both APIs.
+const DRIVE_BASE_URL: &str = "https://www.googleapis.com/drive/v3";
+/// What every spreadsheet resource's URI starts with; the spreadsheet id follows.
+const SPREADSHEET_URI: &str = "gsheets://spreadsheet/";
+/// Files per page of Drive's list (its maximum is 1,000; guMCP asked for 50).
+const FILES_PER_PAGE: &str = "100";
+/// Pages of Drive's list read for `resources/list` (500 spreadsheets); the list is fetched on
+/// every request, so it is bounded.
+const MAX_FILE_PAGES: usize = 5;
+/// Sheets whose values a spreadsheet resource shows, and the cells of each, as guMCP's.
+const SAMPLED_SHEETS: usize = 3;
+const SAMPLED_CELLS: &str = "A1:J10";
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(Sheets {
@@ -266,6 +286,18 @@ fn spreadsheet_id(url_or_id: &str) -> Result<String, String> {
     Ok(candidate.to_owned())
 }
 
+/// The spreadsheet id of a `gsheets://spreadsheet/{id}` URI: a bare id, nothing else.
+fn spreadsheet_of(uri: &str) -> Option<&str> {
+    let id = uri.strip_prefix(SPREADSHEET_URI)?;
+    spreadsheet_id(id).ok().filter(|parsed| parsed == id)?;
+    Some(id)
+}
+
+/// A sheet title quoted for A1 notation (`It's` → `'It''s'`), so any title names its sheet.
+fn quoted_sheet(title: &str) -> String {
+    format!("'{}'", title.replace('\'', "''"))
+}
+
 /// A range in A1 notation as one path segment (`Sheet 1!A1:B2` → `Sheet%201%21A1%3AB2`).
 fn range_segment(range: &str) -> Result<String, String> {
     if range.trim().is_empty() || range == "." || range == ".." {
@@ -374,18 +406,22 @@ fn sheet_spec(sheet: &Value) -> Value {
 }
 
 impl Sheets {
+    fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
+        let base = self
+            .manifest
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL);
+        self.upstream.api(&self.manifest, base, ctx)
+    }
+
     async fn run(
         &self,
         name: &str,
         arguments: &JsonObject,
         ctx: &RequestContext,
     ) -> Result<Value, String> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        let api = self.upstream.api(&self.manifest, base, ctx);
+        let api = self.api(ctx);
         let id = || spreadsheet_id(required_text(arguments, "spreadsheet_url")?);
         let range = || range_segment(required_text(arguments, "range")?);
         match name {
@@ -572,6 +608,109 @@ impl Sheets {
 
 /// copyTo takes only the destination; a new name or position is a second request on the
 /// destination spreadsheet, naming the copy by the sheet id the first one answered.
+/// The spreadsheets in the account's Drive as guMCP's resources.
+async fn spreadsheet_resources(api: &Api<'_>) -> Result<Vec<Resource>, String> {
+    let mut resources = Vec::new();
+    let mut page_token: Option<String> = None;
+    for _ in 0..MAX_FILE_PAGES {
+        let mut query = vec![
+            (
+                "q",
+                "mimeType='application/vnd.google-apps.spreadsheet'".to_owned(),
+            ),
+            ("spaces", "drive".to_owned()),
+            (
+                "fields",
+                "nextPageToken, files(id, name, description)".to_owned(),
+            ),
+            ("pageSize", FILES_PER_PAGE.to_owned()),
+        ];
+        if let Some(token) = page_token.take() {
+            query.push(("pageToken", token));
+        }
+        let page = api.json(Method::GET, "/files", &query, None).await?;
+        for file in page
+            .get("files")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(id) = file.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let name = file
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("Untitled Spreadsheet");
+            let description = file
+                .get("description")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("Google Sheets document: {name}"), str::to_owned);
+            resources.push(
+                Resource::new(format!("{SPREADSHEET_URI}{id}"), name)
+                    .with_description(description)
+                    .with_mime_type("application/vnd.google-apps.spreadsheet"),
+            );
+        }
+        page_token = page
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if page_token.is_none() {
+            break;
+        }
+    }
+    Ok(resources)
+}
+
+/// A spreadsheet as guMCP's resource shows it: title, URL, sheet titles, and a sample of the
+/// first sheets' values (formatted as displayed).
+async fn spreadsheet_sample(api: &Api<'_>, id: &str) -> Result<Value, String> {
+    let path = format!("/spreadsheets/{id}");
+    let query = [
+        ("includeGridData", "false".to_owned()),
+        (
+            "fields",
+            "properties.title,sheets.properties.title".to_owned(),
+        ),
+    ];
+    let spreadsheet = api.json(Method::GET, &path, &query, None).await?;
+    let sheets: Vec<String> = spreadsheet
+        .get("sheets")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|sheet| sheet.pointer("/properties/title").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let mut samples = Vec::new();
+    for sheet in sheets.iter().take(SAMPLED_SHEETS) {
+        let range = range_segment(&format!("{}!{SAMPLED_CELLS}", quoted_sheet(sheet)))?;
+        let values = api
+            .json(
+                Method::GET,
+                &format!("{path}/values/{range}"),
+                &[("valueRenderOption", "FORMATTED_VALUE".to_owned())],
+                None,
+            )
+            .await?;
+        let rows = values.get("values").cloned().unwrap_or_else(|| json!([]));
+        samples.push(json!({ "sheet_name": sheet, "sample_data": rows }));
+    }
+    let title = spreadsheet
+        .pointer("/properties/title")
+        .and_then(Value::as_str)
+        .unwrap_or("Untitled");
+    Ok(json!({
+        "spreadsheet_id": id,
+        "title": title,
+        "url": format!("{SPREADSHEET_PAGE}{id}"),
+        "sheets": sheets,
+        "sample_data": samples,
+    }))
+}
+
 async fn copy_sheet(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, String> {
     let source = spreadsheet_id(required_text(arguments, "source_spreadsheet_id")?)?;
     let destination = spreadsheet_id(required_text(arguments, "destination_spreadsheet_id")?)?;
@@ -619,8 +758,47 @@ async fn copy_sheet(api: &Api<'_>, arguments: &JsonObject) -> Result<Value, Stri
 }
 
 impl McpServer for Sheets {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            let drive = self.upstream.api(&self.manifest, DRIVE_BASE_URL, ctx);
+            spreadsheet_resources(&drive)
+                .await
+                .map_err(McpError::internal)
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let id = spreadsheet_of(uri).ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let sample = spreadsheet_sample(&self.api(ctx), id)
+                .await
+                .map_err(McpError::internal)?;
+            let text = serde_json::to_string_pretty(&sample).unwrap_or_default();
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("application/json")]))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
@@ -666,6 +844,23 @@ mod tests {
         ] {
             assert!(spreadsheet_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn spreadsheet_uris_hold_a_bare_id_and_sheet_titles_are_quoted() {
+        assert_eq!(
+            spreadsheet_of("gsheets://spreadsheet/1Bx-i_9"),
+            Some("1Bx-i_9")
+        );
+        for bad in [
+            "gsheets://spreadsheet/",
+            "gsheets://spreadsheet/a/b",
+            "gsheets://spreadsheet/x/d/abc",
+            "gsheets://sheet/abc",
+        ] {
+            assert_eq!(spreadsheet_of(bad), None, "{bad}");
+        }
+        assert_eq!(quoted_sheet("It's Q1"), "'It''s Q1'");
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! presence. Their calls go through the runtime's `Api` (credentials, refresh-and-retry on
 //! 401, failures worded as for declared tools); Slack's `ok: false` is checked here with the
 //! manifest's `body_errors`.
+//!
+//! Resources are guMCP's: each channel the account can see is `slack://channel/{id}`, and
+//! reading one answers its latest fifty messages, oldest first, with their authors, as
+//! `read_messages` does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,14 +26,16 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
 use crate::servers::kit::{success, text, tool, tool_error};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
@@ -69,6 +75,13 @@ const NAME_TTL: Duration = Duration::from_secs(600);
 const LOOKUPS_AT_ONCE: usize = 4;
 /// guMCP's default number of messages.
 const DEFAULT_MESSAGES: u64 = 20;
+/// What every channel resource's URI starts with; the channel id follows.
+const CHANNEL_URI: &str = "slack://channel/";
+/// Pages of `conversations.list` read for `resources/list` (1,000 channels): the whole list is
+/// fetched on every request, so it stops well before the name lookups do.
+const MAX_RESOURCE_PAGES: usize = 5;
+/// Messages a channel resource shows, as many as guMCP's.
+const RESOURCE_MESSAGES: u64 = 50;
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     let declared = HttpServer::new(init.manifest.clone(), init.upstream.clone());
@@ -194,6 +207,29 @@ fn list(value: &Value, key: &str) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+}
+
+/// One channel of `conversations.list` as guMCP's resource; `None` without an id or name.
+fn channel_resource(channel: &Value) -> Option<Resource> {
+    let id = channel.get("id")?.as_str()?;
+    let name = channel.get("name")?.as_str()?;
+    let kind = if channel.get("is_private") == Some(&Value::Bool(true)) {
+        "Private"
+    } else {
+        "Public"
+    };
+    Some(
+        Resource::new(format!("{CHANNEL_URI}{id}"), format!("#{name}"))
+            .with_description(format!("{kind} Slack channel: #{name}"))
+            .with_mime_type("text/plain"),
+    )
+}
+
+/// The channel id of a `slack://channel/{id}` URI; one non-empty segment that is not a
+/// `#name` (the URI names a channel by id only).
+fn channel_of(uri: &str) -> Option<&str> {
+    uri.strip_prefix(CHANNEL_URI)
+        .filter(|id| !id.is_empty() && !id.contains(['/', '#']))
 }
 
 /// Whether `given` is a user id already (`U…`, or `W…` in Enterprise Grid): capitals and digits.
@@ -603,8 +639,70 @@ impl Slack {
 }
 
 impl McpServer for Slack {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    /// The public and private channels the account can see, up to `MAX_RESOURCE_PAGES` pages.
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            let mut resources = Vec::new();
+            let mut cursor = String::new();
+            for _ in 0..MAX_RESOURCE_PAGES {
+                let mut query = vec![
+                    ("types", "public_channel,private_channel".to_owned()),
+                    ("limit", PAGE_SIZE.to_owned()),
+                ];
+                if !cursor.is_empty() {
+                    query.push(("cursor", cursor));
+                }
+                let page = self
+                    .call(ctx, "conversations.list", &query, None)
+                    .await
+                    .map_err(McpError::internal)?;
+                resources.extend(list(&page, "channels").iter().filter_map(channel_resource));
+                cursor = next_cursor(&page);
+                if cursor.is_empty() {
+                    break;
+                }
+            }
+            Ok(resources)
+        }
+        .boxed()
+    }
+
+    /// The channel's latest messages, oldest first, with their authors (JSON).
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let channel = channel_of(uri).ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let mut arguments = JsonObject::new();
+            arguments.insert("channel".into(), channel.into());
+            arguments.insert("limit".into(), RESOURCE_MESSAGES.into());
+            let messages = self
+                .read_messages(&arguments, ctx)
+                .await
+                .map_err(McpError::internal)?;
+            let text = serde_json::to_string_pretty(&messages).unwrap_or_default();
+            Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("application/json")]))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
@@ -678,6 +776,27 @@ mod tests {
         );
         let missing = kick_arguments(object(json!({ "channel": "C1" }))).unwrap_err();
         assert!(missing.contains("user_id"), "{missing}");
+    }
+
+    #[test]
+    fn channel_uris_name_one_channel_by_id() {
+        assert_eq!(channel_of("slack://channel/C012AB"), Some("C012AB"));
+        for bad in [
+            "slack://channel/",
+            "slack://channel/C1/x",
+            "slack://channel/#general",
+            "slack://user/U1",
+        ] {
+            assert_eq!(channel_of(bad), None, "{bad}");
+        }
+        let private = json!({ "id": "G1", "name": "ops", "is_private": true });
+        let resource = channel_resource(&private).unwrap();
+        assert_eq!(resource.uri, "slack://channel/G1");
+        assert_eq!(resource.name, "#ops");
+        assert_eq!(
+            resource.description.as_deref(),
+            Some("Private Slack channel: #ops")
+        );
     }
 
     #[test]
