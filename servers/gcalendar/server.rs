@@ -21,17 +21,16 @@ use futures::FutureExt;
 use percent_encoding::percent_decode_str;
 use reqwest::Method;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
 };
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
-use crate::servers::kit::{id_segment, required_text, success, text, tool};
+use crate::servers::kit::{answer, id_segment, required_text, text, tool};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
-const DEFAULT_BASE_URL: &str = "https://www.googleapis.com/calendar/v3";
 const DEFAULT_ZONE: &str = "UTC";
 /// What every calendar resource's URI starts with; the calendar id follows.
 const CALENDAR_URI: &str = "gcalendar://calendar/";
@@ -560,12 +559,7 @@ fn busy_periods(calendars: &Map<String, Value>) -> Result<Vec<Period>, String> {
 
 impl Calendar {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     async fn run(
@@ -937,10 +931,7 @@ impl McpServer for Calendar {
             if !self.tools.iter().any(|tool| tool.name == name) {
                 return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             }
-            Ok(match self.run(name, &arguments, ctx).await {
-                Ok(answer) => success(answer),
-                Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
-            })
+            Ok(answer(self.run(name, &arguments, ctx).await))
         }
         .boxed()
     }

@@ -45,8 +45,6 @@ use crate::servers::kit::{id_segment, segment, success, text, tool, tool_error, 
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
-const DEFAULT_BASE_URL: &str = "https://api.github.com";
-
 /// guMCP's order of the tools; the list keeps it, declared and coded tools mixed.
 const ORDER: [&str; 24] = [
     "create_repository",
@@ -360,12 +358,7 @@ fn answer_of(result: &CallToolResult) -> Option<&Value> {
 
 impl GitHub {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base_url = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base_url, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     /// Whether the declared tool's path names the repository's owner.

@@ -21,17 +21,15 @@ use base64::Engine;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
 };
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{id_segment, required_text, success, text, tool};
+use crate::servers::kit::{answer, id_segment, required_text, text, tool};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
-
-const DEFAULT_BASE_URL: &str = "https://gmail.googleapis.com/gmail/v1";
 
 /// guMCP's order of the tools, declared and coded alike.
 const ORDER: [&str; 12] = [
@@ -626,12 +624,7 @@ fn readable(message: &Value) -> Value {
 
 impl Gmail {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     async fn run(
@@ -1097,10 +1090,7 @@ impl McpServer for Gmail {
             if !self.tools.iter().any(|tool| tool.name == name) {
                 return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             }
-            Ok(match self.run(name, &arguments, ctx).await {
-                Ok(answer) => success(answer),
-                Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
-            })
+            Ok(answer(self.run(name, &arguments, ctx).await))
         }
         .boxed()
     }

@@ -18,17 +18,16 @@ use futures::FutureExt;
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
 };
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
-use crate::servers::kit::{required_text, success, text, tool, SEGMENT};
+use crate::servers::kit::{answer, required_text, text, tool, SEGMENT};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
-const DEFAULT_BASE_URL: &str = "https://sheets.googleapis.com/v4";
 /// Where a spreadsheet lives in the browser; create-sheet answers with it.
 const SPREADSHEET_PAGE: &str = "https://docs.google.com/spreadsheets/d/";
 /// The Drive API, which alone can list an account's spreadsheets. A configured base URL for
@@ -407,12 +406,7 @@ fn sheet_spec(sheet: &Value) -> Value {
 
 impl Sheets {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     async fn run(
@@ -811,10 +805,7 @@ impl McpServer for Sheets {
             if !self.tools.iter().any(|tool| tool.name == name) {
                 return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             }
-            Ok(match self.run(name, &arguments, ctx).await {
-                Ok(answer) => success(answer),
-                Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
-            })
+            Ok(answer(self.run(name, &arguments, ctx).await))
         }
         .boxed()
     }

@@ -22,7 +22,6 @@ use crate::servers::http::{Api, HttpServer, Upstream};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
-const DEFAULT_BASE_URL: &str = "https://api.linear.app";
 const TEAM_URI: &str = "linear://team/";
 const ISSUE_URI: &str = "linear://issue/";
 /// Pages of teams read for `resources/list` (500 teams); the list is fetched on every
@@ -122,12 +121,7 @@ fn only_user_errors(answer: &Value) -> bool {
 
 impl Linear {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     async fn graphql(

@@ -37,8 +37,6 @@ use crate::servers::kit::{success, text, tool, tool_error};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
-const DEFAULT_BASE_URL: &str = "https://slack.com/api";
-
 /// guMCP's order of the tools; the list keeps it, declared and coded tools mixed.
 const ORDER: [&str; 18] = [
     "read_messages",
@@ -273,12 +271,7 @@ fn kick_arguments(mut arguments: JsonObject) -> Result<JsonObject, String> {
 
 impl Slack {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
-        let base_url = self
-            .manifest
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        self.upstream.api(&self.manifest, base_url, ctx)
+        self.upstream.manifest_api(&self.manifest, ctx)
     }
 
     /// Calls a Slack method (GET with a query, or POST with a JSON body); Slack's `ok: false`

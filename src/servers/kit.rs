@@ -62,6 +62,15 @@ pub fn success(value: Value) -> CallToolResult {
     result
 }
 
+/// A tool's outcome as its answer: the value as [`success`] shapes it, or the failure's
+/// sentence as a tool error.
+pub fn answer(outcome: Result<Value, String>) -> CallToolResult {
+    match outcome {
+        Ok(value) => success(value),
+        Err(message) => tool_error(message),
+    }
+}
+
 /// A failure the model should read (`isError: true`).
 pub fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])

@@ -416,6 +416,17 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// The API at the base URL `manifest` declares (unless the config overrides it).
+    pub fn manifest_api<'a>(&'a self, manifest: &'a Manifest, ctx: &'a RequestContext) -> Api<'a> {
+        self.api(
+            manifest,
+            manifest.base_url.as_deref().unwrap_or_default(),
+            ctx,
+        )
+    }
+}
+
 impl Api<'_> {
     /// `method` on `path` (under the base URL) with `query` and an optional JSON `body`; the
     /// JSON answer, or the sentence a tool error should say.
