@@ -19,3 +19,5 @@ bash scripts/python-env.sh
 .tools/venv/bin/python -m pytest -q tests/interop
 bash scripts/ts-interop.sh
 bash scripts/conformance.sh
+echo "== fuzz: a short run of every cargo-fuzz target (FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+bash scripts/fuzz.sh
