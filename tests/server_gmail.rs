@@ -9,11 +9,11 @@ mod common;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_PAD_INDIFFERENT};
 use base64::Engine;
 use common::{
-    call_tool as call_raw, call_tool_ok as call, modern_meta, shipped_server, text_of as text,
-    StdioClient,
+    call_tool as call_raw, call_tool_ok as call, google_app, modern_meta, mount_google_refresh,
+    saved_credentials, shipped_server, text_of as text, StdioClient,
 };
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn gmail(root: &std::path::Path, upstream: &MockServer) -> StdioClient {
@@ -780,18 +780,7 @@ async fn gmails_refusals_are_tool_errors_in_its_words() {
 #[tokio::test]
 async fn a_401_refreshes_the_google_token_once_and_retries() {
     let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=refresh_token"))
-        .and(body_string_contains("refresh_token=r1"))
-        .and(body_string_contains("client_id=cid"))
-        .respond_with(answer(json!({
-            "access_token": "ya29.fresh", "expires_in": 3599, "token_type": "Bearer",
-            "scope": "https://www.googleapis.com/auth/gmail.modify"
-        })))
-        .expect(1)
-        .mount(&upstream)
-        .await;
+    mount_google_refresh(&upstream, "https://www.googleapis.com/auth/gmail.modify").await;
     Mock::given(method("POST"))
         .and(path("/users/me/messages/send"))
         .and(header("authorization", "Bearer ya29.revoked"))
@@ -811,18 +800,7 @@ async fn a_401_refreshes_the_google_token_once_and_retries() {
         .mount(&upstream)
         .await;
     let root = tempfile::tempdir().unwrap();
-    let app = root.path().join("local_auth/oauth_configs/gmail");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("oauth.json"),
-        json!({
-            "client_id": "cid", "client_secret": "cs",
-            "redirect_uri": "http://localhost:8080/",
-            "token_uri": format!("{}/token", upstream.uri())
-        })
-        .to_string(),
-    )
-    .unwrap();
+    google_app(root.path(), "gmail", &upstream);
     // Not expired by its clock, but refused by Gmail.
     let tokens = json!({ "access_token": "ya29.revoked", "refresh_token": "r1", "expires_at": 4102444800_i64 });
     let mut client = shipped_server(root.path(), "gmail", tokens, &upstream.uri());
@@ -838,14 +816,7 @@ async fn a_401_refreshes_the_google_token_once_and_retries() {
     let raws: Vec<Value> = bodies(&upstream, "/users/me/messages/send").await;
     assert_eq!(raws.len(), 2);
     assert_eq!(raws[0], raws[1]);
-    let saved: Value = serde_json::from_slice(
-        &std::fs::read(
-            root.path()
-                .join("local_auth/credentials/gmail/alice_credentials.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let saved = saved_credentials(root.path(), "gmail");
     assert_eq!(saved["access_token"], "ya29.fresh");
     upstream.verify().await;
 }

@@ -6,11 +6,11 @@
 mod common;
 
 use common::{
-    call_tool as call_raw, call_tool_ok as call, modern_meta, shipped_server, text_of as text,
-    StdioClient,
+    call_tool as call_raw, call_tool_ok as call, google_app, modern_meta, mount_google_refresh,
+    saved_credentials, shipped_server, text_of as text, StdioClient,
 };
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const ID: &str = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms";
@@ -410,18 +410,7 @@ async fn a_sheets_error_is_a_tool_error_with_googles_message() {
 #[tokio::test]
 async fn an_expired_google_token_is_refreshed_before_the_call() {
     let upstream = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=refresh_token"))
-        .and(body_string_contains("refresh_token=r1"))
-        .and(body_string_contains("client_id=cid"))
-        .respond_with(answer(json!({
-            "access_token": "ya29.fresh", "expires_in": 3599, "token_type": "Bearer",
-            "scope": "https://www.googleapis.com/auth/spreadsheets"
-        })))
-        .expect(1)
-        .mount(&upstream)
-        .await;
+    mount_google_refresh(&upstream, "https://www.googleapis.com/auth/spreadsheets").await;
     Mock::given(method("GET"))
         .and(path(format!("/spreadsheets/{ID}")))
         .and(header("authorization", "Bearer ya29.fresh"))
@@ -432,18 +421,7 @@ async fn an_expired_google_token_is_refreshed_before_the_call() {
         .mount(&upstream)
         .await;
     let root = tempfile::tempdir().unwrap();
-    let app = root.path().join("local_auth/oauth_configs/gsheets");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("oauth.json"),
-        json!({
-            "client_id": "cid", "client_secret": "cs",
-            "redirect_uri": "http://localhost:8080/",
-            "token_uri": format!("{}/token", upstream.uri())
-        })
-        .to_string(),
-    )
-    .unwrap();
+    google_app(root.path(), "gsheets", &upstream);
     let expired = json!({ "access_token": "ya29.old", "refresh_token": "r1", "expires_at": 1 });
     let mut client = shipped_server(root.path(), "gsheets", expired, &upstream.uri());
     let names = call(
@@ -454,14 +432,7 @@ async fn an_expired_google_token_is_refreshed_before_the_call() {
     )
     .await;
     assert_eq!(names["structuredContent"]["items"], json!(["Sheet1"]));
-    let saved: Value = serde_json::from_slice(
-        &std::fs::read(
-            root.path()
-                .join("local_auth/credentials/gsheets/alice_credentials.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let saved = saved_credentials(root.path(), "gsheets");
     assert_eq!(saved["access_token"], "ya29.fresh");
     assert_eq!(saved["refresh_token"], "r1");
     upstream.verify().await;

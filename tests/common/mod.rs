@@ -201,6 +201,46 @@ pub fn text_of(result: &Value) -> &str {
     result["content"][0]["text"].as_str().unwrap_or_default()
 }
 
+/// Google's token endpoint on `upstream`: one refresh of alice's refresh token `r1` by client
+/// `cid`, answered with the access token `ya29.fresh` for `scope`.
+pub async fn mount_google_refresh(upstream: &wiremock::MockServer, scope: &str) {
+    use wiremock::matchers::{body_string_contains, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=r1"))
+        .and(body_string_contains("client_id=cid"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "ya29.fresh", "expires_in": 3599, "token_type": "Bearer",
+            "scope": scope
+        })))
+        .expect(1)
+        .mount(upstream)
+        .await;
+}
+
+/// The OAuth app of `server` in `root`, with Google's `token_uri` pointing at `upstream`.
+pub fn google_app(root: &std::path::Path, server: &str, upstream: &wiremock::MockServer) {
+    let app = root.join("local_auth/oauth_configs").join(server);
+    std::fs::create_dir_all(&app).expect("a temp folder");
+    let file = json!({
+        "client_id": "cid", "client_secret": "cs",
+        "redirect_uri": "http://localhost:8080/",
+        "token_uri": format!("{}/token", upstream.uri())
+    });
+    std::fs::write(app.join("oauth.json"), file.to_string()).expect("a temp file");
+}
+
+/// The credentials the runtime saved for alice on `server`.
+pub fn saved_credentials(root: &std::path::Path, server: &str) -> Value {
+    let file = root
+        .join("local_auth/credentials")
+        .join(server)
+        .join("alice_credentials.json");
+    serde_json::from_slice(&std::fs::read(file).expect("saved credentials"))
+        .expect("credentials as JSON")
+}
+
 /// A running `serve` on free ports; it stops with this value.
 pub struct Served {
     pub child: Child,
