@@ -34,14 +34,14 @@ use base64::Engine;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use rmcp::model::{
-    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
-};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{id_segment, segment, success, text, tool, tool_error, SEGMENT};
+use crate::servers::kit::{
+    id_segment, segment, success, text, text_resource, tool, tool_error, SEGMENT,
+};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -898,10 +898,7 @@ impl McpServer for GitHub {
             };
             let value = read.map_err(McpError::internal)?;
             let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-            Ok(ReadResourceResult::new(vec![ResourceContents::text(
-                text, uri,
-            )
-            .with_mime_type("application/json")]))
+            Ok(text_resource(uri, text, "application/json"))
         }
         .boxed()
     }
@@ -915,12 +912,6 @@ impl McpServer for GitHub {
         async move {
             if self.declared.declares(name) {
                 return self.run_declared(name, arguments, ctx).await;
-            }
-            if !matches!(
-                name,
-                "get_contents" | "add_file_to_repository" | "create_branch"
-            ) {
-                return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             }
             Ok(match self.run_coded(name, arguments, ctx).await {
                 Ok(answer) => success(answer),

@@ -20,14 +20,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_PAD_INDIFFERE
 use base64::Engine;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
-use rmcp::model::{
-    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
-};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{answer, id_segment, required_text, text, tool};
+use crate::servers::kit::{answer, id_segment, required_text, text, text_resource, tool};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -1069,10 +1067,7 @@ impl McpServer for Gmail {
             let text = label_emails(&self.api(ctx), label)
                 .await
                 .map_err(McpError::internal)?;
-            Ok(ReadResourceResult::new(vec![ResourceContents::text(
-                text, uri,
-            )
-            .with_mime_type("text/plain")]))
+            Ok(text_resource(uri, text, "text/plain"))
         }
         .boxed()
     }
@@ -1086,9 +1081,6 @@ impl McpServer for Gmail {
         async move {
             if self.declared.declares(name) {
                 return self.declared.call_tool(name, arguments, ctx).await;
-            }
-            if !self.tools.iter().any(|tool| tool.name == name) {
-                return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             }
             Ok(answer(self.run(name, &arguments, ctx).await))
         }

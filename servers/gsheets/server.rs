@@ -17,14 +17,12 @@ use std::sync::Arc;
 use futures::FutureExt;
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
-use rmcp::model::{
-    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
-};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
-use crate::servers::kit::{answer, required_text, text, tool, SEGMENT};
+use crate::servers::kit::{answer, required_text, text, text_resource, tool, SEGMENT};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -787,10 +785,7 @@ impl McpServer for Sheets {
                 .await
                 .map_err(McpError::internal)?;
             let text = serde_json::to_string_pretty(&sample).unwrap_or_default();
-            Ok(ReadResourceResult::new(vec![ResourceContents::text(
-                text, uri,
-            )
-            .with_mime_type("application/json")]))
+            Ok(text_resource(uri, text, "application/json"))
         }
         .boxed()
     }
@@ -801,13 +796,7 @@ impl McpServer for Sheets {
         arguments: JsonObject,
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<CallToolResult, CallError>> {
-        async move {
-            if !self.tools.iter().any(|tool| tool.name == name) {
-                return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
-            }
-            Ok(answer(self.run(name, &arguments, ctx).await))
-        }
-        .boxed()
+        async move { Ok(answer(self.run(name, &arguments, ctx).await)) }.boxed()
     }
 }
 

@@ -12,13 +12,12 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{
-    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
-};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
+use crate::servers::kit::text_resource;
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -214,10 +213,7 @@ impl McpServer for Linear {
                 });
             };
             let text = serde_json::to_string_pretty(found).unwrap_or_default();
-            Ok(ReadResourceResult::new(vec![ResourceContents::text(
-                text, uri,
-            )
-            .with_mime_type("application/json")]))
+            Ok(text_resource(uri, text, "application/json"))
         }
         .boxed()
     }

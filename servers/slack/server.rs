@@ -26,14 +26,12 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::Method;
-use rmcp::model::{
-    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
-};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{success, text, tool, tool_error};
+use crate::servers::kit::{success, text, text_resource, tool, tool_error};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -690,10 +688,7 @@ impl McpServer for Slack {
                 .await
                 .map_err(McpError::internal)?;
             let text = serde_json::to_string_pretty(&messages).unwrap_or_default();
-            Ok(ReadResourceResult::new(vec![ResourceContents::text(
-                text, uri,
-            )
-            .with_mime_type("application/json")]))
+            Ok(text_resource(uri, text, "application/json"))
         }
         .boxed()
     }

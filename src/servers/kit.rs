@@ -3,7 +3,9 @@
 //! (the `http` engine answers through the same functions).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonObject, ReadResourceResult, ResourceContents, Tool,
+};
 use serde_json::{json, Value};
 
 use super::json_object;
@@ -69,6 +71,13 @@ pub fn answer(outcome: Result<Value, String>) -> CallToolResult {
         Ok(value) => success(value),
         Err(message) => tool_error(message),
     }
+}
+
+/// A resource read answered with one text content of `mime_type`.
+pub fn text_resource(uri: &str, text: String, mime_type: &str) -> ReadResourceResult {
+    ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type(mime_type)
+    ])
 }
 
 /// A failure the model should read (`isError: true`).
