@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use prometheus::IntGauge;
 
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
@@ -23,7 +24,8 @@ pub struct InFlightBudget {
 pub struct Permit {
     budget: Arc<InFlightBudget>,
     user: Arc<str>,
-    server: Arc<str>,
+    /// The server's `gumcp_in_flight_requests` gauge.
+    gauge: IntGauge,
 }
 
 impl InFlightBudget {
@@ -35,9 +37,9 @@ impl InFlightBudget {
         }
     }
 
-    /// A place for one more call of `user` on `server`, or the error saying the user is at
-    /// their limit.
-    pub fn admit(self: &Arc<Self>, user: &Arc<str>, server: &Arc<str>) -> Result<Permit, McpError> {
+    /// A place for one more call of `user` on the server whose in-flight gauge is `gauge`, or
+    /// the error saying the user is at their limit.
+    pub fn admit(self: &Arc<Self>, user: &Arc<str>, gauge: &IntGauge) -> Result<Permit, McpError> {
         {
             let mut running = self.per_user.entry(user.clone()).or_insert(0);
             if *running >= self.limit {
@@ -51,11 +53,11 @@ impl InFlightBudget {
             }
             *running += 1;
         }
-        self.metrics.in_flight.with_label_values(&[server]).inc();
+        gauge.inc();
         Ok(Permit {
             budget: self.clone(),
             user: user.clone(),
-            server: server.clone(),
+            gauge: gauge.clone(),
         })
     }
 }
@@ -63,11 +65,7 @@ impl InFlightBudget {
 impl Drop for Permit {
     fn drop(&mut self) {
         let budget = &self.budget;
-        budget
-            .metrics
-            .in_flight
-            .with_label_values(&[&self.server])
-            .dec();
+        self.gauge.dec();
         let emptied = match budget.per_user.get_mut(&self.user) {
             Some(mut running) => {
                 *running = running.saturating_sub(1);
@@ -91,8 +89,8 @@ mod tests {
     fn a_user_at_the_limit_is_refused_and_others_are_not() {
         let metrics = Arc::new(Metrics::new());
         let budget = Arc::new(InFlightBudget::new(2, metrics.clone()));
-        let (heavy, light, server): (Arc<str>, Arc<str>, Arc<str>) =
-            ("heavy".into(), "light".into(), "s".into());
+        let (heavy, light): (Arc<str>, Arc<str>) = ("heavy".into(), "light".into());
+        let server = metrics.in_flight.with_label_values(&["s"]);
         let first = budget.admit(&heavy, &server).unwrap();
         let _second = budget.admit(&heavy, &server).unwrap();
         let refused = budget.admit(&heavy, &server).err().unwrap();
@@ -111,7 +109,7 @@ mod tests {
     fn users_without_running_calls_leave_no_entry() {
         let metrics = Arc::new(Metrics::new());
         let budget = Arc::new(InFlightBudget::new(4, metrics.clone()));
-        let server: Arc<str> = "s".into();
+        let server = metrics.in_flight.with_label_values(&["s"]);
         for n in 0..100 {
             let user: Arc<str> = format!("user{n}").into();
             drop(budget.admit(&user, &server).unwrap());

@@ -1,34 +1,33 @@
-//! The lock-free directory: (server, user) → live server actor. Requests read it without a
-//! round trip through the supervisor; only the supervisor writes it.
+//! The lock-free directory: (server, user) → the live shared instance. Requests read it without
+//! a round trip through the supervisor; only the supervisor writes it.
 
-use actix::Addr;
+use std::sync::Arc;
+
 use dashmap::DashMap;
 
-use super::server::ServerActor;
+use super::server_core::ServerCore;
 use super::supervisor::ServerKey;
 
 #[derive(Default)]
 pub struct Directory {
-    pub(super) servers: DashMap<ServerKey, Addr<ServerActor>>,
+    pub(super) servers: DashMap<ServerKey, Arc<ServerCore>>,
 }
 
 impl Directory {
-    /// The actor for `key` if it is alive. The guard is dropped before returning, so no
-    /// DashMap lock is ever held across an await.
-    pub fn live_server(&self, key: &ServerKey) -> Option<Addr<ServerActor>> {
+    /// The instance for `key` if its actor is alive. The guard is dropped before returning, so
+    /// no DashMap lock is ever held across an await.
+    pub fn live_server(&self, key: &ServerKey) -> Option<Arc<ServerCore>> {
         self.servers
             .get(key)
             .map(|entry| entry.value().clone())
-            .filter(Addr::connected)
+            .filter(|core| core.is_live())
     }
-}
 
-impl Directory {
-    /// How many actors are registered and alive.
+    /// How many instances are registered and alive.
     pub fn live_count(&self) -> usize {
         self.servers
             .iter()
-            .filter(|entry| entry.value().connected())
+            .filter(|entry| entry.value().is_live())
             .count()
     }
 }

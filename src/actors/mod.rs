@@ -11,5 +11,6 @@ pub mod directory;
 pub mod outbox;
 pub mod runtime;
 pub mod server;
+pub mod server_core;
 pub mod session;
 pub mod supervisor;

@@ -12,12 +12,9 @@ use rmcp::model::{
 use tokio::sync::{broadcast, oneshot};
 
 use super::auth::{AuthActor, AuthHandle};
-use super::budget::InFlightBudget;
+use super::budget::{InFlightBudget, Permit};
 use super::directory::Directory;
-use super::server::{
-    CallTool, Complete, Describe, GetPrompt, ListPrompts, ListResourceTemplates, ListResources,
-    ListTools, ReadResource, ServerActor, ServerDescription, WatchEvents,
-};
+use super::server_core::{ServerCore, ServerDescription};
 use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
 use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
 use crate::config::Settings;
@@ -90,12 +87,17 @@ impl Runtime {
 
     /// The user's instance of `server`, started on first use.
     pub async fn server(&self, server: &str, user: &str) -> Result<ServerHandle, McpError> {
-        let key = ServerKey {
+        self.server_of(ServerKey {
             server: Arc::from(server),
             user: Arc::from(user),
-        };
-        let addr = match self.directory.live_server(&key) {
-            Some(addr) => addr,
+        })
+        .await
+    }
+
+    /// [`Runtime::server`] for a key the caller already holds (no allocation on a hit).
+    pub async fn server_of(&self, key: ServerKey) -> Result<ServerHandle, McpError> {
+        let core = match self.directory.live_server(&key) {
+            Some(core) => core,
             None => self
                 .supervisor
                 .send(GetServer { key: key.clone() })
@@ -105,7 +107,7 @@ impl Runtime {
         };
         Ok(ServerHandle {
             key,
-            addr,
+            core,
             runtime: self.clone(),
         })
     }
@@ -139,54 +141,42 @@ impl Runtime {
     }
 }
 
-/// A user's server instance, as async calls. It re-finds its actor if the old one stopped
-/// (idle, or died), so holders may keep it for as long as they like.
+/// A user's server instance, as async calls that run on the caller's task. It re-finds the
+/// instance if the old one was retired (idle), so holders may keep it for as long as they like.
 #[derive(Clone)]
 pub struct ServerHandle {
     key: ServerKey,
-    addr: Addr<ServerActor>,
+    core: Arc<ServerCore>,
     runtime: Runtime,
 }
 
 impl ServerHandle {
-    async fn send<M>(&mut self, message: M) -> Result<M::Result, McpError>
-    where
-        M: Message + Send + 'static,
-        M::Result: Send,
-        ServerActor: Handler<M>,
-    {
-        if !self.addr.connected() {
-            let fresh = self
-                .runtime
-                .server(&self.key.server, &self.key.user)
-                .await?;
-            self.addr = fresh.addr;
+    /// The live instance, looked up again if this one's actor stopped.
+    async fn core(&mut self) -> Result<Arc<ServerCore>, McpError> {
+        if !self.core.is_live() {
+            let fresh = self.runtime.server_of(self.key.clone()).await?;
+            self.core = fresh.core;
         }
-        self.addr.send(message).await.map_err(|_| {
-            McpError::internal("the server stopped while handling the request; please retry")
-        })
+        Ok(self.core.clone())
     }
 
-    /// Sends a call that runs user code (and usually the upstream), within the user's share.
-    async fn run<M>(&mut self, message: M) -> Result<M::Result, McpError>
-    where
-        M: Message + Send + 'static,
-        M::Result: Send,
-        ServerActor: Handler<M>,
-    {
-        let _permit = self
+    /// The instance, with a place in the user's share for a call that runs server code (and
+    /// usually the upstream).
+    async fn admitted(&mut self) -> Result<(Arc<ServerCore>, Permit), McpError> {
+        let core = self.core().await?;
+        let permit = self
             .runtime
             .budget
-            .admit(&self.key.user, &self.key.server)?;
-        self.send(message).await
+            .admit(&self.key.user, &core.in_flight_gauge)?;
+        Ok((core, permit))
     }
 
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {
-        self.send(Describe).await
+        Ok(self.core().await?.describe())
     }
 
     pub async fn tools(&mut self) -> Result<Arc<Vec<Tool>>, McpError> {
-        self.send(ListTools).await
+        Ok(self.core().await?.tools())
     }
 
     pub async fn call_tool(
@@ -195,20 +185,17 @@ impl ServerHandle {
         arguments: JsonObject,
         ctx: RequestContext,
     ) -> Result<CallToolResult, CallError> {
-        self.run(CallTool {
-            name,
-            arguments,
-            ctx,
-        })
-        .await?
+        let (core, _permit) = self.admitted().await?;
+        core.call_tool(name, arguments, ctx).await
     }
 
     pub async fn resources(&mut self, ctx: RequestContext) -> Result<Vec<Resource>, CallError> {
-        self.run(ListResources { ctx }).await?
+        let (core, _permit) = self.admitted().await?;
+        core.resources(ctx).await
     }
 
     pub async fn resource_templates(&mut self) -> Result<Vec<ResourceTemplate>, McpError> {
-        self.send(ListResourceTemplates).await
+        Ok(self.core().await?.resource_templates())
     }
 
     pub async fn read_resource(
@@ -216,11 +203,12 @@ impl ServerHandle {
         uri: String,
         ctx: RequestContext,
     ) -> Result<ReadResourceResult, CallError> {
-        self.run(ReadResource { uri, ctx }).await?
+        let (core, _permit) = self.admitted().await?;
+        core.read_resource(uri, ctx).await
     }
 
     pub async fn prompts(&mut self) -> Result<Vec<Prompt>, McpError> {
-        self.send(ListPrompts).await
+        Ok(self.core().await?.prompts())
     }
 
     pub async fn get_prompt(
@@ -229,12 +217,8 @@ impl ServerHandle {
         arguments: JsonObject,
         ctx: RequestContext,
     ) -> Result<GetPromptResult, CallError> {
-        self.run(GetPrompt {
-            name,
-            arguments,
-            ctx,
-        })
-        .await?
+        let (core, _permit) = self.admitted().await?;
+        core.get_prompt(name, arguments, ctx).await
     }
 
     pub async fn complete(
@@ -242,11 +226,12 @@ impl ServerHandle {
         params: CompleteRequestParams,
         ctx: RequestContext,
     ) -> Result<CompleteResult, CallError> {
-        self.run(Complete { params, ctx }).await?
+        let (core, _permit) = self.admitted().await?;
+        core.complete(params, ctx).await
     }
 
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {
-        self.send(WatchEvents).await
+        Ok(self.core().await?.watch_events())
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::{Runtime, ServerHandle};
+use super::supervisor::ServerKey;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
@@ -83,7 +84,6 @@ pub struct SessionActor {
     /// This user's credentials for the server's upstream service.
     credentials: Arc<dyn CredentialSource>,
     out: Outbox,
-    server: Option<ServerHandle>,
     server_info: Value,
     legacy: Option<LegacyState>,
     log_level: Option<LogLevel>,
@@ -128,7 +128,6 @@ impl SessionActor {
             server_name: Arc::from(server_name),
             user_id: Arc::from(user_id),
             out,
-            server: None,
             server_info,
             legacy: None,
             resource_subscriptions: HashSet::new(),
@@ -149,17 +148,14 @@ impl SessionActor {
         deliver(&self.out, message);
     }
 
-    /// A future that resolves the user's server (cached after the first time) and hands it back.
+    /// A future that finds the user's server (in the directory, or started) and hands it back.
     fn server_handle(&self) -> impl std::future::Future<Output = Result<ServerHandle, McpError>> {
-        let cached = self.server.clone();
         let runtime = self.runtime.clone();
-        let (server, user) = (self.server_name.clone(), self.user_id.clone());
-        async move {
-            match cached {
-                Some(handle) => Ok(handle),
-                None => runtime.server(&server, &user).await,
-            }
-        }
+        let key = ServerKey {
+            server: self.server_name.clone(),
+            user: self.user_id.clone(),
+        };
+        async move { runtime.server_of(key).await }
     }
 
     fn link(&self, out: &Outbox, ctx: &Context<Self>) -> Arc<dyn ClientLink> {

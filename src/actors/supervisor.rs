@@ -1,6 +1,6 @@
 //! The supervisor: owns the server registry and the table of live per-(server, user) server
-//! actors. It is asked only when an actor must be created or has stopped — requests find a live
-//! actor through the lock-free [`Directory`] without coming here.
+//! instances and their actors. It is asked only when an instance must be created or has
+//! stopped — requests find a live one through the lock-free [`Directory`] without coming here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::directory::Directory;
-use super::server::{ServerActor, Supervision};
+use super::server::ServerActor;
+use super::server_core::{ServerCore, Supervision};
 use crate::config::RuntimeSettings;
 use crate::metrics::Metrics;
 use crate::servers::http::Upstream;
@@ -79,7 +80,7 @@ impl Supervisor {
         &mut self,
         key: ServerKey,
         ctx: &mut Context<Self>,
-    ) -> Result<Addr<ServerActor>, LookupError> {
+    ) -> Result<Arc<ServerCore>, LookupError> {
         let entry =
             self.registry
                 .get(&key.server)
@@ -103,13 +104,12 @@ impl Supervisor {
             idle_ttl: Duration::from_secs(self.settings.server_idle_ttl_secs),
             max_restarts_per_minute: self.settings.max_restarts_per_minute,
             metrics: self.metrics.clone(),
-            supervisor: ctx.address().downgrade(),
         };
-        let actor_key = key.clone();
-        let make = move |_: &mut Context<ServerActor>| {
-            ServerActor::new(actor_key, entry, init, supervision)
-        };
-        let addr = match self
+        let core = Arc::new(ServerCore::new(key.clone(), entry, init, supervision));
+        let supervisor = ctx.address().downgrade();
+        let actor_core = core.clone();
+        let make = move |_: &mut Context<ServerActor>| ServerActor::new(actor_core, supervisor);
+        match self
             .arbiters
             .get(self.next_arbiter % self.arbiters.len().max(1))
         {
@@ -118,8 +118,8 @@ impl Supervisor {
         };
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         tracing::debug!(server = %key.server, "server actor started");
-        self.directory.servers.insert(key, addr.clone());
-        Ok(addr)
+        self.directory.servers.insert(key, core.clone());
+        Ok(core)
     }
 }
 
@@ -127,15 +127,16 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 }
 
-/// Gets the live actor for (server, user), starting it if there is none or the old one died.
+/// Gets the live instance of (server, user), starting it if there is none or the old one
+/// stopped.
 #[derive(Message)]
-#[rtype(result = "Result<Addr<ServerActor>, LookupError>")]
+#[rtype(result = "Result<Arc<ServerCore>, LookupError>")]
 pub struct GetServer {
     pub key: ServerKey,
 }
 
 impl Handler<GetServer> for Supervisor {
-    type Result = Result<Addr<ServerActor>, LookupError>;
+    type Result = Result<Arc<ServerCore>, LookupError>;
 
     fn handle(&mut self, get: GetServer, ctx: &mut Self::Context) -> Self::Result {
         if let Some(addr) = self.directory.live_server(&get.key) {
@@ -145,12 +146,11 @@ impl Handler<GetServer> for Supervisor {
     }
 }
 
-/// Sent by a server actor as it stops, so it leaves the directory.
+/// Sent by a server actor as it stops, so its instance leaves the directory.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ServerStopped {
-    pub key: ServerKey,
-    pub addr: Addr<ServerActor>,
+    pub core: Arc<ServerCore>,
 }
 
 impl Handler<ServerStopped> for Supervisor {
@@ -159,7 +159,9 @@ impl Handler<ServerStopped> for Supervisor {
     fn handle(&mut self, stopped: ServerStopped, _: &mut Self::Context) {
         self.directory
             .servers
-            .remove_if(&stopped.key, |_, addr| *addr == stopped.addr);
+            .remove_if(&stopped.core.key, |_, core| {
+                Arc::ptr_eq(core, &stopped.core)
+            });
     }
 }
 

@@ -17,7 +17,7 @@ use super::error::{codes, McpError};
 use super::meta::SERVER_INFO;
 use super::version::ProtocolVersion;
 use crate::actors::runtime::ServerHandle;
-use crate::actors::server::ServerDescription;
+use crate::actors::server_core::ServerDescription;
 use crate::config::ProtocolSettings;
 use crate::servers::{CallError, Features, InputRequired, RequestContext};
 

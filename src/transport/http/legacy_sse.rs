@@ -84,7 +84,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SessionQuery {
+struct SessionQuery {
     session_id: Option<String>,
 }
 
@@ -92,7 +92,6 @@ pub struct SessionQuery {
 /// Python SDK's SSE transport (which guMCP uses) answers.
 pub async fn post_message(
     request: HttpRequest,
-    query: web::Query<SessionQuery>,
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -106,10 +105,11 @@ pub async fn post_message(
         Ok(target) => target,
         Err(refusal) => return refusal,
     };
-    let Some(session_id) = &query.session_id else {
+    let query = web::Query::<SessionQuery>::from_query(request.query_string());
+    let Some(session_id) = query.ok().and_then(|query| query.into_inner().session_id) else {
         return reply::plain(StatusCode::BAD_REQUEST, "session_id is required");
     };
-    let Ok(session_id) = Uuid::try_parse(session_id) else {
+    let Ok(session_id) = Uuid::try_parse(&session_id) else {
         return reply::plain(StatusCode::BAD_REQUEST, "Invalid session ID");
     };
     let not_found = || reply::plain(StatusCode::NOT_FOUND, "Could not find session");

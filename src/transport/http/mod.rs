@@ -6,7 +6,7 @@
 //! - [`sessions`] — the table of live sessions and its caps; [`replay`] — the resumable streams
 //!   of a Streamable session.
 //! - [`events`] — outgoing messages as an SSE body; [`hang_up`] — noticing a client has gone.
-//! - [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
+//! - [`router`] — which MCP route a path is; [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
 //!   [`session_key`] — guMCP's `user_id[:api_key]` path segment.
 //!
 //! Every connection gets a session actor of its own (an SSE stream, a Streamable session, or a
@@ -20,6 +20,7 @@ mod hang_up;
 mod legacy_sse;
 mod replay;
 mod reply;
+mod router;
 /// Public (hidden from the docs) only so the fuzz targets in `fuzz/` can reach the parser.
 #[doc(hidden)]
 pub mod session_key;
@@ -40,6 +41,7 @@ use crate::auth::access::CallerAccess;
 use crate::auth::resource_server::ResourceServer;
 use crate::config::AccessMode;
 use guard::OriginPolicy;
+use router::McpRoute;
 use session_key::SessionKey;
 use sessions::SessionTable;
 
@@ -92,12 +94,10 @@ impl HttpState {
     /// The target of a request on any route with `{server}` and, optionally, `{session_key}`.
     #[allow(clippy::result_large_err)]
     fn route_target(&self, request: &HttpRequest) -> Result<Target, HttpResponse> {
-        let info = request.match_info();
-        self.target(
-            request,
-            info.get("server").unwrap_or_default(),
-            info.get("session_key"),
-        )
+        let Some(route) = McpRoute::of(request.match_info().as_str()) else {
+            return Err(reply::plain(StatusCode::NOT_FOUND, "Not Found"));
+        };
+        self.target(request, route.server(), route.session_key())
     }
 
     /// Resolves the server name and the caller (see [`CallerAccess`]): 404 for an unknown
@@ -157,9 +157,10 @@ fn bearer_token(value: &str) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// The routes, most specific first. Dynamic patterns are matched by regular expressions in
-/// actix-router (a measurable share of a request's CPU), so the well-known documents sit in a
-/// scope whose static prefix keeps every MCP request away from their patterns.
+/// The static routes; every other path goes to [`router::mcp`], which tells the MCP routes
+/// apart without the regular expressions actix-router would run for `{parameter}` patterns.
+/// The well-known documents sit in a scope, so only requests under `/.well-known` meet their
+/// pattern.
 fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(health_root))
@@ -172,27 +173,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .route(
                     "/oauth-protected-resource/{path:.*}",
                     web::get().to(resource_metadata),
-                ),
+                )
+                .default_service(web::to(not_found)),
         )
         .route("/health_check", web::get().to(health_check))
-        .service(
-            web::resource(["/{server}/mcp", "/{server}/{session_key}/mcp"])
-                .route(web::post().to(streamable::post))
-                .route(web::get().to(streamable::get))
-                .route(web::delete().to(streamable::delete)),
-        )
-        .service(
-            web::resource([
-                "/{server}/{session_key}/messages/",
-                "/{server}/{session_key}/messages",
-            ])
-            .route(web::post().to(legacy_sse::post_message)),
-        )
-        .route(
-            "/{server}/{session_key}",
-            web::get().to(legacy_sse::open_stream),
-        )
-        .default_service(web::to(not_found));
+        .default_service(web::to(router::mcp));
 }
 
 async fn not_found() -> HttpResponse {
