@@ -11,8 +11,11 @@ use serde_json::Value;
 /// by every call of an instance: lookups take a read lock, compiling a new schema the write lock.
 #[derive(Default)]
 pub struct SchemaCache {
-    compiled: RwLock<HashMap<String, (Arc<JsonObject>, Arc<Validator>)>>,
+    compiled: RwLock<HashMap<String, Compiled>>,
 }
+
+/// A tool's schema (its identity tells whether the tool changed) and its validator.
+type Compiled = (Arc<JsonObject>, Arc<Validator>);
 
 impl SchemaCache {
     /// Checks `arguments` against `schema` and hands them back (checked in place, not copied);
