@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gumcp_actors::protocol::jsonrpc::{parse_frame, Outgoing, RequestId};
 use gumcp_actors::servers::http::call::fill;
 use gumcp_actors::servers::schema::SchemaCache;
@@ -55,9 +55,13 @@ fn schema(c: &mut Criterion) {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let mut cache = SchemaCache::default();
+    let cache = SchemaCache::default();
     c.bench_function("schema/validate arguments (compiled)", |b| {
-        b.iter(|| cache.validate("store-data", black_box(&schema), black_box(&arguments)))
+        b.iter_batched(
+            || arguments.clone(),
+            |arguments| cache.validate("store-data", black_box(&schema), black_box(arguments)),
+            BatchSize::SmallInput,
+        )
     });
 }
 
