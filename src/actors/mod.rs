@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod budget;
 pub mod directory;
+pub mod host;
 pub mod outbox;
 pub mod runtime;
 pub mod server;

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{Runtime, ServerHandle};
-use super::supervisor::ServerKey;
+use super::host::{self, rejection, Host, Terms};
+use super::runtime::Runtime;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
@@ -29,8 +29,8 @@ use crate::protocol::jsonrpc::{
 };
 use crate::protocol::meta::{self, LogLevel, ModernMeta, SUBSCRIPTION_ID};
 use crate::protocol::version::ProtocolVersion;
-use crate::servers::context::{ClientLink, CredentialSource, Era};
-use crate::servers::{Features, RequestContext, ServerEvent};
+use crate::servers::context::{ClientLink, Era};
+use crate::servers::{Features, ServerEvent};
 
 pub use super::outbox::Outbox;
 
@@ -58,17 +58,6 @@ struct Listen {
     resource_uris: HashSet<String>,
 }
 
-/// What differs between the eras when a server method is served.
-struct Terms {
-    protocol: ProtocolVersion,
-    client_capabilities: Arc<JsonObject>,
-    era: Era,
-    log_level: Option<LogLevel>,
-    /// `Mcp-Param-*` headers a 2026-07-28 HTTP `tools/call` came with, to check against the
-    /// tool's `x-mcp-header` annotations.
-    param_headers: Option<Vec<(String, Option<String>)>>,
-}
-
 /// How a request is answered.
 enum Answer {
     Now(Outgoing),
@@ -79,12 +68,9 @@ enum Answer {
 
 pub struct SessionActor {
     runtime: Runtime,
-    server_name: Arc<str>,
-    user_id: Arc<str>,
-    /// This user's credentials for the server's upstream service.
-    credentials: Arc<dyn CredentialSource>,
+    /// The user's server, as this session's requests are served by it.
+    host: Host,
     out: Outbox,
-    server_info: Value,
     legacy: Option<LegacyState>,
     log_level: Option<LogLevel>,
     resource_subscriptions: HashSet<String>,
@@ -113,22 +99,12 @@ impl SessionActor {
         out: Outbox,
         on_stop: oneshot::Sender<()>,
     ) -> Self {
-        let entry = runtime.registry.get(server_name);
-        let server_info = entry
-            .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
-            .unwrap_or_else(|| json!({ "name": server_name, "version": "unknown" }));
-        let service = entry.map_or(server_name, |entry| entry.manifest.auth_service());
-        let credentials = runtime
-            .auth
-            .source(Arc::from(service), Arc::from(user_id), caller_key);
+        let host = Host::new(runtime.clone(), server_name, user_id, caller_key);
         SessionActor {
-            credentials,
             log_level: Some(runtime.settings.protocol.default_log_level),
             runtime,
-            server_name: Arc::from(server_name),
-            user_id: Arc::from(user_id),
+            host,
             out,
-            server_info,
             legacy: None,
             resource_subscriptions: HashSet::new(),
             listens: HashMap::new(),
@@ -146,16 +122,6 @@ impl SessionActor {
     /// Sends on the session-wide stream (server-initiated notifications).
     fn send(&self, message: Outgoing) {
         deliver(&self.out, message);
-    }
-
-    /// A future that finds the user's server (in the directory, or started) and hands it back.
-    fn server_handle(&self) -> impl std::future::Future<Output = Result<ServerHandle, McpError>> {
-        let runtime = self.runtime.clone();
-        let key = ServerKey {
-            server: self.server_name.clone(),
-            user: self.user_id.clone(),
-        };
-        async move { runtime.server_of(key).await }
     }
 
     fn link(&self, out: &Outbox, ctx: &Context<Self>) -> Arc<dyn ClientLink> {
@@ -377,6 +343,19 @@ impl SessionActor {
         }
     }
 
+    /// The error for one request too many in flight on this session, if it is one.
+    fn too_busy(&self) -> Option<McpError> {
+        let limit = self.runtime.settings.protocol.max_in_flight_per_session;
+        if self.in_flight.len() < limit {
+            return None;
+        }
+        self.runtime.metrics.rejected(Rejection::InFlightPerSession);
+        Some(McpError::busy(format!(
+            "too many requests in flight on this session ({limit} at once, \
+             protocol.max_in_flight_per_session); retry when some have been answered"
+        )))
+    }
+
     /// Runs a server method beside the mailbox and shapes its reply for the era.
     fn serve(
         &self,
@@ -387,62 +366,14 @@ impl SessionActor {
         out: &Outbox,
         ctx: &Context<Self>,
     ) -> Answer {
-        let limit = self.runtime.settings.protocol.max_in_flight_per_session;
-        if self.in_flight.len() >= limit {
-            self.runtime.metrics.rejected(Rejection::InFlightPerSession);
-            return Answer::Now(Outgoing::reply(
-                id,
-                Err(McpError::busy(format!(
-                    "too many requests in flight on this session ({limit} at once, \
-                     protocol.max_in_flight_per_session); retry when some have been answered"
-                ))),
-            ));
+        if let Some(busy) = self.too_busy() {
+            return Answer::Now(Outgoing::reply(id, Err(busy)));
         }
         let cancellation = CancellationToken::new();
-        let modern = terms.protocol.is_modern();
-        let request_ctx = RequestContext {
-            user_id: self.user_id.clone(),
-            protocol: terms.protocol,
-            client_capabilities: terms.client_capabilities,
-            era: terms.era,
-            progress_token: meta::progress_token(Some(&params)),
-            log_level: terms.log_level,
-            cancellation: cancellation.clone(),
-            link: self.link(out, ctx),
-            credentials: self.credentials.clone(),
-        };
-        let server = self.server_handle();
-        let runtime = self.runtime.clone();
-        let server_info = self.server_info.clone();
-        let server_name = self.server_name.clone();
-        let param_headers = terms.param_headers;
-        let reply = async move {
-            let started = std::time::Instant::now();
-            let outcome = async {
-                let mut server = server.await?;
-                if let Some(headers) = &param_headers {
-                    check_param_headers(&mut server, &params, headers).await?;
-                }
-                let settings = &runtime.settings.protocol;
-                let result = dispatch::serve(
-                    &mut server,
-                    &method,
-                    params,
-                    request_ctx,
-                    settings,
-                    &runtime.seal,
-                )
-                .await?;
-                Ok(if modern {
-                    dispatch::finish_modern(result, &method, &server_info, settings)
-                } else {
-                    dispatch::finish_legacy(result)
-                })
-            }
-            .await;
-            record(&runtime, &server_name, &method, &outcome, started);
-            Outgoing::reply(id, outcome)
-        };
+        let link = self.link(out, ctx);
+        let reply = self
+            .host
+            .serve(id, method, params, terms, cancellation.clone(), link);
         Answer::Later(reply.boxed_local(), cancellation)
     }
 
@@ -482,7 +413,7 @@ impl SessionActor {
             client_capabilities: Arc::new(client_capabilities),
         });
         self.watch_events(ctx);
-        let server = self.server_handle();
+        let server = self.host.server();
         let reply = async move {
             let outcome = async {
                 let desc = server.await?.describe().await?;
@@ -510,52 +441,30 @@ impl SessionActor {
         out: &Outbox,
         ctx: &mut Context<Self>,
     ) -> Answer {
-        let meta = match ModernMeta::parse(Some(&params)) {
-            Ok(meta) => meta,
-            Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
-        };
-        match method.as_str() {
-            "server/discover" => {
-                let server = self.server_handle();
-                let runtime = self.runtime.clone();
-                let server_info = self.server_info.clone();
-                let reply = async move {
-                    let outcome = async {
-                        let desc = server.await?.describe().await?;
-                        let result = dispatch::discover_result(&desc);
-                        Ok(dispatch::finish_modern(
-                            result,
-                            "server/discover",
-                            &server_info,
-                            &runtime.settings.protocol,
-                        ))
-                    }
-                    .await;
-                    Outgoing::reply(id, outcome)
-                };
-                Answer::Later(reply.boxed_local(), CancellationToken::new())
+        if method == "subscriptions/listen" {
+            if let Err(error) = ModernMeta::parse(Some(&params)) {
+                return Answer::Now(Outgoing::reply(id, Err(error)));
             }
-            "subscriptions/listen" => self.listen(id, &params, out.clone(), ctx),
-            server_method if dispatch::is_server_method(server_method) => {
-                let era =
-                    match dispatch::modern_era(&params, &self.user_id, &method, &self.runtime.seal)
-                    {
-                        Ok(era) => era,
-                        Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
-                    };
-                let terms = Terms {
-                    protocol: meta.version,
-                    client_capabilities: Arc::new(meta.client_capabilities),
-                    era,
-                    log_level: meta.log_level,
-                    param_headers: self.frame_param_headers.take(),
-                };
-                self.serve(id, method, params, terms, out, ctx)
+            return self.listen(id, &params, out.clone(), ctx);
+        }
+        if dispatch::is_server_method(&method) {
+            if let Some(busy) = self.too_busy() {
+                return Answer::Now(Outgoing::reply(id, Err(busy)));
             }
-            _ => Answer::Now(Outgoing::reply(
-                id,
-                Err(McpError::method_not_found(&method)),
-            )),
+        }
+        let cancellation = CancellationToken::new();
+        let link = self.link(out, ctx);
+        let param_headers = self.frame_param_headers.take();
+        match self.host.answer_modern(
+            id,
+            method,
+            params,
+            param_headers,
+            cancellation.clone(),
+            link,
+        ) {
+            host::Answer::Now(reply) => Answer::Now(reply),
+            host::Answer::Later(reply) => Answer::Later(reply, cancellation),
         }
     }
 
@@ -573,7 +482,7 @@ impl SessionActor {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let server = self.server_handle();
+        let server = self.host.server();
         let opened = async move { server.await?.describe().await };
         ctx.spawn(opened.into_actor(self).map(move |outcome, act, ctx| {
             let features = match outcome {
@@ -640,7 +549,7 @@ impl SessionActor {
             return;
         }
         self.watching_events = true;
-        let server = self.server_handle();
+        let server = self.host.server();
         let subscribe = async move { server.await?.watch_events().await };
         ctx.spawn(
             subscribe
@@ -801,64 +710,10 @@ impl StreamHandler<ServerEvent> for SessionActor {
     }
 }
 
-/// Checks a `tools/call`'s `Mcp-Param-*` headers against the tool's `x-mcp-header` properties.
-async fn check_param_headers(
-    server: &mut ServerHandle,
-    params: &JsonObject,
-    headers: &[(String, Option<String>)],
-) -> Result<(), McpError> {
-    let name = params
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let tools = server.tools().await?;
-    let Some(tool) = tools.iter().find(|tool| tool.name == name) else {
-        return Ok(());
-    };
-    let empty = JsonObject::new();
-    let arguments = params
-        .get("arguments")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    crate::protocol::headers::check_param_headers(&tool.input_schema, arguments, headers)
-}
-
-/// Counts an answered server method and its time, by outcome.
-fn record(
-    runtime: &Runtime,
-    server: &str,
-    method: &str,
-    outcome: &Result<Value, McpError>,
-    started: std::time::Instant,
-) {
-    let outcome_label = match outcome {
-        Err(_) => "error",
-        Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
-        Ok(_) => "ok",
-    };
-    let metrics = &runtime.metrics;
-    let method = crate::metrics::Metrics::method_label(method);
-    metrics
-        .requests
-        .with_label_values(&[server, method, outcome_label])
-        .inc();
-    metrics
-        .request_seconds
-        .with_label_values(&[server, method])
-        .observe(started.elapsed().as_secs_f64());
-}
-
 /// Queues a message for the transport. A closed outbox means that stream is gone (the session
 /// or request is being torn down), so the message has no one to go to.
 fn deliver(out: &Outbox, message: Outgoing) {
     out.push(message);
-}
-
-fn rejection(rejected: Rejected) -> Outgoing {
-    Outgoing::Error {
-        id: rejected.id,
-        error: rejected.error,
-    }
 }
 
 /// Whether a frame will be answered: a request is; notifications and the client's responses

@@ -2,9 +2,10 @@
 //! endpoint, told apart per request:
 //!
 //! - `MCP-Protocol-Version: 2026-07-28` (or any version that is not a 2025 one): a stateless
-//!   request. Its own short-lived session actor answers it, as JSON or — when the server
-//!   streams progress or logs first — as SSE; closing the response cancels it. GET and DELETE
-//!   have no meaning here (405).
+//!   request, served on the handler's own task (a listen, or a frame that is not a single
+//!   request, gets a short-lived session actor), as JSON or — when the server streams
+//!   progress or logs first — as SSE; closing the response cancels it. GET and DELETE have no
+//!   meaning here (405).
 //! - Otherwise the 2025 revisions: `initialize` without `Mcp-Session-Id` opens a session, every
 //!   later request names it; a POST's answer is JSON when the reply comes first and a
 //!   resumable SSE stream when notifications or server→client requests come before it; GET
@@ -16,14 +17,16 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::events::{self, Event, Until};
 use super::replay::{self, AttachError, StreamHub, STANDALONE};
 use super::sessions::{Entry, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
-use crate::actors::outbox::Outbox;
+use crate::actors::host::{Host, StatelessAnswer};
+use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::OpenSession;
 use crate::actors::session::Expect;
 use crate::protocol::error::{codes, McpError};
@@ -273,7 +276,9 @@ fn json_reply(status: StatusCode, message: &Outgoing) -> HttpResponse {
         .body(message.to_line())
 }
 
-/// One 2026-07-28 request, answered by a session of its own.
+/// One 2026-07-28 request. A single request is served on this task without a session (it
+/// has no state to keep); anything else (a listen, a notification, a response, a batch) gets a
+/// session of its own.
 async fn stateless(
     request: &HttpRequest,
     target: &Target,
@@ -294,7 +299,39 @@ async fn stateless(
             })
             .collect(),
     };
-    let (out, mut answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
+    let (out, answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
+    let host = Host::new(
+        state.runtime.clone(),
+        &target.server,
+        &target.user,
+        target.api_key.clone(),
+    );
+    let cancellation = CancellationToken::new();
+    match host.answer_stateless(body, &mirrored, &out, cancellation.clone()) {
+        StatelessAnswer::Now(reply) => json_reply(modern_status(&reply), &reply),
+        StatelessAnswer::Refused(refusal) => json_reply(StatusCode::BAD_REQUEST, &refusal),
+        StatelessAnswer::Later(reply) => {
+            // The reply joins the request's notifications in the outbox, in order.
+            actix_rt::spawn(async move { out.push(reply.await) });
+            let cancel_on_drop = cancellation.clone().drop_guard();
+            respond_stateless(request, state, answers, None, cancel_on_drop).await
+        }
+        StatelessAnswer::NeedsSession(body) => {
+            stateless_session(request, target, state, body, mirrored, out, answers).await
+        }
+    }
+}
+
+/// A 2026-07-28 frame that needs a session: one of its own, for as long as its response.
+async fn stateless_session(
+    request: &HttpRequest,
+    target: &Target,
+    state: &web::Data<HttpState>,
+    body: Vec<u8>,
+    mirrored: MirroredHeaders,
+    out: Outbox,
+    mut answers: Outflow,
+) -> HttpResponse {
     let OpenSession { handle, stopped } =
         state
             .runtime
@@ -316,6 +353,19 @@ async fn stateless(
         }
         Ok(Expect::Reply | Expect::Malformed) => {}
     }
+    respond_stateless(request, state, answers, Some(stopped), guard).await
+}
+
+/// The response to a 2026-07-28 request: JSON when its reply comes first, otherwise an SSE
+/// stream of its notifications that ends with the reply. `keep` is held until the response is
+/// over; dropping it ends the request (the client left, or everything was sent).
+async fn respond_stateless<K: 'static>(
+    request: &HttpRequest,
+    state: &web::Data<HttpState>,
+    mut answers: Outflow,
+    stopped: Option<oneshot::Receiver<()>>,
+    keep: K,
+) -> HttpResponse {
     // actix-web does not drop a handler whose client left, so a slow answer races the socket.
     let first = tokio::select! {
         first = answers.receiver.recv() => first,
@@ -336,10 +386,10 @@ async fn stateless(
     let body = events::feed(
         vec![Event::message(&first, None)],
         answers,
-        Some(stopped),
+        stopped,
         hang_up::client_gone(request, Duration::ZERO),
         Until::Reply,
-        guard,
+        keep,
     );
     events::response(body, state.keep_alive)
 }

@@ -1,0 +1,322 @@
+//! Serving one request of a server method, whatever it came on. A session actor serves its
+//! connection's requests through a [`Host`]; so does a 2026-07-28 HTTP request, which has no
+//! connection state at all and so needs no actor ([`Host::answer_stateless`]).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, LocalBoxFuture};
+use futures::FutureExt;
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::Outbox;
+use super::runtime::{Runtime, ServerHandle};
+use super::supervisor::ServerKey;
+use crate::protocol::dispatch;
+use crate::protocol::error::McpError;
+use crate::protocol::headers::MirroredHeaders;
+use crate::protocol::jsonrpc::{parse_frame, Frame, Message, Outgoing, Rejected, RequestId};
+use crate::protocol::meta::{self, LogLevel, ModernMeta};
+use crate::protocol::version::ProtocolVersion;
+use crate::servers::context::{ClientLink, CredentialSource, Era};
+use crate::servers::RequestContext;
+
+/// One user's server as its requests are served: where calls go, the credentials they use,
+/// and the `serverInfo` 2026-07-28 results carry.
+#[derive(Clone)]
+pub struct Host {
+    pub runtime: Runtime,
+    pub key: ServerKey,
+    credentials: Arc<dyn CredentialSource>,
+    server_info: Arc<Value>,
+}
+
+/// What differs between the eras when a server method is served.
+pub struct Terms {
+    pub protocol: ProtocolVersion,
+    pub client_capabilities: Arc<JsonObject>,
+    pub era: Era,
+    pub log_level: Option<LogLevel>,
+    /// `Mcp-Param-*` headers a 2026-07-28 HTTP `tools/call` came with, to check against the
+    /// tool's `x-mcp-header` annotations.
+    pub param_headers: Option<Vec<(String, Option<String>)>>,
+}
+
+/// How a request is answered.
+pub enum Answer {
+    Now(Outgoing),
+    Later(LocalBoxFuture<'static, Outgoing>),
+}
+
+/// How a 2026-07-28 HTTP request is answered without a session.
+pub enum StatelessAnswer {
+    /// Its reply, ready now (a malformed frame, an unknown method, bad `_meta`).
+    Now(Outgoing),
+    /// The transport headers contradict the body: HTTP 400 with this error.
+    Refused(Outgoing),
+    /// Its reply, once the server has answered; notifications before it go to the outbox.
+    Later(LocalBoxFuture<'static, Outgoing>),
+    /// Needs a session of its own (a listen, notifications, responses, batches): the frame,
+    /// handed back.
+    NeedsSession(Vec<u8>),
+}
+
+impl Host {
+    pub fn new(runtime: Runtime, server: &str, user: &str, caller_key: Option<Arc<str>>) -> Host {
+        let entry = runtime.registry.get(server);
+        let server_info = entry
+            .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
+            .unwrap_or_else(|| json!({ "name": server, "version": "unknown" }));
+        let service = entry.map_or(server, |entry| entry.manifest.auth_service());
+        let user: Arc<str> = Arc::from(user);
+        let credentials = runtime
+            .auth
+            .source(Arc::from(service), user.clone(), caller_key);
+        Host {
+            runtime,
+            key: ServerKey {
+                server: Arc::from(server),
+                user,
+            },
+            credentials,
+            server_info: Arc::new(server_info),
+        }
+    }
+
+    /// A future that finds the user's server (in the directory, or started) and hands it back.
+    pub fn server(&self) -> impl Future<Output = Result<ServerHandle, McpError>> {
+        let runtime = self.runtime.clone();
+        let key = self.key.clone();
+        async move { runtime.server_of(key).await }
+    }
+
+    /// Serves a server method and shapes its reply for the era; counts it in the metrics.
+    pub fn serve(
+        &self,
+        id: RequestId,
+        method: String,
+        params: JsonObject,
+        terms: Terms,
+        cancellation: CancellationToken,
+        link: Arc<dyn ClientLink>,
+    ) -> impl Future<Output = Outgoing> + 'static {
+        let request_ctx = RequestContext {
+            user_id: self.key.user.clone(),
+            protocol: terms.protocol,
+            client_capabilities: terms.client_capabilities,
+            era: terms.era,
+            progress_token: meta::progress_token(Some(&params)),
+            log_level: terms.log_level,
+            cancellation,
+            link,
+            credentials: self.credentials.clone(),
+        };
+        let modern = terms.protocol.is_modern();
+        let server = self.server();
+        let host = self.clone();
+        let param_headers = terms.param_headers;
+        async move {
+            let started = std::time::Instant::now();
+            let outcome = async {
+                let mut server = server.await?;
+                if let Some(headers) = &param_headers {
+                    check_param_headers(&mut server, &params, headers).await?;
+                }
+                let settings = &host.runtime.settings.protocol;
+                let result = dispatch::serve(
+                    &mut server,
+                    &method,
+                    params,
+                    request_ctx,
+                    settings,
+                    &host.runtime.seal,
+                )
+                .await?;
+                Ok(if modern {
+                    dispatch::finish_modern(result, &method, &host.server_info, settings)
+                } else {
+                    dispatch::finish_legacy(result)
+                })
+            }
+            .await;
+            host.record(&method, &outcome, started);
+            Outgoing::reply(id, outcome)
+        }
+    }
+
+    /// `server/discover`: the server's versions, capabilities and instructions.
+    pub fn discover(&self, id: RequestId) -> impl Future<Output = Outgoing> + 'static {
+        let server = self.server();
+        let host = self.clone();
+        async move {
+            let outcome = async {
+                let desc = server.await?.describe().await?;
+                let result = dispatch::discover_result(&desc);
+                Ok(dispatch::finish_modern(
+                    result,
+                    "server/discover",
+                    &host.server_info,
+                    &host.runtime.settings.protocol,
+                ))
+            }
+            .await;
+            Outgoing::reply(id, outcome)
+        }
+    }
+
+    /// A 2026-07-28 request other than `subscriptions/listen`: served from its own `_meta`.
+    pub fn answer_modern(
+        &self,
+        id: RequestId,
+        method: String,
+        params: JsonObject,
+        param_headers: Option<Vec<(String, Option<String>)>>,
+        cancellation: CancellationToken,
+        link: Arc<dyn ClientLink>,
+    ) -> Answer {
+        let meta = match ModernMeta::parse(Some(&params)) {
+            Ok(meta) => meta,
+            Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
+        };
+        match method.as_str() {
+            "server/discover" => Answer::Later(self.discover(id).boxed_local()),
+            server_method if dispatch::is_server_method(server_method) => {
+                let era = match dispatch::modern_era(
+                    &params,
+                    &self.key.user,
+                    &method,
+                    &self.runtime.seal,
+                ) {
+                    Ok(era) => era,
+                    Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
+                };
+                let terms = Terms {
+                    protocol: meta.version,
+                    client_capabilities: Arc::new(meta.client_capabilities),
+                    era,
+                    log_level: meta.log_level,
+                    param_headers,
+                };
+                let reply = self.serve(id, method, params, terms, cancellation, link);
+                Answer::Later(reply.boxed_local())
+            }
+            _ => Answer::Now(Outgoing::reply(
+                id,
+                Err(McpError::method_not_found(&method)),
+            )),
+        }
+    }
+
+    /// One 2026-07-28 HTTP request, answered without a session when it is a single request:
+    /// its notifications go to `out`, and `cancellation` stops it (the client left).
+    pub fn answer_stateless(
+        &self,
+        bytes: Vec<u8>,
+        mirrored: &MirroredHeaders,
+        out: &Outbox,
+        cancellation: CancellationToken,
+    ) -> StatelessAnswer {
+        let request = match parse_frame(&bytes) {
+            Frame::Single(Ok(Message::Request(request)))
+                if request.method != "subscriptions/listen" =>
+            {
+                request
+            }
+            Frame::Single(Err(rejected)) => return StatelessAnswer::Now(rejection(rejected)),
+            _ => return StatelessAnswer::NeedsSession(bytes),
+        };
+        if let Err(error) = mirrored.check(&request.method, request.params.as_ref()) {
+            return StatelessAnswer::Refused(Outgoing::reply(request.id, Err(error)));
+        }
+        let param_headers = (request.method == "tools/call").then(|| mirrored.params.clone());
+        let link = Arc::new(StatelessLink { out: out.clone() });
+        let params = request.params.unwrap_or_default();
+        match self.answer_modern(
+            request.id,
+            request.method,
+            params,
+            param_headers,
+            cancellation,
+            link,
+        ) {
+            Answer::Now(reply) => StatelessAnswer::Now(reply),
+            Answer::Later(reply) => StatelessAnswer::Later(reply),
+        }
+    }
+
+    /// Counts an answered server method and its time, by outcome.
+    fn record(&self, method: &str, outcome: &Result<Value, McpError>, started: std::time::Instant) {
+        let outcome_label = match outcome {
+            Err(_) => "error",
+            Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
+            Ok(_) => "ok",
+        };
+        let metrics = &self.runtime.metrics;
+        let method = crate::metrics::Metrics::method_label(method);
+        let server = &*self.key.server;
+        metrics
+            .requests
+            .with_label_values(&[server, method, outcome_label])
+            .inc();
+        metrics
+            .request_seconds
+            .with_label_values(&[server, method])
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The reply to a frame that is not JSON-RPC.
+pub fn rejection(rejected: Rejected) -> Outgoing {
+    Outgoing::Error {
+        id: rejected.id,
+        error: rejected.error,
+    }
+}
+
+/// Checks a `tools/call`'s `Mcp-Param-*` headers against the tool's `x-mcp-header` properties.
+async fn check_param_headers(
+    server: &mut ServerHandle,
+    params: &JsonObject,
+    headers: &[(String, Option<String>)],
+) -> Result<(), McpError> {
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let tools = server.tools().await?;
+    let Some(tool) = tools.iter().find(|tool| tool.name == name) else {
+        return Ok(());
+    };
+    let empty = JsonObject::new();
+    let arguments = params
+        .get("arguments")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    crate::protocol::headers::check_param_headers(&tool.input_schema, arguments, headers)
+}
+
+/// A stateless request's way back: notifications to its response stream. It cannot ask the
+/// client anything — in 2026-07-28 a tool's questions become an `InputRequiredResult`.
+struct StatelessLink {
+    out: Outbox,
+}
+
+impl ClientLink for StatelessLink {
+    fn notify(&self, message: Outgoing) {
+        self.out.push(message);
+    }
+
+    fn request(
+        &self,
+        method: &'static str,
+        _params: Value,
+    ) -> BoxFuture<'static, Result<Value, McpError>> {
+        Box::pin(async move {
+            Err(McpError::internal(format!(
+                "{method} cannot be sent on a 2026-07-28 request; ask through an input request"
+            )))
+        })
+    }
+}
