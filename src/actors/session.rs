@@ -67,8 +67,7 @@ enum Answer {
 }
 
 pub struct SessionActor {
-    runtime: Runtime,
-    /// The user's server, as this session's requests are served by it.
+    /// The user's server, as this session's requests are served by it (and the runtime).
     host: Host,
     out: Outbox,
     legacy: Option<LegacyState>,
@@ -99,11 +98,10 @@ impl SessionActor {
         out: Outbox,
         on_stop: oneshot::Sender<()>,
     ) -> Self {
-        let host = Host::new(runtime.clone(), server_name, user_id, caller_key);
+        let log_level = Some(runtime.settings.protocol.default_log_level);
         SessionActor {
-            log_level: Some(runtime.settings.protocol.default_log_level),
-            runtime,
-            host,
+            log_level,
+            host: Host::new(runtime, server_name, user_id, caller_key),
             out,
             legacy: None,
             resource_subscriptions: HashSet::new(),
@@ -345,11 +343,19 @@ impl SessionActor {
 
     /// The error for one request too many in flight on this session, if it is one.
     fn too_busy(&self) -> Option<McpError> {
-        let limit = self.runtime.settings.protocol.max_in_flight_per_session;
+        let limit = self
+            .host
+            .runtime
+            .settings
+            .protocol
+            .max_in_flight_per_session;
         if self.in_flight.len() < limit {
             return None;
         }
-        self.runtime.metrics.rejected(Rejection::InFlightPerSession);
+        self.host
+            .runtime
+            .metrics
+            .rejected(Rejection::InFlightPerSession);
         Some(McpError::busy(format!(
             "too many requests in flight on this session ({limit} at once, \
              protocol.max_in_flight_per_session); retry when some have been answered"
@@ -590,7 +596,8 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.runtime
+        self.host
+            .runtime
             .metrics
             .live_actors
             .with_label_values(&["session"])
@@ -605,7 +612,8 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.runtime
+        self.host
+            .runtime
             .metrics
             .live_actors
             .with_label_values(&["session"])
@@ -775,7 +783,10 @@ impl Handler<InboundTooLarge> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, too_large: InboundTooLarge, _: &mut Self::Context) {
-        self.runtime.metrics.rejected(Rejection::MessageTooLarge);
+        self.host
+            .runtime
+            .metrics
+            .rejected(Rejection::MessageTooLarge);
         self.send(Outgoing::Error {
             id: None,
             error: McpError::invalid_request(format!(
@@ -858,8 +869,13 @@ impl Handler<AskClient> for SessionActor {
                 params: ask.params,
             },
         );
-        let timeout =
-            Duration::from_secs(self.runtime.settings.protocol.client_request_timeout_secs);
+        let timeout = Duration::from_secs(
+            self.host
+                .runtime
+                .settings
+                .protocol
+                .client_request_timeout_secs,
+        );
         ctx.run_later(timeout, move |act, _| {
             if let Some(waiter) = act.awaiting_client.remove(&id) {
                 let _ = waiter.send(Err(McpError::internal(format!(
