@@ -65,11 +65,12 @@ impl Default for ServersSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
-    /// A per-(server, user) actor with nothing in flight for this long is stopped.
+    /// A per-(server, user) instance with nothing in flight for this long is stopped.
     pub server_idle_ttl_secs: u64,
-    /// Threads that host server actors; 0 means one per CPU core.
+    /// Threads that host server actors (their idle timers; calls run on the request's own
+    /// thread); 0 means one per CPU core.
     pub arbiters: usize,
-    /// Restarts of one server actor allowed within a minute; past it the server is reported
+    /// Restarts of one server instance allowed within a minute; past it the server is reported
     /// as failing and paused (its calls refused) until the minute is over.
     pub max_restarts_per_minute: u32,
     /// Calls (tools, resources, prompts, completions) one user may have running at once over

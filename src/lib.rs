@@ -4,12 +4,12 @@
 //! - [`cli`] — the command line; each command wires the pieces below together.
 //! - [`config`] — the one typed, validated [`config::Settings`].
 //! - [`protocol`] — MCP as a server speaks it: framing, errors, revisions, `_meta`, dispatch.
-//! - [`actors`] — supervisor, server actors, session actors, the directory; the only place actix
-//!   types appear.
+//! - [`actors`] — supervisor, server cores and their actors, session actors, the host that
+//!   serves a request, the directory; the only place actix types appear.
 //! - [`servers`] — what a server is (the [`servers::McpServer`] trait and the context of a
 //!   call), manifests on disk, the registry, and the native servers compiled in from `servers/`.
 //! - [`transport`] — stdio and HTTP (legacy SSE, Streamable HTTP of both eras, health): bytes
-//!   in, bytes out, one session actor per connection.
+//!   in, bytes out, one session actor per connection (none for a stateless request).
 //! - [`auth`] — credentials for upstream services: stores (local files, remote API), OAuth
 //!   token requests.
 //! - [`upstream`] — the one pooled HTTP client for upstream APIs.

@@ -24,7 +24,8 @@ pub struct Metrics {
     /// Server instances rebuilt after a panic (`restarted`), or left paused because they keep
     /// failing (`paused`), per server.
     pub server_restarts: IntCounterVec,
-    /// Calls running in server actors (tools, resources, prompts, completions), per server.
+    /// Calls running against server instances (tools, resources, prompts, completions), per
+    /// server.
     pub in_flight: IntGaugeVec,
 }
 
@@ -141,7 +142,7 @@ impl Metrics {
         let in_flight = IntGaugeVec::new(
             Opts::new(
                 "gumcp_in_flight_requests",
-                "Calls running in server actors, per server",
+                "Calls running against server instances, per server",
             ),
             &["server"],
         )

@@ -1,6 +1,6 @@
 //! Each user's budget of calls running at once (tools, resources, prompts, completions) over
-//! all their sessions and servers. Server actors are per user, so calls of different users
-//! never queue behind each other in a mailbox; what they share is the worker threads and the
+//! all their sessions and servers. Server instances are per user, so calls of different users
+//! never wait for each other's instance; what they share is the worker threads and the
 //! upstream connection pool, and this budget is each user's fair share of them: a user past it
 //! is refused until some of their calls finish, and nobody else notices.
 

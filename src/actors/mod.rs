@@ -1,9 +1,11 @@
 //! The actors (actix) and the only place actor types appear: the [`supervisor`] of server
-//! actors, the per-(server, user) [`server`] actors, the per-connection [`session`] actors, the
-//! [`auth`] actor (credentials and refreshes), and the lock-free [`directory`]. Everything else
-//! talks to them through [`runtime::Runtime`] and [`runtime::ServerHandle`], or, for
-//! transports, through a session's address. [`budget`] is each user's fair share of running
-//! calls, [`outbox`] the bounded queue from a session to its transport.
+//! instances, the per-(server, user) [`server_core`] (the shared instance calls run against, on
+//! the caller's task) and its [`server`] actor (its lifecycle), the per-connection [`session`]
+//! actors, the [`auth`] actor (credentials and refreshes), and the lock-free [`directory`].
+//! Everything else talks to them through [`runtime::Runtime`], [`runtime::ServerHandle`] and
+//! [`host::Host`] (serving one request, with or without a session), or, for transports,
+//! through a session's handle. [`budget`] is each user's fair share of running calls,
+//! [`outbox`] the bounded queue from a session to its transport.
 
 pub mod auth;
 pub mod budget;

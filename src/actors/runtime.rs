@@ -1,6 +1,6 @@
 //! The runtime handle the transports hold: it finds (or has the supervisor start) a user's
-//! server actor and wraps it in a [`ServerHandle`] whose methods are plain async calls, so no
-//! actor types leak past this module.
+//! server instance and wraps it in a [`ServerHandle`] whose methods are plain async calls run on
+//! the caller's task, so no actor types leak past this module.
 
 use std::sync::Arc;
 

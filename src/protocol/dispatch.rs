@@ -1,4 +1,4 @@
-//! Serving one server method: parameters checked, the user's server actor asked, pagination
+//! Serving one server method: parameters checked, the user's server instance called, pagination
 //! applied, and the result shaped for the protocol era of the request.
 //!
 //! Transports and sessions call this for every method a server answers; lifecycle methods

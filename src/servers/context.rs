@@ -247,7 +247,7 @@ pub enum ServerEvent {
 }
 
 /// The sending side of a server instance's event channel; it outlives restarts of the instance.
-/// It also counts tool-list changes, so the server actor knows synchronously — before the call
+/// It also counts tool-list changes, so the server's core knows synchronously — before the call
 /// that changed the list has even returned — that its cached tool list is stale.
 #[derive(Debug, Clone)]
 pub struct ServerEvents {
