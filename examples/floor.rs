@@ -7,6 +7,10 @@
 //! request id on that stream, and `POST /{server}[/{key}]/mcp` answers the same result as JSON
 //! (with an `Mcp-Session-Id`, so session cycles work too). No MCP parsing beyond the id, no
 //! actors, TCP_NODELAY on. Prints `listening on http://…` like `gumcp-actors serve`.
+//!
+//! Routes are actix-web's own (`{parameter}` patterns, each matched by a regular expression),
+//! as a plain actix-web server has them; `--split-routes` matches them by splitting the path
+//! instead, as `gumcp-actors` does, for a floor without that cost (BENCHMARKS.md).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -14,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpResponse, HttpServer};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use dashmap::DashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -75,6 +79,10 @@ async fn open_stream(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (server, key) = path.into_inner();
+    stream_for(floor, &server, &key)
+}
+
+fn stream_for(floor: web::Data<Arc<Floor>>, server: &str, key: &str) -> HttpResponse {
     let id = floor.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
     floor.sessions.insert(id, tx);
@@ -105,6 +113,10 @@ async fn post_message(
     query: web::Query<SessionQuery>,
     body: Bytes,
 ) -> HttpResponse {
+    message_for(floor, query.into_inner(), body)
+}
+
+fn message_for(floor: web::Data<Arc<Floor>>, query: SessionQuery, body: Bytes) -> HttpResponse {
     let Some(session) = floor.sessions.get(&query.session_id).map(|s| s.clone()) else {
         return HttpResponse::NotFound().body("Could not find session");
     };
@@ -118,6 +130,10 @@ async fn post_message(
 }
 
 async fn post_mcp(floor: web::Data<Arc<Floor>>, body: Bytes) -> HttpResponse {
+    mcp_reply(floor, body)
+}
+
+fn mcp_reply(floor: web::Data<Arc<Floor>>, body: Bytes) -> HttpResponse {
     match request_id(&body) {
         Some(id) => HttpResponse::Ok()
             .content_type("application/json")
@@ -134,6 +150,28 @@ async fn delete_mcp() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+/// `--split-routes`: every request, told apart by its method and path segments.
+async fn split_routes(
+    floor: web::Data<Arc<Floor>>,
+    request: HttpRequest,
+    body: Bytes,
+) -> HttpResponse {
+    let segments: Vec<&str> = request.path().trim_start_matches('/').split('/').collect();
+    match (request.method().as_str(), segments.as_slice()) {
+        ("GET", ["health_check"]) => health().await,
+        ("POST", [_, "mcp"] | [_, _, "mcp"]) => mcp_reply(floor, body),
+        ("DELETE", [_, "mcp"] | [_, _, "mcp"]) => delete_mcp().await,
+        ("POST", [_, _, "messages", ""]) => {
+            match web::Query::<SessionQuery>::from_query(request.query_string()) {
+                Ok(query) => message_for(floor, query.into_inner(), body),
+                Err(_) => HttpResponse::BadRequest().body("session_id is required"),
+            }
+        }
+        ("GET", [server, key]) => stream_for(floor, server, key),
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
+
 fn port_arg() -> u16 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -146,10 +184,13 @@ fn port_arg() -> u16 {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let floor = Arc::new(Floor::default());
+    let split = std::env::args().any(|arg| arg == "--split-routes");
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(floor.clone()))
-            .route("/health_check", web::get().to(health))
+        let app = App::new().app_data(web::Data::new(floor.clone()));
+        if split {
+            return app.default_service(web::to(split_routes));
+        }
+        app.route("/health_check", web::get().to(health))
             .route("/{server}/mcp", web::post().to(post_mcp))
             .route("/{server}/mcp", web::delete().to(delete_mcp))
             .route("/{server}/{key}/mcp", web::post().to(post_mcp))

@@ -122,13 +122,7 @@ async fn api_keys_decide_the_user_and_everything_else_is_refused() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let mut child = served.child;
-    child.start_kill().unwrap();
-    let output = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let logs = String::from_utf8_lossy(&output.stderr);
+    let logs = served.stop().await;
     assert!(!logs.is_empty(), "debug logging produced nothing to check");
     assert!(!logs.contains(KEY), "a key reached the logs");
 }

@@ -50,6 +50,10 @@ struct Opts {
     /// With --url: the server's pid, to read its RSS and CPU from /proc.
     #[arg(long)]
     pid: Option<u32>,
+    /// With --url: the server has one `/mcp` endpoint for everyone (as rmcp's examples and most
+    /// MCP servers do) instead of guMCP's `/{server}/{user}/mcp`.
+    #[arg(long)]
+    shared_mcp: bool,
     /// Concurrent virtual users of the request presets.
     #[arg(long, default_value_t = 50)]
     users: usize,
@@ -160,7 +164,7 @@ async fn run_all(opts: &Opts) -> Vec<Row> {
             }
             let row = match Endpoint::parse(url).await {
                 Ok(endpoint) => {
-                    let routes = routes(opts, endpoint, false);
+                    let routes = routes(opts, endpoint, opts.shared_mcp);
                     run_one("url", scenario, routes, opts.pid, &limits).await
                 }
                 Err(err) => Row::failed("url", scenario, err.to_string()),

@@ -65,23 +65,25 @@ pub enum StatelessAnswer {
 
 impl Host {
     pub fn new(runtime: Runtime, server: &str, user: &str, caller_key: Option<Arc<str>>) -> Host {
-        let entry = runtime.registry.get(server);
-        let server_info = entry
-            .map(|entry| json!({ "name": entry.manifest.name, "version": entry.manifest.version }))
-            .unwrap_or_else(|| json!({ "name": server, "version": "unknown" }));
-        let service = entry.map_or(server, |entry| entry.manifest.auth_service());
+        let (server, service, server_info) = match runtime.registry.get(server) {
+            Some(entry) => (
+                entry.name.clone(),
+                entry.auth_service.clone(),
+                entry.server_info.clone(),
+            ),
+            None => {
+                let name: Arc<str> = Arc::from(server);
+                let info = json!({ "name": server, "version": "unknown" });
+                (name.clone(), name, Arc::new(info))
+            }
+        };
         let user: Arc<str> = Arc::from(user);
-        let credentials = runtime
-            .auth
-            .source(Arc::from(service), user.clone(), caller_key);
+        let credentials = runtime.auth.source(service, user.clone(), caller_key);
         Host {
             runtime,
-            key: ServerKey {
-                server: Arc::from(server),
-                user,
-            },
+            key: ServerKey { server, user },
             credentials,
-            server_info: Arc::new(server_info),
+            server_info,
         }
     }
 

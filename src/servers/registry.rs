@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::{json, Value};
+
 use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, ServerKind};
 use super::{native, McpServer, ServerEvents, UserStore};
@@ -36,6 +38,12 @@ pub struct ServerEntry {
     pub manifest: Arc<Manifest>,
     pub dir: PathBuf,
     factory: Factory,
+    /// The names every request to this server carries, allocated once here rather than per
+    /// request: the server's name, the credential service it uses, and the `serverInfo` of
+    /// its replies' `_meta`.
+    pub name: Arc<str>,
+    pub auth_service: Arc<str>,
+    pub server_info: Arc<Value>,
 }
 
 impl ServerEntry {
@@ -68,8 +76,14 @@ impl ServerRegistry {
             };
             match factory {
                 Some(factory) => {
+                    let manifest = server.manifest;
                     let entry = ServerEntry {
-                        manifest: Arc::new(server.manifest),
+                        name: Arc::from(name.as_str()),
+                        auth_service: Arc::from(manifest.auth_service()),
+                        server_info: Arc::new(
+                            json!({ "name": manifest.name, "version": manifest.version }),
+                        ),
+                        manifest: Arc::new(manifest),
                         dir: server.dir,
                         factory,
                     };

@@ -248,6 +248,25 @@ pub struct Served {
     pub metrics_url: String,
     /// Kept open: the server may still write to its stdout.
     _stdout: Lines<BufReader<ChildStdout>>,
+    /// Its stderr, read all along (a pipe nobody reads fills up with panic backtraces and
+    /// blocks the server); the whole of it once the server has exited.
+    stderr: tokio::task::JoinHandle<Vec<u8>>,
+}
+
+impl Served {
+    /// Kills the server and hands back everything it wrote to stderr.
+    pub async fn stop(mut self) -> String {
+        self.child.start_kill().expect("the server can be killed");
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the server exits in time")
+            .expect("the server's exit status");
+        let logs = tokio::time::timeout(WAIT, self.stderr)
+            .await
+            .expect("stderr ends with the server")
+            .expect("the stderr reader finishes");
+        String::from_utf8_lossy(&logs).into_owned()
+    }
 }
 
 /// Starts `serve --port 0 --metrics-port 0` with `config` (a file path, or none) and `env`,
@@ -270,6 +289,13 @@ pub async fn serve(config: Option<&std::path::Path>, env: &[(&str, &str)]) -> Se
         .kill_on_drop(true)
         .spawn()
         .expect("the binary starts");
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr = tokio::spawn(async move {
+        let mut logs = Vec::new();
+        // A read error only ends the collection early; the logs so far are still returned.
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stderr_pipe, &mut logs).await;
+        logs
+    });
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let mut printed = Vec::new();
     while printed.len() < 2 {
@@ -285,5 +311,6 @@ pub async fn serve(config: Option<&std::path::Path>, env: &[(&str, &str)]) -> Se
         url: printed[0].replace("listening on ", ""),
         metrics_url: printed[1].replace("metrics on ", ""),
         _stdout: lines,
+        stderr,
     }
 }

@@ -12,6 +12,7 @@
 //!   opens the standalone stream (or resumes one with `Last-Event-ID`); DELETE ends the session.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
@@ -310,8 +311,14 @@ async fn stateless(
     match host.answer_stateless(body, &mirrored, &out, cancellation.clone()) {
         StatelessAnswer::Now(reply) => json_reply(modern_status(&reply), &reply),
         StatelessAnswer::Refused(refusal) => json_reply(StatusCode::BAD_REQUEST, &refusal),
-        StatelessAnswer::Later(reply) => {
-            // The reply joins the request's notifications in the outbox, in order.
+        StatelessAnswer::Later(mut reply) => {
+            // The reply joins the request's notifications in the outbox, in order. Most calls
+            // are done on their first poll: answered here, with no task to spawn and no
+            // hang-up timer to arm (each cost a wake-up of the worker thread per request).
+            if let Poll::Ready(reply) = futures::poll!(&mut reply) {
+                out.push(reply);
+                return respond_stateless(request, state, answers, None, ()).await;
+            }
             actix_rt::spawn(async move { out.push(reply.await) });
             let cancel_on_drop = cancellation.clone().drop_guard();
             respond_stateless(request, state, answers, None, cancel_on_drop).await
@@ -366,8 +373,10 @@ async fn respond_stateless<K: 'static>(
     stopped: Option<oneshot::Receiver<()>>,
     keep: K,
 ) -> HttpResponse {
-    // actix-web does not drop a handler whose client left, so a slow answer races the socket.
+    // actix-web does not drop a handler whose client left, so a slow answer races the socket;
+    // an answer already queued is taken without arming the watch.
     let first = tokio::select! {
+        biased;
         first = answers.receiver.recv() => first,
         () = hang_up::client_gone(request, WATCH_SLOW_REQUESTS_AFTER) => {
             tracing::debug!("client closed the connection; request cancelled");
