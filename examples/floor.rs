@@ -11,9 +11,12 @@
 //! Routes are actix-web's own (`{parameter}` patterns, each matched by a regular expression),
 //! as a plain actix-web server has them; `--split-routes` matches them by splitting the path
 //! instead, as `gumcp-actors` does, for a floor without that cost (BENCHMARKS.md).
+//!
+//! `--stdio` answers newline-delimited requests on stdin with the same canned result on
+//! stdout, with blocking reads and writes on one thread: the cost of the pipes alone.
 
 use std::convert::Infallible;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -181,8 +184,23 @@ fn port_arg() -> u16 {
         .unwrap_or(0)
 }
 
+/// `--stdio`: every line with an id gets the canned result, flushed at once.
+fn serve_stdio() -> std::io::Result<()> {
+    let mut output = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        if let Some(id) = request_id(line?.as_bytes()) {
+            writeln!(output, "{}", canned(&id))?;
+            output.flush()?;
+        }
+    }
+    Ok(())
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    if std::env::args().any(|arg| arg == "--stdio") {
+        return serve_stdio();
+    }
     let floor = Arc::new(Floor::default());
     let split = std::env::args().any(|arg| arg == "--split-routes");
     let server = HttpServer::new(move || {

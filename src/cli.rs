@@ -203,14 +203,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             actix_rt::System::new().block_on(async move {
                 let runtime = Runtime::start(settings, registry, Vec::new());
                 tracing::info!(server, user, "serving over stdio");
-                transport::stdio::serve(
-                    runtime,
-                    &server,
-                    &user,
-                    tokio::io::stdin(),
-                    tokio::io::stdout(),
-                )
-                .await
+                let (input, output) = transport::stdio::standard_streams();
+                transport::stdio::serve(runtime, &server, &user, input, output).await
             })?;
             Ok(())
         }

@@ -200,7 +200,7 @@ async fn run_target(opts: &Opts, target: Target, scenario: Scenario, limits: &Li
     match scenario {
         Scenario::Startup => scenarios::startup(target, limits).await,
         Scenario::StdioPing => {
-            let client = stdio::StdioClient::start(&opts.server).await?;
+            let client = stdio::StdioClient::start(target.stdio_command(&opts.server)?).await?;
             let pid = client.child.id();
             let client = tokio::sync::Mutex::new(Some(client));
             let client = Arc::new(client);

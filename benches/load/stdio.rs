@@ -1,5 +1,6 @@
-//! `stdio-ping`: one client speaking MCP to `gumcp-actors stdio` over its pipes, as a desktop
-//! client does; each ping is timed from writing the line to reading the matching reply.
+//! `stdio-ping`: one client speaking MCP to `gumcp-actors stdio` (or the floor's `--stdio`)
+//! over its pipes, as a desktop client does; each ping is timed from writing the line to
+//! reading the matching reply.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -12,7 +13,6 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use crate::http::Res;
 use crate::mcp::{self, Seen};
 use crate::run::{histogram, timed, Shared};
-use crate::targets::{bench_env, gumcp_bin};
 
 pub struct StdioClient {
     pub child: Child,
@@ -21,11 +21,8 @@ pub struct StdioClient {
 }
 
 impl StdioClient {
-    /// Spawns `gumcp-actors stdio --server <server>` and completes the initialize handshake.
-    pub async fn start(server: &str) -> Res<Self> {
-        let mut command = std::process::Command::new(gumcp_bin());
-        command.args(["stdio", "--server", server]);
-        bench_env(&mut command);
+    /// Spawns `command` (a target's stdio mode) and completes the initialize handshake.
+    pub async fn start(command: std::process::Command) -> Res<Self> {
         let mut child = Command::from(command)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

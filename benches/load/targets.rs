@@ -38,12 +38,11 @@ impl Target {
         }
     }
 
-    /// Which presets the target can serve: the baselines have no stdio, and rmcp 3.11 has no
+    /// Which presets the target can serve: rmcp's example has no stdio, and rmcp 3.11 has no
     /// legacy HTTP+SSE server transport.
     pub fn supports(self, scenario: Scenario) -> bool {
         match self {
-            Target::Gumcp => true,
-            Target::Floor => scenario != Scenario::StdioPing,
+            Target::Gumcp | Target::Floor => true,
             Target::RmcpDefault | Target::RmcpTuned => matches!(
                 scenario,
                 Scenario::SessionCycle | Scenario::StatelessCalls | Scenario::Startup
@@ -54,6 +53,27 @@ impl Target {
     /// rmcp's example serves one `/mcp`; the others serve `/{server}/{user}/mcp`.
     pub fn shared_mcp(self) -> bool {
         matches!(self, Target::RmcpDefault | Target::RmcpTuned)
+    }
+
+    /// The target serving `server` over its stdin and stdout, for `stdio-ping`.
+    pub fn stdio_command(self, server: &str) -> Res<Command> {
+        let mut command = match self {
+            Target::Gumcp => {
+                let mut command = Command::new(gumcp_bin());
+                command.args(["stdio", "--server", server]);
+                command
+            }
+            Target::Floor => {
+                let mut command = Command::new(example_bin("floor")?);
+                command.arg("--stdio");
+                command
+            }
+            Target::RmcpDefault | Target::RmcpTuned => {
+                return Err(format!("{} has no stdio transport", self.label()).into())
+            }
+        };
+        bench_env(&mut command);
+        Ok(command)
     }
 
     fn command(self) -> Res<Command> {

@@ -3,16 +3,38 @@
 //! serving. At end of input, requests in flight are answered (within the grace period) and the
 //! process exits.
 
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
 };
+use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
+use tokio_util::either::Either;
 
 use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::{OpenSession, Runtime};
 use crate::protocol::jsonrpc::Outgoing;
+
+/// stdin and stdout for [`serve`]. Pipes (what a desktop client starts us with) are read and
+/// written through the runtime's own epoll; tokio's stdin/stdout would pass every message
+/// through a blocking-pool thread on its way in and again on its way out, a thread hand-off
+/// each way. Anything else (a terminal, a file) goes through tokio's stdio.
+pub fn standard_streams() -> (
+    Either<pipe::Receiver, tokio::io::Stdin>,
+    Either<pipe::Sender, tokio::io::Stdout>,
+) {
+    let as_file = |fd: std::io::Result<std::os::fd::OwnedFd>| fd.map(File::from);
+    let input = as_file(std::io::stdin().as_fd().try_clone_to_owned())
+        .and_then(pipe::Receiver::from_file)
+        .map_or_else(|_| Either::Right(tokio::io::stdin()), Either::Left);
+    let output = as_file(std::io::stdout().as_fd().try_clone_to_owned())
+        .and_then(pipe::Sender::from_file)
+        .map_or_else(|_| Either::Right(tokio::io::stdout()), Either::Left);
+    (input, output)
+}
 
 /// Serves one session over `input`/`output` until the input ends.
 pub async fn serve<R, W>(
