@@ -500,3 +500,38 @@ async fn lists_are_paginated_with_opaque_cursors() {
         .await;
     assert_eq!(error_code(&bad), -32602);
 }
+
+/// Pipes are served through the runtime's epoll; stdin and stdout that are plain files (a
+/// script's redirections) go through tokio's stdio instead, and are served just the same.
+#[test]
+fn stdin_and_stdout_may_be_files() {
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("in.jsonl");
+    let output = root.path().join("out.jsonl");
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params":
+            {"protocolVersion": "2025-11-25", "capabilities": {},
+             "clientInfo": {"name": "files", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    ];
+    let lines: Vec<String> = requests.iter().map(Value::to_string).collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let status = std::process::Command::new(common::binary())
+        .args(["stdio", "--server", "simple-tools-server"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let written = std::fs::read_to_string(&output).unwrap();
+    let replies: Vec<Value> = written
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(replies.len(), 2, "{written}");
+    assert_eq!(replies[0]["id"], 1);
+    assert_eq!(replies[0]["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(replies[1], json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
+}
