@@ -233,6 +233,12 @@ async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
         .body(runtime.metrics.render())
 }
 
+/// Connections the kernel queues until they are accepted (std's `bind` asks for 128): a burst
+/// of clients connecting at once, such as every SSE client reconnecting after a restart, waits
+/// in the queue instead of having its SYNs dropped and retried a second later. The kernel caps
+/// it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
 fn bind(
     host: &str,
     port: u16,
@@ -240,7 +246,11 @@ fn bind(
     setting: &'static str,
     flag: &'static str,
 ) -> Result<TcpListener, ServeError> {
-    TcpListener::bind((host, port)).map_err(|source| ServeError::Bind {
+    let listening = TcpListener::bind((host, port)).and_then(|listener| {
+        socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG)?;
+        Ok(listener)
+    });
+    listening.map_err(|source| ServeError::Bind {
         what,
         address: format!("{host}:{port}"),
         setting,
