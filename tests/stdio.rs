@@ -535,3 +535,39 @@ fn stdin_and_stdout_may_be_files() {
     assert_eq!(replies[0]["result"]["protocolVersion"], "2025-11-25");
     assert_eq!(replies[1], json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
 }
+
+/// Node's child_process (and so the TypeScript SDK's stdio client) hands a child UNIX socket
+/// pairs, not pipes, as stdin and stdout: they are served too, and end of input still ends it.
+#[test]
+fn stdin_and_stdout_may_be_a_socket_pair() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let theirs_out = theirs.try_clone().unwrap();
+    let mut child = std::process::Command::new(common::binary())
+        .args(["stdio", "--server", "simple-tools-server"])
+        .stdin(OwnedFd::from(theirs))
+        .stdout(OwnedFd::from(theirs_out))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    ours.set_read_timeout(Some(common::WAIT)).unwrap();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params":
+        {"protocolVersion": "2025-11-25", "capabilities": {},
+         "clientInfo": {"name": "socket", "version": "1"}}});
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    for message in [initialize, initialized, ping] {
+        writeln!(ours, "{message}").unwrap();
+    }
+    let mut replies = BufReader::new(ours.try_clone().unwrap()).lines();
+    let first: Value = serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["result"]["protocolVersion"], "2025-11-25", "{first}");
+    let second: Value = serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second, json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
+    ours.shutdown(std::net::Shutdown::Write).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

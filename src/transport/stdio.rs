@@ -4,7 +4,8 @@
 //! process exits.
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 use tokio::io::{
@@ -12,28 +13,56 @@ use tokio::io::{
 };
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
-use tokio_util::either::Either;
 
 use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::{OpenSession, Runtime};
 use crate::protocol::jsonrpc::Outgoing;
 
-/// stdin and stdout for [`serve`]. Pipes (what a desktop client starts us with) are read and
-/// written through the runtime's own epoll; tokio's stdin/stdout would pass every message
-/// through a blocking-pool thread on its way in and again on its way out, a thread hand-off
-/// each way. Anything else (a terminal, a file) goes through tokio's stdio.
-pub fn standard_streams() -> (
-    Either<pipe::Receiver, tokio::io::Stdin>,
-    Either<pipe::Sender, tokio::io::Stdout>,
-) {
-    let as_file = |fd: std::io::Result<std::os::fd::OwnedFd>| fd.map(File::from);
-    let input = as_file(std::io::stdin().as_fd().try_clone_to_owned())
-        .and_then(pipe::Receiver::from_file)
-        .map_or_else(|_| Either::Right(tokio::io::stdin()), Either::Left);
-    let output = as_file(std::io::stdout().as_fd().try_clone_to_owned())
-        .and_then(pipe::Sender::from_file)
-        .map_or_else(|_| Either::Right(tokio::io::stdout()), Either::Left);
+/// stdin and stdout for [`serve`]. Pipes and UNIX sockets (what desktop clients start us with:
+/// Python's subprocess gives pipes, Node's child_process socket pairs) are read and written
+/// through the runtime's own epoll; tokio's stdin/stdout would pass every message through a
+/// blocking-pool thread on its way in and again on its way out, a thread hand-off each way.
+/// Anything else (a terminal, a file) goes through tokio's stdio. Must run inside the runtime.
+pub fn standard_streams() -> (Box<dyn AsyncRead + Unpin>, Box<dyn AsyncWrite + Unpin>) {
+    let input: Box<dyn AsyncRead + Unpin> = match polled(std::io::stdin().as_fd()) {
+        Some(Polled::Pipe(file)) => match pipe::Receiver::from_file(file) {
+            Ok(pipe) => Box::new(pipe),
+            Err(_) => Box::new(tokio::io::stdin()),
+        },
+        Some(Polled::Socket(socket)) => Box::new(socket),
+        None => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn AsyncWrite + Unpin> = match polled(std::io::stdout().as_fd()) {
+        Some(Polled::Pipe(file)) => match pipe::Sender::from_file(file) {
+            Ok(pipe) => Box::new(pipe),
+            Err(_) => Box::new(tokio::io::stdout()),
+        },
+        Some(Polled::Socket(socket)) => Box::new(socket),
+        None => Box::new(tokio::io::stdout()),
+    };
     (input, output)
+}
+
+/// A standard stream that epoll can watch, on a descriptor of its own.
+enum Polled {
+    Pipe(File),
+    Socket(tokio::net::UnixStream),
+}
+
+fn polled(fd: BorrowedFd<'_>) -> Option<Polled> {
+    let file = File::from(fd.try_clone_to_owned().ok()?);
+    let kind = file.metadata().ok()?.file_type();
+    if kind.is_fifo() {
+        Some(Polled::Pipe(file))
+    } else if kind.is_socket() {
+        let socket = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
+        socket.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(socket)
+            .ok()
+            .map(Polled::Socket)
+    } else {
+        None
+    }
 }
 
 /// Serves one session over `input`/`output` until the input ends.
