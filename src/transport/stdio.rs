@@ -13,6 +13,7 @@ use tokio::io::{
 };
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
+use tokio_util::either::Either;
 
 use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::{OpenSession, Runtime};
@@ -24,42 +25,35 @@ use crate::protocol::jsonrpc::Outgoing;
 /// blocking-pool thread on its way in and again on its way out, a thread hand-off each way.
 /// Anything else (a terminal, a file) goes through tokio's stdio. Must run inside the runtime.
 pub fn standard_streams() -> (Box<dyn AsyncRead + Unpin>, Box<dyn AsyncWrite + Unpin>) {
-    let input: Box<dyn AsyncRead + Unpin> = match polled(std::io::stdin().as_fd()) {
-        Some(Polled::Pipe(file)) => match pipe::Receiver::from_file(file) {
-            Ok(pipe) => Box::new(pipe),
-            Err(_) => Box::new(tokio::io::stdin()),
-        },
-        Some(Polled::Socket(socket)) => Box::new(socket),
-        None => Box::new(tokio::io::stdin()),
-    };
-    let output: Box<dyn AsyncWrite + Unpin> = match polled(std::io::stdout().as_fd()) {
-        Some(Polled::Pipe(file)) => match pipe::Sender::from_file(file) {
-            Ok(pipe) => Box::new(pipe),
-            Err(_) => Box::new(tokio::io::stdout()),
-        },
-        Some(Polled::Socket(socket)) => Box::new(socket),
-        None => Box::new(tokio::io::stdout()),
-    };
+    let input: Box<dyn AsyncRead + Unpin> =
+        match polled(std::io::stdin().as_fd(), pipe::Receiver::from_file) {
+            Some(stream) => Box::new(stream),
+            None => Box::new(tokio::io::stdin()),
+        };
+    let output: Box<dyn AsyncWrite + Unpin> =
+        match polled(std::io::stdout().as_fd(), pipe::Sender::from_file) {
+            Some(stream) => Box::new(stream),
+            None => Box::new(tokio::io::stdout()),
+        };
     (input, output)
 }
 
-/// A standard stream that epoll can watch, on a descriptor of its own.
-enum Polled {
-    Pipe(File),
-    Socket(tokio::net::UnixStream),
-}
-
-fn polled(fd: BorrowedFd<'_>) -> Option<Polled> {
+/// A standard stream on the runtime's reactor, through a descriptor of its own: `as_pipe` for
+/// a pipe, a `UnixStream` for a socket; `None` for anything epoll cannot watch.
+fn polled<P>(
+    fd: BorrowedFd<'_>,
+    as_pipe: impl FnOnce(File) -> std::io::Result<P>,
+) -> Option<Either<P, tokio::net::UnixStream>> {
     let file = File::from(fd.try_clone_to_owned().ok()?);
     let kind = file.metadata().ok()?.file_type();
     if kind.is_fifo() {
-        Some(Polled::Pipe(file))
+        as_pipe(file).ok().map(Either::Left)
     } else if kind.is_socket() {
         let socket = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
         socket.set_nonblocking(true).ok()?;
         tokio::net::UnixStream::from_std(socket)
             .ok()
-            .map(Polled::Socket)
+            .map(Either::Right)
     } else {
         None
     }
