@@ -128,6 +128,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         settings.http.port = port.unwrap_or(settings.http.port);
         settings.http.metrics_port = metrics_port.unwrap_or(settings.http.metrics_port);
+        // The bind address decides what access is safe: check again with the flags applied.
+        settings.validate()?;
     }
     let settings = Arc::new(settings);
     logging::init(&settings.logging);

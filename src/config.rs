@@ -114,6 +114,8 @@ pub struct ProtocolSettings {
     /// Requests one session may have in flight at once; more are refused with an error
     /// until some finish.
     pub max_in_flight_per_session: usize,
+    /// Resources one session may be subscribed to at once (`resources/subscribe`).
+    pub max_subscriptions_per_session: usize,
 }
 
 impl Default for ProtocolSettings {
@@ -127,6 +129,7 @@ impl Default for ProtocolSettings {
             default_log_level: LogLevel::Info,
             outbound_buffer: 1024,
             max_in_flight_per_session: 128,
+            max_subscriptions_per_session: 1000,
         }
     }
 }
@@ -171,6 +174,14 @@ pub struct HttpSettings {
     pub session_idle_secs: u64,
     /// Events kept per Streamable HTTP stream for resumption with `Last-Event-ID`.
     pub replay_events: usize,
+    /// A Streamable HTTP session with no stream open to its client and no request for this
+    /// long is ended (its seat freed); the client starts a new one.
+    pub detached_session_secs: u64,
+    /// A request body must arrive within this long once its head has been accepted.
+    pub body_timeout_secs: u64,
+    /// Proxies (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-*` headers are
+    /// believed; from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -187,6 +198,9 @@ impl Default for HttpSettings {
             max_sessions_per_user: 200,
             session_idle_secs: 1800,
             replay_events: 256,
+            detached_session_secs: 120,
+            body_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -219,6 +233,9 @@ pub struct AccessSettings {
     pub api_keys: Vec<ApiKeyEntry>,
     /// `oauth` mode: the authorization server whose access tokens are accepted.
     pub oauth: Option<OAuthAccessSettings>,
+    /// Allows `open` access on a non-loopback address, where anyone who can reach the
+    /// service acts as whichever user the path names. Off: refused at start.
+    pub allow_open_on_network: bool,
 }
 
 /// Callers' OAuth access tokens (JWTs): who issues them and what they must say.
@@ -361,8 +378,12 @@ pub struct AuthSettings {
     pub remote_base_url: String,
     /// API key for the remote store when the caller presents none (`user_id:api_key`).
     pub remote_api_key: Option<String>,
-    /// How long the remote store's answers are reused.
+    /// How long the remote store's answers (credentials, and key verifications) are reused.
     pub remote_cache_secs: u64,
+    /// `remote` access: the store's endpoint that says whether a key belongs to a user
+    /// (`GET ?user_id=…` with the key as Bearer; 2xx yes, 401/403/404 no). Unset: each key
+    /// gets its own instances and data, and credentials only through lookups made with it.
+    pub remote_verify_url: Option<String>,
     /// An access token expiring within this many seconds is refreshed before use.
     pub refresh_margin_secs: u64,
     /// Timeout of every upstream HTTP request (credential API, token endpoints, service APIs).
@@ -377,6 +398,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("remote_base_url", &self.remote_base_url)
             .field("remote_api_key", &AuthSettingsSecret(&self.remote_api_key))
             .field("remote_cache_secs", &self.remote_cache_secs)
+            .field("remote_verify_url", &self.remote_verify_url)
             .field("refresh_margin_secs", &self.refresh_margin_secs)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
             .finish()
@@ -404,6 +426,7 @@ impl Default for AuthSettings {
             remote_base_url: "https://api.gumloop.com/api/v1".to_owned(),
             remote_api_key: None,
             remote_cache_secs: 30,
+            remote_verify_url: None,
             refresh_margin_secs: 300,
             upstream_timeout_secs: 30,
         }
@@ -461,7 +484,8 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("http.allowed_origins")
-                .with_list_parse_key("http.allowed_hosts"),
+                .with_list_parse_key("http.allowed_hosts")
+                .with_list_parse_key("http.trusted_proxies"),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if let Some(base) = file.and_then(Path::parent) {
@@ -479,7 +503,10 @@ impl Settings {
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every value and the combinations that would be unsafe; [`Settings::load`] calls
+    /// it, and so must anyone who changes settings afterwards (command-line flags).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_access()?;
         let protocol = &self.protocol;
         check(
             "protocol.page_size",
@@ -567,6 +594,36 @@ impl Settings {
             "must be between 0 (one per core) and 1024",
         )?;
         check(
+            "http.detached_session_secs",
+            http.detached_session_secs,
+            http.detached_session_secs > 0,
+            "must be at least 1 second",
+        )?;
+        check(
+            "http.body_timeout_secs",
+            http.body_timeout_secs,
+            (1..=3600).contains(&http.body_timeout_secs),
+            "must be between 1 and 3600 seconds",
+        )?;
+        if let Some(bad) = http
+            .trusted_proxies
+            .iter()
+            .find(|entry| proxy_net(entry).is_none())
+        {
+            check(
+                "http.trusted_proxies",
+                bad,
+                false,
+                "every entry is an IP address or a CIDR range (e.g. \"127.0.0.1\", \"10.0.0.0/8\")",
+            )?;
+        }
+        check(
+            "protocol.max_subscriptions_per_session",
+            protocol.max_subscriptions_per_session,
+            (1..=1_000_000).contains(&protocol.max_subscriptions_per_session),
+            "must be between 1 and 1000000",
+        )?;
+        check(
             "http.replay_events",
             http.replay_events,
             http.replay_events <= 100_000,
@@ -636,6 +693,38 @@ impl Settings {
         Ok(())
     }
 
+    /// Combinations of access settings that would hand users' data to the wrong callers.
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        let mode = self.access_mode();
+        check(
+            "access.mode",
+            "remote",
+            mode != AccessMode::Remote || self.auth.backend == AuthBackend::Remote,
+            "remote access hands callers' keys to the remote credential store, which vouches \
+             for them: it needs auth.backend = \"remote\" (with the local backend nothing would \
+             ever check a key)",
+        )?;
+        check(
+            "access.mode",
+            "open",
+            mode != AccessMode::Open
+                || self.http.binds_loopback()
+                || self.access.allow_open_on_network,
+            "open access on a network address lets anyone act as any user the path names: \
+             choose api_keys, remote or oauth, bind http.host to loopback, or set \
+             access.allow_open_on_network = true if that is really meant",
+        )?;
+        if let Some(url) = &self.auth.remote_verify_url {
+            check(
+                "auth.remote_verify_url",
+                url,
+                url.starts_with("https://") || url.starts_with("http://"),
+                "must be an http(s) URL",
+            )?;
+        }
+        Ok(())
+    }
+
     /// guMCP's own switches: `ENVIRONMENT=gumloop` selects the remote credential store and
     /// `GUMLOOP_API_BASE_URL` its address, so a guMCP deployment's environment keeps working.
     fn apply_gumcp_environment(&mut self) {
@@ -675,6 +764,17 @@ impl Settings {
             n => n,
         }
     }
+}
+
+/// An `http.trusted_proxies` entry: an address or a CIDR range.
+pub fn proxy_net(entry: &str) -> Option<ipnet::IpNet> {
+    let entry = entry.trim();
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
+        entry
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 fn check(

@@ -3,7 +3,8 @@
 //! never user ids, session keys or anything secret.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric the runtime exports. One per process, shared through the runtime.
@@ -27,6 +28,9 @@ pub struct Metrics {
     /// Calls running against server instances (tools, resources, prompts, completions), per
     /// server.
     pub in_flight: IntGaugeVec,
+    /// Per-(server, principal) states the supervisor keeps: those of live instances, and of
+    /// stopped ones whose store holds data or whose events someone listens to.
+    pub user_states: IntGauge,
 }
 
 /// Why a bound refused work; the label value of `gumcp_rejections_total`.
@@ -46,6 +50,10 @@ pub enum Rejection {
     SlowReader,
     /// A call to a server paused for failing more than `runtime.max_restarts_per_minute`.
     ServerFailing,
+    /// `protocol.max_subscriptions_per_session` reached.
+    SubscriptionsPerSession,
+    /// A request body that did not arrive within `http.body_timeout_secs`.
+    BodyTimeout,
 }
 
 impl Rejection {
@@ -58,6 +66,8 @@ impl Rejection {
             Rejection::MessageTooLarge => "message_too_large",
             Rejection::SlowReader => "slow_reader",
             Rejection::ServerFailing => "server_failing",
+            Rejection::SubscriptionsPerSession => "subscriptions_per_session",
+            Rejection::BodyTimeout => "body_timeout",
         }
     }
 }
@@ -147,6 +157,11 @@ impl Metrics {
             &["server"],
         )
         .expect("static metric definition");
+        let user_states = IntGauge::new(
+            "gumcp_user_states",
+            "Per-(server, user) states kept: of live instances, and of stopped ones with stored data or listeners",
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connection_total.clone()),
@@ -156,6 +171,7 @@ impl Metrics {
             Box::new(rejections.clone()),
             Box::new(server_restarts.clone()),
             Box::new(in_flight.clone()),
+            Box::new(user_states.clone()),
         ] {
             registry
                 .register(collector)
@@ -171,6 +187,7 @@ impl Metrics {
             rejections,
             server_restarts,
             in_flight,
+            user_states,
         }
     }
 

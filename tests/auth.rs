@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gumcp_actors::actors::auth::{AuthActor, AuthHandle, GetCredentials};
 use gumcp_actors::auth::credentials::{unix_now, Credentials, OAuthApp};
 use gumcp_actors::auth::local::LocalStore;
+use gumcp_actors::auth::principal::PresentedKey;
 use gumcp_actors::auth::remote::RemoteStore;
 use gumcp_actors::auth::store::{AuthClient, AuthError};
 use serde_json::json;
@@ -290,13 +291,16 @@ async fn the_remote_store_forwards_the_callers_key_and_caches() {
     );
     for _ in 0..3 {
         let creds = store
-            .credentials(SERVICE, "erin", Some("caller-key"))
+            .credentials(SERVICE, "erin", Some(&PresentedKey::new("caller-key")))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("remote-token"));
     }
-    assert!(store.credentials(SERVICE, "../x", Some("k")).await.is_err());
+    assert!(store
+        .credentials(SERVICE, "../x", Some(&PresentedKey::new("k")))
+        .await
+        .is_err());
     api.verify().await;
 }
 

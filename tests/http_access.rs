@@ -164,7 +164,9 @@ async fn a_malformed_digest_in_the_config_is_refused_by_name() {
 
 #[tokio::test]
 async fn remote_access_needs_a_key_and_the_user_in_the_path() {
-    let (served, _root) = serve("[access]\nmode = \"remote\"\n").await;
+    // simple-tools-server fetches no credentials, so the store is never reached here.
+    let (served, _root) =
+        serve("[access]\nmode = \"remote\"\n[auth]\nbackend = \"remote\"\nremote_base_url = \"http://127.0.0.1:9\"\n").await;
     let client = gumcp_actors::upstream::client(WAIT);
     let base = &served.url;
     let with_key = post(

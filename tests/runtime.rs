@@ -1,6 +1,7 @@
 //! The actor runtime through its public API: per-user isolation, lazy start, idle stop without
 //! data loss.
 
+use gumcp_actors::auth::principal::Principal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +62,10 @@ fn text(result: &CallToolResult) -> String {
 }
 
 async fn call(runtime: &Runtime, user: &str, tool: &str, arguments: Value) -> CallToolResult {
-    let mut server = runtime.server("simple-tools-server", user).await.unwrap();
+    let mut server = runtime
+        .server("simple-tools-server", Principal::user(user))
+        .await
+        .unwrap();
     server
         .call_tool(tool.to_owned(), args(arguments), context(runtime, user))
         .await
@@ -121,7 +125,11 @@ async fn an_idle_server_actor_stops_and_the_users_data_survives() {
 #[actix_rt::test]
 async fn an_unknown_server_is_a_clear_error() {
     let runtime = runtime(900);
-    let err = runtime.server("nope", "local").await.err().unwrap();
+    let err = runtime
+        .server("nope", Principal::user("local"))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code, -32602);
     assert!(
         err.message.contains("simple-tools-server"),

@@ -7,6 +7,11 @@
 //! refreshed token is saved to the store before anyone is given it, so a rotated refresh token
 //! is never lost; the cache only ever takes a flight's result, so an older answer cannot
 //! overwrite a newer one.
+//!
+//! When the store's answers depend on the caller's key (a remote store asks with it), the
+//! cache and the flights are kept per key digest too: a caller with a wrong key never joins,
+//! nor is answered from, the lookup of a caller with the right one. Such a store caches for
+//! itself (for its configured time), so this actor only coalesces its lookups.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +20,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use moka::sync::Cache;
 use tokio::sync::oneshot;
 
 use crate::auth::credentials::{unix_now, Credentials};
 use crate::auth::oauth::{self, TokenError};
+use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::auth::store::{AuthClient, AuthError};
 use crate::servers::context::CredentialSource;
 
@@ -27,10 +34,17 @@ use crate::servers::context::CredentialSource;
 const REFRESH_ATTEMPTS: u32 = 3;
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
+/// Credentials kept in memory at most, and how long one unused stays: the store has them all,
+/// so forgetting one costs a file read, never a connection.
+const CACHED_CREDENTIALS: u64 = 100_000;
+const UNUSED_CREDENTIALS_KEPT: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CredentialKey {
     service: Arc<str>,
     user: Arc<str>,
+    /// The caller's key, when the store answers per key.
+    key: Option<KeyDigest>,
 }
 
 type Waiter = oneshot::Sender<Result<Credentials, AuthError>>;
@@ -41,7 +55,8 @@ pub struct AuthActor {
     /// Token endpoint of each OAuth service (from the server manifests).
     token_urls: Arc<HashMap<String, String>>,
     refresh_margin_secs: i64,
-    cache: HashMap<CredentialKey, Credentials>,
+    /// Only for stores that refresh here; others cache for themselves.
+    cache: Cache<CredentialKey, Credentials>,
     flights: HashMap<CredentialKey, Vec<Waiter>>,
 }
 
@@ -57,7 +72,10 @@ impl AuthActor {
             client,
             token_urls: Arc::new(token_urls),
             refresh_margin_secs,
-            cache: HashMap::new(),
+            cache: Cache::builder()
+                .max_capacity(CACHED_CREDENTIALS)
+                .time_to_idle(UNUSED_CREDENTIALS_KEPT)
+                .build(),
             flights: HashMap::new(),
         }
     }
@@ -75,7 +93,7 @@ impl Actor for AuthActor {
 pub struct GetCredentials {
     pub service: Arc<str>,
     pub user: Arc<str>,
-    pub caller_key: Option<Arc<str>>,
+    pub caller_key: Option<PresentedKey>,
     pub rejected_access_token: Option<String>,
 }
 
@@ -83,9 +101,15 @@ impl Handler<GetCredentials> for AuthActor {
     type Result = ResponseFuture<Result<Credentials, AuthError>>;
 
     fn handle(&mut self, get: GetCredentials, ctx: &mut Self::Context) -> Self::Result {
+        let per_key = self.store.answers_per_key();
         let key = CredentialKey {
             service: get.service.clone(),
             user: get.user.clone(),
+            key: get
+                .caller_key
+                .as_ref()
+                .filter(|_| per_key)
+                .map(PresentedKey::digest),
         };
         let (waiter, answer) = oneshot::channel();
         let wait = async move {
@@ -99,7 +123,7 @@ impl Handler<GetCredentials> for AuthActor {
             waiters.push(waiter);
             return Box::pin(wait);
         }
-        if let Some(cached) = self.cache.get(&key) {
+        if let Some(cached) = self.cache.get(&key).filter(|_| !per_key) {
             let refused = get
                 .rejected_access_token
                 .as_deref()
@@ -122,12 +146,10 @@ impl Handler<GetCredentials> for AuthActor {
         };
         ctx.spawn(flight.run().into_actor(self).map(move |result, act, _| {
             match &result {
-                Ok(credentials) => {
+                Ok(credentials) if !per_key => {
                     act.cache.insert(key.clone(), credentials.clone());
                 }
-                Err(_) => {
-                    act.cache.remove(&key);
-                }
+                _ => act.cache.invalidate(&key),
             }
             for waiter in act.flights.remove(&key).unwrap_or_default() {
                 let _ = waiter.send(result.clone());
@@ -145,7 +167,7 @@ struct Flight {
     margin: i64,
     service: Arc<str>,
     user: Arc<str>,
-    caller_key: Option<Arc<str>>,
+    caller_key: Option<PresentedKey>,
     rejected: Option<String>,
 }
 
@@ -159,7 +181,7 @@ impl Flight {
 
     async fn load(&self) -> Result<Credentials, AuthError> {
         self.store
-            .credentials(&self.service, &self.user, self.caller_key.as_deref())
+            .credentials(&self.service, &self.user, self.caller_key.as_ref())
             .await?
             .ok_or_else(|| self.not_connected())
     }
@@ -173,7 +195,8 @@ impl Flight {
         };
         if !self.store.refreshes_here() {
             if refused(&stored) {
-                self.store.invalidate(&self.service, &self.user);
+                self.store
+                    .invalidate(&self.service, &self.user, self.caller_key.as_ref());
                 stored = self.load().await?;
             }
             return Ok(stored);
@@ -270,7 +293,7 @@ struct ActorCredentials {
     auth: AuthHandle,
     service: Arc<str>,
     user: Arc<str>,
-    caller_key: Option<Arc<str>>,
+    caller_key: Option<PresentedKey>,
 }
 
 impl ActorCredentials {
@@ -303,7 +326,7 @@ impl AuthHandle {
         &self,
         service: Arc<str>,
         user: Arc<str>,
-        caller_key: Option<Arc<str>>,
+        caller_key: Option<PresentedKey>,
     ) -> Arc<dyn CredentialSource> {
         Arc::new(ActorCredentials {
             auth: self.clone(),

@@ -2,20 +2,22 @@
 //! all their sessions and servers. Server instances are per user, so calls of different users
 //! never wait for each other's instance; what they share is the worker threads and the
 //! upstream connection pool, and this budget is each user's fair share of them: a user past it
-//! is refused until some of their calls finish, and nobody else notices.
+//! is refused until some of their calls finish, and nobody else notices. Shares are per
+//! principal: a key that merely claims a user (remote mode) cannot use up that user's share.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use prometheus::IntGauge;
 
+use crate::auth::principal::Principal;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 
 /// The running-call counts of every user with calls running (users without any have no
 /// entry, so the map does not grow with every user ever seen).
 pub struct InFlightBudget {
-    per_user: DashMap<Arc<str>, usize>,
+    per_user: DashMap<Principal, usize>,
     limit: usize,
     metrics: Arc<Metrics>,
 }
@@ -23,7 +25,7 @@ pub struct InFlightBudget {
 /// One running call; dropping it gives the place back.
 pub struct Permit {
     budget: Arc<InFlightBudget>,
-    user: Arc<str>,
+    user: Principal,
     /// The server's `gumcp_in_flight_requests` gauge.
     gauge: IntGauge,
 }
@@ -39,7 +41,7 @@ impl InFlightBudget {
 
     /// A place for one more call of `user` on the server whose in-flight gauge is `gauge`, or
     /// the error saying the user is at their limit.
-    pub fn admit(self: &Arc<Self>, user: &Arc<str>, gauge: &IntGauge) -> Result<Permit, McpError> {
+    pub fn admit(self: &Arc<Self>, user: &Principal, gauge: &IntGauge) -> Result<Permit, McpError> {
         {
             let mut running = self.per_user.entry(user.clone()).or_insert(0);
             if *running >= self.limit {
@@ -89,7 +91,7 @@ mod tests {
     fn a_user_at_the_limit_is_refused_and_others_are_not() {
         let metrics = Arc::new(Metrics::new());
         let budget = Arc::new(InFlightBudget::new(2, metrics.clone()));
-        let (heavy, light): (Arc<str>, Arc<str>) = ("heavy".into(), "light".into());
+        let (heavy, light) = (Principal::user("heavy"), Principal::user("light"));
         let server = metrics.in_flight.with_label_values(&["s"]);
         let first = budget.admit(&heavy, &server).unwrap();
         let _second = budget.admit(&heavy, &server).unwrap();
@@ -111,7 +113,7 @@ mod tests {
         let budget = Arc::new(InFlightBudget::new(4, metrics.clone()));
         let server = metrics.in_flight.with_label_values(&["s"]);
         for n in 0..100 {
-            let user: Arc<str> = format!("user{n}").into();
+            let user = Principal::user(format!("user{n}"));
             drop(budget.admit(&user, &server).unwrap());
         }
         assert!(budget.per_user.is_empty());

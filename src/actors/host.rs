@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::outbox::Outbox;
 use super::runtime::{Runtime, ServerHandle};
 use super::supervisor::ServerKey;
+use crate::auth::access::Caller;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
@@ -64,7 +65,7 @@ pub enum StatelessAnswer {
 }
 
 impl Host {
-    pub fn new(runtime: Runtime, server: &str, user: &str, caller_key: Option<Arc<str>>) -> Host {
+    pub fn new(runtime: Runtime, server: &str, caller: &Caller) -> Host {
         let (server, service, server_info) = match runtime.registry.get(server) {
             Some(entry) => (
                 entry.name.clone(),
@@ -77,11 +78,13 @@ impl Host {
                 (name.clone(), name, Arc::new(info))
             }
         };
-        let user: Arc<str> = Arc::from(user);
-        let credentials = runtime.auth.source(service, user.clone(), caller_key);
+        let principal = caller.principal.clone();
+        let credentials = runtime
+            .auth
+            .source(service, principal.user.clone(), caller.key.clone());
         Host {
             runtime,
-            key: ServerKey { server, user },
+            key: ServerKey { server, principal },
             credentials,
             server_info,
         }
@@ -105,7 +108,7 @@ impl Host {
         link: Arc<dyn ClientLink>,
     ) -> impl Future<Output = Outgoing> + 'static {
         let request_ctx = RequestContext {
-            user_id: self.key.user.clone(),
+            user_id: self.key.principal.user.clone(),
             protocol: terms.protocol,
             client_capabilities: terms.client_capabilities,
             era: terms.era,
@@ -187,7 +190,7 @@ impl Host {
             server_method if dispatch::is_server_method(server_method) => {
                 let era = match dispatch::modern_era(
                     &params,
-                    &self.key.user,
+                    &self.key.principal.seal_subject(),
                     &method,
                     &self.runtime.seal,
                 ) {

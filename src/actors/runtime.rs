@@ -17,6 +17,8 @@ use super::directory::Directory;
 use super::server_core::{ServerCore, ServerDescription};
 use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
 use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
+use crate::auth::access::Caller;
+use crate::auth::principal::Principal;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
@@ -40,6 +42,7 @@ pub struct Runtime {
     budget: Arc<InFlightBudget>,
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
+    upstream: reqwest::Client,
 }
 
 impl Runtime {
@@ -69,6 +72,7 @@ impl Runtime {
         )
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
+        let upstream_client = upstream.client.clone();
         let auth = AuthHandle::start(auth_actor(&settings, &registry, upstream.client));
         Runtime {
             auth,
@@ -82,14 +86,24 @@ impl Runtime {
             registry,
             directory,
             supervisor,
+            upstream: upstream_client,
         }
     }
 
-    /// The user's instance of `server`, started on first use.
-    pub async fn server(&self, server: &str, user: &str) -> Result<ServerHandle, McpError> {
+    /// The pooled client for everything upstream (credential APIs included).
+    pub fn upstream_client(&self) -> reqwest::Client {
+        self.upstream.clone()
+    }
+
+    /// `principal`'s instance of `server`, started on first use.
+    pub async fn server(
+        &self,
+        server: &str,
+        principal: Principal,
+    ) -> Result<ServerHandle, McpError> {
         self.server_of(ServerKey {
             server: Arc::from(server),
-            user: Arc::from(user),
+            principal,
         })
         .await
     }
@@ -122,18 +136,11 @@ impl Runtime {
         self.directory.live_count()
     }
 
-    /// Starts a session actor for `user` on `server` on the current thread; its messages go to
-    /// `out`, and `stopped` resolves once it has stopped. `caller_key` is the API key the
-    /// caller presented, if any (a remote credential store forwards it).
-    pub fn open_session(
-        &self,
-        server: &str,
-        user: &str,
-        caller_key: Option<Arc<str>>,
-        out: Outbox,
-    ) -> OpenSession {
+    /// Starts a session actor for `caller` on `server` on the current thread; its messages go
+    /// to `out`, and `stopped` resolves once it has stopped.
+    pub fn open_session(&self, server: &str, caller: &Caller, out: Outbox) -> OpenSession {
         let (on_stop, stopped) = oneshot::channel();
-        let addr = SessionActor::new(self.clone(), server, user, caller_key, out, on_stop).start();
+        let addr = SessionActor::new(self.clone(), server, caller, out, on_stop).start();
         OpenSession {
             handle: SessionHandle { addr },
             stopped,
@@ -167,7 +174,7 @@ impl ServerHandle {
         let permit = self
             .runtime
             .budget
-            .admit(&self.key.user, &core.in_flight_gauge)?;
+            .admit(&self.key.principal, &core.in_flight_gauge)?;
         Ok((core, permit))
     }
 

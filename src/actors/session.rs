@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::{self, rejection, Host, Terms};
 use super::runtime::Runtime;
+use crate::auth::access::Caller;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
@@ -66,6 +67,9 @@ enum Answer {
     Pending,
 }
 
+/// The longest resource URI a session may subscribe to.
+const MAX_SUBSCRIBED_URI_BYTES: usize = 8192;
+
 pub struct SessionActor {
     /// The user's server, as this session's requests are served by it (and the runtime).
     host: Host,
@@ -89,19 +93,18 @@ pub struct SessionActor {
 }
 
 impl SessionActor {
-    /// A session for `user_id` on `server_name` writing to `out`; `on_stop` fires when it ends.
+    /// A session for `caller` on `server_name` writing to `out`; `on_stop` fires when it ends.
     pub fn new(
         runtime: Runtime,
         server_name: &str,
-        user_id: &str,
-        caller_key: Option<Arc<str>>,
+        caller: &Caller,
         out: Outbox,
         on_stop: oneshot::Sender<()>,
     ) -> Self {
         let log_level = Some(runtime.settings.protocol.default_log_level);
         SessionActor {
             log_level,
-            host: Host::new(runtime, server_name, user_id, caller_key),
+            host: Host::new(runtime, server_name, caller),
             out,
             legacy: None,
             resource_subscriptions: HashSet::new(),
@@ -115,6 +118,35 @@ impl SessionActor {
             stateless: false,
             frame_param_headers: None,
         }
+    }
+
+    /// Adds a resource subscription within the session's bounds: subscriptions are kept for the
+    /// session's life, so their number and size are what a client could grow without end.
+    fn subscribe(&mut self, uri: &str) -> Result<Value, McpError> {
+        let limit = self
+            .host
+            .runtime
+            .settings
+            .protocol
+            .max_subscriptions_per_session;
+        if uri.len() > MAX_SUBSCRIBED_URI_BYTES {
+            return Err(McpError::invalid_params(format!(
+                "the resource URI is longer than {MAX_SUBSCRIBED_URI_BYTES} bytes"
+            )));
+        }
+        if self.resource_subscriptions.len() >= limit && !self.resource_subscriptions.contains(uri)
+        {
+            self.host
+                .runtime
+                .metrics
+                .rejected(Rejection::SubscriptionsPerSession);
+            return Err(McpError::invalid_params(format!(
+                "this session is subscribed to {limit} resources already \
+                 (protocol.max_subscriptions_per_session); unsubscribe from some first"
+            )));
+        }
+        self.resource_subscriptions.insert(uri.to_owned());
+        Ok(json!({}))
     }
 
     /// Sends on the session-wide stream (server-initiated notifications).
@@ -312,10 +344,7 @@ impl SessionActor {
             "logging/setLevel" => Answer::Now(Outgoing::reply(id, self.set_level(&params))),
             "resources/subscribe" | "resources/unsubscribe" => {
                 let outcome = match params.get("uri").and_then(Value::as_str) {
-                    Some(uri) if method == "resources/subscribe" => {
-                        self.resource_subscriptions.insert(uri.to_owned());
-                        Ok(json!({}))
-                    }
+                    Some(uri) if method == "resources/subscribe" => self.subscribe(uri),
                     Some(uri) => {
                         self.resource_subscriptions.remove(uri);
                         Ok(json!({}))

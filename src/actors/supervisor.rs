@@ -11,6 +11,7 @@ use actix::prelude::*;
 use super::directory::Directory;
 use super::server::ServerActor;
 use super::server_core::{ServerCore, Supervision};
+use crate::auth::principal::Principal;
 use crate::config::RuntimeSettings;
 use crate::metrics::Metrics;
 use crate::servers::http::Upstream;
@@ -20,11 +21,12 @@ use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
 /// ahead (list-changed events are idempotent, so skipping loses nothing that matters).
 const EVENT_CHANNEL_CAPACITY: usize = 64;
 
-/// Identifies one user's instance of one server.
+/// Identifies one principal's instance of one server (per user, and per key where only the
+/// key vouches for the user).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerKey {
     pub server: Arc<str>,
-    pub user: Arc<str>,
+    pub principal: Principal,
 }
 
 /// Why no server actor could be had.
@@ -38,9 +40,17 @@ pub enum LookupError {
 }
 
 /// What outlives a server actor: the user's data and the event channel sessions listen on.
+/// Kept while its instance lives, and after only while it holds data or has listeners — so
+/// callers who come once and store nothing leave nothing behind.
 struct Lasting {
     store: Arc<UserStore>,
     events: ServerEvents,
+}
+
+impl Lasting {
+    fn worth_keeping(&self) -> bool {
+        !self.store.is_empty() || self.events.has_listeners()
+    }
 }
 
 pub struct Supervisor {
@@ -95,7 +105,7 @@ impl Supervisor {
         });
         let init = ServerInit {
             manifest: entry.manifest.clone(),
-            user_id: key.user.clone(),
+            user_id: key.principal.user.clone(),
             store: lasting.store.clone(),
             events: lasting.events.clone(),
             upstream: self.upstream.clone(),
@@ -117,14 +127,35 @@ impl Supervisor {
             None => ServerActor::create(make),
         };
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        self.metrics.user_states.set(self.lasting.len() as i64);
         tracing::debug!(server = %key.server, "server actor started");
         self.directory.servers.insert(key, core.clone());
         Ok(core)
     }
 }
 
+impl Supervisor {
+    /// Forgets the states of stopped instances that no longer hold anything (their last
+    /// listener left after the instance stopped).
+    fn forget_unused(&mut self) {
+        let directory = &self.directory;
+        self.lasting
+            .retain(|key, lasting| lasting.worth_keeping() || directory.servers.contains_key(key));
+        self.metrics.user_states.set(self.lasting.len() as i64);
+    }
+}
+
+/// How often states left without data or listeners are looked for.
+const FORGET_UNUSED_EVERY: Duration = Duration::from_secs(60);
+
 impl Actor for Supervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(FORGET_UNUSED_EVERY, |supervisor, _| {
+            supervisor.forget_unused()
+        });
+    }
 }
 
 /// Gets the live instance of (server, user), starting it if there is none or the old one
@@ -157,11 +188,15 @@ impl Handler<ServerStopped> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, stopped: ServerStopped, _: &mut Self::Context) {
+        let key = &stopped.core.key;
         self.directory
             .servers
-            .remove_if(&stopped.core.key, |_, core| {
-                Arc::ptr_eq(core, &stopped.core)
-            });
+            .remove_if(key, |_, core| Arc::ptr_eq(core, &stopped.core));
+        let replaced = self.directory.servers.contains_key(key);
+        if !replaced && self.lasting.get(key).is_some_and(|l| !l.worth_keeping()) {
+            self.lasting.remove(key);
+        }
+        self.metrics.user_states.set(self.lasting.len() as i64);
     }
 }
 

@@ -5,36 +5,31 @@
 //! `oauth` mode the bearer token is an OAuth access token, checked by
 //! [`super::resource_server`]; it names the user and goes no further.
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use std::sync::Arc;
 
+use super::principal::{KeyDigest, PresentedKey, Principal};
+use super::remote::{KeyVerifier, Verdict};
 use super::resource_server::{ResourceServer, TokenRejected};
 use crate::config::{AccessMode, Settings};
 
 /// The access rules in force.
 pub struct CallerAccess {
     mode: AccessMode,
-    keys: Vec<([u8; 32], String)>,
-    open_user: String,
+    keys: Vec<(KeyDigest, Arc<str>)>,
+    open_user: Arc<str>,
     tokens: Option<Arc<ResourceServer>>,
+    /// `remote` mode: the credential store's answer to "does this key belong to this user?".
+    verifier: Option<KeyVerifier>,
 }
 
-/// Who a request acts for, and the key it presented (forwarded to a remote store).
-#[derive(Clone, PartialEq, Eq)]
+/// Who a request acts for, and the key it presented (handed to a remote credential store).
+/// `Debug` shows the key's digest prefix only.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub user_id: String,
-    pub key: Option<String>,
-}
-
-impl std::fmt::Debug for Caller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Caller")
-            .field("user_id", &self.user_id)
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    pub principal: Principal,
+    pub key: Option<PresentedKey>,
 }
 
 /// Why a request is refused (401); the text is safe to send back.
@@ -55,6 +50,10 @@ pub enum Denied {
     NoToken,
     #[error("{0}")]
     Token(TokenRejected),
+    #[error("the credential store does not know this API key for user {0}")]
+    NotVouched(String),
+    #[error("the credential store could not check the API key right now; retry later")]
+    VerifierUnavailable,
 }
 
 impl Denied {
@@ -62,11 +61,21 @@ impl Denied {
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Denied::Token(TokenRejected::InsufficientScope(_)))
     }
+
+    /// Whether the refusal is for now only (the verification endpoint failed): 503, not 401.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Denied::VerifierUnavailable)
+    }
 }
 
 impl CallerAccess {
-    /// The rules of `settings`; `tokens` checks access tokens in `oauth` mode.
-    pub fn from_settings(settings: &Settings, tokens: Option<Arc<ResourceServer>>) -> CallerAccess {
+    /// The rules of `settings`; `tokens` checks access tokens in `oauth` mode, `verifier`
+    /// vouches for keys in `remote` mode (when the store offers a verification endpoint).
+    pub fn from_settings(
+        settings: &Settings,
+        tokens: Option<Arc<ResourceServer>>,
+        verifier: Option<KeyVerifier>,
+    ) -> CallerAccess {
         let keys = settings
             .access
             .api_keys
@@ -74,15 +83,20 @@ impl CallerAccess {
             .filter_map(|entry| {
                 let mut digest = [0u8; 32];
                 hex::decode_to_slice(&entry.sha256, &mut digest).ok()?;
-                Some((digest, entry.user_id.clone()))
+                Some((KeyDigest::from(digest), Arc::from(entry.user_id.as_str())))
             })
             .collect();
         CallerAccess {
             mode: settings.access_mode(),
             keys,
-            open_user: settings.stdio.user_id.clone(),
+            open_user: Arc::from(settings.stdio.user_id.as_str()),
             tokens,
+            verifier,
         }
+    }
+
+    pub fn mode(&self) -> AccessMode {
+        self.mode
     }
 
     /// Decides the caller of a request: `path` is the user id and key of a session key in the
@@ -94,23 +108,33 @@ impl CallerAccess {
         bearer: Option<&str>,
         endpoint: &str,
     ) -> Result<Caller, Denied> {
-        let presented = path.and_then(|(_, key)| key).or(bearer);
+        let presented = path
+            .and_then(|(_, key)| key)
+            .or(bearer)
+            .map(PresentedKey::new);
+        let path_user = path.map(|(user, _)| user);
+        let claimed = |user: &str| -> Result<(), Denied> {
+            match path_user {
+                Some(path_user) if path_user != user => {
+                    Err(Denied::OtherUser(path_user.to_owned()))
+                }
+                _ => Ok(()),
+            }
+        };
         match self.mode {
             AccessMode::Open => Ok(Caller {
-                user_id: path.map_or_else(|| self.open_user.clone(), |(user, _)| user.to_owned()),
-                key: presented.map(str::to_owned),
+                principal: Principal::user(
+                    path_user.map_or_else(|| self.open_user.clone(), Arc::from),
+                ),
+                key: presented,
             }),
             AccessMode::ApiKeys => {
                 let key = presented.ok_or(Denied::NoKey)?;
-                let user = self.user_of(key).ok_or(Denied::UnknownKey)?;
-                if let Some((path_user, _)) = path {
-                    if path_user != user {
-                        return Err(Denied::OtherUser(path_user.to_owned()));
-                    }
-                }
+                let user = self.user_of(key.digest()).ok_or(Denied::UnknownKey)?;
+                claimed(&user)?;
                 Ok(Caller {
-                    user_id: user.to_owned(),
-                    key: Some(key.to_owned()),
+                    principal: Principal::user(user),
+                    key: Some(key),
                 })
             }
             AccessMode::Oauth => {
@@ -119,25 +143,41 @@ impl CallerAccess {
                     return Err(Denied::NoToken);
                 };
                 let user = tokens.check(token, endpoint).map_err(Denied::Token)?;
-                if let Some((path_user, _)) = path {
-                    if path_user != user.user_id {
-                        return Err(Denied::OtherUser(path_user.to_owned()));
-                    }
-                }
+                claimed(&user.user_id)?;
                 // The token stays here: it is never handed on to upstream APIs.
                 Ok(Caller {
-                    user_id: user.user_id,
+                    principal: Principal::user(user.user_id),
                     key: None,
                 })
             }
             AccessMode::Remote => {
                 let key = presented.ok_or(Denied::NoKey)?;
-                let (user, _) = path.ok_or(Denied::NoUser)?;
+                let user = path_user.ok_or(Denied::NoUser)?;
                 Ok(Caller {
-                    user_id: user.to_owned(),
-                    key: Some(key.to_owned()),
+                    principal: Principal::claimed_by(user, key.digest()),
+                    key: Some(key),
                 })
             }
+        }
+    }
+
+    /// In `remote` mode with a verification endpoint, asks it (or its cached answer for this
+    /// key) whether the key belongs to the user: yes lifts the caller to the user's own
+    /// principal, no refuses. Everything else passes as it is.
+    pub async fn vouch(&self, mut caller: Caller) -> Result<Caller, Denied> {
+        let (Some(verifier), Some(key)) = (&self.verifier, &caller.key) else {
+            return Ok(caller);
+        };
+        if self.mode != AccessMode::Remote {
+            return Ok(caller);
+        }
+        match verifier.verify(&caller.principal.user, key).await {
+            Verdict::Yes => {
+                caller.principal = Principal::user(caller.principal.user.clone());
+                Ok(caller)
+            }
+            Verdict::No => Err(Denied::NotVouched(caller.principal.user.to_string())),
+            Verdict::Unknown => Err(Denied::VerifierUnavailable),
         }
     }
 
@@ -156,12 +196,11 @@ impl CallerAccess {
     }
 
     /// The user a key acts for. Every configured digest is compared, in constant time.
-    fn user_of(&self, key: &str) -> Option<&str> {
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    fn user_of(&self, digest: KeyDigest) -> Option<Arc<str>> {
         let mut found = None;
         for (known, user) in &self.keys {
-            if bool::from(known.ct_eq(&digest)) {
-                found = Some(user.as_str());
+            if bool::from(known.bytes().ct_eq(digest.bytes())) {
+                found = Some(user.clone());
             }
         }
         found
@@ -172,6 +211,7 @@ impl CallerAccess {
 mod tests {
     use super::*;
     use crate::config::ApiKeyEntry;
+    use sha2::{Digest, Sha256};
 
     /// The endpoint every test request goes to.
     const E: &str = "/simple-tools-server/mcp";
@@ -184,28 +224,27 @@ mod tests {
             sha256: hex::encode(Sha256::digest(b"alice-key")),
         }];
         settings.stdio.user_id = "local".into();
-        CallerAccess::from_settings(&settings, None)
+        CallerAccess::from_settings(&settings, None, None)
+    }
+
+    fn user_of(caller: Result<Caller, Denied>) -> String {
+        caller.unwrap().principal.user.to_string()
     }
 
     #[test]
     fn open_access_takes_the_user_from_the_path_or_is_local() {
         let open = access(AccessMode::Open);
-        assert_eq!(
-            open.caller(Some(("bob", None)), None, E).unwrap().user_id,
-            "bob"
-        );
-        assert_eq!(open.caller(None, None, E).unwrap().user_id, "local");
+        assert_eq!(user_of(open.caller(Some(("bob", None)), None, E)), "bob");
+        assert_eq!(user_of(open.caller(None, None, E)), "local");
     }
 
     #[test]
     fn an_api_key_decides_the_user() {
         let keys = access(AccessMode::ApiKeys);
         let caller = keys.caller(None, Some("alice-key"), E).unwrap();
-        assert_eq!(caller.user_id, "alice");
-        let from_path = keys
-            .caller(Some(("alice", Some("alice-key"))), None, E)
-            .unwrap();
-        assert_eq!(from_path.user_id, "alice");
+        assert_eq!(caller.principal, Principal::user("alice"));
+        let from_path = keys.caller(Some(("alice", Some("alice-key"))), None, E);
+        assert_eq!(user_of(from_path), "alice");
         assert_eq!(keys.caller(None, None, E), Err(Denied::NoKey));
         assert_eq!(keys.caller(None, Some("guess"), E), Err(Denied::UnknownKey));
         assert_eq!(
@@ -215,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn remote_access_needs_a_key_and_a_user() {
+    fn remote_access_needs_a_key_and_a_user_and_keeps_keys_apart() {
         let remote = access(AccessMode::Remote);
         assert_eq!(remote.caller(None, Some("k"), E), Err(Denied::NoUser));
         assert_eq!(
@@ -223,7 +262,13 @@ mod tests {
             Err(Denied::NoKey)
         );
         let caller = remote.caller(Some(("u", Some("k"))), None, E).unwrap();
-        assert_eq!(caller.key.as_deref(), Some("k"));
+        assert_eq!(caller.key.as_ref().map(PresentedKey::secret), Some("k"));
+        assert_eq!(
+            caller.principal,
+            Principal::claimed_by("u", KeyDigest::of("k"))
+        );
+        let other = remote.caller(Some(("u", Some("k2"))), None, E).unwrap();
+        assert_ne!(caller.principal, other.principal);
     }
 
     #[test]

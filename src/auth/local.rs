@@ -101,7 +101,7 @@ impl AuthClient for LocalStore {
         &'a self,
         service: &'a str,
         user: &'a str,
-        _caller_key: Option<&'a str>,
+        _caller_key: Option<&'a crate::auth::principal::PresentedKey>,
     ) -> BoxFuture<'a, Result<Option<Credentials>, AuthError>> {
         async move {
             let path = self.credentials_path(service, user)?;

@@ -2,6 +2,8 @@
 //!
 //! - [`access`] — who may call the HTTP service, as which user (open, API keys, remote,
 //!   OAuth access tokens).
+//! - [`principal`] — who a request acts for: a user, and the key digest where only a key
+//!   vouches for it.
 //! - [`credentials`] — the JSON shapes of guMCP's files: a user's tokens, a service's OAuth app.
 //! - [`store`] — the [`store::AuthClient`] trait and [`store::AuthError`].
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
@@ -17,6 +19,7 @@ pub mod connect;
 pub mod credentials;
 pub mod local;
 pub mod oauth;
+pub mod principal;
 pub mod remote;
 pub mod resource_server;
 pub mod store;
@@ -25,6 +28,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AuthBackend, Settings};
+
+/// `remote` access mode's key verifier, when the settings name a verification endpoint.
+pub fn configured_verifier(
+    settings: &Settings,
+    client: &reqwest::Client,
+) -> Option<remote::KeyVerifier> {
+    let url = settings.auth.remote_verify_url.as_deref()?;
+    Some(remote::KeyVerifier::new(
+        client.clone(),
+        url,
+        Duration::from_secs(settings.auth.remote_cache_secs),
+    ))
+}
 
 /// The credential store the settings choose.
 pub fn configured_store(

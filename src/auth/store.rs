@@ -4,6 +4,7 @@
 use futures::future::BoxFuture;
 
 use super::credentials::{Credentials, OAuthApp};
+use super::principal::PresentedKey;
 use crate::ids::IdError;
 
 /// Why credentials could not be had. `Rejected` means the user must reconnect; `Transient`
@@ -47,7 +48,7 @@ pub trait AuthClient: Send + Sync {
         &'a self,
         service: &'a str,
         user: &'a str,
-        caller_key: Option<&'a str>,
+        caller_key: Option<&'a PresentedKey>,
     ) -> BoxFuture<'a, Result<Option<Credentials>, AuthError>>;
 
     /// The OAuth app of `service`.
@@ -61,10 +62,17 @@ pub trait AuthClient: Send + Sync {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
 
-    /// Forgets anything cached for (service, user), so the next read asks the source.
-    fn invalidate(&self, _service: &str, _user: &str) {}
+    /// Forgets anything cached for (service, user) as read with `caller_key`, so the next read
+    /// asks the source.
+    fn invalidate(&self, _service: &str, _user: &str, _caller_key: Option<&PresentedKey>) {}
 
     /// Whether this store keeps refresh tokens that this process must use itself (a remote
     /// store hands out tokens that are already fresh).
     fn refreshes_here(&self) -> bool;
+
+    /// Whether the answer depends on the key the caller presented (a remote store asks with
+    /// it): then every cache and flight in front of the store is kept per key as well.
+    fn answers_per_key(&self) -> bool {
+        false
+    }
 }

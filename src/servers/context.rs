@@ -275,6 +275,11 @@ impl ServerEvents {
         self.sender.subscribe()
     }
 
+    /// Whether a session is listening (a state with listeners must outlive its instance).
+    pub fn has_listeners(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// How many times the tool list has changed.
     pub fn tools_generation(&self) -> u64 {
         self.tools_generation.load(Ordering::SeqCst)

@@ -19,6 +19,10 @@ impl UserStore {
         self.read().get(key).cloned()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
     /// All entries, in key order.
     pub fn entries(&self) -> Vec<(String, String)> {
         self.read()

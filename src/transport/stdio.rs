@@ -3,6 +3,8 @@
 //! serving. At end of input, requests in flight are answered (within the grace period) and the
 //! process exits.
 
+use crate::auth::access::Caller;
+use crate::auth::principal::Principal;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
@@ -77,7 +79,14 @@ where
     let OpenSession {
         handle: session,
         stopped,
-    } = runtime.open_session(server, user, None, out);
+    } = runtime.open_session(
+        server,
+        &Caller {
+            principal: Principal::user(user),
+            key: None,
+        },
+        out,
+    );
     let writer = actix_rt::spawn(write_all(outflow, stopped, output));
 
     let mut input = BufReader::new(input);

@@ -22,11 +22,11 @@ use crate::actors::session::Expect;
 
 /// `GET /{server}/{session_key}`
 pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
-    let target = match state.route_target(&request) {
+    let target = match state.route_target(&request).await {
         Ok(target) => target,
         Err(refusal) => return refusal,
     };
-    let seat = match state.sessions.admit(&target.user) {
+    let seat = match state.sessions.admit(&target.caller.principal) {
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
@@ -34,7 +34,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, target.api_key.clone(), out);
+            .open_session(&target.server, &target.caller, out);
     let id = state.sessions.insert(
         seat,
         target.server.clone(),
@@ -64,7 +64,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         target.quoted_key,
         id.simple()
     );
-    tracing::debug!(server = %target.server, user = %target.user, "SSE stream opened");
+    tracing::debug!(server = %target.server, user = %target.caller.principal.user, "SSE stream opened");
     let first = vec![Event::new("endpoint", None, &endpoint)];
     let body = events::feed(
         first,
@@ -95,14 +95,14 @@ pub async fn post_message(
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
-    // The body is read first, so no refusal leaves an unread body on a reusable connection.
-    let body =
-        match reply::read_body(&request, payload, state.max_body, &state.runtime.metrics).await {
-            Ok(body) => body,
-            Err(refusal) => return refusal,
-        };
-    let target = match state.route_target(&request) {
+    // Who calls is decided from the head; a refusal then closes the connection, since the
+    // body stays unread. After the body is read, refusals leave the connection reusable.
+    let target = match state.route_target(&request).await {
         Ok(target) => target,
+        Err(refusal) => return reply::closing(refusal),
+    };
+    let body = match reply::read_body(&request, payload, &state.body_limits()).await {
+        Ok(body) => body,
         Err(refusal) => return refusal,
     };
     let query = web::Query::<SessionQuery>::from_query(request.query_string());
@@ -124,7 +124,10 @@ pub async fn post_message(
 }
 
 fn find(state: &HttpState, id: &Uuid, target: &Target) -> Option<Arc<super::sessions::Entry>> {
-    state
-        .sessions
-        .find(id, &target.server, &target.user, SessionKind::LegacySse)
+    state.sessions.find(
+        id,
+        &target.server,
+        &target.caller.principal,
+        SessionKind::LegacySse,
+    )
 }

@@ -7,7 +7,8 @@
 //!   of a Streamable session.
 //! - [`events`] — outgoing messages as an SSE body; [`hang_up`] — noticing a client has gone.
 //! - [`router`] — which MCP route a path is; [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
-//!   [`session_key`] — guMCP's `user_id[:api_key]` path segment.
+//!   [`session_key`] — guMCP's `user_id[:api_key]` path segment; [`peer`] — where a request
+//!   comes from (forwarding headers believed from trusted proxies only).
 //!
 //! Every connection gets a session actor of its own (an SSE stream, a Streamable session, or a
 //! single 2026-07-28 request); the actor ends when the connection does.
@@ -18,6 +19,7 @@ pub mod events;
 mod guard;
 mod hang_up;
 mod legacy_sse;
+mod peer;
 mod replay;
 mod reply;
 mod router;
@@ -37,10 +39,11 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
 
 use crate::actors::runtime::Runtime;
-use crate::auth::access::CallerAccess;
+use crate::auth::access::{Caller, CallerAccess};
 use crate::auth::resource_server::ResourceServer;
 use crate::config::AccessMode;
 use guard::OriginPolicy;
+use peer::TrustedProxies;
 use router::McpRoute;
 use session_key::SessionKey;
 use sessions::SessionTable;
@@ -77,31 +80,53 @@ pub struct HttpState {
     keep_alive: Duration,
     replay_events: usize,
     outbound_buffer: usize,
+    body_timeout: Duration,
     access: CallerAccess,
+    /// Open access that the operator did not extend to the network: only requests from this
+    /// machine may act as the user their path names.
+    open_for_local_only: bool,
+    trusted_proxies: TrustedProxies,
 }
 
-/// The server and user a request is for.
+/// The server and caller a request is for.
 pub struct Target {
     server: Arc<str>,
-    user: Arc<str>,
+    caller: Caller,
     /// The session key as guMCP writes it back in the `endpoint` event.
     quoted_key: String,
-    /// The API key of a `user_id:api_key` session key.
-    api_key: Option<Arc<str>>,
 }
 
 impl HttpState {
+    fn body_limits(&self) -> reply::BodyLimits<'_> {
+        reply::BodyLimits {
+            max_bytes: self.max_body,
+            timeout: self.body_timeout,
+            metrics: &self.runtime.metrics,
+        }
+    }
+
     /// The target of a request on any route with `{server}` and, optionally, `{session_key}`.
+    /// Decided from the request's head alone, before any body is read.
     #[allow(clippy::result_large_err)]
-    fn route_target(&self, request: &HttpRequest) -> Result<Target, HttpResponse> {
+    async fn route_target(&self, request: &HttpRequest) -> Result<Target, HttpResponse> {
         let Some(route) = McpRoute::of(request.match_info().as_str()) else {
             return Err(reply::plain(StatusCode::NOT_FOUND, "Not Found"));
         };
-        self.target(request, route.server(), route.session_key())
+        let target = self.target(request, route.server(), route.session_key())?;
+        match self.access.vouch(target.caller).await {
+            Ok(caller) => Ok(Target { caller, ..target }),
+            Err(denied) if denied.is_transient() => Err(reply::busy(denied)),
+            Err(denied) => Err(reply::unauthorized(
+                &denied.to_string(),
+                &self.access.challenge(&denied),
+                false,
+            )),
+        }
     }
 
     /// Resolves the server name and the caller (see [`CallerAccess`]): 404 for an unknown
-    /// server, 400 for a malformed session key, 401 when the access rules say no.
+    /// server, 400 for a malformed session key, 401 when the access rules say no, 403 for a
+    /// request from beyond this machine while access is open to local callers only.
     #[allow(clippy::result_large_err)]
     fn target(
         &self,
@@ -116,6 +141,15 @@ impl HttpState {
             ));
         };
         let server: Arc<str> = Arc::from(entry.manifest.name.as_str());
+        if self.open_for_local_only && !self.trusted_proxies.is_local(request) {
+            return Err(reply::plain(
+                StatusCode::FORBIDDEN,
+                "Forbidden: access is open (the path names the user), which serves this \
+                 machine only, and this request came from elsewhere or through a proxy; set \
+                 access.mode to api_keys, remote or oauth (or list the proxy in \
+                 http.trusted_proxies, or set access.allow_open_on_network)",
+            ));
+        }
         let key = key
             .map(SessionKey::parse)
             .transpose()
@@ -138,12 +172,11 @@ impl HttpState {
                     denied.is_forbidden(),
                 )
             })?;
-        let quoted_key = key.map_or_else(|| caller.user_id.clone(), |key| key.quoted());
+        let quoted_key = key.map_or_else(|| caller.principal.user.to_string(), |key| key.quoted());
         Ok(Target {
             server,
-            user: Arc::from(caller.user_id.as_str()),
+            caller,
             quoted_key,
-            api_key: caller.key.as_deref().map(Arc::from),
         })
     }
 }
@@ -294,6 +327,18 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         http.max_sessions_per_user,
         runtime.metrics.clone(),
     ));
+    let access = CallerAccess::from_settings(
+        &settings,
+        tokens,
+        crate::auth::configured_verifier(&settings, &runtime.upstream_client()),
+    );
+    if access.mode() == AccessMode::Open {
+        tracing::warn!(
+            local_only = !settings.access.allow_open_on_network,
+            "access is open: every request acts as whichever user its path names; set \
+             access.mode for anything but a single-user machine"
+        );
+    }
     let state = web::Data::new(HttpState {
         runtime: runtime.clone(),
         sessions: sessions.clone(),
@@ -301,7 +346,11 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         keep_alive: Duration::from_secs(http.keep_alive_secs),
         replay_events: http.replay_events,
         outbound_buffer: settings.protocol.outbound_buffer,
-        access: CallerAccess::from_settings(&settings, tokens),
+        body_timeout: Duration::from_secs(http.body_timeout_secs),
+        open_for_local_only: access.mode() == AccessMode::Open
+            && !settings.access.allow_open_on_network,
+        access,
+        trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
     let api = HttpServer::new(move || {
@@ -339,6 +388,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     let sweeper = actix_rt::spawn(sweep(
         sessions.clone(),
         Duration::from_secs(http.session_idle_secs),
+        Duration::from_secs(http.detached_session_secs),
     ));
     shutdown_signal().await;
     tracing::info!(
@@ -363,13 +413,13 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     Ok(())
 }
 
-/// Ends idle and dead sessions now and then.
-async fn sweep(sessions: Arc<SessionTable>, idle: Duration) {
-    let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+/// Ends idle, detached and dead sessions now and then.
+async fn sweep(sessions: Arc<SessionTable>, idle: Duration, detached: Duration) {
+    let period = (idle.min(detached) / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
-        sessions.sweep(idle);
+        sessions.sweep(idle, detached);
     }
 }
 

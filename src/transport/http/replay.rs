@@ -164,13 +164,13 @@ impl StreamHub {
         Ok(receiver)
     }
 
-    /// Whether a client is listening on the standalone stream.
+    /// Whether a client is listening on any of the session's streams.
     pub fn has_listener(&self) -> bool {
         self.lock()
             .streams
-            .get(&STANDALONE)
-            .and_then(|log| log.live.as_ref())
-            .is_some_and(|live| !live.is_closed())
+            .values()
+            .filter_map(|log| log.live.as_ref())
+            .any(|live| !live.is_closed())
     }
 }
 

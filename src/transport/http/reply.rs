@@ -57,44 +57,74 @@ pub fn busy(why: impl std::fmt::Display) -> HttpResponse {
         .body(why.to_string())
 }
 
-/// Reads the whole body, refusing (413) one over `limit` bytes without buffering it.
+/// A refusal sent before the request's body was read: the connection closes after it, since
+/// the unread rest of the body would otherwise be taken for the next request.
+pub fn closing(mut response: HttpResponse) -> HttpResponse {
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    response
+}
+
+/// What a request body must keep to.
+pub struct BodyLimits<'a> {
+    pub max_bytes: usize,
+    /// The whole body must have arrived this long after the handler starts reading it.
+    pub timeout: std::time::Duration,
+    pub metrics: &'a Metrics,
+}
+
+/// Reads the whole body, refusing (413) one over the size limit without buffering it, and
+/// cutting off (408) one that does not arrive in time — a client that announces a large body
+/// and sends a byte must not hold a connection for ever.
 pub async fn read_body(
     request: &actix_web::HttpRequest,
     mut payload: web::Payload,
-    limit: usize,
-    metrics: &Metrics,
+    limits: &BodyLimits<'_>,
 ) -> Result<Vec<u8>, HttpResponse> {
+    let limit = limits.max_bytes;
     // The rest of the body stays unread, so the connection cannot carry another request.
     let too_large = || {
-        metrics.rejected(Rejection::MessageTooLarge);
-        let mut response = rpc_error(
+        limits.metrics.rejected(Rejection::MessageTooLarge);
+        closing(rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             McpError::invalid_request(format!(
                 "message too large: the limit is {limit} bytes (protocol.max_message_bytes)"
             )),
-        );
-        response
-            .head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
-        response
+        ))
     };
     if declared_too_large(request, limit) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            plain(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {err}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|err| {
+                plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request body: {err}"),
+                )
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body)
+    };
+    match tokio::time::timeout(limits.timeout, read).await {
+        Ok(read) => read,
+        Err(_) => {
+            limits.metrics.rejected(Rejection::BodyTimeout);
+            Err(closing(rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                McpError::invalid_request(format!(
+                    "the request body did not arrive within {} s (http.body_timeout_secs)",
+                    limits.timeout.as_secs()
+                )),
+            )))
+        }
     }
-    Ok(body)
 }
 
 /// Whether the declared `Content-Length` is already over the limit.

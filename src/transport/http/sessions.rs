@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::replay::StreamHub;
 use crate::actors::runtime::SessionHandle;
+use crate::auth::principal::Principal;
 use crate::metrics::{Metrics, Rejection};
 
 /// Which transport a session belongs to.
@@ -24,20 +25,50 @@ pub enum SessionKind {
 /// One live session.
 pub struct Entry {
     pub server: Arc<str>,
-    pub user: Arc<str>,
+    pub principal: Principal,
     pub kind: SessionKind,
     pub session: SessionHandle,
     /// Streamable sessions only: their streams, kept for resumption.
     pub streams: Option<Arc<StreamHub>>,
     last_seen: AtomicU64,
+    /// Requests being handled right now (a session is never swept from under one).
+    in_use: AtomicUsize,
+    epoch: Instant,
     _seat: Seat,
     metrics: Arc<Metrics>,
 }
 
 impl Entry {
-    fn touch(&self, epoch: Instant) {
+    fn touch(&self) {
         self.last_seen
-            .store(epoch.elapsed().as_secs(), Ordering::Relaxed);
+            .store(self.epoch.elapsed().as_secs(), Ordering::Relaxed);
+    }
+
+    /// Marks the session as in use until the guard drops (then as used just now).
+    pub fn hold(self: &Arc<Self>) -> InUse {
+        self.in_use.fetch_add(1, Ordering::AcqRel);
+        InUse(self.clone())
+    }
+
+    /// Whether the sweep should end this session: no request for `idle`, or — with no stream
+    /// open to the client — for `detached`; never while a request is being handled.
+    fn expired(&self, now: u64, idle: Duration, detached: Duration) -> bool {
+        if self.kind != SessionKind::Streamable || self.in_use.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        let idle_for = now.saturating_sub(self.last_seen.load(Ordering::Relaxed));
+        let attached = self.streams.as_ref().is_some_and(|hub| hub.has_listener());
+        idle_for >= idle.as_secs() || (!attached && idle_for >= detached.as_secs())
+    }
+}
+
+/// A request being handled by a session (see [`Entry::hold`]).
+pub struct InUse(Arc<Entry>);
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_use.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -69,7 +100,7 @@ pub struct SessionTable {
 
 struct Seats {
     total: AtomicUsize,
-    per_user: DashMap<Arc<str>, usize>,
+    per_user: DashMap<Principal, usize>,
     max_total: usize,
     max_per_user: usize,
 }
@@ -77,16 +108,18 @@ struct Seats {
 /// A place within the caps, held by the session that took it.
 pub struct Seat {
     seats: Arc<Seats>,
-    user: Arc<str>,
+    principal: Principal,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
         self.seats.total.fetch_sub(1, Ordering::AcqRel);
-        self.seats.per_user.remove_if_mut(&self.user, |_, count| {
-            *count -= 1;
-            *count == 0
-        });
+        self.seats
+            .per_user
+            .remove_if_mut(&self.principal, |_, count| {
+                *count -= 1;
+                *count == 0
+            });
     }
 }
 
@@ -107,15 +140,16 @@ impl SessionTable {
         }
     }
 
-    /// Takes a seat for `user`, or says which cap is reached.
-    pub fn admit(&self, user: &Arc<str>) -> Result<Seat, Refused> {
+    /// Takes a seat for `principal` (a user, or a key claiming one: a made-up key cannot take
+    /// the seats of the user it names), or says which cap is reached.
+    pub fn admit(&self, principal: &Principal) -> Result<Seat, Refused> {
         let seats = &self.seats;
         if seats.total.fetch_add(1, Ordering::AcqRel) >= seats.max_total {
             seats.total.fetch_sub(1, Ordering::AcqRel);
             self.metrics.rejected(Rejection::SessionsTotal);
             return Err(Refused::Total(seats.max_total));
         }
-        let mut count = seats.per_user.entry(user.clone()).or_insert(0);
+        let mut count = seats.per_user.entry(principal.clone()).or_insert(0);
         if *count >= seats.max_per_user {
             drop(count);
             seats.total.fetch_sub(1, Ordering::AcqRel);
@@ -125,7 +159,7 @@ impl SessionTable {
         *count += 1;
         Ok(Seat {
             seats: seats.clone(),
-            user: user.clone(),
+            principal: principal.clone(),
         })
     }
 
@@ -140,35 +174,38 @@ impl SessionTable {
     ) -> Uuid {
         let id = Uuid::new_v4();
         let entry = Arc::new(Entry {
-            user: seat.user.clone(),
+            principal: seat.principal.clone(),
             server,
             kind,
             session,
             streams,
             last_seen: AtomicU64::new(0),
+            in_use: AtomicUsize::new(0),
+            epoch: self.epoch,
             _seat: seat,
             metrics: self.metrics.clone(),
         });
-        entry.touch(self.epoch);
+        entry.touch();
         self.metrics.session_opened(&entry.server);
         self.entries.insert(id, entry);
         id
     }
 
-    /// The session `id` if it exists and belongs to this server, user and transport — a
-    /// session id presented with another user's key is as unknown as a made-up one.
+    /// The session `id` if it exists and belongs to this server, principal and transport — a
+    /// session id presented with another user's key, or another key for the same user where
+    /// keys partition, is as unknown as a made-up one.
     pub fn find(
         &self,
         id: &Uuid,
         server: &str,
-        user: &str,
+        principal: &Principal,
         kind: SessionKind,
     ) -> Option<Arc<Entry>> {
         let entry = self.entries.get(id).map(|e| e.value().clone())?;
-        if &*entry.server != server || &*entry.user != user || entry.kind != kind {
+        if &*entry.server != server || entry.principal != *principal || entry.kind != kind {
             return None;
         }
-        entry.touch(self.epoch);
+        entry.touch();
         Some(entry)
     }
 
@@ -181,27 +218,25 @@ impl SessionTable {
         self.entries.len()
     }
 
-    /// Ends Streamable sessions unused for `idle` and sessions whose actor has stopped.
-    pub fn sweep(&self, idle: Duration) {
+    /// Ends Streamable sessions that expired (see [`Entry::expired`]) and sessions whose
+    /// actor has stopped.
+    pub fn sweep(&self, idle: Duration, detached: Duration) {
         let now = self.epoch.elapsed().as_secs();
-        self.entries.retain(|_, entry| {
-            let idle_for = now.saturating_sub(entry.last_seen.load(Ordering::Relaxed));
-            let expired = entry.kind == SessionKind::Streamable
-                && idle_for >= idle.as_secs()
-                && !entry.streams.as_ref().is_some_and(|hub| hub.has_listener());
-            entry.session.is_live() && !expired
-        });
+        self.entries
+            .retain(|_, entry| entry.session.is_live() && !entry.expired(now, idle, detached));
     }
 
-    /// Tracks the session of one stateless request until the returned guard drops, which
-    /// also stops the session (the response is over, or its client went away).
-    pub fn track_transient(self: &Arc<Self>, session: SessionHandle) -> TransientGuard {
+    /// Tracks the session of one stateless request (a listen, say) until the returned guard
+    /// drops, which also stops the session (the response is over, or its client went away).
+    /// It holds `seat` meanwhile: such sessions count against the caps like any other.
+    pub fn track_transient(self: &Arc<Self>, seat: Seat, session: SessionHandle) -> TransientGuard {
         let id = self.next_transient.fetch_add(1, Ordering::Relaxed);
         self.transient.insert(id, session.clone());
         TransientGuard {
             table: self.clone(),
             id,
             session,
+            _seat: seat,
         }
     }
 
@@ -238,6 +273,7 @@ pub struct TransientGuard {
     table: Arc<SessionTable>,
     id: u64,
     session: SessionHandle,
+    _seat: Seat,
 }
 
 impl Drop for TransientGuard {

@@ -42,26 +42,25 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const WATCH_SLOW_REQUESTS_AFTER: Duration = Duration::from_millis(50);
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// `POST` on either MCP route.
+/// `POST` on either MCP route. Who calls is decided from the head; only then is the body read.
 pub async fn post(
     request: HttpRequest,
     state: web::Data<HttpState>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body =
-        match reply::read_body(&request, payload, state.max_body, &state.runtime.metrics).await {
-            Ok(body) => body,
-            Err(refusal) => return refusal,
-        };
-    match state.route_target(&request) {
-        Ok(target) => post_body(request, target, state, body).await,
+    let target = match state.route_target(&request).await {
+        Ok(target) => target,
+        Err(refusal) => return reply::closing(refusal),
+    };
+    match reply::read_body(&request, payload, &state.body_limits()).await {
+        Ok(body) => post_body(request, target, state, body).await,
         Err(refusal) => refusal,
     }
 }
 
 /// `GET` on either MCP route.
 pub async fn get(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
-    match state.route_target(&request) {
+    match state.route_target(&request).await {
         Ok(target) => open_stream(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -69,7 +68,7 @@ pub async fn get(request: HttpRequest, state: web::Data<HttpState>) -> HttpRespo
 
 /// `DELETE` on either MCP route.
 pub async fn delete(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
-    match state.route_target(&request) {
+    match state.route_target(&request).await {
         Ok(target) => end_session(&request, &target, &state),
         Err(refusal) => refusal,
     }
@@ -134,15 +133,18 @@ fn named_session(
 ) -> Option<Result<Arc<Entry>, HttpResponse>> {
     let id = header_text(request, SESSION_HEADER)?;
     let found = Uuid::try_parse(id).ok().and_then(|id| {
-        state
-            .sessions
-            .find(&id, &target.server, &target.user, SessionKind::Streamable)
+        state.sessions.find(
+            &id,
+            &target.server,
+            &target.caller.principal,
+            SessionKind::Streamable,
+        )
     });
     Some(found.ok_or_else(session_not_found))
 }
 
-/// A POST whose body has been read (first, so no refusal leaves an unread body behind on a
-/// connection the client may reuse).
+/// A POST whose caller is known and whose body has been read (so no refusal from here on
+/// leaves an unread body behind on a connection the client may reuse).
 async fn post_body(
     request: HttpRequest,
     target: Target,
@@ -199,7 +201,7 @@ fn is_initialize(body: &[u8]) -> bool {
 }
 
 async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8>) -> HttpResponse {
-    let seat = match state.sessions.admit(&target.user) {
+    let seat = match state.sessions.admit(&target.caller.principal) {
         Ok(seat) => seat,
         Err(refused) => return reply::busy(refused),
     };
@@ -207,7 +209,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, target.api_key.clone(), out);
+            .open_session(&target.server, &target.caller, out);
     let hub = StreamHub::new(state.replay_events, state.outbound_buffer);
     actix_rt::spawn(replay::pump(
         hub.clone(),
@@ -222,11 +224,12 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
         handle,
         Some(hub),
     );
-    let Some(entry) =
-        state
-            .sessions
-            .find(&id, &target.server, &target.user, SessionKind::Streamable)
-    else {
+    let Some(entry) = state.sessions.find(
+        &id,
+        &target.server,
+        &target.caller.principal,
+        SessionKind::Streamable,
+    ) else {
         return session_not_found();
     };
     let mut response = in_session(&entry, state, body).await;
@@ -239,7 +242,8 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
 }
 
 /// A POST within a 2025-revision session.
-async fn in_session(entry: &Entry, state: &HttpState, body: Vec<u8>) -> HttpResponse {
+async fn in_session(entry: &Arc<Entry>, state: &HttpState, body: Vec<u8>) -> HttpResponse {
+    let _in_use = entry.hold();
     let (reply_to, mut answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let refused = match entry.session.deliver(body, Some(reply_to), None).await {
         Err(_) => return session_not_found(),
@@ -301,12 +305,7 @@ async fn stateless(
             .collect(),
     };
     let (out, answers) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
-    let host = Host::new(
-        state.runtime.clone(),
-        &target.server,
-        &target.user,
-        target.api_key.clone(),
-    );
+    let host = Host::new(state.runtime.clone(), &target.server, &target.caller);
     let cancellation = CancellationToken::new();
     match host.answer_stateless(body, &mirrored, &out, cancellation.clone()) {
         StatelessAnswer::Now(reply) => json_reply(modern_status(&reply), &reply),
@@ -339,11 +338,15 @@ async fn stateless_session(
     out: Outbox,
     mut answers: Outflow,
 ) -> HttpResponse {
+    let seat = match state.sessions.admit(&target.caller.principal) {
+        Ok(seat) => seat,
+        Err(refused) => return reply::busy(refused),
+    };
     let OpenSession { handle, stopped } =
         state
             .runtime
-            .open_session(&target.server, &target.user, target.api_key.clone(), out);
-    let guard = state.sessions.track_transient(handle.clone());
+            .open_session(&target.server, &target.caller, out);
+    let guard = state.sessions.track_transient(seat, handle.clone());
     match handle.deliver(body, None, Some(mirrored)).await {
         Err(_) => {
             return reply::rpc_error(
@@ -458,7 +461,12 @@ fn end_session(request: &HttpRequest, target: &Target, state: &HttpState) -> Htt
     let id = Uuid::try_parse(id).ok().filter(|id| {
         state
             .sessions
-            .find(id, &target.server, &target.user, SessionKind::Streamable)
+            .find(
+                id,
+                &target.server,
+                &target.caller.principal,
+                SessionKind::Streamable,
+            )
             .is_some()
     });
     match id {
