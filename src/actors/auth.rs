@@ -21,6 +21,7 @@ use crate::auth::credentials::{unix_now, Credentials};
 use crate::auth::oauth::{self, TokenError};
 use crate::auth::store::{AuthClient, AuthError};
 use crate::servers::context::CredentialSource;
+use crate::upstream::CappedClient;
 
 /// Attempts at a refresh that fails for a transient reason, and the first pause between them
 /// (doubled each time).
@@ -38,6 +39,8 @@ type Waiter = oneshot::Sender<Result<Credentials, AuthError>>;
 pub struct AuthActor {
     store: Arc<dyn AuthClient>,
     client: reqwest::Client,
+    /// `servers.max_response_bytes`, for token answers.
+    max_response_bytes: usize,
     /// Token endpoint of each OAuth service (from the server manifests).
     token_urls: Arc<HashMap<String, String>>,
     refresh_margin_secs: i64,
@@ -49,12 +52,14 @@ impl AuthActor {
     pub fn new(
         store: Arc<dyn AuthClient>,
         client: reqwest::Client,
+        max_response_bytes: usize,
         token_urls: HashMap<String, String>,
         refresh_margin_secs: i64,
     ) -> AuthActor {
         AuthActor {
             store,
             client,
+            max_response_bytes,
             token_urls: Arc::new(token_urls),
             refresh_margin_secs,
             cache: HashMap::new(),
@@ -113,6 +118,7 @@ impl Handler<GetCredentials> for AuthActor {
         let flight = Flight {
             store: self.store.clone(),
             client: self.client.clone(),
+            max_response_bytes: self.max_response_bytes,
             token_urls: self.token_urls.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
@@ -141,6 +147,7 @@ impl Handler<GetCredentials> for AuthActor {
 struct Flight {
     store: Arc<dyn AuthClient>,
     client: reqwest::Client,
+    max_response_bytes: usize,
     token_urls: Arc<HashMap<String, String>>,
     margin: i64,
     service: Arc<str>,
@@ -201,7 +208,11 @@ impl Flight {
             .to_owned();
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
-            match oauth::refresh(&self.client, &app, &token_url, &stored).await {
+            let http = CappedClient {
+                client: &self.client,
+                max_response_bytes: self.max_response_bytes,
+            };
+            match oauth::refresh(http, &app, &token_url, &stored).await {
                 Ok(refreshed) => {
                     self.store
                         .save(&self.service, &self.user, &refreshed)

@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use super::credentials::{Credentials, OAuthApp};
 use super::store::{AuthClient, AuthError};
 use crate::ids;
+use crate::upstream::{read_capped, ReadError};
 
 pub struct RemoteStore {
     client: reqwest::Client,
@@ -20,6 +21,8 @@ pub struct RemoteStore {
     api_key: Option<String>,
     cache: DashMap<(String, String), (Instant, Credentials)>,
     cache_ttl: Duration,
+    /// `servers.max_response_bytes`.
+    max_response_bytes: usize,
 }
 
 impl RemoteStore {
@@ -28,6 +31,7 @@ impl RemoteStore {
         base_url: &str,
         api_key: Option<String>,
         cache_ttl: Duration,
+        max_response_bytes: usize,
     ) -> RemoteStore {
         RemoteStore {
             client,
@@ -35,6 +39,7 @@ impl RemoteStore {
             api_key,
             cache: DashMap::new(),
             cache_ttl,
+            max_response_bytes,
         }
     }
 
@@ -80,10 +85,24 @@ impl RemoteStore {
             })?;
         match response.status() {
             StatusCode::OK => {
-                let creds: Credentials = response.json().await.map_err(|err| {
+                let body = read_capped(response, self.max_response_bytes)
+                    .await
+                    .map_err(|err| match err {
+                        ReadError::TooLarge { limit } => AuthError::Store(format!(
+                            "the credentials API's answer is larger than \
+                             servers.max_response_bytes ({limit} bytes)"
+                        )),
+                        ReadError::Cut(err) => {
+                            transient(format!("the credentials API's answer was cut off: {err}"))
+                        }
+                    })?;
+                // Where, not what: serde's message can quote a value, which may be a token.
+                let creds: Credentials = serde_json::from_slice(&body).map_err(|err| {
                     AuthError::Store(format!(
-                        "the credentials API answered something that is not credentials: {}",
-                        without_url(&err)
+                        "the credentials API answered something that is not credentials \
+                         (line {}, column {})",
+                        err.line(),
+                        err.column()
                     ))
                 })?;
                 self.cache.insert(key, (Instant::now(), creds.clone()));
