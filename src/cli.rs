@@ -254,7 +254,11 @@ async fn connect_account(
                 timeout,
             )
             .await?;
-            connect::exchange(&client, &app, &manifest.auth, authorization, code).await?
+            let http = upstream::CappedClient {
+                client: &client,
+                max_response_bytes: settings.servers.max_response_bytes,
+            };
+            connect::exchange(http, &app, &manifest.auth, authorization, code).await?
         }
     };
     store.save(service, user, &credentials).await?;

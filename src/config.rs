@@ -50,6 +50,9 @@ pub struct ServersSettings {
     /// The longest `Retry-After` (seconds) an `http` server waits out before retrying once;
     /// longer ones become a tool error saying when to retry.
     pub max_retry_wait_secs: u64,
+    /// The largest upstream answer body read (servers' APIs, token endpoints, the credentials
+    /// API): all users share the process's memory, so one huge answer must not take it.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ServersSettings {
@@ -58,6 +61,7 @@ impl Default for ServersSettings {
             dir: None,
             base_urls: Default::default(),
             max_retry_wait_secs: 10,
+            max_response_bytes: 16 << 20,
         }
     }
 }
@@ -79,6 +83,9 @@ pub struct RuntimeSettings {
     pub max_in_flight_per_user: usize,
     /// When the client goes away (stdin closes), requests in flight get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// Bytes (keys + values) one user's store of one server may hold: stores live in memory
+    /// for as long as the process runs, shared by every user.
+    pub max_store_bytes_per_user: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -89,6 +96,7 @@ impl Default for RuntimeSettings {
             max_restarts_per_minute: 5,
             max_in_flight_per_user: 256,
             shutdown_grace_secs: 10,
+            max_store_bytes_per_user: 1 << 20,
         }
     }
 }
@@ -643,6 +651,18 @@ impl Settings {
             self.servers.max_retry_wait_secs <= 300,
             "must be between 0 and 300 seconds",
         )?;
+        check(
+            "servers.max_response_bytes",
+            self.servers.max_response_bytes,
+            (1024..=1 << 30).contains(&self.servers.max_response_bytes),
+            "must be between 1024 and 1073741824 bytes",
+        )?;
+        check(
+            "runtime.max_store_bytes_per_user",
+            self.runtime.max_store_bytes_per_user,
+            (1024..=1 << 30).contains(&self.runtime.max_store_bytes_per_user),
+            "must be between 1024 and 1073741824 bytes",
+        )?;
         let remote_url = &self.auth.remote_base_url;
         check(
             "auth.remote_base_url",
@@ -822,6 +842,14 @@ mod tests {
             settings.runtime.server_idle_ttl_secs,
             defaults.runtime.server_idle_ttl_secs
         );
+        assert_eq!(
+            settings.servers.max_response_bytes,
+            defaults.servers.max_response_bytes
+        );
+        assert_eq!(
+            settings.runtime.max_store_bytes_per_user,
+            defaults.runtime.max_store_bytes_per_user
+        );
         assert!(settings.servers_dir().join("simple-tools-server").is_dir());
     }
 
@@ -831,6 +859,25 @@ mod tests {
         let err = Settings::load(Some(file.path())).unwrap_err().to_string();
         assert!(err.contains("protocol.page_size"), "{err}");
         assert!(err.contains("between 1 and 10000"), "{err}");
+    }
+
+    #[test]
+    fn the_byte_bounds_are_checked_with_their_keys() {
+        for (text, key) in [
+            (
+                "[servers]\nmax_response_bytes = 100\n",
+                "servers.max_response_bytes",
+            ),
+            (
+                "[runtime]\nmax_store_bytes_per_user = 2147483648\n",
+                "runtime.max_store_bytes_per_user",
+            ),
+        ] {
+            let file = file_with(text);
+            let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains("between 1024 and 1073741824 bytes"), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The auth actor against a mock OAuth provider: single-flight refresh per (service, user),
 //! parallel refreshes for different users, rejected vs transient failures, rotated refresh
-//! tokens saved, and the remote store.
+//! tokens saved, the remote store, and answers over `servers.max_response_bytes`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +17,8 @@ use wiremock::matchers::{body_string_contains, header, method, path, query_param
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SERVICE: &str = "github";
+/// `servers.max_response_bytes` as shipped.
+const LIMIT: usize = 16 << 20;
 
 fn expired(refresh: &str) -> Credentials {
     Credentials {
@@ -42,10 +44,19 @@ fn local_store(root: &Path) -> Arc<LocalStore> {
 }
 
 fn auth(store: Arc<dyn AuthClient>, token_server: &MockServer) -> AuthHandle {
+    auth_reading_up_to(store, token_server, LIMIT)
+}
+
+fn auth_reading_up_to(
+    store: Arc<dyn AuthClient>,
+    token_server: &MockServer,
+    max_response_bytes: usize,
+) -> AuthHandle {
     let token_urls = HashMap::from([(SERVICE.to_owned(), format!("{}/token", token_server.uri()))]);
     AuthHandle::start(AuthActor::new(
         store,
         gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        max_response_bytes,
         token_urls,
         300,
     ))
@@ -288,6 +299,7 @@ async fn the_remote_store_forwards_the_callers_key_and_caches() {
         &format!("{}/api/v1/", api.uri()),
         None,
         std::time::Duration::from_secs(30),
+        LIMIT,
     );
     for _ in 0..3 {
         let creds = store
@@ -316,8 +328,64 @@ async fn the_remote_store_reports_an_outage_as_transient() {
         &api.uri(),
         Some("configured".into()),
         std::time::Duration::from_secs(30),
+        LIMIT,
     );
     let err = store.credentials(SERVICE, "fay", None).await.unwrap_err();
     assert!(matches!(err, AuthError::Transient { .. }), "{err:?}");
     assert!(!err.to_string().contains("configured"));
+}
+
+#[actix_rt::test]
+async fn a_token_answer_over_the_limit_is_transient_and_names_the_setting() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "huge-token", "token_type": "bearer", "padding": "p".repeat(8192)
+        })))
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let store = local_store(root.path());
+    store.save(SERVICE, "gus", &expired("r")).await.unwrap();
+    let auth = auth_reading_up_to(store, &provider, 4096);
+    let err = auth.credentials(get("gus")).await.unwrap_err();
+    assert!(matches!(err, AuthError::Transient { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("larger than servers.max_response_bytes (4096 bytes)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("huge-token") && !text.contains(&provider.uri()),
+        "{text}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_credentials_answer_over_the_limit_is_refused_without_keys_or_url() {
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "remote-token", "padding": "p".repeat(8192)
+        })))
+        .mount(&api)
+        .await;
+    let store = RemoteStore::new(
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        &api.uri(),
+        Some("configured-key".into()),
+        std::time::Duration::from_secs(30),
+        4096,
+    );
+    let err = store.credentials(SERVICE, "hal", None).await.unwrap_err();
+    assert!(matches!(err, AuthError::Store(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("larger than servers.max_response_bytes (4096 bytes)"),
+        "{text}"
+    );
+    for secret in ["remote-token", "configured-key", &api.uri()] {
+        assert!(!text.contains(secret), "{text}");
+    }
 }

@@ -1,6 +1,6 @@
 //! simple-tools-server: guMCP's example server — a key-value store, with guMCP's tool names,
 //! argument names and reply texts so existing prompts keep working. Unlike guMCP's (one store
-//! shared by everyone), each user has their own.
+//! shared by everyone), each user has their own, bounded by `runtime.max_store_bytes_per_user`.
 
 use std::sync::Arc;
 
@@ -82,7 +82,16 @@ impl McpServer for SimpleTools {
                         return Ok(tool_error("Missing key or value"));
                     }
                     let reply = format!("Stored '{key}' with value: {value}");
-                    self.store.insert(key, value);
+                    if let Err(full) = self.store.insert(key, value) {
+                        return Ok(tool_error(&format!(
+                            "Not stored: the store for this user is full ({} of {} bytes \
+                             of keys and values used; this entry needs {} bytes). The limit \
+                             is the operator's setting runtime.max_store_bytes_per_user. \
+                             Storing a shorter value under an existing key frees space; \
+                             everything stored so far is kept.",
+                            full.used, full.limit, full.needed
+                        )));
+                    }
                     reply
                 }
                 "retrieve-data" => {

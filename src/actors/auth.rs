@@ -28,6 +28,7 @@ use crate::auth::oauth::{self, TokenError};
 use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::auth::store::{AuthClient, AuthError};
 use crate::servers::context::CredentialSource;
+use crate::upstream::CappedClient;
 
 /// Attempts at a refresh that fails for a transient reason, and the first pause between them
 /// (doubled each time).
@@ -52,6 +53,8 @@ type Waiter = oneshot::Sender<Result<Credentials, AuthError>>;
 pub struct AuthActor {
     store: Arc<dyn AuthClient>,
     client: reqwest::Client,
+    /// `servers.max_response_bytes`, for token answers.
+    max_response_bytes: usize,
     /// Token endpoint of each OAuth service (from the server manifests).
     token_urls: Arc<HashMap<String, String>>,
     refresh_margin_secs: i64,
@@ -64,12 +67,14 @@ impl AuthActor {
     pub fn new(
         store: Arc<dyn AuthClient>,
         client: reqwest::Client,
+        max_response_bytes: usize,
         token_urls: HashMap<String, String>,
         refresh_margin_secs: i64,
     ) -> AuthActor {
         AuthActor {
             store,
             client,
+            max_response_bytes,
             token_urls: Arc::new(token_urls),
             refresh_margin_secs,
             cache: Cache::builder()
@@ -137,6 +142,7 @@ impl Handler<GetCredentials> for AuthActor {
         let flight = Flight {
             store: self.store.clone(),
             client: self.client.clone(),
+            max_response_bytes: self.max_response_bytes,
             token_urls: self.token_urls.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
@@ -163,6 +169,7 @@ impl Handler<GetCredentials> for AuthActor {
 struct Flight {
     store: Arc<dyn AuthClient>,
     client: reqwest::Client,
+    max_response_bytes: usize,
     token_urls: Arc<HashMap<String, String>>,
     margin: i64,
     service: Arc<str>,
@@ -224,7 +231,11 @@ impl Flight {
             .to_owned();
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
-            match oauth::refresh(&self.client, &app, &token_url, &stored).await {
+            let http = CappedClient {
+                client: &self.client,
+                max_response_bytes: self.max_response_bytes,
+            };
+            match oauth::refresh(http, &app, &token_url, &stored).await {
                 Ok(refreshed) => {
                     self.store
                         .save(&self.service, &self.user, &refreshed)

@@ -60,6 +60,7 @@ impl Runtime {
             base_urls: Arc::new(settings.servers.base_urls.clone()),
             max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
             timeout,
+            max_response_bytes: settings.servers.max_response_bytes,
         };
         let metrics = Arc::new(Metrics::new());
         let supervisor = Supervisor::new(
@@ -262,6 +263,7 @@ fn auth_actor(
     AuthActor::new(
         store,
         client,
+        settings.servers.max_response_bytes,
         token_urls,
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )

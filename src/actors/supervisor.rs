@@ -100,7 +100,7 @@ impl Supervisor {
                     available: self.registry.names(),
                 })?;
         let lasting = self.lasting.entry(key.clone()).or_insert_with(|| Lasting {
-            store: Arc::default(),
+            store: Arc::new(UserStore::new(self.settings.max_store_bytes_per_user)),
             events: ServerEvents::new(EVENT_CHANNEL_CAPACITY),
         });
         let init = ServerInit {

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use super::credentials::{unix_now, Credentials, OAuthApp};
 use super::oauth::{self, TokenError};
 use crate::servers::manifest::{AuthSpec, OAuthProvider};
+use crate::upstream::{read_capped, CappedClient, ReadError};
 
 /// Why an account could not be connected.
 #[derive(Debug, thiserror::Error)]
@@ -181,9 +182,10 @@ async fn respond(stream: &mut tokio::net::TcpStream, status: &str, text: &str) {
     let _ = stream.shutdown().await;
 }
 
-/// Trades the code for credentials, the way the provider wants it.
+/// Trades the code for credentials, the way the provider wants it; answers over
+/// `http.max_response_bytes` are refused.
 pub async fn exchange(
-    client: &reqwest::Client,
+    http: CappedClient<'_>,
     app: &OAuthApp,
     spec: &AuthSpec,
     authorization: Authorization,
@@ -195,15 +197,7 @@ pub async fn exchange(
         .ok_or_else(|| ConnectError::Setup("the server declares no auth.token_url".into()))?;
     let redirect = authorization.redirect.as_str();
     if spec.provider == OAuthProvider::Slack {
-        return slack_exchange(
-            client,
-            app,
-            token_url,
-            redirect,
-            code,
-            authorization.verifier,
-        )
-        .await;
+        return slack_exchange(http, app, token_url, redirect, code, authorization.verifier).await;
     }
     let client_auth = if spec.provider == OAuthProvider::Notion {
         oauth::ClientAuth::Basic
@@ -211,7 +205,7 @@ pub async fn exchange(
         oauth::ClientAuth::Body
     };
     Ok(oauth::exchange_code(
-        client,
+        http,
         app,
         token_url,
         redirect,
@@ -225,7 +219,7 @@ pub async fn exchange(
 /// Slack's `oauth.v2.access`: HTTP 200 with `ok: false` on failure, and the user token under
 /// `authed_user` (the top-level token, if any, is the bot's and is kept beside it).
 async fn slack_exchange(
-    client: &reqwest::Client,
+    http: CappedClient<'_>,
     app: &OAuthApp,
     token_url: &str,
     redirect: &str,
@@ -241,14 +235,22 @@ async fn slack_exchange(
     if let Some(secret) = &app.client_secret {
         form.push(("client_secret", secret.clone()));
     }
-    let answer: Value = client
+    let response = http
+        .client
         .post(token_url)
         .form(&form)
         .send()
         .await
-        .map_err(|err| TokenError::Transient(err.without_url().to_string()))?
-        .json()
+        .map_err(|err| TokenError::Transient(err.without_url().to_string()))?;
+    let body = read_capped(response, http.max_response_bytes)
         .await
+        .map_err(|err| match err {
+            ReadError::TooLarge { limit } => TokenError::Transient(format!(
+                "Slack's answer is larger than servers.max_response_bytes ({limit} bytes)"
+            )),
+            ReadError::Cut(err) => TokenError::Transient(err.to_string()),
+        })?;
+    let answer: Value = serde_json::from_slice(&body)
         .map_err(|err| TokenError::Rejected(format!("Slack's answer is not JSON: {err}")))?;
     if answer.get("ok") != Some(&Value::Bool(true)) {
         let error = answer
@@ -327,6 +329,16 @@ mod tests {
     use wiremock::matchers::{body_string_contains, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    /// The shared client, reading up to `servers.max_response_bytes` as shipped (or `limit`).
+    fn capped(client: &reqwest::Client, limit: usize) -> CappedClient<'_> {
+        CappedClient {
+            client,
+            max_response_bytes: limit,
+        }
+    }
+
+    const LIMIT: usize = 16 << 20;
+
     fn app() -> OAuthApp {
         OAuthApp {
             client_id: "cid".into(),
@@ -395,9 +407,15 @@ mod tests {
         let spec = spec(OAuthProvider::Slack, Some(token_url));
         let auth = authorization(&app(), &spec).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5));
-        let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
-            .await
-            .unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("xoxp-user"));
         assert_eq!(creds.extra["bot_token"], "xoxb-bot");
         assert_eq!(creds.extra["team"]["id"], "T1");
@@ -426,9 +444,15 @@ mod tests {
         );
         let auth = authorization(&app(), &spec).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5));
-        let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
-            .await
-            .unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("secret_notion"));
         notion.verify().await;
     }
@@ -446,9 +470,37 @@ mod tests {
         let spec = spec(OAuthProvider::Slack, Some(format!("{}/x", slack.uri())));
         let auth = authorization(&app(), &spec).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5));
-        let err = exchange(&client, &app(), &spec, auth, "c".into())
+        let err = exchange(capped(&client, LIMIT), &app(), &spec, auth, "c".into())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("invalid_code"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_token_answer_over_the_limit_is_refused_without_its_tokens() {
+        let provider = MockServer::start().await;
+        let padding = "p".repeat(4096);
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "ok": true, "access_token": "secret-token", "token_type": "bearer",
+                "authed_user": { "access_token": "secret-token" }, "padding": padding
+            })))
+            .mount(&provider)
+            .await;
+        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        for provider_kind in [OAuthProvider::Google, OAuthProvider::Slack] {
+            let spec = spec(provider_kind, Some(format!("{}/token", provider.uri())));
+            let auth = authorization(&app(), &spec).unwrap();
+            let err = exchange(capped(&client, 1024), &app(), &spec, auth, "c".into())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("larger than servers.max_response_bytes (1024 bytes)"),
+                "{err}"
+            );
+            assert!(!err.contains("secret-token"), "{err}");
+            assert!(!err.contains(&provider.uri()), "{err}");
+        }
     }
 }

@@ -55,6 +55,7 @@ pub fn configured_store(
             &auth.remote_base_url,
             auth.remote_api_key.clone(),
             Duration::from_secs(auth.remote_cache_secs),
+            settings.servers.max_response_bytes,
         )),
     }
 }

@@ -11,6 +11,7 @@ use oauth2::{
 };
 
 use super::credentials::{unix_now, Credentials, OAuthApp};
+use crate::upstream::{read_capped, CappedClient, ReadError};
 
 /// Why a token request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,11 +28,12 @@ pub enum TokenError {
 struct Unavailable(String);
 
 async fn send(
-    client: &reqwest::Client,
+    http: CappedClient<'_>,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, Unavailable> {
     let (parts, body) = request.into_parts();
-    let response = client
+    let response = http
+        .client
         .request(parts.method, parts.uri.to_string())
         .headers(parts.headers)
         .body(body)
@@ -54,14 +56,17 @@ async fn send(
     for (name, value) in response.headers() {
         built = built.header(name, value);
     }
-    let bytes = response.bytes().await.map_err(|err| {
-        Unavailable(format!(
-            "the token answer was cut off: {}",
-            err.without_url()
-        ))
-    })?;
+    let bytes = read_capped(response, http.max_response_bytes)
+        .await
+        .map_err(|err| match err {
+            ReadError::TooLarge { limit } => Unavailable(format!(
+                "the token endpoint's answer is larger than servers.max_response_bytes \
+                 ({limit} bytes)"
+            )),
+            ReadError::Cut(err) => Unavailable(format!("the token answer was cut off: {err}")),
+        })?;
     built
-        .body(bytes.to_vec())
+        .body(bytes)
         .map_err(|err| Unavailable(err.to_string()))
 }
 
@@ -139,9 +144,10 @@ fn token_client(
     })
 }
 
-/// Trades `current`'s refresh token for a new access token at `token_url`.
+/// Trades `current`'s refresh token for a new access token at `token_url`; an answer over
+/// `http.max_response_bytes` is a transient failure.
 pub async fn refresh(
-    client: &reqwest::Client,
+    http: CappedClient<'_>,
     app: &OAuthApp,
     token_url_text: &str,
     current: &Credentials,
@@ -151,10 +157,10 @@ pub async fn refresh(
             "the access token expired and there is no refresh token".to_owned(),
         ));
     };
-    let http = |request| send(client, request);
+    let send = |request| send(http, request);
     let answer = token_client(app, token_url_text, ClientAuth::Body)?
         .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
-        .request_async(&http)
+        .request_async(&send)
         .await
         .map_err(classify)?;
     Ok(merged(current, &answer))
@@ -162,7 +168,7 @@ pub async fn refresh(
 
 /// Trades an authorization code (with its PKCE verifier) for the first credentials.
 pub async fn exchange_code(
-    client: &reqwest::Client,
+    http: CappedClient<'_>,
     app: &OAuthApp,
     token_url_text: &str,
     redirect_uri: &str,
@@ -172,12 +178,12 @@ pub async fn exchange_code(
 ) -> Result<Credentials, TokenError> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
         .map_err(|err| TokenError::Rejected(format!("redirect_uri is invalid: {err}")))?;
-    let http = |request| send(client, request);
+    let send = |request| send(http, request);
     let answer = token_client(app, token_url_text, client_auth)?
         .set_redirect_uri(redirect)
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
-        .request_async(&http)
+        .request_async(&send)
         .await
         .map_err(classify)?;
     Ok(merged(&Credentials::default(), &answer))

@@ -21,6 +21,7 @@ use super::credentials::{Credentials, OAuthApp};
 use super::principal::{KeyDigest, PresentedKey};
 use super::store::{AuthClient, AuthError};
 use crate::ids;
+use crate::upstream::{read_capped, ReadError};
 
 /// Answers kept at most, by the store and by the verifier: enough for every active key, and a
 /// flood of made-up keys evicts old entries instead of growing memory.
@@ -34,6 +35,8 @@ pub struct RemoteStore {
     base_url: String,
     api_key: Option<String>,
     cache: Cache<CacheKey, Credentials>,
+    /// `servers.max_response_bytes`.
+    max_response_bytes: usize,
 }
 
 impl RemoteStore {
@@ -42,6 +45,7 @@ impl RemoteStore {
         base_url: &str,
         api_key: Option<String>,
         cache_ttl: Duration,
+        max_response_bytes: usize,
     ) -> RemoteStore {
         RemoteStore {
             client,
@@ -51,6 +55,7 @@ impl RemoteStore {
                 .max_capacity(CACHED_ANSWERS)
                 .time_to_live(cache_ttl.max(Duration::from_millis(1)))
                 .build(),
+            max_response_bytes,
         }
     }
 
@@ -105,10 +110,24 @@ impl RemoteStore {
             })?;
         match response.status() {
             StatusCode::OK => {
-                let creds: Credentials = response.json().await.map_err(|err| {
+                let body = read_capped(response, self.max_response_bytes)
+                    .await
+                    .map_err(|err| match err {
+                        ReadError::TooLarge { limit } => AuthError::Store(format!(
+                            "the credentials API's answer is larger than \
+                             servers.max_response_bytes ({limit} bytes)"
+                        )),
+                        ReadError::Cut(err) => {
+                            transient(format!("the credentials API's answer was cut off: {err}"))
+                        }
+                    })?;
+                // Where, not what: serde's message can quote a value, which may be a token.
+                let creds: Credentials = serde_json::from_slice(&body).map_err(|err| {
                     AuthError::Store(format!(
-                        "the credentials API answered something that is not credentials: {}",
-                        without_url(&err)
+                        "the credentials API answered something that is not credentials \
+                         (line {}, column {})",
+                        err.line(),
+                        err.column()
                     ))
                 })?;
                 self.cache.insert(key, creds.clone());

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 
 use crate::config::OAuthAccessSettings;
 use crate::ids;
+use crate::upstream::{read_capped, ReadError};
 
 /// How often the key set is fetched again.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
@@ -32,7 +33,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
 pub const MIN_REFETCH: Duration = Duration::from_secs(30);
 /// The longest a fetch of the key set may take (it also delays `serve`'s start, once).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// A key set larger than this is refused (a few keys take a few kilobytes).
+/// A key set larger than this is refused (a few keys take a few kilobytes). Its own bound,
+/// far under `servers.max_response_bytes`: the issuer's key set never needs more.
 const MAX_KEY_SET_BYTES: usize = 1 << 20;
 /// The signature algorithms accepted.
 const ACCEPTED: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
@@ -203,7 +205,7 @@ impl ResourceServer {
     }
 
     async fn download(&self) -> Result<Vec<SigningKey>, FetchError> {
-        let mut response = self
+        let response = self
             .client
             .get(&self.settings.jwks_url)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -213,13 +215,12 @@ impl ResourceServer {
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status().as_u16()));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(network)? {
-            if body.len() + chunk.len() > MAX_KEY_SET_BYTES {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response, MAX_KEY_SET_BYTES)
+            .await
+            .map_err(|err| match err {
+                ReadError::TooLarge { .. } => FetchError::TooLarge,
+                ReadError::Cut(err) => network(err),
+            })?;
         // Each key on its own: one key of a kind we do not know must not hide the others.
         #[derive(serde::Deserialize)]
         struct RawSet {

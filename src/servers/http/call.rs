@@ -13,17 +13,29 @@ use super::spec::{fill_template, BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
+use crate::upstream::{read_capped, ReadError};
 
 /// Why an upstream call produced no answer.
 #[derive(Debug)]
 pub enum Failure {
     Unauthorized,
-    Status { status: u16, message: String },
-    RateLimited { retry_after: Option<u64> },
-    Unavailable { status: u16 },
+    Status {
+        status: u16,
+        message: String,
+    },
+    RateLimited {
+        retry_after: Option<u64>,
+    },
+    Unavailable {
+        status: u16,
+    },
     TimedOut,
     Unreachable(String),
     NotJson,
+    /// The answer is over `servers.max_response_bytes` (this many bytes).
+    TooLarge {
+        limit: usize,
+    },
     BadArgument(String),
 }
 
@@ -122,6 +134,13 @@ fn transport_failure(err: reqwest::Error) -> Failure {
     }
 }
 
+fn read_failure(err: ReadError) -> Failure {
+    match err {
+        ReadError::TooLarge { limit } => Failure::TooLarge { limit },
+        ReadError::Cut(err) => transport_failure(err),
+    }
+}
+
 /// Sends one request of the tool (see [`Page`]).
 pub async fn send(
     upstream: &Upstream,
@@ -190,7 +209,9 @@ pub async fn exchange(
                 status: status.as_u16(),
             });
         }
-        let bytes = response.bytes().await.map_err(transport_failure)?;
+        let bytes = read_capped(response, upstream.max_response_bytes)
+            .await
+            .map_err(read_failure)?;
         if !status.is_success() {
             return Err(Failure::Status {
                 status: status.as_u16(),

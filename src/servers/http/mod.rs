@@ -38,6 +38,9 @@ pub struct Upstream {
     /// The longest `Retry-After` the engine waits out before retrying once.
     pub max_retry_wait: Duration,
     pub timeout: Duration,
+    /// `servers.max_response_bytes`: the largest answer body read, so no upstream can make a
+    /// user's call hold memory without end.
+    pub max_response_bytes: usize,
 }
 
 /// How many `each` follow-up requests run at once.
@@ -274,6 +277,10 @@ fn explain(failure: Failure, manifest: &Manifest, user: &str, timeout: Duration)
         ),
         Failure::Unreachable(reason) => format!("{service} could not be reached: {reason}"),
         Failure::NotJson => format!("{service} answered with something that is not JSON"),
+        Failure::TooLarge { limit } => format!(
+            "{service}'s answer is larger than servers.max_response_bytes ({limit} bytes); \
+             ask for less (a smaller limit or page, a narrower query)"
+        ),
         Failure::BadArgument(why) => format!("invalid argument: {why}"),
     }
 }
