@@ -178,7 +178,8 @@ pub struct HttpSettings {
     pub max_sessions: usize,
     /// Live sessions of one user.
     pub max_sessions_per_user: usize,
-    /// A Streamable HTTP session (2025 revisions) with no request for this long is ended.
+    /// A Streamable HTTP session (2025 revisions) with no request for this long is ended, even
+    /// with a stream open (never while a request runs).
     pub session_idle_secs: u64,
     /// Events kept per Streamable HTTP stream for resumption with `Last-Event-ID`.
     pub replay_events: usize,
@@ -900,6 +901,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/gumcp.toml"), "{err}");
+    }
+
+    #[test]
+    fn access_that_nothing_would_check_is_refused() {
+        let file = file_with("[access]\nmode = \"remote\"\n");
+        let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("access.mode") && err.contains("auth.backend"),
+            "{err}"
+        );
+        let file = file_with("[access]\nmode = \"remote\"\n[auth]\nbackend = \"remote\"\n");
+        assert!(Settings::load(Some(file.path())).is_ok());
+    }
+
+    #[test]
+    fn open_access_on_a_network_address_must_be_meant() {
+        let mut settings = Settings::default();
+        settings.access.mode = Some(AccessMode::Open);
+        assert!(settings.validate().is_ok(), "loopback");
+        settings.http.host = "0.0.0.0".into();
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("allow_open_on_network"), "{err}");
+        settings.access.allow_open_on_network = true;
+        assert!(settings.validate().is_ok());
+        settings.access.mode = None;
+        settings.access.allow_open_on_network = false;
+        assert_eq!(settings.access_mode(), AccessMode::ApiKeys);
+        assert!(settings.validate().is_ok());
     }
 
     #[test]
