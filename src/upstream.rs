@@ -4,6 +4,12 @@
 
 use std::time::Duration;
 
+/// The client could not be built (e.g. TLS could not be set up). There is deliberately no
+/// fallback: reqwest's default client follows redirects, so start-up fails instead.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for upstream services: {0}")]
+pub struct ClientError(reqwest::Error);
+
 /// Makes rustls use the `ring` provider; needed once per process before the first TLS
 /// connection, harmless to repeat.
 pub fn install_crypto_provider() {
@@ -11,7 +17,7 @@ pub fn install_crypto_provider() {
 }
 
 /// A client whose whole requests time out after `timeout`.
-pub fn client(timeout: Duration) -> reqwest::Client {
+pub fn client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
     install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -19,8 +25,39 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .user_agent(concat!("gumcp-actors/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_else(|err| {
-            tracing::warn!(%err, "cannot build the configured HTTP client; using defaults");
-            reqwest::Client::new()
-        })
+        .map_err(|err| ClientError(err.without_url()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn a_redirect_is_handed_back_not_followed() {
+        let upstream = MockServer::start().await;
+        let target = format!("{}/target", upstream.uri());
+        Mock::given(method("GET"))
+            .and(path("/moved"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", target.as_str()))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/target"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&upstream)
+            .await;
+        let client = client(Duration::from_secs(5)).unwrap();
+        let answer = client
+            .get(format!("{}/moved", upstream.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 302);
+        assert_eq!(answer.headers()["location"], target.as_str());
+        upstream.verify().await;
+    }
 }

@@ -44,7 +44,8 @@ fn auth(store: Arc<dyn AuthClient>, token_server: &MockServer) -> AuthHandle {
     let token_urls = HashMap::from([(SERVICE.to_owned(), format!("{}/token", token_server.uri()))]);
     AuthHandle::start(AuthActor::new(
         store,
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         token_urls,
         300,
     ))
@@ -283,7 +284,8 @@ async fn the_remote_store_forwards_the_callers_key_and_caches() {
         .mount(&api)
         .await;
     let store = RemoteStore::new(
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         &format!("{}/api/v1/", api.uri()),
         None,
         std::time::Duration::from_secs(30),
@@ -308,7 +310,8 @@ async fn the_remote_store_reports_an_outage_as_transient() {
         .mount(&api)
         .await;
     let store = RemoteStore::new(
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         &api.uri(),
         Some("configured".into()),
         std::time::Duration::from_secs(30),

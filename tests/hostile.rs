@@ -72,7 +72,7 @@ async fn stdio_refuses_each_hostile_line_and_keeps_serving() {
 #[tokio::test]
 async fn stateless_posts_refuse_each_hostile_body_and_keep_serving() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let url = format!("{}/{SERVER}/alice/mcp", served.url);
     let post = |body: String| {
         client
@@ -155,7 +155,7 @@ async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Va
 #[tokio::test]
 async fn legacy_sse_refuses_hostile_posts_and_borrowed_sessions() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
     let (mut stream, endpoint) = open_sse(&client, base, "alice").await;
     let post = |path: String, body: String| {
@@ -219,7 +219,7 @@ async fn legacy_sse_refuses_hostile_posts_and_borrowed_sessions() {
 #[tokio::test]
 async fn streamable_sessions_refuse_unknown_and_borrowed_ids() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let post = |user: &str, session: Option<&str>, body: String| {
         let mut request = client
             .post(format!("{}/{SERVER}/{user}/mcp", served.url))

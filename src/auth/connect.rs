@@ -394,7 +394,7 @@ mod tests {
         let token_url = format!("{}/oauth.v2.access", slack.uri());
         let spec = spec(OAuthProvider::Slack, Some(token_url));
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
             .await
             .unwrap();
@@ -425,7 +425,7 @@ mod tests {
             Some(format!("{}/v1/oauth/token", notion.uri())),
         );
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(&client, &app(), &spec, auth, "the-code".into())
             .await
             .unwrap();
@@ -445,7 +445,7 @@ mod tests {
             .await;
         let spec = spec(OAuthProvider::Slack, Some(format!("{}/x", slack.uri())));
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let err = exchange(&client, &app(), &spec, auth, "c".into())
             .await
             .unwrap_err();

@@ -67,6 +67,8 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] crate::upstream::ClientError),
 }
 
 /// What every handler shares.
@@ -281,7 +283,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     let tokens = match (&settings.access.oauth, settings.access_mode()) {
         (Some(oauth), AccessMode::Oauth) => {
             let client =
-                crate::upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs));
+                crate::upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs))?;
             let server = ResourceServer::new(oauth.clone(), client);
             server.refresh().await;
             server.keep_fresh();
