@@ -152,6 +152,11 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// The server's name, which a sealed `requestState` is bound to.
+    pub fn server_name(&self) -> Arc<str> {
+        self.key.server.clone()
+    }
+
     /// The live instance, looked up again if this one's actor stopped.
     async fn core(&mut self) -> Result<Arc<ServerCore>, McpError> {
         if !self.core.is_live() {
