@@ -306,6 +306,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         access: CallerAccess::from_settings(&settings, tokens),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
+    let metrics_origins = origins.clone();
     let api = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -321,9 +322,13 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     .listen(api_listener)?
     .run();
     let metrics_runtime = web::Data::new(runtime.clone());
+    // Same guard as the API: a page rebinding its own name to this address must not read the
+    // metrics either.
     let metrics_server = HttpServer::new(move || {
         App::new()
             .app_data(metrics_runtime.clone())
+            .app_data(metrics_origins.clone())
+            .wrap(from_fn(guard::check))
             .route("/metrics", web::get().to(metrics))
     })
     .workers(1)
