@@ -94,6 +94,8 @@ pub enum CliError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Client(#[from] upstream::ClientError),
 }
 
 /// Every SSE session holds its socket and a duplicate of it (to notice a hang-up), so the
@@ -149,7 +151,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 let arbiters = (0..arbiters)
                     .map(|_| actix_rt::Arbiter::new().handle())
                     .collect();
-                let runtime = Runtime::start(settings, registry, arbiters);
+                let runtime = Runtime::start(settings, registry, arbiters)?;
                 transport::http::serve(runtime, |bound| {
                     // Whoever started us may have stopped reading stdout; that is no reason
                     // to stop serving (println! would panic on the broken pipe).
@@ -158,7 +160,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     let _ = writeln!(stdout, "metrics on http://{}/metrics", bound.metrics);
                     let _ = stdout.flush();
                 })
-                .await
+                .await?;
+                Ok::<(), CliError>(())
             })?;
             Ok(())
         }
@@ -203,10 +206,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 });
             }
             actix_rt::System::new().block_on(async move {
-                let runtime = Runtime::start(settings, registry, Vec::new());
+                let runtime = Runtime::start(settings, registry, Vec::new())?;
                 tracing::info!(server, user, "serving over stdio");
                 let (input, output) = transport::stdio::standard_streams();
-                transport::stdio::serve(runtime, &server, &user, input, output).await
+                transport::stdio::serve(runtime, &server, &user, input, output).await?;
+                Ok::<(), CliError>(())
             })?;
             Ok(())
         }
@@ -223,7 +227,7 @@ async fn connect_account(
     timeout: Duration,
 ) -> Result<(), CliError> {
     let service = manifest.auth_service();
-    let client = upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs));
+    let client = upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs))?;
     let store = auth::configured_store(settings, &client);
     let credentials = match manifest.auth.kind {
         AuthKind::None => {

@@ -279,6 +279,9 @@ impl OAuthAccessSettings {
                 .ok()
                 .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
         };
+        // Whoever can rewrite the key set can sign any token, so it (and the issuer named in
+        // the metadata clients follow) travels over TLS; only loopback, which never leaves the
+        // machine, may be plain http (local issuers, test doubles).
         for (key, url) in [
             ("access.oauth.issuer", &self.issuer),
             ("access.oauth.jwks_url", &self.jwks_url),
@@ -286,8 +289,9 @@ impl OAuthAccessSettings {
             check(
                 key,
                 url,
-                web_url(url).is_some(),
-                "must be an absolute http(s) URL",
+                web_url(url).is_some_and(|url| url.scheme() == "https" || is_loopback(&url)),
+                "must be an absolute https URL (plain http only for a loopback host: \
+                 127.0.0.0/8, ::1 or localhost)",
             )?;
         }
         // RFC 8707 §2: an absolute URI without a fragment; a query would not survive the
@@ -332,6 +336,16 @@ impl OAuthAccessSettings {
             self.leeway_secs <= 300,
             "must be between 0 and 300 seconds",
         )
+    }
+}
+
+/// Whether a URL's host is this machine: 127.0.0.0/8, `::1` or `localhost`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(oauth2::url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(oauth2::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(oauth2::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -901,6 +915,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/gumcp.toml"), "{err}");
+    }
+
+    fn oauth_settings(issuer: &str, jwks_url: &str) -> Result<Settings, ConfigError> {
+        let file = file_with(&format!(
+            "[access]\nmode = \"oauth\"\n[access.oauth]\nissuer = \"{issuer}\"\n\
+             jwks_url = \"{jwks_url}\"\nresource = \"https://mcp.example.com\"\n"
+        ));
+        Settings::load(Some(file.path()))
+    }
+
+    #[test]
+    fn oauth_issuer_and_key_set_must_be_https_unless_on_loopback() {
+        for (issuer, jwks_url) in [
+            (
+                "https://auth.example.com",
+                "https://auth.example.com/jwks.json",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/jwks.json"),
+            ("http://127.8.9.10", "http://[::1]:9000/jwks.json"),
+            ("http://localhost:8080", "http://LOCALHOST/jwks.json"),
+        ] {
+            let loaded = oauth_settings(issuer, jwks_url);
+            assert!(loaded.is_ok(), "{issuer} {jwks_url}: {:?}", loaded.err());
+        }
+        for (issuer, jwks_url, key) in [
+            (
+                "http://auth.example.com",
+                "https://auth.example.com/jwks.json",
+                "access.oauth.issuer",
+            ),
+            (
+                "https://auth.example.com",
+                "http://auth.example.com/jwks.json",
+                "access.oauth.jwks_url",
+            ),
+            (
+                "https://auth.example.com",
+                "http://10.0.0.1/jwks.json",
+                "access.oauth.jwks_url",
+            ),
+            (
+                "https://auth.example.com",
+                "http://localhost.evil.example/jwks.json",
+                "access.oauth.jwks_url",
+            ),
+            (
+                "http://[::ffff:8.8.8.8]",
+                "https://auth.example.com/jwks.json",
+                "access.oauth.issuer",
+            ),
+        ] {
+            let err = oauth_settings(issuer, jwks_url).unwrap_err().to_string();
+            assert!(err.contains(key), "{issuer} {jwks_url}: {err}");
+            assert!(err.contains("must be an absolute https URL"), "{err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,12 @@
 
 use std::time::Duration;
 
+/// The client could not be built (e.g. TLS could not be set up). There is deliberately no
+/// fallback: reqwest's default client follows redirects, so start-up fails instead.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for upstream services: {0}")]
+pub struct ClientError(reqwest::Error);
+
 /// Makes rustls use the `ring` provider; needed once per process before the first TLS
 /// connection, harmless to repeat.
 pub fn install_crypto_provider() {
@@ -11,7 +17,7 @@ pub fn install_crypto_provider() {
 }
 
 /// A client whose whole requests time out after `timeout`.
-pub fn client(timeout: Duration) -> reqwest::Client {
+pub fn client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
     install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -19,10 +25,7 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .user_agent(concat!("gumcp-actors/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_else(|err| {
-            tracing::warn!(%err, "cannot build the configured HTTP client; using defaults");
-            reqwest::Client::new()
-        })
+        .map_err(|err| ClientError(err.without_url()))
 }
 
 /// The shared client and the largest answer body read through it
@@ -85,6 +88,33 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    #[tokio::test]
+    async fn a_redirect_is_handed_back_not_followed() {
+        let upstream = MockServer::start().await;
+        let target = format!("{}/target", upstream.uri());
+        Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path("/moved"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", target.as_str()))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+        Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path("/target"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&upstream)
+            .await;
+        let client = client(Duration::from_secs(5)).unwrap();
+        let answer = client
+            .get(format!("{}/moved", upstream.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 302);
+        assert_eq!(answer.headers()["location"], target.as_str());
+        upstream.verify().await;
+    }
+
     async fn answer(body: Vec<u8>) -> (MockServer, reqwest::Response) {
         let upstream = MockServer::start().await;
         Mock::given(wiremock::matchers::any())
@@ -92,6 +122,7 @@ mod tests {
             .mount(&upstream)
             .await;
         let response = client(Duration::from_secs(5))
+            .unwrap()
             .get(format!("{}/x?key=secret", upstream.uri()))
             .send()
             .await
@@ -156,6 +187,7 @@ mod tests {
         let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 1u64 << 30);
         let (url, writer) = raw_upstream(head, vec![b'a'; 64 * 1024], 16 * 1024).await;
         let response = client(Duration::from_secs(5))
+            .unwrap()
             .get(&url)
             .send()
             .await
@@ -179,6 +211,7 @@ mod tests {
         // 1 GiB offered; the reader stops past 64 KiB.
         let (url, writer) = raw_upstream(head, chunk, 64 * 1024).await;
         let response = client(Duration::from_secs(5))
+            .unwrap()
             .get(&url)
             .send()
             .await
@@ -199,6 +232,7 @@ mod tests {
         let head = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n".to_owned();
         let (url, _) = raw_upstream(head, b"only this".to_vec(), 1).await;
         let response = client(Duration::from_secs(5))
+            .unwrap()
             .get(format!("{url}?key=secret"))
             .send()
             .await

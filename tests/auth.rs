@@ -55,7 +55,8 @@ fn auth_reading_up_to(
     let token_urls = HashMap::from([(SERVICE.to_owned(), format!("{}/token", token_server.uri()))]);
     AuthHandle::start(AuthActor::new(
         store,
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         max_response_bytes,
         token_urls,
         300,
@@ -295,7 +296,8 @@ async fn the_remote_store_forwards_the_callers_key_and_caches() {
         .mount(&api)
         .await;
     let store = RemoteStore::new(
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         &format!("{}/api/v1/", api.uri()),
         None,
         std::time::Duration::from_secs(30),
@@ -324,7 +326,8 @@ async fn the_remote_store_reports_an_outage_as_transient() {
         .mount(&api)
         .await;
     let store = RemoteStore::new(
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         &api.uri(),
         Some("configured".into()),
         std::time::Duration::from_secs(30),
@@ -372,7 +375,8 @@ async fn a_credentials_answer_over_the_limit_is_refused_without_keys_or_url() {
         .mount(&api)
         .await;
     let store = RemoteStore::new(
-        gumcp_actors::upstream::client(std::time::Duration::from_secs(5)),
+        gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+            .expect("the HTTP client builds"),
         &api.uri(),
         Some("configured-key".into()),
         std::time::Duration::from_secs(30),

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use common::{binary, WAIT};
 use serde_json::{json, Value};
@@ -59,19 +60,36 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 fn follow_redirect(port: u16, target: &str) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-    )
-    .unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut page = String::new();
     let _ = stream.read_to_string(&mut page);
     page
 }
 
-async fn oauth_flow(
-    state_override: Option<&str>,
-) -> (std::process::Output, tempfile::TempDir, MockServer) {
+/// What reaches the redirect listener before the provider's redirect.
+#[derive(Clone, Copy, PartialEq)]
+enum First {
+    Nothing,
+    /// A connection that sends nothing and stays open until the flow has ended.
+    SilentConnection,
+    /// A redirect carrying a state this flow never handed out.
+    WrongState,
+}
+
+/// How an OAuth flow through the binary ended.
+struct Flow {
+    output: std::process::Output,
+    root: tempfile::TempDir,
+    /// The page the listener answered the provider's redirect with.
+    page: String,
+    /// How long that page took.
+    answered_in: Duration,
+}
+
+/// Runs `auth` for alice against a mock GitHub-like provider: `first` reaches the redirect
+/// listener, then the provider's redirect with the query `redirect_query(state)`.
+async fn oauth_flow(first: First, redirect_query: impl FnOnce(&str) -> String) -> Flow {
     let provider = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/token"))
@@ -149,41 +167,76 @@ async fn oauth_flow(
     );
     assert!(query_param(&url, "code_challenge").is_some());
     let state = query_param(&url, "state").unwrap();
-    let sent_state = state_override.unwrap_or(&state).to_owned();
-    let page = tokio::task::spawn_blocking(move || {
-        follow_redirect(port, &format!("/callback?code=the-code&state={sent_state}"))
+    let silent = (first == First::SilentConnection)
+        .then(|| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    if first == First::WrongState {
+        let page = tokio::task::spawn_blocking(move || {
+            follow_redirect(port, "/callback?code=the-code&state=forged")
+        })
+        .await
+        .unwrap();
+        assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+        assert!(page.contains("does not match"), "{page}");
+    }
+    let query = redirect_query(&state);
+    let started = Instant::now();
+    let page =
+        tokio::task::spawn_blocking(move || follow_redirect(port, &format!("/callback?{query}")))
+            .await
+            .unwrap();
+    let answered_in = started.elapsed();
+    let rest = tokio::time::timeout(WAIT, async {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
     })
     .await
-    .unwrap();
-    if state_override.is_none() {
-        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    } else {
-        assert!(page.starts_with("HTTP/1.1 400"), "{page}");
-    }
-    let mut rest = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        rest.push_str(&line);
-        rest.push('\n');
-    }
+    .expect("the command ends in time");
     let mut output = tokio::time::timeout(WAIT, child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
     output.stdout = rest.into_bytes();
-    (output, root, provider)
+    drop(silent);
+    Flow {
+        output,
+        root,
+        page,
+        answered_in,
+    }
+}
+
+fn code_and_state(state: &str) -> String {
+    format!("code=the-code&state={state}")
+}
+
+/// The flow finished: alice's credentials are saved.
+fn assert_connected(flow: &Flow) {
+    let stderr = String::from_utf8_lossy(&flow.output.stderr);
+    assert!(flow.output.status.success(), "{stderr}");
+    assert!(flow.page.starts_with("HTTP/1.1 200"), "{}", flow.page);
+    let file = flow
+        .root
+        .path()
+        .join("local_auth/credentials/mockhub/alice_credentials.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(saved["access_token"], "gho_new");
 }
 
 #[tokio::test]
 async fn the_oauth_flow_saves_private_refreshable_credentials() {
-    let (output, root, _provider) = oauth_flow(None).await;
+    let flow = oauth_flow(First::Nothing, code_and_state).await;
+    assert_connected(&flow);
+    let (output, root) = (flow.output, flow.root);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("Connected mockhub for user alice"));
     let file = root
         .path()
         .join("local_auth/credentials/mockhub/alice_credentials.json");
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    assert_eq!(saved["access_token"], "gho_new");
     assert_eq!(saved["refresh_token"], "ghr_new");
     assert!(saved["expires_at"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
@@ -197,11 +250,45 @@ async fn the_oauth_flow_saves_private_refreshable_credentials() {
 }
 
 #[tokio::test]
-async fn a_redirect_with_the_wrong_state_is_refused() {
-    let (output, root, _provider) = oauth_flow(Some("forged")).await;
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("state does not match"));
-    assert!(!root.path().join("local_auth/credentials").exists());
+async fn a_redirect_with_the_wrong_state_is_answered_and_ignored_and_the_right_one_completes() {
+    let flow = oauth_flow(First::WrongState, code_and_state).await;
+    assert_connected(&flow);
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_does_not_hold_up_the_redirect() {
+    let flow = oauth_flow(First::SilentConnection, code_and_state).await;
+    assert_connected(&flow);
+    // Well inside the 10 s a silent connection is given: it was served beside it, not after.
+    assert!(
+        flow.answered_in < Duration::from_secs(5),
+        "{:?}",
+        flow.answered_in
+    );
+}
+
+#[tokio::test]
+async fn the_providers_error_reaches_the_terminal_without_control_characters() {
+    let flow = oauth_flow(First::Nothing, |state| {
+        format!(
+            "error=access_denied&error_description=Denied%1B%5B31m%20by%0D%0Aadmin%07\
+             &state={state}"
+        )
+    })
+    .await;
+    assert_eq!(flow.output.status.code(), Some(2));
+    assert!(flow.page.starts_with("HTTP/1.1 400"), "{}", flow.page);
+    let stderr = String::from_utf8_lossy(&flow.output.stderr);
+    let refused = stderr
+        .lines()
+        .find(|line| line.contains("the provider refused"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        refused.contains("access_denied Denied [31m by  admin"),
+        "{refused:?}"
+    );
+    assert!(!stderr.contains(['\x1b', '\r', '\x07']), "{stderr:?}");
+    assert!(!flow.root.path().join("local_auth/credentials").exists());
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ async fn stdio_refuses_each_hostile_line_and_keeps_serving() {
 #[tokio::test]
 async fn stateless_posts_refuse_each_hostile_body_and_keep_serving() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let url = format!("{}/{SERVER}/alice/mcp", served.url);
     let post = |body: String| {
         client
@@ -155,7 +155,7 @@ async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Va
 #[tokio::test]
 async fn legacy_sse_refuses_hostile_posts_and_borrowed_sessions() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
     let (mut stream, endpoint) = open_sse(&client, base, "alice").await;
     let post = |path: String, body: String| {
@@ -219,7 +219,7 @@ async fn legacy_sse_refuses_hostile_posts_and_borrowed_sessions() {
 #[tokio::test]
 async fn streamable_sessions_refuse_unknown_and_borrowed_ids() {
     let served = common::serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let post = |user: &str, session: Option<&str>, body: String| {
         let mut request = client
             .post(format!("{}/{SERVER}/{user}/mcp", served.url))
@@ -269,8 +269,20 @@ async fn streamable_sessions_refuse_unknown_and_borrowed_ids() {
 /// Sends one request exactly as written (no client resolves `..` or `%2e%2e` first); the
 /// status and the response head.
 async fn raw_request(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let host = format!("Host: {address}\r\n");
+    raw_request_with(address, &host, method, path, body).await
+}
+
+/// [`raw_request`] with these header lines (each ending in CRLF) instead of the `Host` line.
+async fn raw_request_with(
+    address: &str,
+    headers: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json, text/event-stream\r\n\
+        "{method} {path} HTTP/1.1\r\n{headers}Accept: application/json, text/event-stream\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -343,4 +355,36 @@ async fn injection_and_traversal_in_any_path_segment_are_refused() {
     );
     let (status, _) = raw_request(&address, "GET", "/health_check", "").await;
     assert_eq!(status, 200, "the service still serves");
+}
+
+/// The metrics listener sits behind the same DNS-rebinding guard as the API: a page that
+/// rebinds its own name to this address cannot read either.
+#[tokio::test]
+async fn metrics_refuse_a_foreign_host_or_origin_like_the_api() {
+    let served = common::serve(None, &[]).await;
+    let api = served.url.trim_start_matches("http://").to_owned();
+    let metrics = served
+        .metrics_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    for (address, path) in [(&metrics, "/metrics"), (&api, "/health_check")] {
+        for headers in [
+            "Host: evil.example\r\n".to_owned(),
+            format!(
+                "Host: evil.example:{}\r\n",
+                address.rsplit(':').next().unwrap()
+            ),
+            format!("Host: {address}\r\nOrigin: http://evil.example\r\n"),
+        ] {
+            let (status, head) = raw_request_with(address, &headers, "GET", path, "").await;
+            assert_eq!(status, 403, "{path} with {headers:?}: {head}");
+        }
+        let (status, head) = raw_request(address, "GET", path, "").await;
+        assert_eq!(status, 200, "{path} from loopback: {head}");
+        let localhost = "Host: localhost\r\nOrigin: http://localhost:3000\r\n";
+        let (status, head) = raw_request_with(address, localhost, "GET", path, "").await;
+        assert_eq!(status, 200, "{path} as localhost: {head}");
+    }
+    served.stop().await;
 }

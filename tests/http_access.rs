@@ -65,7 +65,7 @@ async fn text_of(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn api_keys_decide_the_user_and_everything_else_is_refused() {
     let (served, _root) = serve(&keys_config()).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
 
     let stored = post(
@@ -130,7 +130,7 @@ async fn api_keys_decide_the_user_and_everything_else_is_refused() {
 #[tokio::test]
 async fn open_access_on_loopback_needs_no_key() {
     let (served, _root) = serve("").await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let response = post(
         &client,
         &format!("{}/simple-tools-server/mcp", served.url),
@@ -167,7 +167,7 @@ async fn remote_access_needs_a_key_and_the_user_in_the_path() {
     // simple-tools-server fetches no credentials, so the store is never reached here.
     let (served, _root) =
         serve("[access]\nmode = \"remote\"\n[auth]\nbackend = \"remote\"\nremote_base_url = \"http://127.0.0.1:9\"\n").await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
     let with_key = post(
         &client,

@@ -965,7 +965,7 @@ async fn a_client_that_disconnects_mid_call_drops_the_upstream_request() {
     let servers = root.path().join("servers");
     let servers = servers.to_str().unwrap();
     let served = common::serve(Some(&config), &[("GUMCP__SERVERS__DIR", servers)]).await;
-    let client = gumcp_actors::upstream::client(common::WAIT);
+    let client = gumcp_actors::upstream::client(common::WAIT).expect("the HTTP client builds");
     let call = client
         .post(format!("{}/hung/alice/mcp", served.url))
         .header("content-type", "application/json")

@@ -50,7 +50,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
     .await
     .unwrap();
     let (_stream, endpoint) = stalled;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let post = |body: serde_json::Value| {
         client
             .post(format!("{base}{endpoint}"))
@@ -106,7 +106,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_session_freed() {
 async fn sessions_past_a_users_cap_get_503_with_retry_after() {
     let served = common::serve(None, &[("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "2")]).await;
     let base = served.url.clone();
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let open = |user: &str| {
         client
             .get(format!("{base}/simple-tools-server/{user}"))

@@ -79,7 +79,7 @@ async fn serve_oauth(issuer: &MockServer) -> (Served, tempfile::TempDir) {
 }
 
 async fn call(url: &str, bearer: Option<&str>, tool: &str, arguments: Value) -> reqwest::Response {
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let mut request = client
         .post(url)
         .header("content-type", "application/json")
@@ -145,7 +145,7 @@ async fn a_valid_token_names_the_user_and_bad_ones_are_refused_with_a_challenge(
         json!({ "iss": iss, "aud": RESOURCE, "sub": "erin", "exp": jsonwebtoken::get_current_timestamp() + 600, "scp": ["mcp"] }),
         "k1",
     );
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let lowercase = client
         .post(&keyed)
         .header("authorization", format!("bearer {listed}"))
@@ -322,7 +322,7 @@ async fn the_protected_resource_metadata_points_at_the_issuer() {
     let issuer = MockServer::start().await;
     publish(&issuer, &["k1"]).await;
     let (served, _root) = serve_oauth(&issuer).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let root = client
         .get(format!(
             "{}/.well-known/oauth-protected-resource",
@@ -363,7 +363,7 @@ async fn the_protected_resource_metadata_points_at_the_issuer() {
 #[tokio::test]
 async fn the_metadata_is_not_served_in_other_modes() {
     let served = serve(None, &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/simple-tools-server/mcp",

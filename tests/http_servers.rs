@@ -79,7 +79,7 @@ async fn every_integration_is_served_over_http() {
     )
     .unwrap();
     let served = common::serve(Some(&config), &[]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
 
     for (server, tools) in SERVERS {
         let url = format!("{}/{server}/alice/mcp", served.url);

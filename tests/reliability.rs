@@ -53,7 +53,7 @@ async fn metric(client: &reqwest::Client, metrics_url: &str, metric: &str, label
 #[tokio::test]
 async fn a_server_that_keeps_panicking_is_paused_and_other_users_are_not() {
     let served = common::serve(None, &[("GUMCP__RUNTIME__MAX_RESTARTS_PER_MINUTE", "1")]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
 
     let first = call(&client, base, "alice", "test_panic", json!({})).await;
@@ -107,7 +107,7 @@ async fn a_server_that_keeps_panicking_is_paused_and_other_users_are_not() {
 #[tokio::test]
 async fn a_user_past_their_share_is_refused_while_others_are_served() {
     let served = common::serve(None, &[("GUMCP__RUNTIME__MAX_IN_FLIGHT_PER_USER", "2")]).await;
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = served.url.clone();
 
     let slow: Vec<_> = (0..2)

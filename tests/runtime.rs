@@ -47,7 +47,7 @@ fn runtime(idle_ttl_secs: u64) -> Runtime {
     let mut settings = Settings::load(None).unwrap();
     settings.runtime.server_idle_ttl_secs = idle_ttl_secs;
     let registry = ServerRegistry::discover(&settings.servers_dir());
-    Runtime::start(Arc::new(settings), Arc::new(registry), Vec::new())
+    Runtime::start(Arc::new(settings), Arc::new(registry), Vec::new()).expect("the runtime starts")
 }
 
 fn args(value: Value) -> JsonObject {

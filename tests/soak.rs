@@ -163,7 +163,7 @@ async fn ten_thousand_sessions_held_with_calls_flowing_then_ten_thousand_cycles(
     .await;
     let pid = served.child.id().unwrap();
     let address = served.url.trim_start_matches("http://").to_owned();
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let (base, metrics_url) = (&served.url, &served.metrics_url);
     let idle_rss = rss_kib(pid);
 
@@ -266,7 +266,7 @@ async fn sigterm_with_a_thousand_sessions_answers_every_accepted_call() {
     )
     .await;
     let address = served.url.trim_start_matches("http://").to_owned();
-    let client = gumcp_actors::upstream::client(WAIT);
+    let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
     let base = &served.url;
     let mut held: Vec<Sse> = stream::iter(0..sessions)
         .map(|n| {

@@ -188,12 +188,12 @@ impl Host {
         match method.as_str() {
             "server/discover" => Answer::Later(self.discover(id).boxed_local()),
             server_method if dispatch::is_server_method(server_method) => {
-                let era = match dispatch::modern_era(
-                    &params,
-                    &self.key.principal.seal_subject(),
-                    &method,
-                    &self.runtime.seal,
-                ) {
+                let sealed_for = dispatch::SealedFor {
+                    server: &self.key.server,
+                    user: &self.key.principal.seal_subject(),
+                    method: &method,
+                };
+                let era = match dispatch::modern_era(&params, &sealed_for, &self.runtime.seal) {
                     Ok(era) => era,
                     Err(error) => return Answer::Now(Outgoing::reply(id, Err(error))),
                 };

@@ -47,16 +47,17 @@ pub struct Runtime {
 
 impl Runtime {
     /// Starts the supervisor on the current arbiter; server actors go onto `arbiters` (or the
-    /// current arbiter when the list is empty). Must run inside an actix system.
+    /// current arbiter when the list is empty). Must run inside an actix system. Fails only
+    /// when the upstream HTTP client cannot be built.
     pub fn start(
         settings: Arc<Settings>,
         registry: Arc<ServerRegistry>,
         arbiters: Vec<ArbiterHandle>,
-    ) -> Runtime {
+    ) -> Result<Runtime, upstream::ClientError> {
         let directory = Arc::new(Directory::default());
         let timeout = Duration::from_secs(settings.auth.upstream_timeout_secs);
         let upstream = Upstream {
-            client: upstream::client(timeout),
+            client: upstream::client(timeout)?,
             base_urls: Arc::new(settings.servers.base_urls.clone()),
             max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
             timeout,
@@ -75,7 +76,7 @@ impl Runtime {
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
         let auth = AuthHandle::start(auth_actor(&settings, &registry, upstream.client));
-        Runtime {
+        Ok(Runtime {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
@@ -88,7 +89,7 @@ impl Runtime {
             directory,
             supervisor,
             upstream: upstream_client,
-        }
+        })
     }
 
     /// The pooled client for everything upstream (credential APIs included).
@@ -159,6 +160,11 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// The server's name, which a sealed `requestState` is bound to.
+    pub fn server_name(&self) -> Arc<str> {
+        self.key.server.clone()
+    }
+
     /// The live instance, looked up again if this one's actor stopped.
     async fn core(&mut self) -> Result<Arc<ServerCore>, McpError> {
         if !self.core.is_live() {

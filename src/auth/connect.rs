@@ -14,7 +14,7 @@ use oauth2::{
     AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::credentials::{unix_now, Credentials, OAuthApp};
@@ -36,8 +36,6 @@ pub enum ConnectError {
     TimedOut(u64),
     #[error("the provider refused: {0}")]
     Denied(String),
-    #[error("the redirect's state does not match this request (a stale or forged redirect); run the command again")]
-    StateMismatch,
     #[error("the token request failed: {0}")]
     Token(#[from] TokenError),
     #[error("reading the API key failed: {0}")]
@@ -115,60 +113,133 @@ pub async fn listen(redirect: &Url) -> Result<TcpListener, ConnectError> {
         .map_err(|source| ConnectError::Listen { address, source })
 }
 
+/// How long one connection to the redirect listener may take to send its request; a
+/// connection that sends nothing is dropped then (and never holds up the others meanwhile).
+const REDIRECT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a request read (request line and headers); a browser's redirect is far shorter.
+const MAX_REQUEST_HEAD: u64 = 64 * 1024;
+
 /// Waits for the provider's redirect on `listener` and returns its `code`, answering the
 /// browser with a page that says what happened.
+///
+/// Anything on this machine can connect to the loopback port, so connections are served
+/// side by side (one that sends nothing cannot block the real redirect), and a request that
+/// does not carry this flow's `state` is answered and ignored rather than ending the flow: a
+/// stray or forged request neither completes nor cancels it.
 pub async fn receive_code(
     listener: &TcpListener,
     redirect: &Url,
     expected_state: &CsrfToken,
     timeout: Duration,
 ) -> Result<String, ConnectError> {
-    tokio::time::timeout(timeout, async {
+    let (outcomes, mut finished) = tokio::sync::mpsc::channel(1);
+    // Dropped on return, which aborts every connection still being read.
+    let mut connections = tokio::task::JoinSet::new();
+    let waiting = async {
         loop {
-            let (stream, _) = listener.accept().await?;
-            let mut stream = BufReader::new(stream);
-            let mut request_line = String::new();
-            stream.read_line(&mut request_line).await?;
-            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-            let Ok(url) = redirect.join(target) else {
-                continue;
-            };
-            if url.path() != redirect.path() {
-                respond(stream.get_mut(), "404 Not Found", "Not the OAuth redirect.").await;
-                continue;
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = accepted?;
+                    while connections.try_join_next().is_some() {}
+                    let expected = expected_state.secret().clone();
+                    let outcomes = outcomes.clone();
+                    connections.spawn(answer(stream, redirect.clone(), expected, outcomes));
+                }
+                Some(outcome) = finished.recv() => return outcome,
             }
-            let param = |name: &str| {
-                url.query_pairs()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.into_owned())
-            };
-            let outcome = if let Some(error) = param("error") {
-                let detail = param("error_description").unwrap_or_default();
-                Err(ConnectError::Denied(
-                    format!("{error} {detail}").trim().to_owned(),
-                ))
-            } else if param("state").as_deref() != Some(expected_state.secret().as_str()) {
-                Err(ConnectError::StateMismatch)
-            } else {
-                param("code")
-                    .ok_or_else(|| ConnectError::Denied("the redirect carried no code".into()))
-            };
-            let page = match &outcome {
-                Ok(_) => (
-                    "200 OK",
-                    "Connected. You can close this tab and return to the terminal.",
-                ),
-                Err(_) => (
-                    "400 Bad Request",
-                    "The account was not connected; see the terminal.",
-                ),
-            };
-            respond(stream.get_mut(), page.0, page.1).await;
-            return outcome;
         }
-    })
-    .await
-    .map_err(|_| ConnectError::TimedOut(timeout.as_secs()))?
+    };
+    tokio::time::timeout(timeout, waiting)
+        .await
+        .map_err(|_| ConnectError::TimedOut(timeout.as_secs()))?
+}
+
+/// Reads one request on the redirect listener and answers it; sends the flow's outcome when
+/// the request was this flow's redirect.
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    redirect: Url,
+    expected_state: String,
+    outcomes: tokio::sync::mpsc::Sender<Result<String, ConnectError>>,
+) {
+    let mut request_line = String::new();
+    let read = {
+        let mut reader = BufReader::new((&mut stream).take(MAX_REQUEST_HEAD));
+        tokio::time::timeout(REDIRECT_READ_TIMEOUT, async {
+            reader.read_line(&mut request_line).await?;
+            // The headers are read (and ignored) too: closing with bytes left unread resets
+            // the connection, and the browser may then lose the page.
+            let mut header = Vec::new();
+            loop {
+                header.clear();
+                let read = reader.read_until(b'\n', &mut header).await?;
+                if read == 0 || header.trim_ascii().is_empty() {
+                    return Ok::<_, std::io::Error>(());
+                }
+            }
+        })
+        .await
+    };
+    if !matches!(read, Ok(Ok(()))) {
+        return;
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let url = match redirect.join(target) {
+        Ok(url) if url.path() == redirect.path() => url,
+        _ => {
+            respond(&mut stream, "404 Not Found", "Not the OAuth redirect.").await;
+            return;
+        }
+    };
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    if param("state").as_deref() != Some(expected_state.as_str()) {
+        tracing::warn!("ignored a request to the OAuth redirect whose state does not match");
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "The state of this redirect does not match the running sign-in; it was ignored. \
+             Finish the sign-in from the URL the terminal shows.",
+        )
+        .await;
+        return;
+    }
+    let outcome = if let Some(error) = param("error") {
+        let detail = param("error_description").unwrap_or_default();
+        Err(ConnectError::Denied(printable(&format!(
+            "{error} {detail}"
+        ))))
+    } else {
+        param("code").ok_or_else(|| ConnectError::Denied("the redirect carried no code".into()))
+    };
+    let page = match &outcome {
+        Ok(_) => (
+            "200 OK",
+            "Connected. You can close this tab and return to the terminal.",
+        ),
+        Err(_) => (
+            "400 Bad Request",
+            "The account was not connected; see the terminal.",
+        ),
+    };
+    respond(&mut stream, page.0, page.1).await;
+    // The page is written before the outcome ends the wait (which aborts this task).
+    let _ = outcomes.send(outcome).await;
+}
+
+/// The provider's error text as it may reach a terminal: control characters (escape
+/// sequences, line breaks) become spaces, so the provider, or whoever forged the redirect,
+/// cannot rewrite what the user sees.
+fn printable(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.trim().to_owned()
 }
 
 async fn respond(stream: &mut tokio::net::TcpStream, status: &str, text: &str) {
@@ -406,7 +477,7 @@ mod tests {
         let token_url = format!("{}/oauth.v2.access", slack.uri());
         let spec = spec(OAuthProvider::Slack, Some(token_url));
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &app(),
@@ -443,7 +514,7 @@ mod tests {
             Some(format!("{}/v1/oauth/token", notion.uri())),
         );
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &app(),
@@ -469,7 +540,7 @@ mod tests {
             .await;
         let spec = spec(OAuthProvider::Slack, Some(format!("{}/x", slack.uri())));
         let auth = authorization(&app(), &spec).unwrap();
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let err = exchange(capped(&client, LIMIT), &app(), &spec, auth, "c".into())
             .await
             .unwrap_err();
@@ -487,7 +558,7 @@ mod tests {
             })))
             .mount(&provider)
             .await;
-        let client = crate::upstream::client(std::time::Duration::from_secs(5));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         for provider_kind in [OAuthProvider::Google, OAuthProvider::Slack] {
             let spec = spec(provider_kind, Some(format!("{}/token", provider.uri())));
             let auth = authorization(&app(), &spec).unwrap();

@@ -5,6 +5,19 @@
 //! caller sends can name a file outside the folder. Writes go to a temporary file in the same
 //! folder, are synced, then renamed over the old file: a crash leaves the old file or the new
 //! one, never a torn one. Files are 0600 and folders 0700.
+//!
+//! User ids are case-sensitive, but a case-insensitive file system (macOS, Windows shares,
+//! casefolded folders) opens `Alice_credentials.json` for `alice_credentials.json`, which would
+//! hand one user another's tokens. So an id with an uppercase letter is stored as
+//! `<id in lowercase>~<digest of the exact id>_credentials.json`: `~` is not allowed in ids,
+//! so no two ids get names that differ only in case. Ids without uppercase letters, guMCP's
+//! usual case, keep guMCP's name. guMCP's exact-case file for an uppercase id is still read
+//! (not written) while the new one does not exist yet; every file is read only when it is
+//! stored under exactly the name asked for. This was chosen over refusing, when saving, an
+//! id that collides with a stored one: that would keep one of two legitimate users from ever
+//! connecting. The one refusal left is a lowercase id whose name, on a file system that
+//! ignores case, is taken by guMCP's file of an uppercase id: writing would replace that
+//! user's credentials.
 
 use std::fs;
 use std::io::Write;
@@ -13,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use sha2::Digest;
 
 use super::credentials::{Credentials, OAuthApp};
 use super::store::{AuthClient, AuthError};
@@ -27,7 +41,8 @@ impl LocalStore {
         LocalStore { root: root.into() }
     }
 
-    /// `credentials/<service>/<user>_credentials.json`, after checking both names.
+    /// Where `user`'s credentials for `service` are written (see the module docs for the
+    /// name), after checking both names.
     pub fn credentials_path(&self, service: &str, user: &str) -> Result<PathBuf, AuthError> {
         ids::validate_server_name(service)?;
         ids::validate_user_id(user)?;
@@ -35,7 +50,17 @@ impl LocalStore {
             .root
             .join("credentials")
             .join(service)
-            .join(format!("{user}_credentials.json")))
+            .join(file_name(user)))
+    }
+
+    /// guMCP's exact-case file of an id with uppercase letters, read until the new one exists.
+    fn legacy_credentials_path(&self, service: &str, user: &str) -> Option<PathBuf> {
+        user.bytes().any(|b| b.is_ascii_uppercase()).then(|| {
+            self.root
+                .join("credentials")
+                .join(service)
+                .join(format!("{user}_credentials.json"))
+        })
     }
 
     pub fn oauth_app_path(&self, service: &str) -> Result<PathBuf, AuthError> {
@@ -46,6 +71,68 @@ impl LocalStore {
             .join(service)
             .join("oauth.json"))
     }
+}
+
+/// A credential file name that no other user id's name equals, even ignoring ASCII case.
+fn file_name(user: &str) -> String {
+    if !user.bytes().any(|b| b.is_ascii_uppercase()) {
+        return format!("{user}_credentials.json");
+    }
+    let digest = sha2::Sha256::digest(user.as_bytes());
+    format!(
+        "{}~{}_credentials.json",
+        user.to_ascii_lowercase(),
+        hex::encode(&digest[..8])
+    )
+}
+
+/// Whether `path` exists under exactly its own name, not merely as a file a case-insensitive
+/// file system opens under that name. The case-swapped name opening the same file shows the
+/// folder ignores case; only then is the folder listed.
+fn stored_exactly(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let found = match fs::metadata(path) {
+        Ok(found) => found,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(true);
+    };
+    let swapped: String = name
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    let ignores_case = fs::metadata(folder.join(swapped))
+        .is_ok_and(|other| other.dev() == found.dev() && other.ino() == found.ino());
+    if !ignores_case {
+        return Ok(true);
+    }
+    for entry in fs::read_dir(folder)? {
+        if entry?.file_name() == name {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The credentials at the first of `paths` stored under exactly that name.
+fn read_credentials(paths: &[PathBuf]) -> Result<Option<Credentials>, AuthError> {
+    for path in paths {
+        let exact = stored_exactly(path)
+            .map_err(|err| AuthError::Store(format!("cannot read {}: {err}", path.display())))?;
+        if exact {
+            return read_json(path);
+        }
+    }
+    Ok(None)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, AuthError> {
@@ -104,8 +191,9 @@ impl AuthClient for LocalStore {
         _caller_key: Option<&'a crate::auth::principal::PresentedKey>,
     ) -> BoxFuture<'a, Result<Option<Credentials>, AuthError>> {
         async move {
-            let path = self.credentials_path(service, user)?;
-            tokio::task::spawn_blocking(move || read_json(&path))
+            let mut paths = vec![self.credentials_path(service, user)?];
+            paths.extend(self.legacy_credentials_path(service, user));
+            tokio::task::spawn_blocking(move || read_credentials(&paths))
                 .await
                 .map_err(|err| AuthError::Store(err.to_string()))?
         }
@@ -138,9 +226,19 @@ impl AuthClient for LocalStore {
             let bytes = serde_json::to_vec_pretty(credentials)
                 .map_err(|err| AuthError::Store(err.to_string()))?;
             tokio::task::spawn_blocking(move || {
-                write_atomically(&path, &bytes).map_err(|err| {
+                let failed = |err: std::io::Error| {
                     AuthError::Store(format!("cannot write {}: {err}", path.display()))
-                })
+                };
+                // Only guMCP's file of an id differing in case, on a file system that ignores
+                // case, can be in the way; writing would replace that user's credentials.
+                if path.exists() && !stored_exactly(&path).map_err(failed)? {
+                    return Err(AuthError::Store(format!(
+                        "cannot write {}: a credential file of a user id that differs only in \
+                         case is stored there (this file system ignores case)",
+                        path.display()
+                    )));
+                }
+                write_atomically(&path, &bytes).map_err(failed)
             })
             .await
             .map_err(|err| AuthError::Store(err.to_string()))?
@@ -213,6 +311,93 @@ mod tests {
                 .is_err());
         }
         assert!(!root.path().join("etc").exists());
+    }
+
+    #[test]
+    fn user_ids_differing_only_in_case_get_names_that_differ_ignoring_case() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path());
+        // '~' marks the digest names; no user id can hold it.
+        assert!(ids::validate_user_id("alice~1").is_err());
+        let names: Vec<String> = ["alice", "Alice", "ALICE", "aLiCe", "bob"]
+            .iter()
+            .map(|id| {
+                let path = store.credentials_path("github", id).unwrap();
+                path.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(names[0], "alice_credentials.json", "guMCP's name is kept");
+        assert!(names[1].starts_with("alice~"), "{}", names[1]);
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert!(!a.eq_ignore_ascii_case(b), "{a} and {b}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn alice_and_alice_in_another_case_keep_their_own_credentials() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path());
+        let token = |t: &str| Credentials {
+            access_token: Some(t.into()),
+            ..Credentials::default()
+        };
+        store
+            .save("github", "alice", &token("lower"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.credentials("github", "Alice", None).await.unwrap(),
+            None
+        );
+        store
+            .save("github", "Alice", &token("upper"))
+            .await
+            .unwrap();
+        let read = |user| store.credentials("github", user, None);
+        assert_eq!(read("alice").await.unwrap(), Some(token("lower")));
+        assert_eq!(read("Alice").await.unwrap(), Some(token("upper")));
+        assert_eq!(read("ALICE").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn gumcps_exact_case_file_is_read_until_the_new_one_is_written() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path());
+        let folder = root.path().join("credentials/github");
+        fs::create_dir_all(&folder).unwrap();
+        fs::write(
+            folder.join("Alice_credentials.json"),
+            r#"{"access_token": "from-gumcp"}"#,
+        )
+        .unwrap();
+        let read = || store.credentials("github", "Alice", None);
+        let legacy = read().await.unwrap().unwrap();
+        assert_eq!(legacy.access_token.as_deref(), Some("from-gumcp"));
+        assert_eq!(
+            store.credentials("github", "alice", None).await.unwrap(),
+            None
+        );
+        let fresh = Credentials {
+            access_token: Some("refreshed".into()),
+            ..Credentials::default()
+        };
+        store.save("github", "Alice", &fresh).await.unwrap();
+        assert_eq!(read().await.unwrap(), Some(fresh));
+        let written = store.credentials_path("github", "Alice").unwrap();
+        assert_ne!(written, folder.join("Alice_credentials.json"));
+        assert!(written.exists());
+    }
+
+    #[test]
+    fn a_file_is_stored_exactly_only_under_its_own_name() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("Alice_credentials.json");
+        assert!(!stored_exactly(&path).unwrap());
+        fs::write(&path, "{}").unwrap();
+        assert!(stored_exactly(&path).unwrap());
+        assert!(!stored_exactly(&root.path().join("alice_credentials.json")).unwrap());
     }
 
     #[test]

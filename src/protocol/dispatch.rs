@@ -21,8 +21,10 @@ use crate::actors::server_core::ServerDescription;
 use crate::config::ProtocolSettings;
 use crate::servers::{CallError, Features, InputRequired, RequestContext};
 
-/// Seals and opens `requestState` so a client cannot forge or replay it across users,
-/// methods or tools (SEP-2322 asks servers to protect its integrity).
+/// Seals and opens `requestState` so a client cannot forge or replay it across servers, users,
+/// methods or tools (SEP-2322 asks servers to protect its integrity). The key is one per
+/// process and every server shares it, so the server name is part of what is bound: a state
+/// one server handed out must not reach another server's tool of the same name.
 pub struct StateSeal {
     codec: RequestStateCodec,
     ttl: std::time::Duration,
@@ -43,24 +45,20 @@ impl StateSeal {
         }
     }
 
-    fn binding(user: &str, method: &str, target: &str) -> Vec<u8> {
-        [user, method, target].join("\u{0}").into_bytes()
+    /// Server names and user ids (checked by `ids`) and the server methods hold no NUL, so
+    /// the parts cannot run into one another.
+    fn binding(server: &str, user: &str, method: &str, target: &str) -> Vec<u8> {
+        [server, user, method, target].join("\u{0}").into_bytes()
     }
 
-    pub fn seal(&self, state: &str, user: &str, method: &str, target: &str) -> String {
-        let binding = Self::binding(user, method, target);
+    pub fn seal(&self, state: &str, to: &SealedFor, target: &str) -> String {
+        let binding = Self::binding(to.server, to.user, to.method, target);
         let options = SealOptions::new().associated_data(&binding).ttl(self.ttl);
         self.codec.seal_with(state.as_bytes(), &options)
     }
 
-    pub fn open(
-        &self,
-        sealed: &str,
-        user: &str,
-        method: &str,
-        target: &str,
-    ) -> Result<String, McpError> {
-        let binding = Self::binding(user, method, target);
+    pub fn open(&self, sealed: &str, to: &SealedFor, target: &str) -> Result<String, McpError> {
+        let binding = Self::binding(to.server, to.user, to.method, target);
         let bytes = self.codec.open_with(sealed, &binding).map_err(|_| {
             McpError::invalid_params(
                 "requestState failed verification (altered, expired, or from another request); \
@@ -69,6 +67,13 @@ impl StateSeal {
         })?;
         String::from_utf8(bytes).map_err(|_| McpError::invalid_params("requestState is not text"))
     }
+}
+
+/// The request a sealed state belongs to (with its target, see [`state_target`]).
+pub struct SealedFor<'a> {
+    pub server: &'a str,
+    pub user: &'a str,
+    pub method: &'a str,
 }
 
 /// The target a sealed state is bound to: the tool or prompt name, or the resource URI.
@@ -211,6 +216,12 @@ pub async fn serve(
     seal: &StateSeal,
 ) -> Result<Value, McpError> {
     let modern = ctx.protocol.is_modern();
+    let (server_name, user) = (server.server_name(), ctx.user_id.clone());
+    let to = SealedFor {
+        server: &server_name,
+        user: &user,
+        method,
+    };
     match method {
         "tools/list" => list(&server.tools().await?, "tools", &params, settings),
         "resources/list" => {
@@ -231,12 +242,12 @@ pub async fn serve(
             let name = required_str(&params, "name")?;
             let arguments = optional_object(&params, "arguments")?;
             let outcome = server.call_tool(name.clone(), arguments, ctx.clone()).await;
-            shape(outcome, method, &name, &ctx, modern, seal)
+            shape(outcome, &to, &name, modern, seal)
         }
         "resources/read" => {
             let uri = required_str(&params, "uri")?;
             let outcome = server.read_resource(uri.clone(), ctx.clone()).await;
-            shape(outcome, method, &uri, &ctx, modern, seal)
+            shape(outcome, &to, &uri, modern, seal)
         }
         "prompts/get" => {
             let name = required_str(&params, "name")?;
@@ -244,7 +255,7 @@ pub async fn serve(
             let outcome = server
                 .get_prompt(name.clone(), arguments, ctx.clone())
                 .await;
-            shape(outcome, method, &name, &ctx, modern, seal)
+            shape(outcome, &to, &name, modern, seal)
         }
         "completion/complete" => {
             let request: CompleteRequestParams = serde_json::from_value(Value::Object(params))
@@ -252,7 +263,7 @@ pub async fn serve(
                     McpError::invalid_params(format!("invalid completion request: {err}"))
                 })?;
             let outcome = server.complete(request, ctx.clone()).await;
-            shape(outcome, method, "", &ctx, modern, seal)
+            shape(outcome, &to, "", modern, seal)
         }
         other => Err(McpError::method_not_found(other)),
     }
@@ -261,9 +272,8 @@ pub async fn serve(
 /// Turns a server outcome into a result or error as the era wants it.
 fn shape<T: Serialize>(
     outcome: Result<T, CallError>,
-    method: &str,
+    to: &SealedFor,
     target: &str,
-    ctx: &RequestContext,
     modern: bool,
     seal: &StateSeal,
 ) -> Result<Value, McpError> {
@@ -281,7 +291,7 @@ fn shape<T: Serialize>(
                 .with_data(json!({ "uri": uri })))
         }
         Err(CallError::InputRequired(input)) if modern => {
-            Ok(input_required(input, &ctx.user_id, method, target, seal))
+            Ok(input_required(input, to, target, seal))
         }
         Err(CallError::InputRequired(_)) => Err(McpError::internal(
             "the server asked for client input in a way this protocol version cannot carry",
@@ -289,13 +299,7 @@ fn shape<T: Serialize>(
     }
 }
 
-fn input_required(
-    input: InputRequired,
-    user: &str,
-    method: &str,
-    target: &str,
-    seal: &StateSeal,
-) -> Value {
+fn input_required(input: InputRequired, to: &SealedFor, target: &str, seal: &StateSeal) -> Value {
     let mut result = json!({ "resultType": "input_required" });
     if !input.requests.is_empty() {
         result["inputRequests"] = json!(input.requests);
@@ -303,7 +307,7 @@ fn input_required(
     // The spec requires at least one of the two fields; an empty state keeps that promise.
     let state = input.state.unwrap_or_default();
     if !state.is_empty() || input.requests.is_empty() {
-        result["requestState"] = json!(seal.seal(&state, user, method, target));
+        result["requestState"] = json!(seal.seal(&state, to, target));
     }
     result
 }
@@ -373,8 +377,7 @@ fn optional_object(params: &JsonObject, key: &str) -> Result<JsonObject, McpErro
 /// The era part of a 2026-07-28 request's context: the answers and verified state of a retry.
 pub fn modern_era(
     params: &JsonObject,
-    user: &str,
-    method: &str,
+    to: &SealedFor,
     seal: &StateSeal,
 ) -> Result<crate::servers::context::Era, McpError> {
     let input_responses = match params.get("inputResponses") {
@@ -389,7 +392,7 @@ pub fn modern_era(
     let request_state = match params.get("requestState") {
         None | Some(Value::Null) => None,
         Some(Value::String(sealed)) => {
-            let state = seal.open(sealed, user, method, &state_target(method, params))?;
+            let state = seal.open(sealed, to, &state_target(to.method, params))?;
             Some(state).filter(|state| !state.is_empty())
         }
         Some(_) => return Err(McpError::invalid_params("`requestState` must be a string")),
@@ -444,16 +447,42 @@ mod tests {
     }
 
     #[test]
-    fn sealed_state_opens_only_for_the_same_user_method_and_target() {
+    fn sealed_state_opens_only_for_the_same_server_user_method_and_target() {
         let seal = StateSeal::random(std::time::Duration::from_secs(60));
-        let sealed = seal.seal("step-2", "alice", "tools/call", "book");
-        assert_eq!(
-            seal.open(&sealed, "alice", "tools/call", "book").unwrap(),
-            "step-2"
-        );
-        assert!(seal.open(&sealed, "bob", "tools/call", "book").is_err());
-        assert!(seal.open(&sealed, "alice", "tools/call", "other").is_err());
-        assert!(seal.open("forged", "alice", "tools/call", "book").is_err());
+        let to = |server, user, method| SealedFor {
+            server,
+            user,
+            method,
+        };
+        let alice_on_a = to("server-a", "alice", "tools/call");
+        let sealed = seal.seal("step-2", &alice_on_a, "book");
+        assert_eq!(seal.open(&sealed, &alice_on_a, "book").unwrap(), "step-2");
+        for other in [
+            to("server-b", "alice", "tools/call"),
+            to("server-a", "bob", "tools/call"),
+            to("server-a", "alice", "prompts/get"),
+        ] {
+            assert!(seal.open(&sealed, &other, "book").is_err());
+        }
+        assert!(seal.open(&sealed, &alice_on_a, "other").is_err());
+        assert!(seal.open("forged", &alice_on_a, "book").is_err());
+    }
+
+    #[test]
+    fn a_state_from_one_server_is_refused_by_another_for_the_same_user() {
+        let seal = StateSeal::random(std::time::Duration::from_secs(60));
+        let on = |server| SealedFor {
+            server,
+            user: "alice",
+            method: "tools/call",
+        };
+        let sealed = seal.seal("step-2", &on("server-a"), "book");
+        let mut params = JsonObject::new();
+        params.insert("name".into(), json!("book"));
+        params.insert("requestState".into(), json!(sealed));
+        let replayed = modern_era(&params, &on("server-b"), &seal).map(|_| ());
+        assert_eq!(replayed.unwrap_err().code, codes::INVALID_PARAMS);
+        assert!(modern_era(&params, &on("server-a"), &seal).is_ok());
     }
 
     #[test]

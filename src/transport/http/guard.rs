@@ -1,6 +1,7 @@
-//! DNS-rebinding protection, in front of every route: a browser page from another origin, or a
-//! request that reached us under a host name we do not serve, is refused with 403 before any
-//! handler runs. Clients that are not browsers send no `Origin` and pass.
+//! DNS-rebinding protection, in front of every route of both listeners (the API and
+//! `/metrics`): a browser page from another origin, or a request that reached us under a host
+//! name we do not serve, is refused with 403 before any handler runs. Clients that are not
+//! browsers send no `Origin` and pass.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

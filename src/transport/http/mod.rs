@@ -70,6 +70,8 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] crate::upstream::ClientError),
 }
 
 /// What every handler shares.
@@ -314,7 +316,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     let tokens = match (&settings.access.oauth, settings.access_mode()) {
         (Some(oauth), AccessMode::Oauth) => {
             let client =
-                crate::upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs));
+                crate::upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs))?;
             let server = ResourceServer::new(oauth.clone(), client);
             server.refresh().await;
             server.keep_fresh();
@@ -353,6 +355,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
+    let metrics_origins = origins.clone();
     let api = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -368,9 +371,13 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     .listen(api_listener)?
     .run();
     let metrics_runtime = web::Data::new(runtime.clone());
+    // Same guard as the API: a page rebinding its own name to this address must not read the
+    // metrics either.
     let metrics_server = HttpServer::new(move || {
         App::new()
             .app_data(metrics_runtime.clone())
+            .app_data(metrics_origins.clone())
+            .wrap(from_fn(guard::check))
             .route("/metrics", web::get().to(metrics))
     })
     .workers(1)
