@@ -242,6 +242,51 @@ async fn without_a_verification_endpoint_each_key_has_its_own_data() {
 }
 
 #[tokio::test]
+async fn a_session_is_found_only_with_the_key_that_opened_it() {
+    let (served, _root) = serve(&remote_config("http://127.0.0.1:9", ""), &[]).await;
+    let client = http_client();
+    let mut stream = client
+        .get(format!(
+            "{}/simple-tools-server/victim:{VICTIM_KEY}",
+            served.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let first = String::from_utf8_lossy(&first).into_owned();
+    let endpoint = first
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .expect("the endpoint event")
+        .trim()
+        .to_owned();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let post = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(ping)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let other_key = endpoint.replace(VICTIM_KEY, "attacker-guess");
+    assert_ne!(other_key, endpoint);
+    assert_eq!(post(format!("{}{other_key}", served.url)).await, 404);
+    assert_eq!(post(format!("{}{endpoint}", served.url)).await, 202);
+    served.stop().await;
+}
+
+#[tokio::test]
 async fn a_verification_endpoint_decides_and_is_asked_once_per_key() {
     let api = MockServer::start().await;
     Mock::given(method("GET"))

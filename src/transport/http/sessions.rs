@@ -282,3 +282,24 @@ impl Drop for TransientGuard {
         self.session.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::principal::KeyDigest;
+
+    #[test]
+    fn a_key_claiming_a_user_has_seats_of_its_own() {
+        let table = SessionTable::new(10, 2, Arc::new(Metrics::new()));
+        let right = Principal::claimed_by("victim", KeyDigest::of("right"));
+        let guess = Principal::claimed_by("victim", KeyDigest::of("guess"));
+        let held: Vec<Seat> = (0..2).map(|_| table.admit(&guess).unwrap()).collect();
+        assert!(matches!(table.admit(&guess), Err(Refused::PerUser(2))));
+        assert!(
+            table.admit(&right).is_ok(),
+            "the guesser did not take the victim's seats"
+        );
+        drop(held);
+        assert!(table.admit(&guess).is_ok());
+    }
+}
