@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::server_core::ServerCore;
-use super::supervisor::ServerKey;
+use super::server_core::{ServerCore, ServerKey};
 
 #[derive(Default)]
 pub struct Directory {

@@ -13,16 +13,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::outbox::Outbox;
 use super::runtime::{Runtime, ServerHandle};
-use super::supervisor::ServerKey;
+use super::server_core::ServerKey;
 use crate::auth::access::Caller;
-use crate::protocol::dispatch;
+use crate::protocol::dispatch::{self, Listing, SealedFor, ServerMethod};
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::{parse_frame, Frame, Message, Outgoing, Rejected, RequestId};
 use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
-use crate::servers::RequestContext;
+use crate::servers::{CallError, RequestContext};
 
 /// One user's server as its requests are served: where calls go, the credentials they use,
 /// and the `serverInfo` 2026-07-28 results carry.
@@ -97,7 +97,9 @@ impl Host {
         async move { runtime.server_of(key).await }
     }
 
-    /// Serves a server method and shapes its reply for the era; counts it in the metrics.
+    /// Serves a server method and shapes its reply for the era; counts it in the metrics. The
+    /// request goes down once — parsed by the protocol layer (pure), called on the user's
+    /// server — and its answer comes back once, paged or shaped by the protocol layer (pure).
     pub fn serve(
         &self,
         id: RequestId,
@@ -118,6 +120,7 @@ impl Host {
             link,
             credentials: self.credentials.clone(),
         };
+        let parsed = ServerMethod::parse(&method, params);
         let modern = terms.protocol.is_modern();
         let server = self.server();
         let host = self.clone();
@@ -125,20 +128,15 @@ impl Host {
         async move {
             let started = std::time::Instant::now();
             let outcome = async {
+                let call = parsed?;
                 let mut server = server.await?;
-                if let Some(headers) = &param_headers {
-                    check_param_headers(&mut server, &params, headers).await?;
+                if let (Some(headers), ServerMethod::CallTool { name, arguments }) =
+                    (&param_headers, &call)
+                {
+                    check_param_headers(&mut server, name, arguments, headers).await?;
                 }
+                let result = host.call(&mut server, &method, call, request_ctx).await?;
                 let settings = &host.runtime.settings.protocol;
-                let result = dispatch::serve(
-                    &mut server,
-                    &method,
-                    params,
-                    request_ctx,
-                    settings,
-                    &host.runtime.seal,
-                )
-                .await?;
                 Ok(if modern {
                     dispatch::finish_modern(result, &method, &host.server_info, settings)
                 } else {
@@ -148,6 +146,65 @@ impl Host {
             .await;
             host.record(&method, &outcome, started);
             Outgoing::reply(id, outcome)
+        }
+    }
+
+    /// Asks the user's server for `call` and turns its answer into the raw result (before the
+    /// era's finish): listings paged, call outcomes shaped, input requests sealed to this
+    /// server, principal, method and target.
+    async fn call(
+        &self,
+        server: &mut ServerHandle,
+        method: &str,
+        call: ServerMethod,
+        ctx: RequestContext,
+    ) -> Result<Value, McpError> {
+        let settings = &self.runtime.settings.protocol;
+        let modern = ctx.protocol.is_modern();
+        let subject = self.key.principal.seal_subject();
+        let to = SealedFor {
+            server: &self.key.server,
+            user: &subject,
+            method,
+        };
+        let target = call.target().to_owned();
+        let seal = &self.runtime.seal;
+        match call {
+            ServerMethod::List { listing, start } => match listing {
+                Listing::Tools => dispatch::page(&server.tools().await?, listing, start, settings),
+                Listing::Resources => {
+                    let resources = server.resources(ctx).await.map_err(|err| match err {
+                        CallError::Protocol(error) => error,
+                        other => McpError::internal(other.to_string()),
+                    })?;
+                    dispatch::page(&resources, listing, start, settings)
+                }
+                Listing::ResourceTemplates => dispatch::page(
+                    &server.resource_templates().await?,
+                    listing,
+                    start,
+                    settings,
+                ),
+                Listing::Prompts => {
+                    dispatch::page(&server.prompts().await?, listing, start, settings)
+                }
+            },
+            ServerMethod::CallTool { name, arguments } => {
+                let outcome = server.call_tool(name, arguments, ctx).await;
+                dispatch::shape(outcome, &to, &target, modern, seal)
+            }
+            ServerMethod::ReadResource { uri } => {
+                let outcome = server.read_resource(uri, ctx).await;
+                dispatch::shape(outcome, &to, &target, modern, seal)
+            }
+            ServerMethod::GetPrompt { name, arguments } => {
+                let outcome = server.get_prompt(name, arguments, ctx).await;
+                dispatch::shape(outcome, &to, &target, modern, seal)
+            }
+            ServerMethod::Complete(request) => {
+                let outcome = server.complete(*request, ctx).await;
+                dispatch::shape(outcome, &to, &target, modern, seal)
+            }
         }
     }
 
@@ -188,7 +245,7 @@ impl Host {
         match method.as_str() {
             "server/discover" => Answer::Later(self.discover(id).boxed_local()),
             server_method if dispatch::is_server_method(server_method) => {
-                let sealed_for = dispatch::SealedFor {
+                let sealed_for = SealedFor {
                     server: &self.key.server,
                     user: &self.key.principal.seal_subject(),
                     method: &method,
@@ -283,22 +340,14 @@ pub fn rejection(rejected: Rejected) -> Outgoing {
 /// Checks a `tools/call`'s `Mcp-Param-*` headers against the tool's `x-mcp-header` properties.
 async fn check_param_headers(
     server: &mut ServerHandle,
-    params: &JsonObject,
+    name: &str,
+    arguments: &JsonObject,
     headers: &[(String, Option<String>)],
 ) -> Result<(), McpError> {
-    let name = params
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
     let tools = server.tools().await?;
     let Some(tool) = tools.iter().find(|tool| tool.name == name) else {
         return Ok(());
     };
-    let empty = JsonObject::new();
-    let arguments = params
-        .get("arguments")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
     crate::protocol::headers::check_param_headers(&tool.input_schema, arguments, headers)
 }
 

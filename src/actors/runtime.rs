@@ -1,6 +1,7 @@
 //! The runtime handle the transports hold: it finds (or has the supervisor start) a user's
 //! server instance and wraps it in a [`ServerHandle`] whose methods are plain async calls run on
-//! the caller's task, so no actor types leak past this module.
+//! the caller's task, so no actor types leak past this module. (Sessions are started through
+//! `session::SessionHandle::open`.)
 
 use std::sync::Arc;
 
@@ -9,23 +10,21 @@ use rmcp::model::{
     CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, JsonObject, Prompt,
     ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 use super::auth::{AuthActor, AuthHandle};
 use super::budget::{InFlightBudget, Permit};
 use super::directory::Directory;
-use super::server_core::{ServerCore, ServerDescription};
-use super::session::{Close, Drain, Expect, Inbound, InboundTooLarge, Outbox, SessionActor};
-use super::supervisor::{CountLive, GetServer, LookupError, ServerKey, Supervisor};
-use crate::auth::access::Caller;
+use super::server_core::ServerCore;
+use super::server_core::ServerKey;
+use super::supervisor::{CountLive, GetServer, LookupError, Supervisor};
 use crate::auth::principal::Principal;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
-use crate::protocol::headers::MirroredHeaders;
 use crate::servers::http::Upstream;
-use crate::servers::{CallError, RequestContext, ServerEvent, ServerRegistry};
+use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry};
 use crate::upstream;
 use std::time::Duration;
 
@@ -137,17 +136,6 @@ impl Runtime {
     pub fn live_servers_now(&self) -> usize {
         self.directory.live_count()
     }
-
-    /// Starts a session actor for `caller` on `server` on the current thread; its messages go
-    /// to `out`, and `stopped` resolves once it has stopped.
-    pub fn open_session(&self, server: &str, caller: &Caller, out: Outbox) -> OpenSession {
-        let (on_stop, stopped) = oneshot::channel();
-        let addr = SessionActor::new(self.clone(), server, caller, out, on_stop).start();
-        OpenSession {
-            handle: SessionHandle { addr },
-            stopped,
-        }
-    }
 }
 
 /// A user's server instance, as async calls that run on the caller's task. It re-finds the
@@ -160,11 +148,6 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// The server's name, which a sealed `requestState` is bound to.
-    pub fn server_name(&self) -> Arc<str> {
-        self.key.server.clone()
-    }
-
     /// The live instance, looked up again if this one's actor stopped.
     async fn core(&mut self) -> Result<Arc<ServerCore>, McpError> {
         if !self.core.is_live() {
@@ -273,62 +256,4 @@ fn auth_actor(
         token_urls,
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
-}
-
-/// A session just started, and the signal of its end.
-pub struct OpenSession {
-    pub handle: SessionHandle,
-    pub stopped: oneshot::Receiver<()>,
-}
-
-/// A session actor, as plain calls for the transports.
-#[derive(Clone)]
-pub struct SessionHandle {
-    addr: Addr<SessionActor>,
-}
-
-/// The session has stopped; nothing more can be delivered to it.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the session has ended")]
-pub struct SessionEnded;
-
-impl SessionHandle {
-    /// Delivers one frame; its answers go to `reply_to`, or the session's own stream.
-    pub async fn deliver(
-        &self,
-        bytes: Vec<u8>,
-        reply_to: Option<Outbox>,
-        mirrored: Option<MirroredHeaders>,
-    ) -> Result<Expect, SessionEnded> {
-        self.addr
-            .send(Inbound {
-                bytes,
-                reply_to,
-                mirrored,
-            })
-            .await
-            .map_err(|_| SessionEnded)
-    }
-
-    /// Tells the client a frame was dropped for being over `limit` bytes.
-    pub async fn too_large(&self, limit: usize) -> Result<(), SessionEnded> {
-        self.addr
-            .send(InboundTooLarge { limit })
-            .await
-            .map_err(|_| SessionEnded)
-    }
-
-    /// No more input will come: answer what is in flight within `grace`, then stop.
-    pub fn drain(&self, grace: std::time::Duration) {
-        self.addr.do_send(Drain { grace });
-    }
-
-    /// The connection is gone: cancel everything in flight and stop now.
-    pub fn close(&self) {
-        self.addr.do_send(Close);
-    }
-
-    pub fn is_live(&self) -> bool {
-        self.addr.connected()
-    }
 }

@@ -9,23 +9,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix::WeakAddr;
+use actix::WeakRecipient;
 
 use super::server_core::ServerCore;
-use super::supervisor::{ServerStopped, Supervisor};
 
 /// How often an idle actor checks whether its time is up.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 pub struct ServerActor {
     core: Arc<ServerCore>,
-    supervisor: WeakAddr<Supervisor>,
+    /// Who learns that this instance stopped (the supervisor).
+    on_stop: WeakRecipient<ServerStopped>,
 }
 
 impl ServerActor {
-    pub fn new(core: Arc<ServerCore>, supervisor: WeakAddr<Supervisor>) -> Self {
-        ServerActor { core, supervisor }
+    pub fn new(core: Arc<ServerCore>, on_stop: WeakRecipient<ServerStopped>) -> Self {
+        ServerActor { core, on_stop }
     }
+}
+
+/// Sent by a server actor as it stops, so its instance leaves the directory.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServerStopped {
+    pub core: Arc<ServerCore>,
 }
 
 impl Actor for ServerActor {
@@ -43,8 +50,8 @@ impl Actor for ServerActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.core.retire();
-        if let Some(supervisor) = self.supervisor.upgrade() {
-            supervisor.do_send(ServerStopped {
+        if let Some(on_stop) = self.on_stop.upgrade() {
+            on_stop.do_send(ServerStopped {
                 core: self.core.clone(),
             });
         }

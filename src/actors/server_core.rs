@@ -26,26 +26,24 @@ use rmcp::model::{
 };
 use tokio::sync::broadcast;
 
-use super::supervisor::ServerKey;
+use crate::auth::principal::Principal;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 use crate::servers::schema::SchemaCache;
 use crate::servers::{
-    CallError, Features, McpServer, RequestContext, ServerEntry, ServerEvent, ServerInit,
+    CallError, McpServer, RequestContext, ServerDescription, ServerEntry, ServerEvent, ServerInit,
 };
+
+/// Identifies one principal's instance of one server (per user, and per key where only the
+/// key vouches for the user).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerKey {
+    pub server: Arc<str>,
+    pub principal: Principal,
+}
 
 /// The window `max_restarts_per_minute` counts over.
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
-
-/// What the server says about itself at `initialize` and `server/discover`.
-#[derive(Debug, Clone)]
-pub struct ServerDescription {
-    pub name: String,
-    pub title: Option<String>,
-    pub version: String,
-    pub instructions: Option<String>,
-    pub features: Features,
-}
 
 /// How a server instance is looked after.
 #[derive(Clone)]
@@ -72,6 +70,7 @@ pub struct ServerCore {
     /// The instance's tools and the tool-list generation they were read at; read once per
     /// change, not per call, so schemas keep their identity and stay compiled.
     tools: RwLock<Option<(u64, Arc<Vec<Tool>>)>>,
+    /// Validators of a tool list of this instance's own (the shared list's are the entry's).
     schemas: SchemaCache,
     in_flight: AtomicUsize,
     /// When the instance was last used, in milliseconds since `born`.
@@ -181,7 +180,7 @@ impl ServerCore {
                 return tools.clone();
             }
         }
-        let tools = Arc::new(self.instance().tools());
+        let tools = self.entry.tools.adopt(self.instance().tools());
         *self.tools.write().unwrap_or_else(PoisonError::into_inner) =
             Some((generation, tools.clone()));
         tools
@@ -212,7 +211,8 @@ impl ServerCore {
         let Some(tool) = tools.iter().find(|t| t.name == name) else {
             return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
         };
-        let arguments = match self.schemas.validate(&name, &tool.input_schema, arguments) {
+        let schemas = self.entry.tools.schemas_of(&tools).unwrap_or(&self.schemas);
+        let arguments = match schemas.validate(&name, &tool.input_schema, arguments) {
             Ok(arguments) => arguments,
             Err(problems) => {
                 let text = format!("Invalid arguments for tool {name}: {problems}");

@@ -9,9 +9,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::directory::Directory;
-use super::server::ServerActor;
-use super::server_core::{ServerCore, Supervision};
-use crate::auth::principal::Principal;
+use super::server::{ServerActor, ServerStopped};
+use super::server_core::{ServerCore, ServerKey, Supervision};
 use crate::config::RuntimeSettings;
 use crate::metrics::Metrics;
 use crate::servers::http::Upstream;
@@ -20,14 +19,6 @@ use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
 /// Capacity of each server's change-event channel; a listener that falls further behind skips
 /// ahead (list-changed events are idempotent, so skipping loses nothing that matters).
 const EVENT_CHANNEL_CAPACITY: usize = 64;
-
-/// Identifies one principal's instance of one server (per user, and per key where only the
-/// key vouches for the user).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServerKey {
-    pub server: Arc<str>,
-    pub principal: Principal,
-}
 
 /// Why no server actor could be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -116,9 +107,9 @@ impl Supervisor {
             metrics: self.metrics.clone(),
         };
         let core = Arc::new(ServerCore::new(key.clone(), entry, init, supervision));
-        let supervisor = ctx.address().downgrade();
+        let on_stop = ctx.address().downgrade().recipient();
         let actor_core = core.clone();
-        let make = move |_: &mut Context<ServerActor>| ServerActor::new(actor_core, supervisor);
+        let make = move |_: &mut Context<ServerActor>| ServerActor::new(actor_core, on_stop);
         match self
             .arbiters
             .get(self.next_arbiter % self.arbiters.len().max(1))
@@ -175,13 +166,6 @@ impl Handler<GetServer> for Supervisor {
         }
         self.start_server(get.key, ctx)
     }
-}
-
-/// Sent by a server actor as it stops, so its instance leaves the directory.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ServerStopped {
-    pub core: Arc<ServerCore>,
 }
 
 impl Handler<ServerStopped> for Supervisor {

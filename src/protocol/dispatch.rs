@@ -1,9 +1,9 @@
-//! Serving one server method: parameters checked, the user's server instance called, pagination
-//! applied, and the result shaped for the protocol era of the request.
-//!
-//! Transports and sessions call this for every method a server answers; lifecycle methods
-//! (`initialize`, `ping`, `logging/setLevel`, subscriptions) belong to the session that owns
-//! the connection state.
+//! Server methods as the protocol sees them, with no call into the runtime: a request parsed
+//! into a typed [`ServerMethod`] on the way in, and on the way out the server's answer paged,
+//! shaped into a result or error (`InputRequiredResult` with a sealed state), and finished for
+//! the era (`resultType`, `serverInfo`, cache hints). The host (`actors::host`) makes the call
+//! in between; lifecycle methods (`initialize`, `ping`, `logging/setLevel`, subscriptions)
+//! belong to the session that owns the connection state.
 
 use std::sync::Arc;
 
@@ -16,10 +16,8 @@ use serde_json::{json, Map, Value};
 use super::error::{codes, McpError};
 use super::meta::SERVER_INFO;
 use super::version::ProtocolVersion;
-use crate::actors::runtime::ServerHandle;
-use crate::actors::server_core::ServerDescription;
 use crate::config::ProtocolSettings;
-use crate::servers::{CallError, Features, InputRequired, RequestContext};
+use crate::servers::{CallError, Features, InputRequired, ServerDescription};
 
 /// Seals and opens `requestState` so a client cannot forge or replay it across servers, users,
 /// methods or tools (SEP-2322 asks servers to protect its integrity). The key is one per
@@ -206,71 +204,98 @@ fn cache_scope(method: &str) -> Option<&'static str> {
     }
 }
 
-/// Serves one server method and returns its raw result (before era shaping).
-pub async fn serve(
-    server: &mut ServerHandle,
-    method: &str,
-    params: JsonObject,
-    ctx: RequestContext,
-    settings: &ProtocolSettings,
-    seal: &StateSeal,
-) -> Result<Value, McpError> {
-    let modern = ctx.protocol.is_modern();
-    let (server_name, user) = (server.server_name(), ctx.user_id.clone());
-    let to = SealedFor {
-        server: &server_name,
-        user: &user,
-        method,
-    };
-    match method {
-        "tools/list" => list(&server.tools().await?, "tools", &params, settings),
-        "resources/list" => {
-            let resources = server.resources(ctx).await.map_err(|err| match err {
-                CallError::Protocol(error) => error,
-                other => McpError::internal(other.to_string()),
-            })?;
-            list(&resources, "resources", &params, settings)
+/// Which list a listing method asks for, and the field its page goes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Tools,
+    Resources,
+    ResourceTemplates,
+    Prompts,
+}
+
+impl Listing {
+    pub fn field(self) -> &'static str {
+        match self {
+            Listing::Tools => "tools",
+            Listing::Resources => "resources",
+            Listing::ResourceTemplates => "resourceTemplates",
+            Listing::Prompts => "prompts",
         }
-        "resources/templates/list" => list(
-            &server.resource_templates().await?,
-            "resourceTemplates",
-            &params,
-            settings,
-        ),
-        "prompts/list" => list(&server.prompts().await?, "prompts", &params, settings),
-        "tools/call" => {
-            let name = required_str(&params, "name")?;
-            let arguments = optional_object(&params, "arguments")?;
-            let outcome = server.call_tool(name.clone(), arguments, ctx.clone()).await;
-            shape(outcome, &to, &name, modern, seal)
-        }
-        "resources/read" => {
-            let uri = required_str(&params, "uri")?;
-            let outcome = server.read_resource(uri.clone(), ctx.clone()).await;
-            shape(outcome, &to, &uri, modern, seal)
-        }
-        "prompts/get" => {
-            let name = required_str(&params, "name")?;
-            let arguments = optional_object(&params, "arguments")?;
-            let outcome = server
-                .get_prompt(name.clone(), arguments, ctx.clone())
-                .await;
-            shape(outcome, &to, &name, modern, seal)
-        }
-        "completion/complete" => {
-            let request: CompleteRequestParams = serde_json::from_value(Value::Object(params))
-                .map_err(|err| {
-                    McpError::invalid_params(format!("invalid completion request: {err}"))
-                })?;
-            let outcome = server.complete(request, ctx.clone()).await;
-            shape(outcome, &to, "", modern, seal)
-        }
-        other => Err(McpError::method_not_found(other)),
     }
 }
 
-/// Turns a server outcome into a result or error as the era wants it.
-fn shape<T: Serialize>(
+/// A server method, parsed and checked: what the host asks the user's server for. Parsing is
+/// all the protocol layer does on the way in; the host makes the call, and [`page`] or
+/// [`shape`] turn its answer into the result on the way out.
+#[derive(Debug)]
+pub enum ServerMethod {
+    /// A listing, from `start` on (the decoded cursor).
+    List {
+        listing: Listing,
+        start: usize,
+    },
+    CallTool {
+        name: String,
+        arguments: JsonObject,
+    },
+    ReadResource {
+        uri: String,
+    },
+    GetPrompt {
+        name: String,
+        arguments: JsonObject,
+    },
+    Complete(Box<CompleteRequestParams>),
+}
+
+impl ServerMethod {
+    /// The method `method` asks for with `params`; bad parameters are -32602, a method no
+    /// server answers -32601.
+    pub fn parse(method: &str, params: JsonObject) -> Result<ServerMethod, McpError> {
+        let listing = |listing| {
+            Ok(ServerMethod::List {
+                listing,
+                start: cursor_start(&params)?,
+            })
+        };
+        match method {
+            "tools/list" => listing(Listing::Tools),
+            "resources/list" => listing(Listing::Resources),
+            "resources/templates/list" => listing(Listing::ResourceTemplates),
+            "prompts/list" => listing(Listing::Prompts),
+            "tools/call" => Ok(ServerMethod::CallTool {
+                name: required_str(&params, "name")?,
+                arguments: optional_object(&params, "arguments")?,
+            }),
+            "resources/read" => Ok(ServerMethod::ReadResource {
+                uri: required_str(&params, "uri")?,
+            }),
+            "prompts/get" => Ok(ServerMethod::GetPrompt {
+                name: required_str(&params, "name")?,
+                arguments: optional_object(&params, "arguments")?,
+            }),
+            "completion/complete" => serde_json::from_value(Value::Object(params))
+                .map(|request| ServerMethod::Complete(Box::new(request)))
+                .map_err(|err| {
+                    McpError::invalid_params(format!("invalid completion request: {err}"))
+                }),
+            other => Err(McpError::method_not_found(other)),
+        }
+    }
+
+    /// What a sealed `requestState` of this call is bound to besides the method.
+    pub fn target(&self) -> &str {
+        match self {
+            ServerMethod::CallTool { name, .. } | ServerMethod::GetPrompt { name, .. } => name,
+            ServerMethod::ReadResource { uri } => uri,
+            ServerMethod::List { .. } | ServerMethod::Complete(_) => "",
+        }
+    }
+}
+
+/// Turns a server's answer to a call into a result or error as the era wants it: an input
+/// request becomes an `InputRequiredResult` with a sealed state in 2026-07-28.
+pub fn shape<T: Serialize>(
     outcome: Result<T, CallError>,
     to: &SealedFor,
     target: &str,
@@ -312,34 +337,38 @@ fn input_required(input: InputRequired, to: &SealedFor, target: &str, seal: &Sta
     result
 }
 
-fn list<T: Serialize>(
+/// One page of a listing, from `start` on, with the cursor of the next page if there is one.
+pub fn page<T: Serialize>(
     items: &[T],
-    field: &str,
-    params: &JsonObject,
+    listing: Listing,
+    start: usize,
     settings: &ProtocolSettings,
 ) -> Result<Value, McpError> {
-    let start = match params.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(Value::String(cursor)) => decode_cursor(cursor)
-            .filter(|&at| at <= items.len())
-            .ok_or_else(|| {
-                McpError::invalid_params(
-                    "Invalid cursor: list again without a cursor to start over",
-                )
-            })?,
-        Some(_) => {
-            return Err(McpError::invalid_params(
-                "Invalid cursor: it must be a string",
-            ))
-        }
-    };
+    if start > items.len() {
+        return Err(invalid_cursor());
+    }
     let end = (start + settings.page_size).min(items.len());
     let page: Vec<&T> = items[start..end].iter().collect();
-    let mut result = json!({ field: page });
+    let mut result = json!({ listing.field(): page });
     if end < items.len() {
         result["nextCursor"] = json!(encode_cursor(end));
     }
     Ok(result)
+}
+
+fn invalid_cursor() -> McpError {
+    McpError::invalid_params("Invalid cursor: list again without a cursor to start over")
+}
+
+/// Where a listing starts: 0, or the offset its opaque cursor carries.
+fn cursor_start(params: &JsonObject) -> Result<usize, McpError> {
+    match params.get("cursor") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::String(cursor)) => decode_cursor(cursor).ok_or_else(invalid_cursor),
+        Some(_) => Err(McpError::invalid_params(
+            "Invalid cursor: it must be a string",
+        )),
+    }
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -434,16 +463,59 @@ mod tests {
             page_size: 2,
             ..ProtocolSettings::default()
         };
-        let first = list(&[1, 2, 3], "items", &JsonObject::new(), &settings).unwrap();
-        assert_eq!(first["items"], json!([1, 2]));
+        let start = |params| match ServerMethod::parse("tools/list", params) {
+            Ok(ServerMethod::List { start, .. }) => Ok(start),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err),
+        };
+        let first = page(
+            &[1, 2, 3],
+            Listing::Tools,
+            start(JsonObject::new()).unwrap(),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(first["tools"], json!([1, 2]));
         let mut params = JsonObject::new();
         params.insert("cursor".into(), first["nextCursor"].clone());
-        let second = list(&[1, 2, 3], "items", &params, &settings).unwrap();
-        assert_eq!(second["items"], json!([3]));
+        let second = page(
+            &[1, 2, 3],
+            Listing::Tools,
+            start(params.clone()).unwrap(),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(second["tools"], json!([3]));
         assert!(second.get("nextCursor").is_none());
+        let beyond = page(&[1], Listing::Tools, 5, &settings).unwrap_err();
+        assert_eq!(beyond.code, codes::INVALID_PARAMS);
         params.insert("cursor".into(), json!("bogus"));
-        let err = list(&[1], "items", &params, &settings).unwrap_err();
-        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert_eq!(start(params).unwrap_err().code, codes::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn methods_are_parsed_with_their_parameters_checked() {
+        let params = |value: Value| value.as_object().cloned().unwrap();
+        let call = ServerMethod::parse(
+            "tools/call",
+            params(json!({"name": "t", "arguments": {"a": 1}})),
+        )
+        .unwrap();
+        assert_eq!(call.target(), "t");
+        let read = ServerMethod::parse("resources/read", params(json!({"uri": "x://y"}))).unwrap();
+        assert_eq!(read.target(), "x://y");
+        for (method, bad) in [
+            ("tools/call", json!({})),
+            ("tools/call", json!({"name": 1})),
+            ("tools/call", json!({"name": "t", "arguments": []})),
+            ("resources/read", json!({})),
+            ("completion/complete", json!({"ref": 1})),
+        ] {
+            let err = ServerMethod::parse(method, params(bad)).unwrap_err();
+            assert_eq!(err.code, codes::INVALID_PARAMS, "{method}");
+        }
+        let unknown = ServerMethod::parse("tools/frobnicate", JsonObject::new()).unwrap_err();
+        assert_eq!(unknown.code, codes::METHOD_NOT_FOUND);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use rmcp::model::JsonObject;
@@ -248,40 +248,59 @@ pub enum ServerEvent {
 
 /// The sending side of a server instance's event channel; it outlives restarts of the instance.
 /// It also counts tool-list changes, so the server's core knows synchronously — before the call
-/// that changed the list has even returned — that its cached tool list is stale.
+/// that changed the list has even returned — that its cached tool list is stale. The channel
+/// itself is made when the first session listens: most users never do, and a broadcast
+/// channel allocates all its slots up front.
 #[derive(Debug, Clone)]
 pub struct ServerEvents {
-    sender: broadcast::Sender<ServerEvent>,
-    tools_generation: Arc<AtomicU64>,
+    inner: Arc<EventChannel>,
+}
+
+#[derive(Debug)]
+struct EventChannel {
+    sender: OnceLock<broadcast::Sender<ServerEvent>>,
+    capacity: usize,
+    tools_generation: AtomicU64,
 }
 
 impl ServerEvents {
     pub fn new(capacity: usize) -> Self {
         ServerEvents {
-            sender: broadcast::channel(capacity).0,
-            tools_generation: Arc::default(),
+            inner: Arc::new(EventChannel {
+                sender: OnceLock::new(),
+                capacity,
+                tools_generation: AtomicU64::new(0),
+            }),
         }
     }
 
     /// Announces a change; nobody listening is not an error.
     pub fn send(&self, event: ServerEvent) {
         if event == ServerEvent::ToolsListChanged {
-            self.tools_generation.fetch_add(1, Ordering::SeqCst);
+            self.inner.tools_generation.fetch_add(1, Ordering::SeqCst);
         }
-        let _ = self.sender.send(event);
+        if let Some(sender) = self.inner.sender.get() {
+            let _ = sender.send(event);
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ServerEvent> {
-        self.sender.subscribe()
+        self.inner
+            .sender
+            .get_or_init(|| broadcast::channel(self.inner.capacity).0)
+            .subscribe()
     }
 
     /// Whether a session is listening (a state with listeners must outlive its instance).
     pub fn has_listeners(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.inner
+            .sender
+            .get()
+            .is_some_and(|sender| sender.receiver_count() > 0)
     }
 
     /// How many times the tool list has changed.
     pub fn tools_generation(&self) -> u64 {
-        self.tools_generation.load(Ordering::SeqCst)
+        self.inner.tools_generation.load(Ordering::SeqCst)
     }
 }

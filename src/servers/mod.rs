@@ -26,6 +26,16 @@ pub use store::UserStore;
 
 use crate::protocol::error::McpError;
 
+/// What the server says about itself at `initialize` and `server/discover`.
+#[derive(Debug, Clone)]
+pub struct ServerDescription {
+    pub name: String,
+    pub title: Option<String>,
+    pub version: String,
+    pub instructions: Option<String>,
+    pub features: Features,
+}
+
 /// What a server offers beyond tools, used to build its capabilities.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Features {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, ServerKind};
+use super::schema::SharedTools;
 use super::{native, McpServer, ServerEvents, UserStore};
 
 /// What a new instance is given: whose it is, the data that outlives it, its event channel,
@@ -44,6 +45,8 @@ pub struct ServerEntry {
     pub name: Arc<str>,
     pub auth_service: Arc<str>,
     pub server_info: Arc<Value>,
+    /// The tools (and compiled schemas) its instances share.
+    pub tools: SharedTools,
 }
 
 impl ServerEntry {
@@ -86,6 +89,7 @@ impl ServerRegistry {
                         manifest: Arc::new(manifest),
                         dir: server.dir,
                         factory,
+                        tools: SharedTools::default(),
                     };
                     entries.insert(name, Arc::new(entry));
                 }

@@ -1,11 +1,42 @@
-//! Tool input validation against each tool's JSON schema, compiled once per schema.
+//! Tool input validation against each tool's JSON schema, compiled once per schema — and once
+//! per server, not per user, where the users' instances report the same tools.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use jsonschema::Validator;
-use rmcp::model::JsonObject;
+use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
+
+/// The tool list the instances of one server report, kept once for all of them with its
+/// compiled validators: a server's instances are per user, its tools almost never are, and a
+/// list with its schemas (compiled or not) would otherwise cost every live instance kilobytes.
+#[derive(Default)]
+pub struct SharedTools {
+    list: OnceLock<Arc<Vec<Tool>>>,
+    schemas: SchemaCache,
+}
+
+impl SharedTools {
+    /// `tools` as one instance reported them: the shared list when they are the same, else a
+    /// list of that instance's own (the first list reported becomes the shared one).
+    pub fn adopt(&self, tools: Vec<Tool>) -> Arc<Vec<Tool>> {
+        let shared = self.list.get_or_init(|| Arc::new(tools.clone()));
+        if **shared == tools {
+            shared.clone()
+        } else {
+            Arc::new(tools)
+        }
+    }
+
+    /// The compiled validators of `tools`, if it is the shared list.
+    pub fn schemas_of(&self, tools: &Arc<Vec<Tool>>) -> Option<&SchemaCache> {
+        self.list
+            .get()
+            .is_some_and(|shared| Arc::ptr_eq(shared, tools))
+            .then_some(&self.schemas)
+    }
+}
 
 /// Compiled validators by tool name, rebuilt only when a tool's schema object changes. Shared
 /// by every call of an instance: lookups take a read lock, compiling a new schema the write lock.
@@ -81,6 +112,31 @@ impl SchemaCache {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::Tool;
+
+    fn tool(name: &str, schema: Value) -> Tool {
+        Tool::new(
+            name.to_owned(),
+            "",
+            Arc::new(schema.as_object().cloned().unwrap()),
+        )
+    }
+
+    #[test]
+    fn instances_reporting_the_same_tools_share_one_list_and_its_validators() {
+        let shared = SharedTools::default();
+        let schema = serde_json::json!({"type": "object", "required": ["key"]});
+        let first = shared.adopt(vec![tool("get", schema.clone())]);
+        let second = shared.adopt(vec![tool("get", schema.clone())]);
+        assert!(Arc::ptr_eq(&first, &second));
+        assert!(shared.schemas_of(&second).is_some());
+        let own = shared.adopt(vec![
+            tool("get", schema),
+            tool("extra", serde_json::json!({})),
+        ]);
+        assert!(!Arc::ptr_eq(&first, &own));
+        assert!(shared.schemas_of(&own).is_none());
+    }
     use super::*;
     use serde_json::json;
 

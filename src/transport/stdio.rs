@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use tokio_util::either::Either;
 
 use crate::actors::outbox::{Outbox, Outflow};
-use crate::actors::runtime::{OpenSession, Runtime};
+use crate::actors::runtime::Runtime;
+use crate::actors::session::{OpenSession, SessionHandle};
 use crate::protocol::jsonrpc::Outgoing;
 
 /// stdin and stdout for [`serve`]. Pipes and UNIX sockets (what desktop clients start us with:
@@ -79,7 +80,8 @@ where
     let OpenSession {
         handle: session,
         stopped,
-    } = runtime.open_session(
+    } = SessionHandle::open(
+        &runtime,
         server,
         &Caller {
             principal: Principal::user(user),

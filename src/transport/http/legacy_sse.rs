@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::events::{self, Event, Until};
 use super::sessions::{EvictOnDrop, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
-use crate::actors::runtime::OpenSession;
 use crate::actors::session::Expect;
+use crate::actors::session::{OpenSession, SessionHandle};
 
 /// `GET /{server}/{session_key}`
 pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> HttpResponse {
@@ -32,9 +32,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
     };
     let (out, outflow) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let OpenSession { handle, stopped } =
-        state
-            .runtime
-            .open_session(&target.server, &target.caller, out);
+        SessionHandle::open(&state.runtime, &target.server, &target.caller, out);
     let id = state.sessions.insert(
         seat,
         target.server.clone(),

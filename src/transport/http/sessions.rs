@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::replay::StreamHub;
-use crate::actors::runtime::SessionHandle;
+use crate::actors::session::SessionHandle;
 use crate::auth::principal::Principal;
 use crate::metrics::{Metrics, Rejection};
 

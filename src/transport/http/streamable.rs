@@ -28,8 +28,8 @@ use super::sessions::{Entry, SessionKind};
 use super::{hang_up, reply, HttpState, Target};
 use crate::actors::host::{Host, StatelessAnswer};
 use crate::actors::outbox::{Outbox, Outflow};
-use crate::actors::runtime::OpenSession;
 use crate::actors::session::Expect;
+use crate::actors::session::{OpenSession, SessionHandle};
 use crate::protocol::error::{codes, McpError};
 use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::Outgoing;
@@ -207,9 +207,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
     };
     let (out, standalone) = Outbox::new(state.outbound_buffer, &state.runtime.metrics);
     let OpenSession { handle, stopped } =
-        state
-            .runtime
-            .open_session(&target.server, &target.caller, out);
+        SessionHandle::open(&state.runtime, &target.server, &target.caller, out);
     let hub = StreamHub::new(state.replay_events, state.outbound_buffer);
     actix_rt::spawn(replay::pump(
         hub.clone(),
@@ -343,9 +341,7 @@ async fn stateless_session(
         Err(refused) => return reply::busy(refused),
     };
     let OpenSession { handle, stopped } =
-        state
-            .runtime
-            .open_session(&target.server, &target.caller, out);
+        SessionHandle::open(&state.runtime, &target.server, &target.caller, out);
     let guard = state.sessions.track_transient(seat, handle.clone());
     match handle.deliver(body, None, Some(mirrored)).await {
         Err(_) => {

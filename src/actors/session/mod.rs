@@ -1,39 +1,51 @@
-//! The session actor: one per connection (a stdio pipe now; an SSE stream or a Streamable-HTTP
-//! session later). It owns that connection's protocol state — negotiated version, client
-//! capabilities, log level, resource subscriptions, `subscriptions/listen` streams, requests in
-//! flight (for cancellation) and server→client requests awaiting an answer — and nothing else.
+//! The session actor: one per connection (a stdio pipe, a legacy SSE stream, a Streamable HTTP
+//! session, or a stateless request that needs one). It owns that connection's protocol state —
+//! negotiated version, client capabilities, log level, resource subscriptions,
+//! `subscriptions/listen` streams, requests in flight (for cancellation) and server→client
+//! requests awaiting an answer — and nothing else.
 //!
 //! Each request is answered either at once (lifecycle methods) or by a future spawned beside
 //! the mailbox, so one slow tool never holds up a ping, a cancellation, or the next call.
+//!
+//! - this file: the actor, its state, and how each frame is answered;
+//! - [`messages`]: what transports and tools send it, one handler each, and [`SessionHandle`],
+//!   the actor as plain calls for the transports;
+//! - [`listen`]: `subscriptions/listen` streams and the server events that feed them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use futures::future::{join_all, BoxFuture, LocalBoxFuture};
+use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::host::{self, rejection, Host, Terms};
+use super::outbox::Outbox;
 use super::runtime::Runtime;
 use crate::auth::access::Caller;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
 use crate::protocol::error::McpError;
-use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::{
-    parse_frame, Frame, Message, Notification, Outgoing, Rejected, Request, RequestId, Response,
+    Frame, Message, Notification, Outgoing, Rejected, Request, RequestId, Response,
 };
-use crate::protocol::meta::{self, LogLevel, ModernMeta, SUBSCRIPTION_ID};
+use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, Era};
-use crate::servers::{Features, ServerEvent};
 
-pub use super::outbox::Outbox;
+use listen::Listen;
+use messages::SessionLink;
+pub use messages::{
+    AskClient, Close, Drain, Expect, Inbound, InboundTooLarge, OpenSession, SessionEnded,
+    SessionHandle,
+};
+
+mod listen;
+mod messages;
 
 /// State that exists once `initialize` has been answered.
 struct LegacyState {
@@ -46,17 +58,6 @@ struct LegacyState {
 struct InFlight {
     cancellation: CancellationToken,
     task: Option<SpawnHandle>,
-}
-
-/// An open `subscriptions/listen`: the notification types it agreed to, and the stream its
-/// notifications go to (its own response stream over HTTP).
-#[derive(Debug, Clone)]
-struct Listen {
-    out: Outbox,
-    tools: bool,
-    prompts: bool,
-    resources: bool,
-    resource_uris: HashSet<String>,
 }
 
 /// How a request is answered.
@@ -503,44 +504,6 @@ impl SessionActor {
         }
     }
 
-    /// Opens a `subscriptions/listen` stream: acknowledged with the subset the server can honour,
-    /// then fed by server events until the client cancels it or the session ends.
-    fn listen(
-        &mut self,
-        id: RequestId,
-        params: &JsonObject,
-        out: Outbox,
-        ctx: &mut Context<Self>,
-    ) -> Answer {
-        let wanted = params
-            .get("notifications")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let server = self.host.server();
-        let opened = async move { server.await?.describe().await };
-        ctx.spawn(opened.into_actor(self).map(move |outcome, act, ctx| {
-            let features = match outcome {
-                Ok(desc) => desc.features,
-                Err(error) => {
-                    deliver(&out, Outgoing::reply(id, Err(error)));
-                    return;
-                }
-            };
-            let (listen, agreed) = agree(&wanted, &features, out);
-            deliver(
-                &listen.out,
-                Outgoing::notification(
-                    "notifications/subscriptions/acknowledged",
-                    json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
-                ),
-            );
-            act.listens.insert(id, listen);
-            act.watch_events(ctx);
-        }));
-        Answer::Pending
-    }
-
     fn on_notification(&mut self, notification: Notification, ctx: &mut Context<Self>) {
         match notification.method.as_str() {
             "notifications/cancelled" => {
@@ -579,44 +542,9 @@ impl SessionActor {
         }
     }
 
-    fn watch_events(&mut self, ctx: &mut Context<Self>) {
-        if self.watching_events {
-            return;
-        }
-        self.watching_events = true;
-        let server = self.host.server();
-        let subscribe = async move { server.await?.watch_events().await };
-        ctx.spawn(
-            subscribe
-                .into_actor(self)
-                .map(|outcome, act, ctx| match outcome {
-                    Ok(receiver) => {
-                        ctx.add_stream(event_stream(receiver));
-                    }
-                    Err(error) => {
-                        act.watching_events = false;
-                        tracing::warn!(%error, "cannot watch server events");
-                    }
-                }),
-        );
-    }
-
     fn stop_if_drained(&mut self, ctx: &mut Context<Self>) {
         if self.draining && self.in_flight.is_empty() {
             ctx.stop();
-        }
-    }
-
-    /// Ends every open listen with the graceful-closure result the spec describes.
-    fn close_listens(&mut self) {
-        for (id, listen) in std::mem::take(&mut self.listens) {
-            deliver(
-                &listen.out,
-                Outgoing::reply(
-                    id.clone(),
-                    Ok(json!({ "resultType": "complete", "_meta": { SUBSCRIPTION_ID: id } })),
-                ),
-            );
         }
     }
 }
@@ -656,297 +584,8 @@ impl Actor for SessionActor {
     }
 }
 
-/// The notification types a listen asked for, narrowed to what the server supports.
-fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Value) {
-    let asked = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let listen = Listen {
-        out,
-        tools: asked("toolsListChanged") && features.tools_list_changed,
-        prompts: asked("promptsListChanged") && features.prompts_list_changed,
-        resources: asked("resourcesListChanged") && features.resources_list_changed,
-        resource_uris: if features.resources_subscribe {
-            wanted
-                .get("resourceSubscriptions")
-                .and_then(Value::as_array)
-                .map(|uris| {
-                    uris.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            HashSet::new()
-        },
-    };
-    let mut agreed = json!({});
-    for (flag, key) in [
-        (listen.tools, "toolsListChanged"),
-        (listen.prompts, "promptsListChanged"),
-        (listen.resources, "resourcesListChanged"),
-    ] {
-        if flag {
-            agreed[key] = json!(true);
-        }
-    }
-    if !listen.resource_uris.is_empty() {
-        let mut uris: Vec<&String> = listen.resource_uris.iter().collect();
-        uris.sort();
-        agreed["resourceSubscriptions"] = json!(uris);
-    }
-    (listen, agreed)
-}
-
-/// A server's events as a stream that skips over lag rather than ending on it.
-fn event_stream(receiver: broadcast::Receiver<ServerEvent>) -> impl Stream<Item = ServerEvent> {
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(event) => return Some((event, receiver)),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-}
-
-impl StreamHandler<ServerEvent> for SessionActor {
-    fn handle(&mut self, event: ServerEvent, _: &mut Self::Context) {
-        let (method, uri) = match &event {
-            ServerEvent::ToolsListChanged => ("notifications/tools/list_changed", None),
-            ServerEvent::PromptsListChanged => ("notifications/prompts/list_changed", None),
-            ServerEvent::ResourcesListChanged => ("notifications/resources/list_changed", None),
-            ServerEvent::ResourceUpdated { uri } => ("notifications/resources/updated", Some(uri)),
-        };
-        if self.legacy.is_some() {
-            let wanted = uri.is_none_or(|uri| self.resource_subscriptions.contains(uri));
-            if wanted {
-                let params = uri.map_or(Value::Null, |uri| json!({ "uri": uri }));
-                self.send(Outgoing::notification(method, params));
-            }
-        }
-        for (id, listen) in &self.listens {
-            let wanted = match &event {
-                ServerEvent::ToolsListChanged => listen.tools,
-                ServerEvent::PromptsListChanged => listen.prompts,
-                ServerEvent::ResourcesListChanged => listen.resources,
-                ServerEvent::ResourceUpdated { uri } => listen.resource_uris.contains(uri),
-            };
-            if wanted {
-                let mut params = json!({ "_meta": { SUBSCRIPTION_ID: id } });
-                if let Some(uri) = uri {
-                    params["uri"] = json!(uri);
-                }
-                deliver(&listen.out, Outgoing::notification(method, params));
-            }
-        }
-    }
-
-    fn finished(&mut self, _: &mut Self::Context) {
-        // The event channel closing is not the connection closing; keep serving.
-    }
-}
-
 /// Queues a message for the transport. A closed outbox means that stream is gone (the session
 /// or request is being torn down), so the message has no one to go to.
 fn deliver(out: &Outbox, message: Outgoing) {
     out.push(message);
-}
-
-/// Whether a frame will be answered: a request is; notifications and the client's responses
-/// are not (HTTP answers 202 for those). A frame that is not JSON-RPC at all, or whose
-/// transport headers contradict it, is answered with its error at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
-pub enum Expect {
-    Reply,
-    Nothing,
-    Malformed,
-    /// Refused by the transport rules (the mirrored headers); HTTP says 400.
-    Refused,
-}
-
-/// One frame from the transport (a stdio line, an HTTP body).
-#[derive(Message)]
-#[rtype(result = "Expect")]
-pub struct Inbound {
-    pub bytes: Vec<u8>,
-    /// Where this frame's answers (and the notifications and requests of its requests) go;
-    /// `None` for the session-wide stream. Streamable HTTP gives each POST its own.
-    pub reply_to: Option<Outbox>,
-    /// 2026-07-28 Streamable HTTP headers that must agree with the body of a request.
-    pub mirrored: Option<MirroredHeaders>,
-}
-
-impl Handler<Inbound> for SessionActor {
-    type Result = Expect;
-
-    fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Expect {
-        let out = inbound.reply_to.unwrap_or_else(|| self.out.clone());
-        let frame = parse_frame(&inbound.bytes);
-        self.stateless |= inbound.mirrored.is_some();
-        if let (Some(headers), Frame::Single(Ok(Message::Request(request)))) =
-            (inbound.mirrored, &frame)
-        {
-            if let Err(error) = headers.check(&request.method, request.params.as_ref()) {
-                deliver(&out, Outgoing::reply(request.id.clone(), Err(error)));
-                return Expect::Refused;
-            }
-            if request.method == "tools/call" {
-                self.frame_param_headers = Some(headers.params);
-            }
-        }
-        let expect = self.on_frame(frame, &out, ctx);
-        self.frame_param_headers = None;
-        expect
-    }
-}
-
-/// The transport dropped a frame over the size limit; the client is told, the session goes on.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct InboundTooLarge {
-    pub limit: usize,
-}
-
-impl Handler<InboundTooLarge> for SessionActor {
-    type Result = ();
-
-    fn handle(&mut self, too_large: InboundTooLarge, _: &mut Self::Context) {
-        self.host
-            .runtime
-            .metrics
-            .rejected(Rejection::MessageTooLarge);
-        self.send(Outgoing::Error {
-            id: None,
-            error: McpError::invalid_request(format!(
-                "message too large: the limit is {} bytes (protocol.max_message_bytes)",
-                too_large.limit
-            )),
-        });
-    }
-}
-
-/// The client will send nothing more: answer what is in flight (within `grace`), then stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain {
-    pub grace: Duration,
-}
-
-impl Handler<Drain> for SessionActor {
-    type Result = ();
-
-    fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) {
-        self.draining = true;
-        self.close_listens();
-        self.stop_if_drained(ctx);
-        ctx.run_later(drain.grace, |act, ctx| {
-            if !act.in_flight.is_empty() {
-                tracing::warn!(
-                    requests = act.in_flight.len(),
-                    "closing with requests still in flight after the grace period"
-                );
-            }
-            ctx.stop();
-        });
-    }
-}
-
-/// The connection is gone: nothing can be answered any more, so everything in flight is
-/// cancelled (the actor's `stopped` does that) and the session ends at once.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Close;
-
-impl Handler<Close> for SessionActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
-
-/// A server→client request from a tool (sampling, elicitation, roots), legacy sessions only.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AskClient {
-    pub method: &'static str,
-    pub params: Value,
-    /// The stream of the request that asks (its POST's response stream over HTTP).
-    pub out: Outbox,
-    pub reply: oneshot::Sender<Result<Value, McpError>>,
-}
-
-impl Handler<AskClient> for SessionActor {
-    type Result = ();
-
-    fn handle(&mut self, ask: AskClient, ctx: &mut Self::Context) {
-        if self.legacy.is_none() {
-            let _ = ask.reply.send(Err(McpError::internal(
-                "requests to the client need an initialized session",
-            )));
-            return;
-        }
-        self.next_client_request += 1;
-        let id = RequestId::String(Arc::from(format!("gumcp-{}", self.next_client_request)));
-        self.awaiting_client.insert(id.clone(), ask.reply);
-        deliver(
-            &ask.out,
-            Outgoing::Request {
-                id: id.clone(),
-                method: ask.method,
-                params: ask.params,
-            },
-        );
-        let timeout = Duration::from_secs(
-            self.host
-                .runtime
-                .settings
-                .protocol
-                .client_request_timeout_secs,
-        );
-        ctx.run_later(timeout, move |act, _| {
-            if let Some(waiter) = act.awaiting_client.remove(&id) {
-                let _ = waiter.send(Err(McpError::internal(format!(
-                    "the client did not answer {} within {} s",
-                    ask.method,
-                    timeout.as_secs()
-                ))));
-            }
-        });
-    }
-}
-
-/// A request's way back to its session: notifications straight to the outbox (so they precede
-/// the reply), requests through the session, which matches the client's answer to them.
-struct SessionLink {
-    out: Outbox,
-    session: Addr<SessionActor>,
-}
-
-impl ClientLink for SessionLink {
-    fn notify(&self, message: Outgoing) {
-        deliver(&self.out, message);
-    }
-
-    fn request(
-        &self,
-        method: &'static str,
-        params: Value,
-    ) -> BoxFuture<'static, Result<Value, McpError>> {
-        let session = self.session.clone();
-        let out = self.out.clone();
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            session.do_send(AskClient {
-                method,
-                params,
-                out,
-                reply,
-            });
-            answer.await.map_err(|_| {
-                McpError::internal("the connection closed before the client answered")
-            })?
-        })
-    }
 }

@@ -1,0 +1,192 @@
+//! `subscriptions/listen` (2026-07-28) streams, and the server events that feed them and the
+//! legacy sessions' list-changed and resource-updated notifications.
+
+use std::collections::HashSet;
+
+use actix::prelude::*;
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use super::{deliver, Answer, SessionActor};
+use crate::actors::outbox::Outbox;
+use crate::protocol::jsonrpc::{Outgoing, RequestId};
+use crate::protocol::meta::SUBSCRIPTION_ID;
+use crate::servers::{Features, ServerEvent};
+
+/// An open `subscriptions/listen`: the notification types it agreed to, and the stream its
+/// notifications go to (its own response stream over HTTP).
+#[derive(Debug, Clone)]
+pub(super) struct Listen {
+    out: Outbox,
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+    resource_uris: HashSet<String>,
+}
+
+impl SessionActor {
+    /// Opens a `subscriptions/listen` stream: acknowledged with the subset the server can honour,
+    /// then fed by server events until the client cancels it or the session ends.
+    pub(super) fn listen(
+        &mut self,
+        id: RequestId,
+        params: &JsonObject,
+        out: Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let wanted = params
+            .get("notifications")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let server = self.host.server();
+        let opened = async move { server.await?.describe().await };
+        ctx.spawn(opened.into_actor(self).map(move |outcome, act, ctx| {
+            let features = match outcome {
+                Ok(desc) => desc.features,
+                Err(error) => {
+                    deliver(&out, Outgoing::reply(id, Err(error)));
+                    return;
+                }
+            };
+            let (listen, agreed) = agree(&wanted, &features, out);
+            deliver(
+                &listen.out,
+                Outgoing::notification(
+                    "notifications/subscriptions/acknowledged",
+                    json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
+                ),
+            );
+            act.listens.insert(id, listen);
+            act.watch_events(ctx);
+        }));
+        Answer::Pending
+    }
+
+    pub(super) fn watch_events(&mut self, ctx: &mut Context<Self>) {
+        if self.watching_events {
+            return;
+        }
+        self.watching_events = true;
+        let server = self.host.server();
+        let subscribe = async move { server.await?.watch_events().await };
+        ctx.spawn(
+            subscribe
+                .into_actor(self)
+                .map(|outcome, act, ctx| match outcome {
+                    Ok(receiver) => {
+                        ctx.add_stream(event_stream(receiver));
+                    }
+                    Err(error) => {
+                        act.watching_events = false;
+                        tracing::warn!(%error, "cannot watch server events");
+                    }
+                }),
+        );
+    }
+
+    /// Ends every open listen with the graceful-closure result the spec describes.
+    pub(super) fn close_listens(&mut self) {
+        for (id, listen) in std::mem::take(&mut self.listens) {
+            deliver(
+                &listen.out,
+                Outgoing::reply(
+                    id.clone(),
+                    Ok(json!({ "resultType": "complete", "_meta": { SUBSCRIPTION_ID: id } })),
+                ),
+            );
+        }
+    }
+}
+
+/// The notification types a listen asked for, narrowed to what the server supports.
+fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Value) {
+    let asked = |key: &str| wanted.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let listen = Listen {
+        out,
+        tools: asked("toolsListChanged") && features.tools_list_changed,
+        prompts: asked("promptsListChanged") && features.prompts_list_changed,
+        resources: asked("resourcesListChanged") && features.resources_list_changed,
+        resource_uris: if features.resources_subscribe {
+            wanted
+                .get("resourceSubscriptions")
+                .and_then(Value::as_array)
+                .map(|uris| {
+                    uris.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            HashSet::new()
+        },
+    };
+    let mut agreed = json!({});
+    for (flag, key) in [
+        (listen.tools, "toolsListChanged"),
+        (listen.prompts, "promptsListChanged"),
+        (listen.resources, "resourcesListChanged"),
+    ] {
+        if flag {
+            agreed[key] = json!(true);
+        }
+    }
+    if !listen.resource_uris.is_empty() {
+        let mut uris: Vec<&String> = listen.resource_uris.iter().collect();
+        uris.sort();
+        agreed["resourceSubscriptions"] = json!(uris);
+    }
+    (listen, agreed)
+}
+
+/// A server's events as a stream that skips over lag rather than ending on it.
+fn event_stream(receiver: broadcast::Receiver<ServerEvent>) -> impl Stream<Item = ServerEvent> {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(event) => return Some((event, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+impl StreamHandler<ServerEvent> for SessionActor {
+    fn handle(&mut self, event: ServerEvent, _: &mut Self::Context) {
+        let (method, uri) = match &event {
+            ServerEvent::ToolsListChanged => ("notifications/tools/list_changed", None),
+            ServerEvent::PromptsListChanged => ("notifications/prompts/list_changed", None),
+            ServerEvent::ResourcesListChanged => ("notifications/resources/list_changed", None),
+            ServerEvent::ResourceUpdated { uri } => ("notifications/resources/updated", Some(uri)),
+        };
+        if self.legacy.is_some() {
+            let wanted = uri.is_none_or(|uri| self.resource_subscriptions.contains(uri));
+            if wanted {
+                let params = uri.map_or(Value::Null, |uri| json!({ "uri": uri }));
+                self.send(Outgoing::notification(method, params));
+            }
+        }
+        for (id, listen) in &self.listens {
+            let wanted = match &event {
+                ServerEvent::ToolsListChanged => listen.tools,
+                ServerEvent::PromptsListChanged => listen.prompts,
+                ServerEvent::ResourcesListChanged => listen.resources,
+                ServerEvent::ResourceUpdated { uri } => listen.resource_uris.contains(uri),
+            };
+            if wanted {
+                let mut params = json!({ "_meta": { SUBSCRIPTION_ID: id } });
+                if let Some(uri) = uri {
+                    params["uri"] = json!(uri);
+                }
+                deliver(&listen.out, Outgoing::notification(method, params));
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The event channel closing is not the connection closing; keep serving.
+    }
+}
