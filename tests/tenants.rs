@@ -287,6 +287,63 @@ async fn a_session_is_found_only_with_the_key_that_opened_it() {
 }
 
 #[tokio::test]
+async fn a_sealed_request_state_opens_only_for_the_key_it_was_handed_to() {
+    let (served, _root) = serve(&remote_config("http://127.0.0.1:9", ""), &[]).await;
+    let client = http_client();
+    let url = |key: &str| format!("{}/conformance-fixtures/victim:{key}/mcp", served.url);
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let round = |key: &str, extra: Value| {
+        let mut params = json!({"_meta": meta.clone(), "arguments": {},
+                                "name": "test_input_required_result_multi_round"});
+        for (name, value) in extra.as_object().cloned().unwrap_or_default() {
+            params[name] = value;
+        }
+        client
+            .post(url(key))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "test_input_required_result_multi_round")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+                    .to_string(),
+            )
+            .send()
+    };
+    let first: Value = round(VICTIM_KEY, json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let answer = json!({
+        "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+        "requestState": first["result"]["requestState"].clone()
+    });
+    let replayed: Value = round("attacker-guess", answer.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["error"]["code"], -32602, "{replayed}");
+    let second: Value = round(VICTIM_KEY, answer)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        second["result"]["inputRequests"]["step2"].is_object(),
+        "{second}"
+    );
+    served.stop().await;
+}
+
+#[tokio::test]
 async fn a_verification_endpoint_decides_and_is_asked_once_per_key() {
     let api = MockServer::start().await;
     Mock::given(method("GET"))
