@@ -13,7 +13,7 @@ use crate::config::{ConfigError, Settings};
 use crate::ids;
 use crate::servers::manifest::{self, AuthKind, Manifest};
 use crate::servers::ServerRegistry;
-use crate::{auth, logging, transport, upstream};
+use crate::{auth, telemetry, transport, upstream};
 use std::io::Write;
 use std::time::Duration;
 
@@ -96,6 +96,10 @@ pub enum CliError {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Client(#[from] upstream::ClientError),
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
+    #[error(transparent)]
+    Start(#[from] crate::actors::runtime::StartError),
 }
 
 /// Every SSE session holds its socket and a duplicate of it (to notice a hang-up), so the
@@ -134,7 +138,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         settings.validate()?;
     }
     let settings = Arc::new(settings);
-    logging::init(&settings.logging);
+    let _telemetry = telemetry::init(&settings)?;
     let registry = Arc::new(ServerRegistry::discover(&settings.servers_dir()));
     for problem in registry.problems() {
         tracing::warn!("skipped server: {problem}");

@@ -37,6 +37,8 @@ pub struct Settings {
     pub access: AccessSettings,
     pub auth: AuthSettings,
     pub logging: LoggingSettings,
+    pub telemetry: TelemetrySettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -470,6 +472,9 @@ pub struct LoggingSettings {
     /// A `tracing` filter such as `info` or `gumcp_actors=debug`; `RUST_LOG` wins when set.
     pub level: String,
     pub format: LogFormat,
+    /// Show user ids in logs, spans and audit records as digests (`u:` + 12 hex digits of
+    /// their SHA-256) instead of as they are.
+    pub hash_user_ids: bool,
 }
 
 impl Default for LoggingSettings {
@@ -477,6 +482,47 @@ impl Default for LoggingSettings {
         LoggingSettings {
             level: "info".to_owned(),
             format: LogFormat::Pretty,
+            hash_user_ids: false,
+        }
+    }
+}
+
+/// Traces exported over OTLP/HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (spans go to `{endpoint}/v1/traces`). Unset: no
+    /// export, and no cost.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            otlp_endpoint: None,
+            service_name: "gumcp-actors".to_owned(),
+        }
+    }
+}
+
+/// The audit log of calls: who, which server and method/tool, when, outcome and duration —
+/// never arguments or results.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    pub enabled: bool,
+    /// A file the records are appended to as JSON lines (created 0600). Unset: they go to the
+    /// log on stderr, under the target `audit`.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            enabled: true,
+            path: None,
         }
     }
 }
@@ -512,9 +558,13 @@ impl Settings {
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if let Some(base) = file.and_then(Path::parent) {
-            for dir in [&mut settings.servers.dir, &mut settings.auth.local_dir]
-                .into_iter()
-                .flatten()
+            for dir in [
+                &mut settings.servers.dir,
+                &mut settings.auth.local_dir,
+                &mut settings.audit.path,
+            ]
+            .into_iter()
+            .flatten()
             {
                 if dir.is_relative() {
                     *dir = base.join(&*dir);
@@ -749,6 +799,14 @@ impl Settings {
              choose api_keys, remote or oauth, bind http.host to loopback, or set \
              access.allow_open_on_network = true if that is really meant",
         )?;
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            check(
+                "telemetry.otlp_endpoint",
+                url,
+                url.starts_with("https://") || url.starts_with("http://"),
+                "must be the collector's http(s) OTLP/HTTP base URL (e.g. \"http://127.0.0.1:4318\")",
+            )?;
+        }
         if let Some(url) = &self.auth.remote_verify_url {
             check(
                 "auth.remote_verify_url",

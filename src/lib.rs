@@ -14,17 +14,19 @@
 //!   token requests.
 //! - [`upstream`] — the one pooled HTTP client for upstream APIs.
 //! - [`ids`] — validation of user ids and server names before they reach a path or a key.
-//! - [`logging`] — `tracing` to stderr.
+//! - [`telemetry`] — logs on stderr, spans, W3C trace context, OTLP export when configured.
+//! - [`audit`] — the audit log of calls (who, what, when, outcome; never arguments).
 //! - [`metrics`] — the Prometheus metrics `serve` exports.
 
 pub mod actors;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ids;
-pub mod logging;
 pub mod metrics;
 pub mod protocol;
 pub mod servers;
+pub mod telemetry;
 pub mod transport;
 pub mod upstream;

@@ -31,6 +31,12 @@ pub struct Metrics {
     /// Per-(server, principal) states the supervisor keeps: those of live instances, and of
     /// stopped ones whose store holds data or whose events someone listens to.
     pub user_states: IntGauge,
+    /// Token refreshes by credential service and outcome (`refreshed`, `rejected`,
+    /// `transient`).
+    pub credential_refreshes: IntCounterVec,
+    /// Upstream API requests by server and status class (`2xx` … `5xx`, `error` when there
+    /// was no answer).
+    pub upstream_seconds: HistogramVec,
 }
 
 /// Why a bound refused work; the label value of `gumcp_rejections_total`.
@@ -54,6 +60,8 @@ pub enum Rejection {
     SubscriptionsPerSession,
     /// A request body that did not arrive within `http.body_timeout_secs`.
     BodyTimeout,
+    /// An audit record dropped because the audit file's writer fell that far behind.
+    AuditBacklog,
 }
 
 impl Rejection {
@@ -68,6 +76,7 @@ impl Rejection {
             Rejection::ServerFailing => "server_failing",
             Rejection::SubscriptionsPerSession => "subscriptions_per_session",
             Rejection::BodyTimeout => "body_timeout",
+            Rejection::AuditBacklog => "audit_backlog",
         }
     }
 }
@@ -162,6 +171,25 @@ impl Metrics {
             "Per-(server, user) states kept: of live instances, and of stopped ones with stored data or listeners",
         )
         .expect("static metric definition");
+        let credential_refreshes = IntCounterVec::new(
+            Opts::new(
+                "gumcp_credential_refreshes_total",
+                "Access-token refreshes by credential service and outcome",
+            ),
+            &["service", "outcome"],
+        )
+        .expect("static metric definition");
+        let upstream_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gumcp_upstream_request_duration_seconds",
+                "Upstream API requests by server and status class",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["server", "status_class"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connection_total.clone()),
@@ -172,10 +200,19 @@ impl Metrics {
             Box::new(server_restarts.clone()),
             Box::new(in_flight.clone()),
             Box::new(user_states.clone()),
+            Box::new(credential_refreshes.clone()),
+            Box::new(upstream_seconds.clone()),
         ] {
             registry
                 .register(collector)
                 .expect("metric names are unique");
+        }
+        // Open files, resident memory, CPU seconds, threads: `process_*`, where the OS has them.
+        #[cfg(target_os = "linux")]
+        if let Err(err) = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(%err, "process metrics are not available");
         }
         Metrics {
             registry,
@@ -188,7 +225,30 @@ impl Metrics {
             server_restarts,
             in_flight,
             user_states,
+            credential_refreshes,
+            upstream_seconds,
         }
+    }
+
+    /// Counts one upstream request of `server` that took `elapsed` and answered `status`
+    /// (`None`: no answer at all).
+    pub fn upstream_request(
+        &self,
+        server: &str,
+        status: Option<u16>,
+        elapsed: std::time::Duration,
+    ) {
+        let class = match status {
+            Some(100..=199) => "1xx",
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(_) => "5xx",
+            None => "error",
+        };
+        self.upstream_seconds
+            .with_label_values(&[server, class])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// One piece of work refused (or a stream cut off) by a bound.

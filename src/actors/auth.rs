@@ -27,7 +27,9 @@ use crate::auth::credentials::{unix_now, Credentials};
 use crate::auth::oauth::{self, TokenError};
 use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::auth::store::{AuthClient, AuthError};
+use crate::metrics::Metrics;
 use crate::servers::context::CredentialSource;
+use crate::telemetry;
 use crate::upstream::CappedClient;
 
 /// Attempts at a refresh that fails for a transient reason, and the first pause between them
@@ -61,6 +63,8 @@ pub struct AuthActor {
     /// Only for stores that refresh here; others cache for themselves.
     cache: Cache<CredentialKey, Credentials>,
     flights: HashMap<CredentialKey, Vec<Waiter>>,
+    /// Where refreshes are counted (`gumcp_credential_refreshes_total`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AuthActor {
@@ -82,7 +86,14 @@ impl AuthActor {
                 .time_to_idle(UNUSED_CREDENTIALS_KEPT)
                 .build(),
             flights: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts every refresh in `metrics` by service and outcome.
+    pub fn counting_refreshes_in(mut self, metrics: Arc<Metrics>) -> AuthActor {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -149,6 +160,7 @@ impl Handler<GetCredentials> for AuthActor {
             user: get.user,
             caller_key: get.caller_key,
             rejected: get.rejected_access_token,
+            metrics: self.metrics.clone(),
         };
         ctx.spawn(flight.run().into_actor(self).map(move |result, act, _| {
             match &result {
@@ -176,9 +188,19 @@ struct Flight {
     user: Arc<str>,
     caller_key: Option<PresentedKey>,
     rejected: Option<String>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Flight {
+    fn count(&self, outcome: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .credential_refreshes
+                .with_label_values(&[&*self.service, outcome])
+                .inc();
+        }
+    }
+
     fn not_connected(&self) -> AuthError {
         AuthError::NotConnected {
             service: self.service.to_string(),
@@ -240,16 +262,25 @@ impl Flight {
                     self.store
                         .save(&self.service, &self.user, &refreshed)
                         .await?;
-                    tracing::info!(service = %self.service, user = %self.user, "access token refreshed");
+                    tracing::info!(
+                        service = %self.service,
+                        user = %telemetry::user_label(&self.user),
+                        "access token refreshed"
+                    );
+                    self.count("refreshed");
                     return Ok(refreshed);
                 }
-                Err(TokenError::Rejected(reason)) => return Err(self.rejected(&reason)),
+                Err(TokenError::Rejected(reason)) => {
+                    self.count("rejected");
+                    return Err(self.rejected(&reason));
+                }
                 Err(TokenError::Transient(reason)) if attempt == REFRESH_ATTEMPTS => {
+                    self.count("transient");
                     return Err(AuthError::Transient {
                         service: self.service.to_string(),
                         user: self.user.to_string(),
                         reason: format!("{reason} (after {REFRESH_ATTEMPTS} attempts)"),
-                    })
+                    });
                 }
                 Err(TokenError::Transient(reason)) => {
                     tracing::warn!(service = %self.service, attempt, %reason, "token refresh failed; retrying");

@@ -10,11 +10,14 @@ use futures::FutureExt;
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::outbox::Outbox;
 use super::runtime::{Runtime, ServerHandle};
 use super::server_core::ServerKey;
+use crate::audit::AuditRecord;
 use crate::auth::access::Caller;
+use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::protocol::dispatch::{self, Listing, SealedFor, ServerMethod};
 use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
@@ -23,6 +26,7 @@ use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
 use crate::servers::{CallError, RequestContext};
+use crate::telemetry;
 
 /// One user's server as its requests are served: where calls go, the credentials they use,
 /// and the `serverInfo` 2026-07-28 results carry.
@@ -32,6 +36,9 @@ pub struct Host {
     pub key: ServerKey,
     credentials: Arc<dyn CredentialSource>,
     server_info: Arc<Value>,
+    /// Who the audit log says called: how they were let in, and their key's digest.
+    via: &'static str,
+    key_digest: Option<KeyDigest>,
 }
 
 /// What differs between the eras when a server method is served.
@@ -87,6 +94,8 @@ impl Host {
             key: ServerKey { server, principal },
             credentials,
             server_info,
+            via: caller.via,
+            key_digest: caller.key.as_ref().map(PresentedKey::digest),
         }
     }
 
@@ -120,11 +129,29 @@ impl Host {
             link,
             credentials: self.credentials.clone(),
         };
+        let span = tracing::info_span!(
+            "mcp.call",
+            server = %self.key.server,
+            method = %method,
+            tool = tracing::field::Empty,
+            user = %telemetry::user_label(&self.key.principal.user),
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        if let Some(Value::Object(meta)) = params.get("_meta") {
+            telemetry::adopt_parent(&span, |name| meta.get(name).and_then(Value::as_str));
+        }
         let parsed = ServerMethod::parse(&method, params);
+        let target = parsed
+            .as_ref()
+            .map(|call| call.target().to_owned())
+            .unwrap_or_default();
+        span.record("tool", target.as_str());
         let modern = terms.protocol.is_modern();
         let server = self.server();
         let host = self.clone();
         let param_headers = terms.param_headers;
+        let call_span = span.clone();
         async move {
             let started = std::time::Instant::now();
             let outcome = async {
@@ -144,9 +171,10 @@ impl Host {
                 })
             }
             .await;
-            host.record(&method, &outcome, started);
+            host.record(&method, &target, &outcome, started, &call_span);
             Outgoing::reply(id, outcome)
         }
+        .instrument(span)
     }
 
     /// Asks the user's server for `call` and turns its answer into the raw result (before the
@@ -308,13 +336,35 @@ impl Host {
         }
     }
 
-    /// Counts an answered server method and its time, by outcome.
-    fn record(&self, method: &str, outcome: &Result<Value, McpError>, started: std::time::Instant) {
+    /// Counts an answered server method and its time, by outcome; closes its span and writes
+    /// its audit record.
+    fn record(
+        &self,
+        method: &str,
+        target: &str,
+        outcome: &Result<Value, McpError>,
+        started: std::time::Instant,
+        span: &tracing::Span,
+    ) {
         let outcome_label = match outcome {
             Err(_) => "error",
             Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
             Ok(_) => "ok",
         };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.record("outcome", outcome_label);
+        span.record("duration_ms", elapsed_ms);
+        self.runtime.audit.record(&AuditRecord {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            user: &telemetry::user_label(&self.key.principal.user),
+            access: self.via,
+            key: self.key_digest.map(|digest| digest.short()),
+            server: &self.key.server,
+            method,
+            target,
+            outcome: outcome_label,
+            duration_ms: elapsed_ms,
+        });
         let metrics = &self.runtime.metrics;
         let method = crate::metrics::Metrics::method_label(method);
         let server = &*self.key.server;

@@ -18,6 +18,7 @@ use super::directory::Directory;
 use super::server_core::ServerCore;
 use super::server_core::ServerKey;
 use super::supervisor::{CountLive, GetServer, LookupError, Supervisor};
+use crate::audit::{Audit, AuditError};
 use crate::auth::principal::Principal;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -42,6 +43,17 @@ pub struct Runtime {
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
     upstream: reqwest::Client,
+    /// Where records of served calls go.
+    pub audit: Arc<Audit>,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Client(#[from] upstream::ClientError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 impl Runtime {
@@ -52,17 +64,20 @@ impl Runtime {
         settings: Arc<Settings>,
         registry: Arc<ServerRegistry>,
         arbiters: Vec<ArbiterHandle>,
-    ) -> Result<Runtime, upstream::ClientError> {
+    ) -> Result<Runtime, StartError> {
         let directory = Arc::new(Directory::default());
         let timeout = Duration::from_secs(settings.auth.upstream_timeout_secs);
+        let metrics = Arc::new(Metrics::new());
         let upstream = Upstream {
             client: upstream::client(timeout)?,
             base_urls: Arc::new(settings.servers.base_urls.clone()),
             max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
             timeout,
             max_response_bytes: settings.servers.max_response_bytes,
+            server: Arc::from(""),
+            metrics: metrics.clone(),
         };
-        let metrics = Arc::new(Metrics::new());
+        let audit = Arc::new(Audit::from_settings(&settings.audit, metrics.clone())?);
         let supervisor = Supervisor::new(
             registry.clone(),
             directory.clone(),
@@ -74,7 +89,12 @@ impl Runtime {
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
-        let auth = AuthHandle::start(auth_actor(&settings, &registry, upstream.client));
+        let auth = AuthHandle::start(auth_actor(
+            &settings,
+            &registry,
+            upstream.client,
+            metrics.clone(),
+        ));
         Ok(Runtime {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
@@ -88,6 +108,7 @@ impl Runtime {
             directory,
             supervisor,
             upstream: upstream_client,
+            audit,
         })
     }
 
@@ -238,6 +259,7 @@ fn auth_actor(
     settings: &Settings,
     registry: &ServerRegistry,
     client: reqwest::Client,
+    metrics: Arc<Metrics>,
 ) -> AuthActor {
     let auth = &settings.auth;
     let store = crate::auth::configured_store(settings, &client);
@@ -256,4 +278,5 @@ fn auth_actor(
         token_urls,
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
+    .counting_refreshes_in(metrics)
 }

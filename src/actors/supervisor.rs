@@ -99,7 +99,10 @@ impl Supervisor {
             user_id: key.principal.user.clone(),
             store: lasting.store.clone(),
             events: lasting.events.clone(),
-            upstream: self.upstream.clone(),
+            upstream: Upstream {
+                server: key.server.clone(),
+                ..self.upstream.clone()
+            },
         };
         let supervision = Supervision {
             idle_ttl: Duration::from_secs(self.settings.server_idle_ttl_secs),

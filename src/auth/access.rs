@@ -30,6 +30,9 @@ pub struct CallerAccess {
 pub struct Caller {
     pub principal: Principal,
     pub key: Option<PresentedKey>,
+    /// How the caller was let in (`open`, `api_keys`, `remote`, `oauth`; `stdio` for a pipe),
+    /// for the audit log.
+    pub via: &'static str,
 }
 
 /// Why a request is refused (401); the text is safe to send back.
@@ -127,6 +130,7 @@ impl CallerAccess {
                     path_user.map_or_else(|| self.open_user.clone(), Arc::from),
                 ),
                 key: presented,
+                via: "open",
             }),
             AccessMode::ApiKeys => {
                 let key = presented.ok_or(Denied::NoKey)?;
@@ -135,6 +139,7 @@ impl CallerAccess {
                 Ok(Caller {
                     principal: Principal::user(user),
                     key: Some(key),
+                    via: "api_keys",
                 })
             }
             AccessMode::Oauth => {
@@ -148,6 +153,7 @@ impl CallerAccess {
                 Ok(Caller {
                     principal: Principal::user(user.user_id),
                     key: None,
+                    via: "oauth",
                 })
             }
             AccessMode::Remote => {
@@ -156,6 +162,7 @@ impl CallerAccess {
                 Ok(Caller {
                     principal: Principal::claimed_by(user, key.digest()),
                     key: Some(key),
+                    via: "remote",
                 })
             }
         }

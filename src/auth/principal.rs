@@ -23,6 +23,11 @@ impl KeyDigest {
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The first 8 hex digits: enough to tell keys apart in a log, nothing to guess a key from.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
 }
 
 impl From<[u8; 32]> for KeyDigest {
@@ -31,10 +36,9 @@ impl From<[u8; 32]> for KeyDigest {
     }
 }
 
-/// The first 8 hex digits: enough to tell keys apart in a log, nothing to guess a key from.
 impl std::fmt::Debug for KeyDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "key:{}", hex::encode(&self.0[..4]))
+        write!(f, "key:{}", self.short())
     }
 }
 

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
@@ -86,6 +87,7 @@ where
         &Caller {
             principal: Principal::user(user),
             key: None,
+            via: "stdio",
         },
         out,
     );
@@ -95,7 +97,11 @@ where
     loop {
         let delivered = match read_line(&mut input, limit).await {
             Ok(Line::Text(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Line::Text(line)) => session.deliver(line, None, None).await.map(drop),
+            Ok(Line::Text(line)) => session
+                .deliver(line, None, None)
+                .instrument(tracing::info_span!("stdio.frame"))
+                .await
+                .map(drop),
             Ok(Line::TooLong) => session.too_large(limit).await,
             Ok(Line::End) => break,
             Err(err) => {

@@ -41,12 +41,18 @@ pub struct Inbound {
     pub reply_to: Option<Outbox>,
     /// 2026-07-28 Streamable HTTP headers that must agree with the body of a request.
     pub mirrored: Option<MirroredHeaders>,
+    /// The span of the HTTP request or stdio frame that carried it.
+    pub span: tracing::Span,
 }
 
 impl Handler<Inbound> for SessionActor {
     type Result = Expect;
 
     fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Expect {
+        // The frame's calls become children of the request or frame that carried it, inside
+        // the session's span.
+        let _session = self.span.clone().entered();
+        let _frame = inbound.span.entered();
         let out = inbound.reply_to.unwrap_or_else(|| self.out.clone());
         let frame = parse_frame(&inbound.bytes);
         self.stateless |= inbound.mirrored.is_some();
@@ -257,6 +263,7 @@ impl SessionHandle {
                 bytes,
                 reply_to,
                 mirrored,
+                span: tracing::Span::current(),
             })
             .await
             .map_err(|_| SessionEnded)

@@ -72,6 +72,8 @@ enum Answer {
 const MAX_SUBSCRIBED_URI_BYTES: usize = 8192;
 
 pub struct SessionActor {
+    /// `mcp.session`: server and user, for everything the session does.
+    span: tracing::Span,
     /// The user's server, as this session's requests are served by it (and the runtime).
     host: Host,
     out: Outbox,
@@ -104,6 +106,11 @@ impl SessionActor {
     ) -> Self {
         let log_level = Some(runtime.settings.protocol.default_log_level);
         SessionActor {
+            span: tracing::info_span!(
+                "mcp.session",
+                server = server_name,
+                user = %crate::telemetry::user_label(&caller.principal.user),
+            ),
             log_level,
             host: Host::new(runtime, server_name, caller),
             out,

@@ -3,6 +3,7 @@
 //! there is none).
 
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 use percent_encoding::utf8_percent_encode;
 use reqwest::StatusCode;
@@ -174,6 +175,50 @@ pub fn authorize(
     }
 }
 
+/// Sends one request upstream in a span of its own (`upstream.request`: server, method, status,
+/// duration), with the current W3C trace context, and counts it by status class.
+async fn traced_send(
+    upstream: &Upstream,
+    builder: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, Failure> {
+    let span = tracing::info_span!(
+        "upstream.request",
+        server = %upstream.server,
+        http.method = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let sent = async {
+        let mut builder = builder;
+        for (name, value) in crate::telemetry::current_trace_headers() {
+            builder = builder.header(name, value);
+        }
+        let request = builder.build().map_err(transport_failure)?;
+        tracing::Span::current().record("http.method", request.method().as_str());
+        upstream
+            .client
+            .execute(request)
+            .await
+            .map_err(transport_failure)
+    }
+    .instrument(span.clone())
+    .await;
+    let status = sent
+        .as_ref()
+        .ok()
+        .map(|response| response.status().as_u16());
+    let elapsed = started.elapsed();
+    if let Some(status) = status {
+        span.record("http.status_code", status);
+    }
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    upstream
+        .metrics
+        .upstream_request(&upstream.server, status, elapsed);
+    sent
+}
+
 /// Sends the request `make` builds (again, after waiting out a short `Retry-After` once) and
 /// reads its JSON answer, or says why there is none; `body_failure` finds failures an
 /// upstream reports inside a 200 answer.
@@ -184,7 +229,7 @@ pub async fn exchange(
 ) -> Result<Answer, Failure> {
     let mut retried_after_wait = false;
     loop {
-        let response = make()?.send().await.map_err(transport_failure)?;
+        let response = traced_send(upstream, make()?).await?;
         let status = response.status();
         let next_link = next_link(response.headers());
         if status == StatusCode::TOO_MANY_REQUESTS {

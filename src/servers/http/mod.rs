@@ -41,6 +41,10 @@ pub struct Upstream {
     /// `servers.max_response_bytes`: the largest answer body read, so no upstream can make a
     /// user's call hold memory without end.
     pub max_response_bytes: usize,
+    /// The server whose requests these are (empty for the runtime's own copy): the label of
+    /// their spans and `gumcp_upstream_request_duration_seconds`.
+    pub server: Arc<str>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How many `each` follow-up requests run at once.

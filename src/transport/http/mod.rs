@@ -31,10 +31,14 @@ mod streamable;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
 
@@ -42,6 +46,7 @@ use crate::actors::runtime::Runtime;
 use crate::auth::access::{Caller, CallerAccess};
 use crate::auth::resource_server::ResourceServer;
 use crate::config::AccessMode;
+use crate::telemetry;
 use guard::OriginPolicy;
 use peer::TrustedProxies;
 use router::McpRoute;
@@ -143,6 +148,7 @@ impl HttpState {
             ));
         };
         let server: Arc<str> = Arc::from(entry.manifest.name.as_str());
+        tracing::Span::current().record("server", &*server);
         if self.open_for_local_only && !self.trusted_proxies.is_local(request) {
             return Err(reply::plain(
                 StatusCode::FORBIDDEN,
@@ -174,6 +180,10 @@ impl HttpState {
                     denied.is_forbidden(),
                 )
             })?;
+        tracing::Span::current().record(
+            "user",
+            telemetry::user_label(&caller.principal.user).as_str(),
+        );
         let quoted_key = key.map_or_else(|| caller.principal.user.to_string(), |key| key.quoted());
         Ok(Target {
             server,
@@ -181,6 +191,40 @@ impl HttpState {
             quoted_key,
         })
     }
+}
+
+/// A span around every request (`http.request`: method, route shape, then server, user,
+/// status and duration), a child of the caller's W3C `traceparent` if it sent one.
+async fn traced(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let route = match request.path() {
+        "/" => "/",
+        "/health_check" => "/health_check",
+        path if path.starts_with("/.well-known/") => "/.well-known/…",
+        path => McpRoute::of(path).map_or("other", |route| route.label()),
+    };
+    let span = tracing::info_span!(
+        "http.request",
+        http.method = %request.method(),
+        http.route = route,
+        server = tracing::field::Empty,
+        user = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let headers = request.headers();
+    telemetry::adopt_parent(&span, |name| {
+        headers.get(name).and_then(|value| value.to_str().ok())
+    });
+    let started = Instant::now();
+    let response = next.call(request).instrument(span.clone()).await;
+    if let Ok(response) = &response {
+        span.record("http.status_code", response.status().as_u16());
+    }
+    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    response
 }
 
 /// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
@@ -361,6 +405,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             .app_data(state.clone())
             .app_data(origins.clone())
             .wrap(from_fn(guard::check))
+            .wrap(from_fn(traced))
             .configure(routes)
     })
     .workers(http.worker_count())

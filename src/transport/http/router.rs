@@ -32,6 +32,15 @@ pub enum McpRoute<'p> {
 }
 
 impl<'p> McpRoute<'p> {
+    /// The route's shape, for spans and logs (never the path, which may hold a key).
+    pub fn label(&self) -> &'static str {
+        match self {
+            McpRoute::Streamable { .. } => "/{server}/{session_key}/mcp",
+            McpRoute::Messages { .. } => "/{server}/{session_key}/messages/",
+            McpRoute::SseStream { .. } => "/{server}/{session_key}",
+        }
+    }
+
     /// The route of `path`, if it is one; `/{server}/mcp` is always Streamable HTTP (a user
     /// named `mcp` has no legacy SSE route).
     pub fn of(path: &'p str) -> Option<McpRoute<'p>> {
