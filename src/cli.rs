@@ -1,30 +1,45 @@
 //! The command line: `serve`, `stdio`, `auth`, `servers`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::actors::runtime::Runtime;
 use crate::auth::connect::{self, ConnectError};
-use crate::auth::credentials::Credentials;
+use crate::auth::credentials::{unix_now, Credentials};
 use crate::auth::store::AuthError;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, ConfigFile, Settings};
 use crate::ids;
+use crate::servers::http::Upstream;
 use crate::servers::manifest::{self, AuthKind, Manifest};
-use crate::servers::ServerRegistry;
+use crate::servers::{ServerEntry, ServerEvents, ServerInit, ServerRegistry, UserStore};
 use crate::{auth, telemetry, transport, upstream};
-use std::io::Write;
-use std::time::Duration;
+
+/// What `--help` says after the commands: where settings come from, and what the exit
+/// status means to a script or a service manager.
+const AFTER_HELP: &str = "\
+Config file: --config or GUMCP_CONFIG if given (it must exist), else ./gumcp.toml, else
+gumcp-actors/gumcp.toml in the user's config folder (~/.config on Linux, or $XDG_CONFIG_HOME);
+none means the built-in defaults. Every key can also be set as GUMCP__SECTION__KEY.
+
+Exit status:
+  0   done (serve and stdio: stopped by a signal or the client, in-flight requests answered)
+  1   a runtime failure: a port taken, a sign-in that failed, a store that cannot be reached
+  2   a usage error: an unknown command or flag, an unknown server, an invalid user id
+  78  a configuration error: a missing config file, an unknown key, a bad value (EX_CONFIG)";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "gumcp-actors",
     version,
-    about = "Hosts MCP servers for many users over HTTP, or for one over stdio"
+    about = "Hosts MCP servers for many users over HTTP, or for one over stdio",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Config file (TOML); every key can also be set as GUMCP__SECTION__KEY.
+    /// Config file (TOML). Unset: ./gumcp.toml, else the user's gumcp-actors/gumcp.toml.
     #[arg(long, global = true, env = "GUMCP_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -35,7 +50,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve one server to one client over stdin/stdout (for desktop MCP clients).
     Stdio {
-        /// The server to run (a folder under servers/).
+        /// The server to run (see `gumcp-actors servers`).
         #[arg(long)]
         server: String,
         /// The user whose data and credentials to use (default: stdio.user_id, "local").
@@ -58,7 +73,7 @@ pub enum Command {
     /// Connect a user's account for a server: the OAuth flow in a browser (with a loopback
     /// redirect listener), or an API key typed at a hidden prompt (or piped on stdin).
     Auth {
-        /// The server whose service to connect (a folder under servers/).
+        /// The server whose service to connect (see `gumcp-actors servers`).
         #[arg(long)]
         server: String,
         /// The user the credentials belong to (default: stdio.user_id, "local").
@@ -71,11 +86,17 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
-    /// List the servers found under servers/ with their kind and auth kind.
-    Servers,
+    /// List the servers (built in, and those of the servers folder) with their kind and auth
+    /// kind.
+    Servers {
+        /// Print each server's README, or its description and tools when it has none.
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
-/// Why a command could not run; printed as one line, exit code 2.
+/// Why a command could not run; printed as one line, with the exit status of
+/// [`CliError::exit_code`].
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -100,6 +121,38 @@ pub enum CliError {
     Telemetry(#[from] telemetry::TelemetryError),
     #[error(transparent)]
     Start(#[from] crate::actors::runtime::StartError),
+    #[error("cannot write to stdout: {0}")]
+    Output(std::io::Error),
+}
+
+/// Exit status of a configuration error: sysexits.h's `EX_CONFIG`, which service managers and
+/// scripts tell apart from a failure worth retrying.
+const EXIT_CONFIG: u8 = 78;
+
+/// Exit status of a usage error, as clap gives for a bad flag.
+const EXIT_USAGE: u8 = 2;
+
+/// Exit status of anything else that stopped a command.
+const EXIT_FAILURE: u8 = 1;
+
+impl CliError {
+    /// The process's exit status for this error (the table in `--help`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => EXIT_CONFIG,
+            CliError::Id(_)
+            | CliError::UnknownServer { .. }
+            | CliError::NoCredentialsNeeded { .. } => EXIT_USAGE,
+            CliError::Io(_)
+            | CliError::Serve(_)
+            | CliError::Auth(_)
+            | CliError::Connect(_)
+            | CliError::Client(_)
+            | CliError::Telemetry(_)
+            | CliError::Start(_)
+            | CliError::Output(_) => EXIT_FAILURE,
+        }
+    }
 }
 
 /// Every SSE session holds its socket and a duplicate of it (to notice a hang-up), so the
@@ -122,7 +175,8 @@ fn raise_open_file_limit(max_sessions: usize) {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let mut settings = Settings::load(cli.config.as_deref())?;
+    let config_file = ConfigFile::find(cli.config.as_deref());
+    let mut settings = Settings::load_found(config_file.as_ref())?;
     if let Command::Serve {
         host,
         port,
@@ -139,14 +193,40 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
     let settings = Arc::new(settings);
     let _telemetry = telemetry::init(&settings)?;
-    let registry = Arc::new(ServerRegistry::discover(&settings.servers_dir()));
+    match &config_file {
+        Some(file) => tracing::info!(path = %file.path.display(), "config file ({})", file.found),
+        None => tracing::debug!("no config file: built-in defaults and GUMCP__ variables"),
+    }
+    let servers_dir = settings.servers_dir();
+    match &servers_dir {
+        Some(dir) => tracing::debug!(
+            dir = %dir.display(),
+            "servers folder: its servers add to or replace the built-in ones"
+        ),
+        None => tracing::debug!("no servers folder: the built-in servers only"),
+    }
+    let registry = Arc::new(ServerRegistry::discover(servers_dir.as_deref()));
     for problem in registry.problems() {
         tracing::warn!("skipped server: {problem}");
     }
     match cli.command {
-        Command::Servers => {
-            print_servers(&registry);
-            Ok(())
+        Command::Servers { verbose } => {
+            let listed = if verbose {
+                describe_servers(&settings, &registry)
+            } else {
+                print_servers(&registry).map_err(CliError::Output)
+            };
+            let mut stderr = std::io::stderr().lock();
+            for problem in registry.problems() {
+                let _ = writeln!(stderr, "skipped: {problem}");
+            }
+            match listed {
+                // A reader that stopped early (`| head`) has all it wanted.
+                Err(CliError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                    Ok(())
+                }
+                listed => listed,
+            }
         }
         Command::Serve { .. } => {
             raise_open_file_limit(settings.http.max_sessions);
@@ -178,7 +258,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let user = user_id.unwrap_or_else(|| settings.stdio.user_id.clone());
             ids::validate_user_id(&user)?;
             // Manifests alone say how to connect; the server's code need not be built in.
-            let (found, _) = manifest::discover(&settings.servers_dir());
+            let (found, _) = manifest::discover(servers_dir.as_deref());
             let Some(manifest) = found
                 .into_iter()
                 .map(|found| found.manifest)
@@ -221,8 +301,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// A line for the person at the terminal. A closed stdout is no reason to stop (the browser
+/// may still finish the flow), and `println!` would panic on it.
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+}
+
 /// `gumcp-actors auth`: connects `user`'s account for the server's service and saves the
-/// credentials through the configured store.
+/// credentials through the configured store, saying each step (never a secret) so that a
+/// flow that waits or fails can be followed.
 async fn connect_account(
     settings: &Settings,
     manifest: &Manifest,
@@ -233,28 +324,55 @@ async fn connect_account(
     let service = manifest.auth_service();
     let client = upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs))?;
     let store = auth::configured_store(settings, &client);
+    let location = store.location(service, user);
+    let announce = || {
+        say(format_args!(
+            "Connecting {service} for user {user}; the credentials go to {location}."
+        ))
+    };
     let credentials = match manifest.auth.kind {
         AuthKind::None => {
             return Err(CliError::NoCredentialsNeeded {
                 server: manifest.name.clone(),
             })
         }
-        AuthKind::ApiKey => Credentials {
-            api_key: Some(connect::read_api_key(service)?),
-            ..Credentials::default()
-        },
+        AuthKind::ApiKey => {
+            announce();
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                say(format_args!(
+                    "Reading the API key for {service} from standard input (its first line)."
+                ));
+            }
+            Credentials {
+                api_key: Some(connect::read_api_key(service)?),
+                ..Credentials::default()
+            }
+        }
         AuthKind::Oauth2 => {
+            announce();
             let app = store.oauth_app(service).await?;
+            say(format_args!(
+                "Using the OAuth app {} of {service}.",
+                app.client_id
+            ));
             let authorization = connect::authorization(&app, &manifest.auth)?;
             let listener = connect::listen(&authorization.redirect).await?;
-            println!(
+            let address = listener
+                .local_addr()
+                .map_or_else(|_| "the loopback port".to_owned(), |a| a.to_string());
+            say(format_args!(
                 "Open this URL to connect {service} for user {user}:\n{}",
                 authorization.url
-            );
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            ));
             if open_browser && connect::open_browser(&authorization.url) {
-                println!("(opening it in your browser)");
+                say(format_args!("(opening it in your browser)"));
             }
+            say(format_args!(
+                "Waiting up to {} s for the browser to come back to {} (listening on {address}); \
+                 Ctrl-C to cancel.",
+                timeout.as_secs(),
+                authorization.redirect
+            ));
             let code = connect::receive_code(
                 &listener,
                 &authorization.redirect,
@@ -262,19 +380,36 @@ async fn connect_account(
                 timeout,
             )
             .await?;
+            let token_url = manifest.auth.token_url.as_deref().unwrap_or_default();
+            say(format_args!(
+                "The browser came back; trading the code for tokens at {token_url}."
+            ));
             let http = upstream::CappedClient {
                 client: &client,
                 max_response_bytes: settings.servers.max_response_bytes,
             };
-            connect::exchange(http, &app, &manifest.auth, authorization, code).await?
+            let credentials =
+                connect::exchange(http, &app, &manifest.auth, authorization, code).await?;
+            let refresh = if credentials.refresh_token.is_some() {
+                " and a refresh token"
+            } else {
+                ""
+            };
+            let lifetime = credentials
+                .expires_at
+                .map(|at| format!(", valid for {} min", (at - unix_now()).max(0) / 60))
+                .unwrap_or_default();
+            say(format_args!("Received an access token{refresh}{lifetime}."));
+            credentials
         }
     };
     store.save(service, user, &credentials).await?;
-    println!("Connected {service} for user {user}.");
+    say(format_args!("Saved the credentials to {location}."));
+    say(format_args!("Connected {service} for user {user}."));
     Ok(())
 }
 
-fn print_servers(registry: &ServerRegistry) {
+fn print_servers(registry: &ServerRegistry) -> std::io::Result<()> {
     let rows: Vec<[String; 4]> = registry
         .entries()
         .map(|entry| {
@@ -299,10 +434,72 @@ fn print_servers(registry: &ServerRegistry) {
             .unwrap_or(0)
     };
     let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut stdout = std::io::stdout().lock();
     for row in std::iter::once(&header).chain(rows.iter()) {
-        println!("{:w0$}  {:w1$}  {:w2$}  {}", row[0], row[1], row[2], row[3]);
+        writeln!(
+            stdout,
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0], row[1], row[2], row[3]
+        )?;
     }
-    for problem in registry.problems() {
-        eprintln!("skipped: {problem}");
+    stdout.flush()
+}
+
+/// `servers --verbose`: each server's README, or — for one that has none — its description
+/// and the tools an instance of it lists (a native server's come from its code, so an
+/// instance is made, for `stdio.user_id`, and asked; nothing is called).
+fn describe_servers(settings: &Settings, registry: &ServerRegistry) -> Result<(), CliError> {
+    let mut upstream = None;
+    let mut stdout = std::io::stdout().lock();
+    for entry in registry.entries() {
+        let manifest = &entry.manifest;
+        writeln!(
+            stdout,
+            "== {} ({}, auth: {}; {}) ==\n",
+            manifest.name, manifest.kind, manifest.auth.kind, entry.origin
+        )
+        .map_err(CliError::Output)?;
+        if let Some(readme) = entry.origin.readme(&manifest.name) {
+            writeln!(stdout, "{}\n", readme.trim_end()).map_err(CliError::Output)?;
+            continue;
+        }
+        let upstream = match &mut upstream {
+            Some(upstream) => upstream,
+            None => upstream.insert(listing_upstream(settings)?),
+        };
+        let mut text = format!("{}\n\nTools:\n", manifest.description.trim());
+        for tool in tool_list(settings, entry, upstream) {
+            let summary = tool
+                .description
+                .as_deref()
+                .and_then(|text| text.lines().next())
+                .unwrap_or_default();
+            text.push_str(&format!("  {}  {summary}\n", tool.name));
+        }
+        writeln!(stdout, "{text}").map_err(CliError::Output)?;
     }
+    stdout.flush().map_err(CliError::Output)
+}
+
+/// An upstream that lets a server be made, never called: listing tools sends no request.
+fn listing_upstream(settings: &Settings) -> Result<Upstream, CliError> {
+    Ok(Upstream::from_settings(
+        settings,
+        Arc::new(crate::metrics::Metrics::new()),
+    )?)
+}
+
+fn tool_list(
+    settings: &Settings,
+    entry: &ServerEntry,
+    upstream: &Upstream,
+) -> Vec<rmcp::model::Tool> {
+    let init = ServerInit {
+        manifest: entry.manifest.clone(),
+        user_id: Arc::from(settings.stdio.user_id.as_str()),
+        store: Arc::new(UserStore::new(settings.runtime.max_store_bytes_per_user)),
+        events: ServerEvents::new(1),
+        upstream: upstream.clone(),
+    };
+    entry.instantiate(init).tools()
 }

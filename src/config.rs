@@ -1,5 +1,8 @@
-//! Settings: built-in defaults ← the config file (`--config PATH`) ← environment
-//! (`GUMCP__SECTION__KEY`), read once at start into one typed, validated [`Settings`].
+//! Settings: built-in defaults ← the config file ← environment (`GUMCP__SECTION__KEY`), read
+//! once at start into one typed, validated [`Settings`]. The file is the one given
+//! (`--config` or `GUMCP_CONFIG`), else the first of `./gumcp.toml` and the user's
+//! `gumcp-actors/gumcp.toml` config file that exists ([`ConfigFile::find`]), so an installed
+//! binary finds its settings from whatever folder it is started in.
 //!
 //! Unknown keys are refused rather than ignored, so a typo in a file or an environment variable
 //! is reported instead of silently falling back to a default.
@@ -9,6 +12,67 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::protocol::meta::LogLevel;
+
+/// The folder of this program's files inside the user's config and data folders.
+const APP_DIR: &str = "gumcp-actors";
+
+/// The config file's name, in the working folder and in the user's config folder.
+const CONFIG_FILE: &str = "gumcp.toml";
+
+/// The settings file to read and how it was found, which start-up logs say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub found: FoundBy,
+}
+
+/// How the config file was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundBy {
+    /// `--config` or `GUMCP_CONFIG`: it must exist.
+    Given,
+    /// `./gumcp.toml`.
+    WorkingFolder,
+    /// `gumcp-actors/gumcp.toml` in the user's config folder (`$XDG_CONFIG_HOME`,
+    /// `~/.config` on Linux).
+    UserConfig,
+}
+
+impl std::fmt::Display for FoundBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FoundBy::Given => "given by --config or GUMCP_CONFIG",
+            FoundBy::WorkingFolder => "found in the working folder",
+            FoundBy::UserConfig => "found in the user's config folder",
+        })
+    }
+}
+
+impl ConfigFile {
+    /// The file to read: `given` (from `--config` or `GUMCP_CONFIG`) as it is — a missing one
+    /// is reported by [`Settings::load`] — else `./gumcp.toml`, else the user's
+    /// `gumcp-actors/gumcp.toml`, whichever exists first; none means the built-in defaults.
+    pub fn find(given: Option<&Path>) -> Option<ConfigFile> {
+        if let Some(path) = given {
+            return Some(ConfigFile {
+                path: path.to_owned(),
+                found: FoundBy::Given,
+            });
+        }
+        let here = PathBuf::from(CONFIG_FILE);
+        if here.is_file() {
+            return Some(ConfigFile {
+                path: here,
+                found: FoundBy::WorkingFolder,
+            });
+        }
+        let user = dirs::config_dir()?.join(APP_DIR).join(CONFIG_FILE);
+        user.is_file().then_some(ConfigFile {
+            path: user,
+            found: FoundBy::UserConfig,
+        })
+    }
+}
 
 /// Why the settings could not be loaded; each variant names the key or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +86,14 @@ pub enum ConfigError {
         key: &'static str,
         value: String,
         allowed: &'static str,
+    },
+    /// Settings that failed with a file nobody named (found in the working or the user's
+    /// folder): the message says which one was read, since the user may not know it is there.
+    #[error("{source} (settings read from {path}, {found}, and GUMCP__ variables)")]
+    InFoundFile {
+        path: PathBuf,
+        found: FoundBy,
+        source: Box<ConfigError>,
     },
 }
 
@@ -44,8 +116,10 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServersSettings {
-    /// Folder holding one sub-folder per server. Relative paths are taken from the config
-    /// file's folder; unset means `./servers`, else the project's own `servers/`.
+    /// Folder holding one sub-folder per server, each adding a server to the built-in ones or
+    /// replacing the built-in one of its name. Relative paths are taken from the config file's
+    /// folder; unset means `./servers` when there is one (a checkout, or a project laid out
+    /// like one), else the built-in servers alone ([`Settings::servers_dir`]).
     pub dir: Option<PathBuf>,
     /// Per `http` server: a base URL replacing its manifest's (a proxy, a test double).
     pub base_urls: std::collections::BTreeMap<String, String>,
@@ -397,7 +471,8 @@ pub struct AuthSettings {
     /// Where users' credentials live. guMCP's `ENVIRONMENT=gumloop` selects `remote`.
     pub backend: AuthBackend,
     /// The local store's folder (guMCP's `local_auth/` layout). Relative paths are taken from
-    /// the config file's folder; unset means `./local_auth`.
+    /// the config file's folder; unset means `./local_auth` when there is one, else the user's
+    /// data folder ([`Settings::local_auth_dir`]).
     pub local_dir: Option<PathBuf>,
     /// The remote store's credentials API. guMCP's `GUMLOOP_API_BASE_URL` sets it too.
     pub remote_base_url: String,
@@ -536,6 +611,19 @@ pub enum LogFormat {
 }
 
 impl Settings {
+    /// [`Settings::load`] from the file [`ConfigFile::find`] chose; an error names the file
+    /// when it was found rather than given, since the user may not know it is there.
+    pub fn load_found(file: Option<&ConfigFile>) -> Result<Settings, ConfigError> {
+        Settings::load(file.map(|file| file.path.as_path())).map_err(|err| match file {
+            Some(file) if file.found != FoundBy::Given => ConfigError::InFoundFile {
+                path: file.path.clone(),
+                found: file.found,
+                source: Box::new(err),
+            },
+            _ => err,
+        })
+    }
+
     /// Loads defaults ← `file` ← `GUMCP__…` environment, then validates.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder();
@@ -829,25 +917,32 @@ impl Settings {
         }
     }
 
-    /// The local credential folder, following the rule on [`AuthSettings::local_dir`].
+    /// The local credential folder: the configured one, else `./local_auth` when the process
+    /// runs where one exists (a checkout, or a folder copied from guMCP keeps working as it
+    /// is), else `gumcp-actors/local_auth` in the user's data folder
+    /// (`~/.local/share/gumcp-actors/local_auth` on Linux) — where an installed binary keeps
+    /// the accounts `auth` connects, whichever folder it was run from.
     pub fn local_auth_dir(&self) -> PathBuf {
-        self.auth
-            .local_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("local_auth"))
-    }
-
-    /// The servers folder to scan, following the rule documented on [`ServersSettings::dir`].
-    pub fn servers_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.servers.dir {
+        if let Some(dir) = &self.auth.local_dir {
             return dir.clone();
         }
-        let local = PathBuf::from("servers");
-        if local.is_dir() {
-            local
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("servers")
+        let here = PathBuf::from("local_auth");
+        if here.is_dir() {
+            return here;
         }
+        dirs::data_dir().map_or(here, |data| data.join(APP_DIR).join("local_auth"))
+    }
+
+    /// The servers folder that adds to and overrides the built-in servers: the configured
+    /// one, else `./servers` when it exists, else none. A process started elsewhere (by a
+    /// desktop client, from a service manager) then serves the built-in servers only, and one
+    /// started in a checkout sees its manifests as edited, without a rebuild.
+    pub fn servers_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.servers.dir {
+            return Some(dir.clone());
+        }
+        let here = PathBuf::from("servers");
+        here.is_dir().then_some(here)
     }
 
     /// Arbiter threads for server actors, resolving 0 to the number of cores.
@@ -923,7 +1018,9 @@ mod tests {
             settings.runtime.max_store_bytes_per_user,
             defaults.runtime.max_store_bytes_per_user
         );
-        assert!(settings.servers_dir().join("simple-tools-server").is_dir());
+        assert!(settings
+            .servers_dir()
+            .is_some_and(|dir| dir.join("simple-tools-server").is_dir()));
     }
 
     #[test]
@@ -965,6 +1062,27 @@ mod tests {
         let file = file_with("[runtime]\nserver_idle_ttl_secs = \"soon\"\n");
         let err = Settings::load(Some(file.path())).unwrap_err().to_string();
         assert!(err.contains("server_idle_ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_given_file_is_used_as_given_and_a_found_one_is_named_in_errors() {
+        let file = file_with("[protocol]\npage_size = 0\n");
+        let given = ConfigFile::find(Some(file.path())).unwrap();
+        assert_eq!(given.found, FoundBy::Given);
+        let err = Settings::load_found(Some(&given)).unwrap_err().to_string();
+        assert!(!err.contains("settings read from"), "{err}");
+        let found = ConfigFile {
+            path: file.path().to_owned(),
+            found: FoundBy::UserConfig,
+        };
+        let err = Settings::load_found(Some(&found)).unwrap_err().to_string();
+        assert!(err.contains("protocol.page_size"), "{err}");
+        assert!(
+            err.contains(&file.path().display().to_string()) && err.contains("config folder"),
+            "{err}"
+        );
+        let missing = ConfigFile::find(Some(Path::new("/nonexistent/gumcp.toml"))).unwrap();
+        assert!(Settings::load_found(Some(&missing)).is_err());
     }
 
     #[test]
@@ -1064,7 +1182,7 @@ mod tests {
         let settings = Settings::load(Some(file.path())).unwrap();
         assert_eq!(
             settings.servers_dir(),
-            file.path().parent().unwrap().join("my-servers")
+            Some(file.path().parent().unwrap().join("my-servers"))
         );
     }
 }

@@ -232,10 +232,25 @@ async fn the_oauth_flow_saves_private_refreshable_credentials() {
     assert_connected(&flow);
     let (output, root) = (flow.output, flow.root);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Connected mockhub for user alice"));
     let file = root
         .path()
         .join("local_auth/credentials/mockhub/alice_credentials.json");
+    // Each step is said on stdout — what it waits for, where the result went — never a secret.
+    let said = String::from_utf8_lossy(&output.stdout);
+    for step in [
+        "Waiting up to 300 s for the browser to come back to http://127.0.0.1:",
+        "Ctrl-C to cancel",
+        "trading the code for tokens at http://",
+        "Received an access token and a refresh token, valid for",
+        &format!("Saved the credentials to {}", file.display()),
+        "Connected mockhub for user alice",
+    ] {
+        assert!(said.contains(step), "{step:?} in {said}");
+    }
+    assert!(
+        !said.contains("gho_new") && !said.contains("ghr_new") && !said.contains("csecret"),
+        "{said}"
+    );
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["refresh_token"], "ghr_new");
     assert!(saved["expires_at"].as_i64().unwrap() > 1_700_000_000);
@@ -276,7 +291,7 @@ async fn the_providers_error_reaches_the_terminal_without_control_characters() {
         )
     })
     .await;
-    assert_eq!(flow.output.status.code(), Some(2));
+    assert_eq!(flow.output.status.code(), Some(1));
     assert!(flow.page.starts_with("HTTP/1.1 400"), "{}", flow.page);
     let stderr = String::from_utf8_lossy(&flow.output.stderr);
     let refused = stderr
@@ -326,6 +341,38 @@ async fn an_api_key_is_read_from_piped_stdin() {
 }
 
 #[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_command() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), "keyhub", "kind = \"api_key\"\n");
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["auth", "--server", "keyhub", "--user-id", "bob"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"pk-123\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(root
+        .path()
+        .join("local_auth/credentials/keyhub/bob_credentials.json")
+        .is_file());
+}
+
+#[tokio::test]
 async fn a_user_id_that_could_escape_the_folder_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let config = project(root.path(), "keyhub", "kind = \"api_key\"\n");
@@ -364,7 +411,7 @@ async fn gumcps_environment_switch_selects_the_remote_store() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("remote credential store"), "{stderr}");
     assert!(!root.path().join("local_auth/credentials").exists());
@@ -405,6 +452,6 @@ async fn a_browser_that_never_comes_back_times_out_clearly() {
         .output()
         .await
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no redirect arrived within 1 s"));
 }

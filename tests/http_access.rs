@@ -158,7 +158,7 @@ async fn a_malformed_digest_in_the_config_is_refused_by_name() {
         .output()
         .await
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&output.stderr).contains("access.api_keys.sha256"));
 }
 

@@ -408,7 +408,7 @@ async fn oauth_settings_are_checked_at_load_by_name() {
             .output()
             .await
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{config}");
+        assert_eq!(output.status.code(), Some(78), "{config}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(named), "{named}: {stderr}");
     }

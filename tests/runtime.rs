@@ -46,7 +46,7 @@ fn context(runtime: &Runtime, user: &str) -> RequestContext {
 fn runtime(idle_ttl_secs: u64) -> Runtime {
     let mut settings = Settings::load(None).unwrap();
     settings.runtime.server_idle_ttl_secs = idle_ttl_secs;
-    let registry = ServerRegistry::discover(&settings.servers_dir());
+    let registry = ServerRegistry::discover(settings.servers_dir().as_deref());
     Runtime::start(Arc::new(settings), Arc::new(registry), Vec::new()).expect("the runtime starts")
 }
 

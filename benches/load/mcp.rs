@@ -28,7 +28,7 @@ pub fn ping(id: u64) -> Bytes {
 /// Which simple-tools-server call the `n`th request of a user is: stores and retrieves
 /// alternate over a few keys, so the store stays small and every retrieve finds its key.
 pub fn tool_for(n: u64) -> &'static str {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         "store-data"
     } else {
         "retrieve-data"

@@ -27,7 +27,6 @@ use crate::protocol::error::McpError;
 use crate::servers::http::Upstream;
 use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry};
 use crate::upstream;
-use std::time::Duration;
 
 /// Shared by every transport and session; cheap to clone.
 #[derive(Clone)]
@@ -66,17 +65,8 @@ impl Runtime {
         arbiters: Vec<ArbiterHandle>,
     ) -> Result<Runtime, StartError> {
         let directory = Arc::new(Directory::default());
-        let timeout = Duration::from_secs(settings.auth.upstream_timeout_secs);
         let metrics = Arc::new(Metrics::new());
-        let upstream = Upstream {
-            client: upstream::client(timeout)?,
-            base_urls: Arc::new(settings.servers.base_urls.clone()),
-            max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
-            timeout,
-            max_response_bytes: settings.servers.max_response_bytes,
-            server: Arc::from(""),
-            metrics: metrics.clone(),
-        };
+        let upstream = Upstream::from_settings(&settings, metrics.clone())?;
         let audit = Arc::new(Audit::from_settings(&settings.audit, metrics.clone())?);
         let supervisor = Supervisor::new(
             registry.clone(),

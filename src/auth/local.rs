@@ -246,6 +246,13 @@ impl AuthClient for LocalStore {
         .boxed()
     }
 
+    fn location(&self, service: &str, user: &str) -> String {
+        match self.credentials_path(service, user) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => format!("the local store in {}", self.root.display()),
+        }
+    }
+
     fn refreshes_here(&self) -> bool {
         true
     }

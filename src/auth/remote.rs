@@ -203,6 +203,20 @@ impl AuthClient for RemoteStore {
             .invalidate(&Self::cache_key(service, user, caller_key));
     }
 
+    fn location(&self, _service: &str, _user: &str) -> String {
+        // The configured address may carry a login or a key in its query: show neither.
+        let shown = reqwest::Url::parse(&self.base_url).map_or_else(
+            |_| "its configured address".to_owned(),
+            |mut url| {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                url.to_string()
+            },
+        );
+        format!("the remote credential store at {shown}")
+    }
+
     fn refreshes_here(&self) -> bool {
         false
     }

@@ -66,6 +66,12 @@ pub trait AuthClient: Send + Sync {
     /// asks the source.
     fn invalidate(&self, _service: &str, _user: &str, _caller_key: Option<&PresentedKey>) {}
 
+    /// Where `user`'s credentials for `service` are kept, as the `auth` command tells the
+    /// person connecting: a file or an address, never a secret.
+    fn location(&self, _service: &str, _user: &str) -> String {
+        "the configured credential store".to_owned()
+    }
+
     /// Whether this store keeps refresh tokens that this process must use itself (a remote
     /// store hands out tokens that are already fresh).
     fn refreshes_here(&self) -> bool;

@@ -1,16 +1,20 @@
-//! `servers/<name>/server.toml`: what a server is, read and checked at start-up.
+//! `servers/<name>/server.toml`: what a server is, read and checked at start-up — the shipped
+//! ones from the binary, others from the servers folder.
 //!
-//! Discovery never fails as a whole: each folder either yields a manifest or a
+//! Discovery never fails as a whole: each manifest either yields a server or a
 //! [`ManifestProblem`] naming the file and the reason, and the runtime goes on with the rest.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::built_in::BUILT_IN_SERVERS;
 use crate::ids;
 
 pub const MANIFEST_FILE: &str = "server.toml";
+pub const README_FILE: &str = "README.md";
 
 /// The parsed `server.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -171,15 +175,104 @@ impl Manifest {
     }
 }
 
-/// A manifest together with the folder it came from.
+/// Where a server's manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Shipped in the project's `servers/` and compiled into the binary.
+    BuiltIn,
+    /// A folder of the servers folder, read at start-up.
+    Folder(PathBuf),
+}
+
+impl Origin {
+    /// The manifest's path as problems name it; a built-in one has no file on this machine,
+    /// so its name says where it was built from.
+    pub fn manifest_path(&self, name: &str) -> PathBuf {
+        match self {
+            Origin::BuiltIn => PathBuf::from(format!("(built in) servers/{name}/{MANIFEST_FILE}")),
+            Origin::Folder(folder) => folder.join(MANIFEST_FILE),
+        }
+    }
+
+    /// The server's README: compiled in with a built-in server, read from its folder
+    /// otherwise (at the time it is asked for, so an edit shows without a restart).
+    pub fn readme(&self, name: &str) -> Option<Cow<'static, str>> {
+        match self {
+            Origin::BuiltIn => BUILT_IN_SERVERS
+                .iter()
+                .find(|server| server.folder == name)
+                .and_then(|server| server.readme)
+                .map(Cow::Borrowed),
+            Origin::Folder(folder) => std::fs::read_to_string(folder.join(README_FILE))
+                .ok()
+                .map(Cow::Owned),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built in"),
+            Origin::Folder(folder) => write!(f, "{}", folder.display()),
+        }
+    }
+}
+
+/// A manifest together with where it came from.
 #[derive(Debug, Clone)]
 pub struct FoundServer {
     pub manifest: Manifest,
-    pub dir: PathBuf,
+    pub origin: Origin,
+}
+
+/// Every server this binary can offer: the built-in ones, then the servers folder `dir` (when
+/// there is one), whose folders add servers or replace the built-in one of the same name —
+/// so a declared `http` server, or a changed manifest, needs no rebuild. Sorted by name.
+pub fn discover(dir: Option<&Path>) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
+    let mut servers = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for server in BUILT_IN_SERVERS {
+        match parse_checked(server.manifest, Some(server.folder)) {
+            Ok(manifest) => {
+                let found = FoundServer {
+                    manifest,
+                    origin: Origin::BuiltIn,
+                };
+                servers.insert(found.manifest.name.clone(), found);
+            }
+            Err(reason) => problems.push(ManifestProblem {
+                path: Origin::BuiltIn.manifest_path(server.folder),
+                reason,
+            }),
+        }
+    }
+    let Some(dir) = dir else {
+        return (servers.into_values().collect(), problems);
+    };
+    let (found, folder_problems) = scan(dir);
+    for mut problem in folder_problems {
+        // A broken replacement leaves the built-in server in place; say so, or the warning
+        // reads as if the server were gone.
+        let folder = problem
+            .path
+            .ends_with(MANIFEST_FILE)
+            .then(|| problem.path.parent().and_then(Path::file_name))
+            .flatten()
+            .and_then(|name| name.to_str());
+        if let Some(name) = folder.filter(|name| servers.contains_key(*name)) {
+            problem.reason = format!("{} (the built-in {name} is served instead)", problem.reason);
+        }
+        problems.push(problem);
+    }
+    for server in found {
+        servers.insert(server.manifest.name.clone(), server);
+    }
+    (servers.into_values().collect(), problems)
 }
 
 /// Reads every `*/server.toml` under `dir`, sorted by folder name.
-pub fn discover(dir: &Path) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
+pub fn scan(dir: &Path) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -206,7 +299,7 @@ pub fn discover(dir: &Path) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
         match load(&folder) {
             Ok(manifest) => found.push(FoundServer {
                 manifest,
-                dir: folder,
+                origin: Origin::Folder(folder),
             }),
             Err(reason) => problems.push(ManifestProblem { path, reason }),
         }
@@ -332,7 +425,7 @@ mod tests {
             "name = \"gh\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"native\"\n\
              [auth]\nkind = \"oauth2\"\nauthorize_url = \"https://x/authorize\"\n",
         );
-        let (found, problems) = discover(root.path());
+        let (found, problems) = scan(root.path());
         assert!(found.is_empty());
         assert!(
             problems[0].reason.contains("auth.token_url"),
@@ -353,7 +446,7 @@ kind = "api_key"
     fn a_good_manifest_is_found() {
         let root = tempfile::tempdir().unwrap();
         write_server(root.path(), "alpha", GOOD);
-        let (found, problems) = discover(root.path());
+        let (found, problems) = scan(root.path());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].manifest.auth.kind, AuthKind::ApiKey);
@@ -368,7 +461,7 @@ kind = "api_key"
         write_server(root.path(), "delta", &GOOD.replace("native", "python"));
         write_server(root.path(), "eps", "this is = not toml [");
         std::fs::create_dir_all(root.path().join("not-a-server")).unwrap();
-        let (found, problems) = discover(root.path());
+        let (found, problems) = scan(root.path());
         assert_eq!(found.len(), 1);
         assert_eq!(problems.len(), 4, "{problems:?}");
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -396,7 +489,7 @@ kind = "api_key"
             "beta",
             &format!("{}{tool}", GOOD.replace("alpha", "beta")),
         );
-        let (found, problems) = discover(root.path());
+        let (found, problems) = scan(root.path());
         assert_eq!(found.len(), 1, "{problems:?}");
         assert_eq!(found[0].manifest.tools.len(), 1);
         assert!(problems[0].reason.contains("need base_url"), "{problems:?}");
@@ -404,8 +497,65 @@ kind = "api_key"
 
     #[test]
     fn a_missing_servers_folder_is_a_problem_not_a_panic() {
-        let (found, problems) = discover(Path::new("/nonexistent/servers"));
+        let (found, problems) = scan(Path::new("/nonexistent/servers"));
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn every_shipped_server_is_built_in_with_its_readme() {
+        let (found, problems) = discover(None);
+        assert!(problems.is_empty(), "{problems:?}");
+        let shipped = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("servers"))
+            .unwrap()
+            .filter(|entry| entry.as_ref().unwrap().path().join(MANIFEST_FILE).is_file())
+            .count();
+        assert_eq!(found.len(), shipped);
+        for server in &found {
+            assert_eq!(server.origin, Origin::BuiltIn);
+            let readme = server.origin.readme(&server.manifest.name);
+            assert!(
+                readme.is_some_and(|text| !text.is_empty()),
+                "{}",
+                server.manifest.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_folder_adds_servers_and_replaces_built_in_ones_by_name() {
+        let root = tempfile::tempdir().unwrap();
+        write_server(root.path(), "alpha", GOOD);
+        write_server(
+            root.path(),
+            "simple-tools-server",
+            &GOOD.replace("alpha", "simple-tools-server"),
+        );
+        std::fs::write(root.path().join("alpha").join(README_FILE), "# Alpha\n").unwrap();
+        let (found, problems) = discover(Some(root.path()));
+        assert!(problems.is_empty(), "{problems:?}");
+        let by_name = |name: &str| found.iter().find(|s| s.manifest.name == name).unwrap();
+        let alpha = by_name("alpha");
+        assert_eq!(alpha.origin, Origin::Folder(root.path().join("alpha")));
+        assert_eq!(alpha.origin.readme("alpha").as_deref(), Some("# Alpha\n"));
+        let replaced = by_name("simple-tools-server");
+        assert_eq!(replaced.manifest.description, "A test server");
+        assert!(replaced.origin.readme("simple-tools-server").is_none());
+        assert_eq!(by_name("hackernews").origin, Origin::BuiltIn);
+    }
+
+    #[test]
+    fn a_broken_replacement_is_reported_and_the_built_in_server_kept() {
+        let root = tempfile::tempdir().unwrap();
+        write_server(root.path(), "hackernews", "name = \"hackernews\"\n");
+        let (found, problems) = discover(Some(root.path()));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let text = problems[0].to_string();
+        assert!(
+            text.contains("hackernews/server.toml") && text.contains("built-in hackernews"),
+            "{text}"
+        );
+        let kept = found.iter().find(|s| s.manifest.name == "hackernews");
+        assert_eq!(kept.map(|s| &s.origin), Some(&Origin::BuiltIn));
     }
 }

@@ -1,10 +1,11 @@
-//! Servers: what an MCP server is to this runtime, how servers are found on disk, and the
-//! compiled-in native implementations.
+//! Servers: what an MCP server is to this runtime, how servers are found (built in, or in the
+//! servers folder), and the compiled-in native implementations.
 //!
 //! A server implementation sees only this module's API — [`McpServer`] and the
 //! [`RequestContext`] of each call — never actors, transports or protocol eras. The same code
 //! therefore serves stdio and HTTP, legacy sessions and 2026-07-28 stateless requests.
 
+pub mod built_in;
 pub mod context;
 pub mod http;
 pub mod kit;

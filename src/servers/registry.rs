@@ -1,14 +1,15 @@
-//! The server registry: every server discovered under the servers folder, with the code that
-//! creates a user's instance of it. Built once at start-up and shared read-only.
+//! The server registry: every server this binary offers — the built-in ones and those of the
+//! servers folder — with the code that creates a user's instance of it. Built once at start-up
+//! and shared read-only.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::http::{HttpServer, Upstream};
-use super::manifest::{self, Manifest, ManifestProblem, ServerKind};
+use super::manifest::{self, Manifest, ManifestProblem, Origin, ServerKind};
 use super::schema::SharedTools;
 use super::{native, McpServer, ServerEvents, UserStore};
 
@@ -34,10 +35,10 @@ enum Factory {
     Http,
 }
 
-/// A usable server: its manifest, its folder, and how to instantiate it.
+/// A usable server: its manifest, where that came from, and how to instantiate it.
 pub struct ServerEntry {
     pub manifest: Arc<Manifest>,
-    pub dir: PathBuf,
+    pub origin: Origin,
     factory: Factory,
     /// The names every request to this server carries, allocated once here rather than per
     /// request: the server's name, the credential service it uses, and the `serverInfo` of
@@ -66,9 +67,10 @@ pub struct ServerRegistry {
 }
 
 impl ServerRegistry {
-    /// Scans `dir`; a folder whose manifest is broken or whose code is missing is recorded in
-    /// [`ServerRegistry::problems`] and skipped.
-    pub fn discover(dir: &Path) -> Self {
+    /// The built-in servers, added to or overridden by the folders of `dir` (see
+    /// [`manifest::discover`]); a manifest that is broken or whose code is missing is recorded
+    /// in [`ServerRegistry::problems`] and skipped.
+    pub fn discover(dir: Option<&Path>) -> Self {
         let (found, mut problems) = manifest::discover(dir);
         let mut entries = BTreeMap::new();
         for server in found {
@@ -87,14 +89,14 @@ impl ServerRegistry {
                             json!({ "name": manifest.name, "version": manifest.version }),
                         ),
                         manifest: Arc::new(manifest),
-                        dir: server.dir,
+                        origin: server.origin,
                         factory,
                         tools: SharedTools::default(),
                     };
                     entries.insert(name, Arc::new(entry));
                 }
                 None => problems.push(ManifestProblem {
-                    path: server.dir.join(manifest::MANIFEST_FILE),
+                    path: server.origin.manifest_path(&name),
                     reason: format!(
                         "kind = \"native\" but no code for {name:?} was compiled into this \
                          binary (servers/{name}/server.rs must exist when building)"

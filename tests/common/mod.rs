@@ -40,9 +40,13 @@ impl StdioClient {
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> StdioClient {
         let mut command = Command::new(binary());
+        command.args(args).envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (the binary with its arguments, environment and folder) as the server.
+    pub fn spawn(mut command: Command) -> StdioClient {
         command
-            .args(args)
-            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

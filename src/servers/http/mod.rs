@@ -404,6 +404,25 @@ pub struct Api<'a> {
 }
 
 impl Upstream {
+    /// The upstream the settings describe; `metrics` counts its requests.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Upstream, crate::upstream::ClientError> {
+        let timeout = Duration::from_secs(settings.auth.upstream_timeout_secs);
+        Ok(Upstream {
+            client: crate::upstream::client(timeout)?,
+            base_urls: Arc::new(settings.servers.base_urls.clone()),
+            max_retry_wait: Duration::from_secs(settings.servers.max_retry_wait_secs),
+            timeout,
+            max_response_bytes: settings.servers.max_response_bytes,
+            server: Arc::from(""),
+            metrics,
+        })
+    }
+}
+
+impl Upstream {
     /// The API of `manifest`'s server for the user of `ctx`, at `default_base_url` unless the
     /// config overrides it.
     pub fn api<'a>(
