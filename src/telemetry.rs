@@ -17,6 +17,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -58,19 +59,26 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = match logging.format {
-        LogFormat::Pretty => fmt.boxed(),
-        LogFormat::Json => fmt.json().with_current_span(true).boxed(),
+        LogFormat::Pretty => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_filter(filter)
+            .boxed(),
     };
     let provider = match &settings.telemetry.otlp_endpoint {
         Some(endpoint) => Some(tracer_provider(endpoint, &settings.telemetry.service_name)?),
         None => None,
     };
+    // The log level says what is printed, not what is traced: every span of this crate is
+    // exported, whatever `RUST_LOG` hides.
     let otel = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("gumcp-actors"))
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("gumcp-actors"))
+            .with_filter(Targets::new().with_target("gumcp_actors", LevelFilter::INFO))
     });
     // A second install (tests) is harmless; the first subscriber stays.
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init();
@@ -79,6 +87,7 @@ pub fn init(settings: &Settings) -> Result<Telemetry, TelemetryError> {
 
 fn tracer_provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, TelemetryError> {
     let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    crate::upstream::install_crypto_provider();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(url)

@@ -12,6 +12,7 @@ use gumcp_actors::auth::local::LocalStore;
 use gumcp_actors::auth::principal::PresentedKey;
 use gumcp_actors::auth::remote::RemoteStore;
 use gumcp_actors::auth::store::{AuthClient, AuthError};
+use gumcp_actors::metrics::Metrics;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -97,7 +98,19 @@ async fn a_thousand_concurrent_callers_share_one_refresh() {
     let root = tempfile::tempdir().unwrap();
     let store = local_store(root.path());
     store.save(SERVICE, "alice", &expired("r-1")).await.unwrap();
-    let auth = auth(store.clone(), &provider);
+    let metrics = Arc::new(Metrics::new());
+    let token_urls = HashMap::from([(SERVICE.to_owned(), format!("{}/token", provider.uri()))]);
+    let auth = AuthHandle::start(
+        AuthActor::new(
+            store.clone(),
+            gumcp_actors::upstream::client(std::time::Duration::from_secs(5))
+                .expect("the HTTP client builds"),
+            LIMIT,
+            token_urls,
+            300,
+        )
+        .counting_refreshes_in(metrics.clone()),
+    );
 
     let calls = (0..1000).map(|_| auth.credentials(get("alice")));
     let results = futures::future::join_all(calls).await;
@@ -118,6 +131,10 @@ async fn a_thousand_concurrent_callers_share_one_refresh() {
         "the rotated token is saved"
     );
     assert!(saved.expires_at.unwrap() > unix_now() + 3000);
+    let refreshed = metrics
+        .credential_refreshes
+        .with_label_values(&[SERVICE, "refreshed"]);
+    assert_eq!(refreshed.get(), 1, "one refresh counted");
     provider.verify().await;
 }
 
