@@ -291,7 +291,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             actix_rt::System::new().block_on(async move {
                 let runtime = Runtime::start(settings, registry, Vec::new())?;
-                tracing::info!(server, user, "serving over stdio");
+                tracing::info!(server, user = %telemetry::user_label(&user), "serving over stdio");
                 let (input, output) = transport::stdio::standard_streams();
                 transport::stdio::serve(runtime, &server, &user, input, output).await?;
                 Ok::<(), CliError>(())

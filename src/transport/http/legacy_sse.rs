@@ -62,7 +62,11 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         target.quoted_key,
         id.simple()
     );
-    tracing::debug!(server = %target.server, user = %target.caller.principal.user, "SSE stream opened");
+    tracing::debug!(
+        server = %target.server,
+        user = %crate::telemetry::user_label(&target.caller.principal.user),
+        "SSE stream opened"
+    );
     let first = vec![Event::new("endpoint", None, &endpoint)];
     let body = events::feed(
         first,
