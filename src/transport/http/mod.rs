@@ -300,8 +300,9 @@ fn bind(
     })
 }
 
-/// Runs the service until SIGTERM or SIGINT, then drains: no new connections, requests in
-/// flight get `runtime.shutdown_grace_secs` to finish, streams are closed, and it returns.
+/// Runs the service until SIGTERM or SIGINT (Ctrl-C off unix), then drains: no new
+/// connections, requests in flight get `runtime.shutdown_grace_secs` to finish, streams are
+/// closed, and it returns.
 /// `on_bound` learns the listening addresses once both ports are bound.
 pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(), ServeError> {
     let settings = runtime.settings.clone();
@@ -439,6 +440,9 @@ async fn sweep(sessions: Arc<SessionTable>, idle: Duration, detached: Duration) 
     }
 }
 
+/// Resolves when the service is asked to stop: SIGTERM (what service managers and container
+/// runtimes send) or SIGINT on unix; Ctrl-C elsewhere (Windows has no SIGTERM).
+#[cfg(unix)]
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let terminate = signal(SignalKind::terminate());
@@ -452,7 +456,19 @@ async fn shutdown_signal() {
         }
         _ => {
             tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+            ctrl_c().await;
         }
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() {
+    ctrl_c().await;
+}
+
+async fn ctrl_c() {
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        tracing::warn!(%err, "cannot listen for Ctrl-C; stop the process to stop serving");
+        std::future::pending::<()>().await;
     }
 }
