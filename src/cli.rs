@@ -155,14 +155,12 @@ impl CliError {
     }
 }
 
-/// Every SSE session holds its socket and a duplicate of it (to notice a hang-up), so the
-/// usual soft limit of 1,024 files would cap the service far below `http.max_sessions`: raise
-/// the soft limit to the hard one, and say so when even that is too low.
+/// Every SSE session holds a socket, so the usual soft limit of 1,024 files would cap the
+/// service far below `http.max_sessions`: raise the soft limit to the hard one (room for every
+/// session, plus the upstream connections and files beside them), and say so when even that is
+/// too low.
 fn raise_open_file_limit(max_sessions: usize) {
-    let wanted = u64::try_from(max_sessions)
-        .unwrap_or(u64::MAX)
-        .saturating_mul(2)
-        + 256;
+    let wanted = u64::try_from(max_sessions).unwrap_or(u64::MAX) + 1024;
     match rlimit::increase_nofile_limit(wanted) {
         Ok(limit) if limit < wanted => tracing::warn!(
             limit,

@@ -4,7 +4,9 @@
 //! Service names and user ids are validated before they become path parts, so nothing a
 //! caller sends can name a file outside the folder. Writes go to a temporary file in the same
 //! folder, are synced, then renamed over the old file: a crash leaves the old file or the new
-//! one, never a torn one. Files are 0600 and folders 0700.
+//! one, never a torn one. On unix, files are 0600 and folders 0700; on Windows they take the
+//! access list of the folder they are in, so `auth.local_dir` belongs under the user's profile
+//! (`%APPDATA%`), whose list admits only that user, SYSTEM and administrators.
 //!
 //! User ids are case-sensitive, but a case-insensitive file system (macOS, Windows shares,
 //! casefolded folders) opens `Alice_credentials.json` for `alice_credentials.json`, which would
@@ -21,6 +23,7 @@
 
 use std::fs;
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -87,10 +90,8 @@ fn file_name(user: &str) -> String {
 }
 
 /// Whether `path` exists under exactly its own name, not merely as a file a case-insensitive
-/// file system opens under that name. The case-swapped name opening the same file shows the
-/// folder ignores case; only then is the folder listed.
+/// file system opens under that name. Only where the folder may ignore case is it listed.
 fn stored_exactly(path: &Path) -> std::io::Result<bool> {
-    use std::os::unix::fs::MetadataExt;
     let found = match fs::metadata(path) {
         Ok(found) => found,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -99,6 +100,22 @@ fn stored_exactly(path: &Path) -> std::io::Result<bool> {
     let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(true);
     };
+    if !may_ignore_case(folder, name, &found) {
+        return Ok(true);
+    }
+    for entry in fs::read_dir(folder)? {
+        if entry?.file_name() == name {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// On unix, whether the case-swapped `name` opens the same file (`found`): a folder is listed
+/// only when it shows that it ignores case, so a folder of many users is not read per lookup.
+#[cfg(unix)]
+fn may_ignore_case(folder: &Path, name: &std::ffi::OsStr, found: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
     let swapped: String = name
         .to_string_lossy()
         .chars()
@@ -110,17 +127,15 @@ fn stored_exactly(path: &Path) -> std::io::Result<bool> {
             }
         })
         .collect();
-    let ignores_case = fs::metadata(folder.join(swapped))
-        .is_ok_and(|other| other.dev() == found.dev() && other.ino() == found.ino());
-    if !ignores_case {
-        return Ok(true);
-    }
-    for entry in fs::read_dir(folder)? {
-        if entry?.file_name() == name {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    fs::metadata(folder.join(swapped))
+        .is_ok_and(|other| other.dev() == found.dev() && other.ino() == found.ino())
+}
+
+/// Elsewhere (Windows) the file's identity is not in std's stable metadata, and its file
+/// systems ignore case by default: always assumed.
+#[cfg(not(unix))]
+fn may_ignore_case(_folder: &Path, _name: &std::ffi::OsStr, _found: &fs::Metadata) -> bool {
+    true
 }
 
 /// The credentials at the first of `paths` stored under exactly that name.
@@ -154,10 +169,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, A
 /// Replaces `path` with `bytes` atomically (temp file, fsync, rename, fsync of the folder).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let folder = path.parent().unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(folder)?;
+    let mut folders = fs::DirBuilder::new();
+    folders.recursive(true);
+    #[cfg(unix)]
+    folders.mode(0o700);
+    folders.create(folder)?;
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -167,20 +183,34 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         uuid::Uuid::new_v4().simple()
     ));
     let written = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp, path)?;
-        fs::File::open(folder)?.sync_all()
+        sync_folder(folder)
     })();
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }
     written
+}
+
+/// Makes a rename in `folder` durable: on unix, by syncing the folder.
+#[cfg(unix)]
+fn sync_folder(folder: &Path) -> std::io::Result<()> {
+    fs::File::open(folder)?.sync_all()
+}
+
+/// Windows cannot open a folder as a file to sync it (std opens without backup semantics): the
+/// rename is on disk once the file system flushes its metadata, so a crash just after a save
+/// may bring back the old file — still never a torn one.
+#[cfg(not(unix))]
+fn sync_folder(_folder: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 impl AuthClient for LocalStore {
@@ -261,10 +291,11 @@ impl AuthClient for LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn saved_credentials_read_back_with_private_modes() {
+        use std::os::unix::fs::PermissionsExt;
         let root = tempfile::tempdir().unwrap();
         let store = LocalStore::new(root.path());
         let creds = Credentials {

@@ -5,61 +5,81 @@
 
 use crate::auth::access::Caller;
 use crate::auth::principal::Principal;
-use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 use tracing::Instrument;
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
 };
-use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
-use tokio_util::either::Either;
 
 use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::runtime::Runtime;
 use crate::actors::session::{OpenSession, SessionHandle};
 use crate::protocol::jsonrpc::Outgoing;
 
-/// stdin and stdout for [`serve`]. Pipes and UNIX sockets (what desktop clients start us with:
-/// Python's subprocess gives pipes, Node's child_process socket pairs) are read and written
-/// through the runtime's own epoll; tokio's stdin/stdout would pass every message through a
-/// blocking-pool thread on its way in and again on its way out, a thread hand-off each way.
-/// Anything else (a terminal, a file) goes through tokio's stdio. Must run inside the runtime.
+/// stdin and stdout for [`serve`], through tokio's stdio: every read and write is handed to a
+/// blocking-pool thread. The path of Windows, where a child's standard streams are pipe handles
+/// opened for synchronous I/O, which the reactor cannot wait on; and of unix builds with the
+/// test-only `portable-stdio` feature, which runs the stdio tests through it on Linux.
+#[cfg(any(not(unix), feature = "portable-stdio"))]
 pub fn standard_streams() -> (Box<dyn AsyncRead + Unpin>, Box<dyn AsyncWrite + Unpin>) {
-    let input: Box<dyn AsyncRead + Unpin> =
-        match polled(std::io::stdin().as_fd(), pipe::Receiver::from_file) {
-            Some(stream) => Box::new(stream),
-            None => Box::new(tokio::io::stdin()),
-        };
-    let output: Box<dyn AsyncWrite + Unpin> =
-        match polled(std::io::stdout().as_fd(), pipe::Sender::from_file) {
-            Some(stream) => Box::new(stream),
-            None => Box::new(tokio::io::stdout()),
-        };
-    (input, output)
+    (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
 }
 
-/// A standard stream on the runtime's reactor, through a descriptor of its own: `as_pipe` for
-/// a pipe, a `UnixStream` for a socket; `None` for anything epoll cannot watch.
-fn polled<P>(
-    fd: BorrowedFd<'_>,
-    as_pipe: impl FnOnce(File) -> std::io::Result<P>,
-) -> Option<Either<P, tokio::net::UnixStream>> {
-    let file = File::from(fd.try_clone_to_owned().ok()?);
-    let kind = file.metadata().ok()?.file_type();
-    if kind.is_fifo() {
-        as_pipe(file).ok().map(Either::Left)
-    } else if kind.is_socket() {
-        let socket = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
-        socket.set_nonblocking(true).ok()?;
-        tokio::net::UnixStream::from_std(socket)
-            .ok()
-            .map(Either::Right)
-    } else {
-        None
+#[cfg(all(unix, not(feature = "portable-stdio")))]
+pub use polled::standard_streams;
+
+/// stdin and stdout on the runtime's reactor (epoll on Linux, kqueue on macOS).
+#[cfg(all(unix, not(feature = "portable-stdio")))]
+mod polled {
+    use std::fs::File;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
+
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tokio::net::unix::pipe;
+    use tokio_util::either::Either;
+
+    /// stdin and stdout for [`serve`](super::serve). Pipes and UNIX sockets (what desktop
+    /// clients start us with: Python's subprocess gives pipes, Node's child_process socket
+    /// pairs) are read and written through the runtime's reactor; tokio's stdin/stdout would
+    /// pass every message through a blocking-pool thread on its way in and again on its way
+    /// out, a thread hand-off each way. Anything else (a terminal, a file) goes through tokio's
+    /// stdio. Must run inside the runtime.
+    pub fn standard_streams() -> (Box<dyn AsyncRead + Unpin>, Box<dyn AsyncWrite + Unpin>) {
+        let input: Box<dyn AsyncRead + Unpin> =
+            match polled(std::io::stdin().as_fd(), pipe::Receiver::from_file) {
+                Some(stream) => Box::new(stream),
+                None => Box::new(tokio::io::stdin()),
+            };
+        let output: Box<dyn AsyncWrite + Unpin> =
+            match polled(std::io::stdout().as_fd(), pipe::Sender::from_file) {
+                Some(stream) => Box::new(stream),
+                None => Box::new(tokio::io::stdout()),
+            };
+        (input, output)
+    }
+
+    /// A standard stream on the runtime's reactor, through a descriptor of its own: `as_pipe`
+    /// for a pipe, a `UnixStream` for a socket; `None` for anything the reactor cannot watch.
+    fn polled<P>(
+        fd: BorrowedFd<'_>,
+        as_pipe: impl FnOnce(File) -> std::io::Result<P>,
+    ) -> Option<Either<P, tokio::net::UnixStream>> {
+        let file = File::from(fd.try_clone_to_owned().ok()?);
+        let kind = file.metadata().ok()?.file_type();
+        if kind.is_fifo() {
+            as_pipe(file).ok().map(Either::Left)
+        } else if kind.is_socket() {
+            let socket = std::os::unix::net::UnixStream::from(OwnedFd::from(file));
+            socket.set_nonblocking(true).ok()?;
+            tokio::net::UnixStream::from_std(socket)
+                .ok()
+                .map(Either::Right)
+        } else {
+            None
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! client sees the same bytes: `event:`/`id:`/`data:` lines ending in CRLF, a blank line after
 //! each event, and a `: ping - <UTC time>` comment every keep-alive period, the first one a
 //! full period after the stream opens. Also: turning a session's outbox into such a stream
-//! that ends with the session, with its client, or (for one request's stream) after its reply.
+//! that ends with the session or (for one request's stream) after its reply. A client that
+//! leaves ends it too: actix-web then drops the body (`transport::http`'s module docs).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -118,7 +119,6 @@ pub fn feed<K: 'static>(
     first: Vec<Event>,
     outflow: Outflow,
     stopped: Option<oneshot::Receiver<()>>,
-    client_gone: impl Future<Output = ()> + 'static,
     until: Until,
     keep: K,
 ) -> impl Stream<Item = Event> {
@@ -128,7 +128,6 @@ pub fn feed<K: 'static>(
         overflow: CancellationToken,
         stopped: Pin<Box<dyn Future<Output = ()>>>,
         stopping: bool,
-        client_gone: Pin<Box<dyn Future<Output = ()>>>,
         until: Until,
         done: bool,
         _keep: K,
@@ -146,7 +145,6 @@ pub fn feed<K: 'static>(
             }
         }),
         stopping: false,
-        client_gone: Box::pin(client_gone),
         until,
         done: false,
         _keep: keep,
@@ -165,7 +163,6 @@ pub fn feed<K: 'static>(
             }
             tokio::select! {
                 biased;
-                () = &mut feed.client_gone => break None,
                 // The client stopped reading: end the stream rather than buffer without end.
                 () = feed.overflow.cancelled() => break None,
                 message = feed.outbox.recv() => break message,

@@ -5,7 +5,6 @@
 //! first), and a session ends with its connection.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::actors::outbox::Outbox;
 use actix_web::http::StatusCode;
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use super::events::{self, Event, Until};
 use super::sessions::{EvictOnDrop, SessionKind};
-use super::{hang_up, reply, HttpState, Target};
+use super::{reply, HttpState, Target};
 use crate::actors::session::Expect;
 use crate::actors::session::{OpenSession, SessionHandle};
 
@@ -72,7 +71,6 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
         first,
         outflow,
         Some(stopped),
-        hang_up::client_gone(&request, Duration::ZERO),
         Until::SessionEnds,
         (
             EvictOnDrop {

@@ -5,19 +5,25 @@
 //!   requests on the same endpoint.
 //! - [`sessions`] — the table of live sessions and its caps; [`replay`] — the resumable streams
 //!   of a Streamable session.
-//! - [`events`] — outgoing messages as an SSE body; [`hang_up`] — noticing a client has gone.
+//! - [`events`] — outgoing messages as an SSE body.
 //! - [`router`] — which MCP route a path is; [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
 //!   [`session_key`] — guMCP's `user_id[:api_key]` path segment; [`peer`] — where a request
 //!   comes from (forwarding headers believed from trusted proxies only).
 //!
 //! Every connection gets a session actor of its own (an SSE stream, a Streamable session, or a
 //! single 2026-07-28 request); the actor ends when the connection does.
+//!
+//! A client that goes away is noticed by actix-web itself, on every platform: with half-closed
+//! connections refused, the FIN (or RST) of a client that closed its socket, exited or was
+//! killed ends its connection as soon as it arrives, which drops the handler or the response
+//! body that stands for the session or call. By default actix-web keeps serving a connection
+//! whose client has stopped sending, and learns of the close only when a write fails
+//! (actix/actix-web#1313) — for an idle SSE stream, the second keep-alive after it.
 
 /// Public (hidden from the docs) only for the SSE framing micro-benchmark in `benches/`.
 #[doc(hidden)]
 pub mod events;
 mod guard;
-mod hang_up;
 mod legacy_sse;
 mod peer;
 mod replay;
@@ -338,8 +344,9 @@ fn bind(
     })
 }
 
-/// Runs the service until SIGTERM or SIGINT, then drains: no new connections, requests in
-/// flight get `runtime.shutdown_grace_secs` to finish, streams are closed, and it returns.
+/// Runs the service until SIGTERM or SIGINT (Ctrl-C off unix), then drains: no new
+/// connections, requests in flight get `runtime.shutdown_grace_secs` to finish, streams are
+/// closed, and it returns.
 /// `on_bound` learns the listening addresses once both ports are bound.
 pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(), ServeError> {
     let settings = runtime.settings.clone();
@@ -410,7 +417,10 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     })
     .workers(http.worker_count())
     .tcp_nodelay(true)
-    .on_connect(hang_up::remember_socket)
+    // How a client's leaving is noticed (see the module docs). The cost: an HTTP/1 client that
+    // shuts down its sending side after its request (`nc -N`, a few HTTP/1.0 tools) gets no
+    // answer; the MCP SDKs' clients, browsers and curl keep it open.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
     .listen(api_listener)?
@@ -475,6 +485,9 @@ async fn sweep(sessions: Arc<SessionTable>, idle: Duration, detached: Duration) 
     }
 }
 
+/// Resolves when the service is asked to stop: SIGTERM (what service managers and container
+/// runtimes send) or SIGINT on unix; Ctrl-C elsewhere (Windows has no SIGTERM).
+#[cfg(unix)]
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let terminate = signal(SignalKind::terminate());
@@ -488,7 +501,19 @@ async fn shutdown_signal() {
         }
         _ => {
             tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+            ctrl_c().await;
         }
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() {
+    ctrl_c().await;
+}
+
+async fn ctrl_c() {
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        tracing::warn!(%err, "cannot listen for Ctrl-C; stop the process to stop serving");
+        std::future::pending::<()>().await;
     }
 }

@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -25,7 +24,7 @@ use uuid::Uuid;
 use super::events::{self, Event, Until};
 use super::replay::{self, AttachError, StreamHub, STANDALONE};
 use super::sessions::{Entry, SessionKind};
-use super::{hang_up, reply, HttpState, Target};
+use super::{reply, HttpState, Target};
 use crate::actors::host::{Host, StatelessAnswer};
 use crate::actors::outbox::{Outbox, Outflow};
 use crate::actors::session::Expect;
@@ -37,9 +36,6 @@ use crate::protocol::version::ProtocolVersion;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// A stateless request's connection is watched for a hang-up only once its answer takes this
-/// long; quicker answers never pay for the watch.
-const WATCH_SLOW_REQUESTS_AFTER: Duration = Duration::from_millis(50);
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// `POST` on either MCP route. Who calls is decided from the head; only then is the body read.
@@ -310,25 +306,24 @@ async fn stateless(
         StatelessAnswer::Refused(refusal) => json_reply(StatusCode::BAD_REQUEST, &refusal),
         StatelessAnswer::Later(mut reply) => {
             // The reply joins the request's notifications in the outbox, in order. Most calls
-            // are done on their first poll: answered here, with no task to spawn and no
-            // hang-up timer to arm (each cost a wake-up of the worker thread per request).
+            // are done on their first poll: answered here, with no task to spawn (a wake-up of
+            // the worker thread per request).
             if let Poll::Ready(reply) = futures::poll!(&mut reply) {
                 out.push(reply);
-                return respond_stateless(request, state, answers, None, ()).await;
+                return respond_stateless(state, answers, None, ()).await;
             }
             actix_rt::spawn(async move { out.push(reply.await) });
             let cancel_on_drop = cancellation.clone().drop_guard();
-            respond_stateless(request, state, answers, None, cancel_on_drop).await
+            respond_stateless(state, answers, None, cancel_on_drop).await
         }
         StatelessAnswer::NeedsSession(body) => {
-            stateless_session(request, target, state, body, mirrored, out, answers).await
+            stateless_session(target, state, body, mirrored, out, answers).await
         }
     }
 }
 
 /// A 2026-07-28 frame that needs a session: one of its own, for as long as its response.
 async fn stateless_session(
-    request: &HttpRequest,
     target: &Target,
     state: &web::Data<HttpState>,
     body: Vec<u8>,
@@ -359,30 +354,20 @@ async fn stateless_session(
         }
         Ok(Expect::Reply | Expect::Malformed) => {}
     }
-    respond_stateless(request, state, answers, Some(stopped), guard).await
+    respond_stateless(state, answers, Some(stopped), guard).await
 }
 
 /// The response to a 2026-07-28 request: JSON when its reply comes first, otherwise an SSE
 /// stream of its notifications that ends with the reply. `keep` is held until the response is
-/// over; dropping it ends the request (the client left, or everything was sent).
+/// over; dropping it ends the request (everything was sent, or the client left: actix-web then
+/// drops this handler, or the response body that holds `keep`).
 async fn respond_stateless<K: 'static>(
-    request: &HttpRequest,
     state: &web::Data<HttpState>,
     mut answers: Outflow,
     stopped: Option<oneshot::Receiver<()>>,
     keep: K,
 ) -> HttpResponse {
-    // actix-web does not drop a handler whose client left, so a slow answer races the socket;
-    // an answer already queued is taken without arming the watch.
-    let first = tokio::select! {
-        biased;
-        first = answers.receiver.recv() => first,
-        () = hang_up::client_gone(request, WATCH_SLOW_REQUESTS_AFTER) => {
-            tracing::debug!("client closed the connection; request cancelled");
-            return HttpResponse::NoContent().finish();
-        }
-    };
-    let Some(first) = first else {
+    let Some(first) = answers.receiver.recv().await else {
         return reply::rpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
             McpError::internal("the service is shutting down"),
@@ -395,7 +380,6 @@ async fn respond_stateless<K: 'static>(
         vec![Event::message(&first, None)],
         answers,
         stopped,
-        hang_up::client_gone(request, Duration::ZERO),
         Until::Reply,
         keep,
     );
