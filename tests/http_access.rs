@@ -26,13 +26,6 @@ fn keys_config() -> String {
     format!("[access]\nmode = \"api_keys\"\napi_keys = [{{ user_id = \"alice\", sha256 = \"{digest}\" }}]\n")
 }
 
-fn call(tool: &str, arguments: Value) -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": { "name": tool, "arguments": arguments, "_meta": modern_meta() }
-    })
-}
-
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -40,14 +33,7 @@ async fn post(
     tool: &str,
     arguments: Value,
 ) -> reqwest::Response {
-    let mut request = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(call(tool, arguments).to_string());
+    let mut request = common::stateless_call(client, url, tool, arguments, modern_meta());
     if let Some(bearer) = bearer {
         request = request.bearer_auth(bearer);
     }

@@ -80,20 +80,7 @@ async fn serve_oauth(issuer: &MockServer) -> (Served, tempfile::TempDir) {
 
 async fn call(url: &str, bearer: Option<&str>, tool: &str, arguments: Value) -> reqwest::Response {
     let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
-    let mut request = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": { "name": tool, "arguments": arguments, "_meta": modern_meta() }
-            })
-            .to_string(),
-        );
+    let mut request = common::stateless_call(&client, url, tool, arguments, modern_meta());
     if let Some(bearer) = bearer {
         request = request.bearer_auth(bearer);
     }

@@ -198,22 +198,9 @@ async fn serve_answers_health_checks_and_tool_calls_from_an_empty_folder() {
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["servers"], json!(shipped_servers()), "{health}");
 
+    let endpoint = format!("{url}/simple-tools-server/mcp");
     let call = |tool: &str, arguments: Value| {
-        client
-            .post(format!("{url}/simple-tools-server/mcp"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", tool)
-            .body(
-                json!({
-                    "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                    "params": { "name": tool, "arguments": arguments, "_meta": modern_meta() }
-                })
-                .to_string(),
-            )
-            .send()
+        common::stateless_call(&client, &endpoint, tool, arguments, modern_meta()).send()
     };
     let stored: Value = call("store-data", json!({ "key": "k", "value": "v" }))
         .await

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{modern_meta, Served, WAIT};
+use common::{http_client, modern_meta, stateless_call, Served, WAIT};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -18,11 +18,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// The trace a caller says it belongs to (W3C `traceparent`).
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";
-
-fn http_client() -> reqwest::Client {
-    gumcp_actors::upstream::install_crypto_provider();
-    reqwest::Client::new()
-}
 
 /// Hacker News' API, answering one story.
 async fn hackernews() -> MockServer {
@@ -62,29 +57,20 @@ enum Context<'a> {
 }
 
 async fn story_call(client: &reqwest::Client, served: &Served, context: Context<'_>) -> Value {
-    let mut meta = modern_meta();
-    let mut request = client.post(format!("{}/hackernews/alice/mcp", served.url));
-    match context {
-        Context::Header(traceparent) => request = request.header("traceparent", traceparent),
-        Context::Meta(traceparent) => meta["traceparent"] = json!(traceparent),
-    }
-    request
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "get_story_details")
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-                "name": "get_story_details", "arguments": {"id": 8863}, "_meta": meta}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let url = format!("{}/hackernews/alice/mcp", served.url);
+    let arguments = json!({"id": 8863});
+    let request = match context {
+        Context::Header(traceparent) => {
+            stateless_call(client, &url, "get_story_details", arguments, modern_meta())
+                .header("traceparent", traceparent)
+        }
+        Context::Meta(traceparent) => {
+            let mut meta = modern_meta();
+            meta["traceparent"] = json!(traceparent);
+            stateless_call(client, &url, "get_story_details", arguments, meta)
+        }
+    };
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Every span the collector received.

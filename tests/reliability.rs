@@ -7,25 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{modern_meta, StdioClient, WAIT};
+use common::{modern_meta, stateless_call, StdioClient, WAIT};
 use serde_json::{json, Value};
 
 /// A 2026-07-28 stateless `tools/call` of conformance-fixtures as `user`; the JSON-RPC answer.
 async fn call(client: &reqwest::Client, base: &str, user: &str, tool: &str, args: Value) -> Value {
-    client
-        .post(format!("{base}/conformance-fixtures/{user}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": { "name": tool, "arguments": args, "_meta": modern_meta() }
-            })
-            .to_string(),
-        )
+    let url = format!("{base}/conformance-fixtures/{user}/mcp");
+    stateless_call(client, &url, tool, args, modern_meta())
         .send()
         .await
         .unwrap()

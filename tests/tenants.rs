@@ -6,19 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{binary, modern_meta, Served, WAIT};
+use common::{binary, http_client, modern_meta, stateless_call, Served, WAIT};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A plain client (reqwest needs a TLS provider chosen even for loopback HTTP).
-fn http_client() -> reqwest::Client {
-    gumcp_actors::upstream::install_crypto_provider();
-    reqwest::Client::new()
-}
 
 const VICTIM_KEY: &str = "victim-right-key";
 const VICTIM_TOKEN: &str = "victim-notion-token";
@@ -44,20 +38,7 @@ async fn call(
     tool: &str,
     arguments: Value,
 ) -> reqwest::Response {
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": { "name": tool, "arguments": arguments, "_meta": modern_meta() }
-            })
-            .to_string(),
-        )
+    stateless_call(client, url, tool, arguments, modern_meta())
         .send()
         .await
         .unwrap()
@@ -294,22 +275,14 @@ async fn a_sealed_request_state_opens_only_for_the_key_it_was_handed_to() {
     let mut meta = modern_meta();
     meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
     let round = |key: &str, extra: Value| {
-        let mut params = json!({"_meta": meta.clone(), "arguments": {},
-                                "name": "test_input_required_result_multi_round"});
+        let tool = "test_input_required_result_multi_round";
+        let mut params = json!({"name": tool, "arguments": {}, "_meta": meta.clone()});
         for (name, value) in extra.as_object().cloned().unwrap_or_default() {
             params[name] = value;
         }
-        client
-            .post(url(key))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "test_input_required_result_multi_round")
-            .body(
-                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-                    .to_string(),
-            )
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+        stateless_call(&client, &url(key), tool, json!({}), meta.clone())
+            .body(body.to_string())
             .send()
     };
     let first: Value = round(VICTIM_KEY, json!({}))

@@ -318,3 +318,36 @@ pub async fn serve(config: Option<&std::path::Path>, env: &[(&str, &str)]) -> Se
         stderr,
     }
 }
+
+/// A 2026-07-28 stateless `tools/call` of `tool` POSTed to `url` with the headers the
+/// transport requires, `meta` as its `_meta` (usually [`modern_meta`]); ready to send, or to
+/// take more headers first.
+pub fn stateless_call(
+    client: &reqwest::Client,
+    url: &str,
+    tool: &str,
+    arguments: Value,
+    meta: Value,
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(
+            json!({
+                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": tool, "arguments": arguments, "_meta": meta }
+            })
+            .to_string(),
+        )
+}
+
+/// A plain HTTP client for talking to `serve` (reqwest needs a TLS provider chosen even for
+/// loopback HTTP).
+pub fn http_client() -> reqwest::Client {
+    gumcp_actors::upstream::install_crypto_provider();
+    reqwest::Client::new()
+}
