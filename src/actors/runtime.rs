@@ -28,9 +28,23 @@ use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, 
 use crate::upstream;
 use std::time::Duration;
 
-/// Shared by every transport and session; cheap to clone.
+/// Shared by every transport and session; cheap to clone: its parts sit behind one reference
+/// count. A request clones the runtime several times (its host, its server handle), on every
+/// worker thread at once, so a count per part meant a dozen contended atomic operations per
+/// clone and as many per drop (~3% of a call's instructions, measured with callgrind).
 #[derive(Clone)]
-pub struct Runtime {
+pub struct Runtime(Arc<RuntimeParts>);
+
+impl std::ops::Deref for Runtime {
+    type Target = RuntimeParts;
+
+    fn deref(&self) -> &RuntimeParts {
+        &self.0
+    }
+}
+
+/// What a [`Runtime`] holds.
+pub struct RuntimeParts {
     pub settings: Arc<Settings>,
     pub registry: Arc<ServerRegistry>,
     /// Seals 2026-07-28 `requestState` with a key that lives as long as this runtime.
@@ -75,7 +89,7 @@ impl Runtime {
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
         let auth = AuthHandle::start(auth_actor(&settings, &registry, upstream.client));
-        Ok(Runtime {
+        Ok(Runtime(Arc::new(RuntimeParts {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
@@ -88,7 +102,7 @@ impl Runtime {
             directory,
             supervisor,
             upstream: upstream_client,
-        })
+        })))
     }
 
     /// The pooled client for everything upstream (credential APIs included).
