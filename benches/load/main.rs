@@ -77,8 +77,9 @@ struct Opts {
     #[arg(long, default_value_t = 10_000)]
     tenants: usize,
     /// tenants: gumcp's runtime.server_idle_ttl_secs for that preset's launch. Longer than a
-    /// wave takes, or instances stop before the wave's memory is read.
-    #[arg(long, default_value_t = 10)]
+    /// wave takes (10,000 calls: under a second on the 2-core box), or instances stop before
+    /// the wave's memory is read; an instance stops one TTL to one TTL + 5 s after its call.
+    #[arg(long, default_value_t = 5)]
     tenant_idle_ttl: u64,
     /// The mock upstream's port (0: any free one). Fixed, it lets a server started for --url
     /// be pointed at it (GUMCP__SERVERS__BASE_URLS__HACKERNEWS=http://127.0.0.1:PORT).

@@ -151,6 +151,13 @@ pub async fn tenants(
     };
     row.rss_per_session_kib = Some(memory.kib_per_instance);
     row.note = describe(&memory);
+    if live_wave1.is_some() && added < users as u64 {
+        // Stopped instances' memory is still in the RSS read, spread over fewer instances.
+        row.note.push_str(&format!(
+            "; only {added} of {users} instances were live when RSS was read: the wave took \
+             longer than the idle TTL (raise --tenant-idle-ttl), so KiB each is overstated"
+        ));
+    }
     row.tenants = Some(memory);
     row
 }
