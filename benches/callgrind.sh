@@ -8,6 +8,9 @@
 #   bash benches/callgrind.sh [N] [targets…]     # default: 2000 gumcp floor rmcp-tuned
 #                                                # (also rmcp-default, floor-split)
 #   SCENARIO=sse-calls bash benches/callgrind.sh  # legacy SSE calls instead (gumcp, floor)
+#   SCENARIO=upstream-calls bash benches/callgrind.sh 2000 gumcp rmcp-tuned
+#                                                # hackernews get_story_details against the
+#                                                # load generator's mock upstream (MOCK_PORT)
 #
 # Needs valgrind, and the release builds: cargo build --release --bins --examples.
 set -euo pipefail
@@ -20,6 +23,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(gumcp floor rmcp-tuned)
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 1; }
 
+# The load generator's mock upstream, for the upstream-* presets (the targets are pointed at it
+# before it starts: nothing calls it until the first request).
+upstream=http://127.0.0.1:${MOCK_PORT:-18990}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -28,8 +35,8 @@ command_of() {
         gumcp) echo "target/release/gumcp-actors serve --port 0 --metrics-port 0" ;;
         floor) echo "target/release/examples/floor --port 0" ;;
         floor-split) echo "target/release/examples/floor --split-routes --port 0" ;;
-        rmcp-tuned) echo "target/release/examples/rmcp_axum --tuned --port 0" ;;
-        rmcp-default) echo "target/release/examples/rmcp_axum --port 0" ;;
+        rmcp-tuned) echo "target/release/examples/rmcp_axum --tuned --port 0 --upstream $upstream" ;;
+        rmcp-default) echo "target/release/examples/rmcp_axum --port 0 --upstream $upstream" ;;
         *) echo "callgrind.sh: unknown target $1" >&2; exit 1 ;;
     esac
 }
@@ -37,8 +44,11 @@ command_of() {
 # "<instructions> <answered requests>" of one run of $1 asked for $2 requests.
 instructions() {
     local target=$1 count=$2 out="$work/$1.$2"
+    # Made before the server starts: its own redirection may come after the first look below.
+    : >"$out.stdout"
     # shellcheck disable=SC2046
     GUMCP__LOGGING__LEVEL=warn GUMCP__SERVERS__DIR="$PWD/servers" \
+        GUMCP__SERVERS__BASE_URLS__HACKERNEWS="$upstream" \
         valgrind --tool=callgrind --callgrind-out-file="$out.cg" $(command_of "$target") \
         >"$out.stdout" 2>"$out.stderr" &
     local pid=$! url=""
@@ -52,7 +62,7 @@ instructions() {
     local shared=()
     case $target in rmcp-*) shared=(--shared-mcp) ;; esac
     cargo bench -q --bench load -- "$scenario" --url "$url" "${shared[@]}" --users 10 \
-        --warmup 0 --requests "$count" >"$out.load" 2>&1
+        --warmup 0 --requests "$count" --mock-port "${upstream##*:}" >"$out.load" 2>&1
     kill -TERM "$pid"
     wait "$pid" || true
     local row ok errors

@@ -2,6 +2,13 @@
 //! tools, as an rmcp user would write it (the handler by hand rather than with rmcp's macros,
 //! to keep the bench build lean). Prints `listening on http://…` like `gumcp-actors serve`.
 //!
+//! It also has hackernews's `get_story_details`, the tool `gumcp-actors` declares in
+//! `servers/hackernews/server.toml`, written the way a careful rmcp user would: one GET of
+//! `{upstream}/item/{id}.json` per call through one shared reqwest client (pooled keep-alive
+//! connections, TCP_NODELAY, no proxy lookup, no redirects), the answer as pretty JSON text
+//! plus structured content as gumcp shapes it. `--upstream URL` replaces the real API's base
+//! URL (the load generator passes its mock's).
+//!
 //! `--tuned` turns on what rmcp leaves off: TCP_NODELAY on accepted sockets (without it small
 //! chunked SSE writes wait ~40 ms for delayed ACKs) and JSON replies to stateless requests
 //! (`json_response`; rmcp still answers session requests as SSE). Without the flag: rmcp's
@@ -9,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
@@ -20,10 +28,67 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
-/// guMCP's key-value example: one store for everyone, as guMCP has it.
-#[derive(Clone, Default)]
+/// guMCP's key-value example (one store for everyone, as guMCP has it) and the Hacker News
+/// story tool.
+#[derive(Clone)]
 struct SimpleTools {
     store: Arc<Mutex<HashMap<String, String>>>,
+    upstream: Upstream,
+}
+
+/// Where `get_story_details` sends its GET, and the client it sends it with.
+#[derive(Clone)]
+struct Upstream {
+    client: reqwest::Client,
+    base_url: Arc<str>,
+}
+
+impl Upstream {
+    /// The client tuned as it would be for production: one pool for every call (keep-alive
+    /// connections reused, as many idle ones kept as were needed), TCP_NODELAY, HTTP/1.1 as
+    /// the API speaks it, no proxy lookup and no redirects.
+    fn new(base_url: &str) -> Result<Self, reqwest::Error> {
+        // reqwest is built with rustls and no crypto provider, as in the runtime (src/upstream.rs).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            client,
+            base_url: base_url.trim_end_matches('/').into(),
+        })
+    }
+
+    /// The story as the tool answers it: pretty JSON text and the object as structured
+    /// content, or a tool error saying what failed.
+    async fn story(&self, id: u64) -> CallToolResult {
+        let url = format!("{}/item/{id}.json", self.base_url);
+        let outcome = async {
+            let response = self.client.get(url).send().await?.error_for_status()?;
+            response.bytes().await
+        }
+        .await;
+        let story = match outcome {
+            Ok(body) => serde_json::from_slice::<Value>(&body)
+                .map_err(|err| format!("Hacker News answered with invalid JSON: {err}")),
+            Err(err) => Err(format!("Hacker News request failed: {}", err.without_url())),
+        };
+        match story {
+            Ok(Value::Object(story)) => {
+                let text = serde_json::to_string_pretty(&story).unwrap_or_default();
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(Value::Object(story));
+                result
+            }
+            Ok(_) => CallToolResult::error(vec![ContentBlock::text(format!("No story {id}"))]),
+            Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
+        }
+    }
 }
 
 fn schema(value: Value) -> Arc<JsonObject> {
@@ -64,6 +129,20 @@ impl ServerHandler for SimpleTools {
                 "Retrieve a value by its key",
                 schema(object),
             ),
+            Tool::new(
+                "list-data",
+                "List all stored key-value pairs",
+                schema(json!({"type": "object", "properties": {}})),
+            ),
+            Tool::new(
+                "get_story_details",
+                "Get a specific story by ID",
+                schema(json!({
+                    "type": "object",
+                    "properties": {"id": {"type": "integer", "description": "Hacker News story ID"}},
+                    "required": ["id"]
+                })),
+            ),
         ]))
     }
 
@@ -72,6 +151,15 @@ impl ServerHandler for SimpleTools {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if request.name == "get_story_details" {
+            let id = request
+                .arguments
+                .as_ref()
+                .and_then(|arguments| arguments.get("id"))
+                .and_then(Value::as_u64)
+                .ok_or_else(|| ErrorData::invalid_params("id must be an integer", None))?;
+            return Ok(self.upstream.story(id).await.into());
+        }
         let key = text_argument(&request.arguments, "key");
         let text = match request.name.as_ref() {
             "store-data" => {
@@ -86,6 +174,16 @@ impl ServerHandler for SimpleTools {
                 Some(value) => format!("Value for '{key}': {value}"),
                 None => format!("Key '{key}' not found"),
             },
+            "list-data" => {
+                let store = self.store.lock().map(|s| s.clone()).unwrap_or_default();
+                if store.is_empty() {
+                    "No data stored".to_owned()
+                } else {
+                    let lines: Vec<String> =
+                        store.iter().map(|(k, v)| format!("- {k}: {v}")).collect();
+                    format!("Stored data:\n{}", lines.join("\n"))
+                }
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {other}"),
@@ -97,12 +195,12 @@ impl ServerHandler for SimpleTools {
     }
 }
 
-fn port_arg(args: &[String]) -> u16 {
+/// The value after `--name`, if given.
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
-        .position(|arg| arg == "--port")
+        .position(|arg| arg == name)
         .and_then(|at| args.get(at + 1))
-        .and_then(|port| port.parse().ok())
-        .unwrap_or(0)
+        .map(String::as_str)
 }
 
 #[tokio::main]
@@ -110,7 +208,11 @@ async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let tuned = args.iter().any(|arg| arg == "--tuned");
     let config = StreamableHttpServerConfig::default().with_json_response(tuned);
-    let tools = SimpleTools::default();
+    let base_url = arg(&args, "--upstream").unwrap_or("https://hacker-news.firebaseio.com/v0");
+    let tools = SimpleTools {
+        store: Arc::default(),
+        upstream: Upstream::new(base_url).map_err(std::io::Error::other)?,
+    };
     let service = StreamableHttpService::new(
         move || Ok(tools.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -119,7 +221,13 @@ async fn main() -> std::io::Result<()> {
     let router = axum::Router::new()
         .route("/health_check", axum::routing::get(|| async { "ok" }))
         .nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port_arg(&args))).await?;
+    let listener = tokio::net::TcpListener::bind((
+        "127.0.0.1",
+        arg(&args, "--port")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(0),
+    ))
+    .await?;
     println!("listening on http://{}", listener.local_addr()?);
     if tuned {
         use axum::serve::ListenerExt;

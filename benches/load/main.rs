@@ -15,6 +15,8 @@ mod sse;
 mod stdio;
 mod svg;
 mod targets;
+mod tenants;
+mod upstream;
 mod users;
 
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use crate::http::{Endpoint, Res};
 use crate::report::Row;
 use crate::scenarios::{Limits, Scenario};
 use crate::targets::{Server, Target};
+use crate::upstream::MockUpstream;
 use crate::users::Routes;
 
 #[derive(Parser, Debug)]
@@ -41,7 +44,8 @@ struct Opts {
     /// Targets to start and measure.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "gumcp")]
     target: Vec<Target>,
-    /// Run every target side by side (gumcp, floor, rmcp-default, rmcp-tuned).
+    /// Run every target side by side (gumcp, floor, rmcp-default, rmcp-tuned, and
+    /// bare-upstream for the upstream presets).
     #[arg(long)]
     compare: bool,
     /// Measure an already running server instead (e.g. guMCP: http://127.0.0.1:8000).
@@ -69,6 +73,18 @@ struct Opts {
     /// Sessions opened by idle-sessions.
     #[arg(long, default_value_t = 10_000)]
     sessions: usize,
+    /// Distinct users in each of tenants' two waves (one call each).
+    #[arg(long, default_value_t = 10_000)]
+    tenants: usize,
+    /// tenants: gumcp's runtime.server_idle_ttl_secs for that preset's launch. Longer than a
+    /// wave takes (10,000 calls: under a second on the 2-core box), or instances stop before
+    /// the wave's memory is read; an instance stops one TTL to one TTL + 5 s after its call.
+    #[arg(long, default_value_t = 5)]
+    tenant_idle_ttl: u64,
+    /// The mock upstream's port (0: any free one). Fixed, it lets a server started for --url
+    /// be pointed at it (GUMCP__SERVERS__BASE_URLS__HACKERNEWS=http://127.0.0.1:PORT).
+    #[arg(long, default_value_t = 0)]
+    mock_port: u16,
     /// Launches measured by startup.
     #[arg(long, default_value_t = 10)]
     startup_runs: usize,
@@ -100,6 +116,7 @@ impl Opts {
             warmup: Duration::from_secs_f64(self.warmup.max(0.0)),
             requests: self.requests,
             sessions: self.sessions,
+            tenants: self.tenants,
             startup_runs: self.startup_runs.max(1),
         }
     }
@@ -119,6 +136,7 @@ impl Opts {
                 Target::Floor,
                 Target::RmcpDefault,
                 Target::RmcpTuned,
+                Target::BareUpstream,
             ]
         } else {
             self.target.clone()
@@ -153,6 +171,22 @@ fn main() {
 async fn run_all(opts: &Opts) -> Vec<Row> {
     let limits = opts.limits();
     let mut rows = Vec::new();
+    // One mock upstream for the whole run, started only if a preset calls upstream.
+    let mock = if opts.scenarios().iter().any(|s| s.needs_upstream()) {
+        match MockUpstream::start(opts.mock_port) {
+            Ok(mock) => {
+                eprintln!("  mock upstream on {}", mock.url);
+                Some(mock)
+            }
+            Err(err) => {
+                eprintln!("cannot start the mock upstream: {err}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let upstream = mock.as_ref().map(|mock| mock.url.as_str());
     for scenario in opts.scenarios() {
         if let Some(url) = &opts.url {
             if matches!(scenario, Scenario::StdioPing | Scenario::Startup) {
@@ -164,8 +198,12 @@ async fn run_all(opts: &Opts) -> Vec<Row> {
             }
             let row = match Endpoint::parse(url).await {
                 Ok(endpoint) => {
-                    let routes = routes(opts, endpoint, opts.shared_mcp);
-                    run_one("url", scenario, routes, opts.pid, &limits).await
+                    let routes = routes(opts, endpoint, opts.shared_mcp, scenario);
+                    let at = Started {
+                        pid: opts.pid,
+                        metrics: None,
+                    };
+                    run_one("url", scenario, routes, at, &limits, opts).await
                 }
                 Err(err) => Row::failed("url", scenario, err.to_string()),
             };
@@ -176,7 +214,7 @@ async fn run_all(opts: &Opts) -> Vec<Row> {
             if !target.supports(scenario) {
                 continue;
             }
-            let row = match run_target(opts, target, scenario, &limits).await {
+            let row = match run_target(opts, target, scenario, &limits, upstream).await {
                 Ok(row) => row,
                 Err(err) => Row::failed(target.label(), scenario, err.to_string()),
             };
@@ -186,20 +224,53 @@ async fn run_all(opts: &Opts) -> Vec<Row> {
     rows
 }
 
-fn routes(opts: &Opts, endpoint: Endpoint, shared_mcp: bool) -> Arc<Routes> {
+fn routes(opts: &Opts, endpoint: Endpoint, shared_mcp: bool, scenario: Scenario) -> Arc<Routes> {
+    let call = scenario.call();
     Arc::new(Routes {
         endpoint,
-        server: opts.server.clone(),
+        server: call.server().unwrap_or(&opts.server).to_owned(),
         user_prefix: opts.user_prefix.clone(),
         shared_mcp,
+        call,
     })
 }
 
+/// What is known of a running target besides its address.
+struct Started {
+    pid: Option<u32>,
+    /// gumcp's Prometheus endpoint.
+    metrics: Option<Endpoint>,
+}
+
 /// One preset against a freshly started target, so memory and CPU are that preset's alone.
-async fn run_target(opts: &Opts, target: Target, scenario: Scenario, limits: &Limits) -> Res<Row> {
-    match scenario {
-        Scenario::Startup => scenarios::startup(target, limits).await,
-        Scenario::StdioPing => {
+async fn run_target(
+    opts: &Opts,
+    target: Target,
+    scenario: Scenario,
+    limits: &Limits,
+    upstream: Option<&str>,
+) -> Res<Row> {
+    if scenario.needs_upstream() && upstream.is_none() {
+        return Err("no mock upstream (see the error above)".into());
+    }
+    match (target, scenario) {
+        (_, Scenario::Startup) => scenarios::startup(target, limits).await,
+        (Target::BareUpstream, _) => {
+            let endpoint = Arc::new(Endpoint::parse(upstream.unwrap_or_default()).await?);
+            let mut row = scenarios::run_users(
+                (target.label(), scenario),
+                limits.users,
+                None,
+                limits,
+                |shared, index| Box::pin(users::bare_upstream(shared, endpoint.clone(), index)),
+            )
+            .await;
+            row.note = "GET /item/{id}.json from the load generator to its mock upstream, \
+                        no MCP server between"
+                .to_owned();
+            Ok(row)
+        }
+        (_, Scenario::StdioPing) => {
             let client = stdio::StdioClient::start(target.stdio_command(&opts.server)?).await?;
             let pid = client.child.id();
             let client = tokio::sync::Mutex::new(Some(client));
@@ -229,10 +300,19 @@ async fn run_target(opts: &Opts, target: Target, scenario: Scenario, limits: &Li
         }
         _ => {
             let log_name = format!("{}-{}", target.label(), scenario.label());
-            let server = Server::launch(target, &log_name)?;
+            let launch = target.launch_for(scenario, upstream, opts.tenant_idle_ttl);
+            let server = Server::launch(target, &log_name, &launch)?;
             let endpoint = Endpoint::parse(&server.url).await?;
-            let routes = routes(opts, endpoint, target.shared_mcp());
-            let row = run_one(target.label(), scenario, routes, Some(server.pid), limits).await;
+            let metrics = match &server.metrics_url {
+                Some(url) => Some(Endpoint::parse(url).await?),
+                None => None,
+            };
+            let routes = routes(opts, endpoint, target.shared_mcp(), scenario);
+            let at = Started {
+                pid: Some(server.pid),
+                metrics,
+            };
+            let row = run_one(target.label(), scenario, routes, at, limits, opts).await;
             drop(server);
             Ok(row)
         }
@@ -243,12 +323,17 @@ async fn run_one(
     label: &str,
     scenario: Scenario,
     routes: Arc<Routes>,
-    pid: Option<u32>,
+    at: Started,
     limits: &Limits,
+    opts: &Opts,
 ) -> Row {
     match scenario {
-        Scenario::IdleSessions => scenarios::idle_sessions(label, routes, pid, limits).await,
-        _ => scenarios::run_http(label, scenario, routes, pid, limits).await,
+        Scenario::IdleSessions => scenarios::idle_sessions(label, routes, at.pid, limits).await,
+        Scenario::Tenants => {
+            let idle_ttl = Duration::from_secs(opts.tenant_idle_ttl);
+            tenants::tenants(label, routes, at.pid, at.metrics, limits, idle_ttl).await
+        }
+        _ => scenarios::run_http(label, scenario, routes, at.pid, limits).await,
     }
 }
 

@@ -25,35 +25,68 @@ pub fn ping(id: u64) -> Bytes {
     Bytes::from(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#))
 }
 
-/// Which simple-tools-server call the `n`th request of a user is: stores and retrieves
-/// alternate over a few keys, so the store stays small and every retrieve finds its key.
-pub fn tool_for(n: u64) -> &'static str {
-    if n.is_multiple_of(2) {
-        "store-data"
-    } else {
-        "retrieve-data"
+/// What a preset's `tools/call`s ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// simple-tools-server's `store-data` and `retrieve-data`, alternating over a few keys, so
+    /// the store stays small and every retrieve finds its key.
+    StoreRetrieve,
+    /// simple-tools-server's `list-data`: it stores nothing, so after the call a user leaves
+    /// only their server instance behind (what `tenants` measures).
+    ListData,
+    /// hackernews's `get_story_details`, a tool declared in its `server.toml`: one GET upstream
+    /// per call (`upstream-calls`, `upstream-sse`).
+    Story,
+}
+
+impl Call {
+    /// The server whose tool this is, or `None` for the one named by `--server`.
+    pub fn server(self) -> Option<&'static str> {
+        match self {
+            Call::StoreRetrieve | Call::ListData => None,
+            Call::Story => Some("hackernews"),
+        }
+    }
+
+    /// The tool the `n`th call of a user names.
+    pub fn tool(self, n: u64) -> &'static str {
+        match self {
+            Call::StoreRetrieve if n.is_multiple_of(2) => "store-data",
+            Call::StoreRetrieve => "retrieve-data",
+            Call::ListData => "list-data",
+            Call::Story => "get_story_details",
+        }
+    }
+
+    /// A `tools/call` request; with `modern`, the `_meta` fields a 2026-07-28 stateless
+    /// request must carry.
+    pub fn request(self, id: u64, n: u64, user: usize, modern: bool) -> Bytes {
+        let arguments = match (self, self.tool(n)) {
+            (Call::StoreRetrieve, "store-data") => {
+                format!(r#"{{"key":"k{user}-{}","value":"value {n}"}}"#, (n / 2) % 8)
+            }
+            (Call::StoreRetrieve, _) => format!(r#"{{"key":"k{user}-{}"}}"#, (n / 2) % 8),
+            (Call::ListData, _) => "{}".to_owned(),
+            (Call::Story, _) => format!(r#"{{"id":{}}}"#, story_id(n)),
+        };
+        let meta = if modern {
+            format!(
+                r#","_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientCapabilities":{{}}}}"#
+            )
+        } else {
+            String::new()
+        };
+        Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{arguments}{meta}}}}}"#,
+            self.tool(n)
+        ))
     }
 }
 
-/// A `tools/call` of `store-data` / `retrieve-data`; with `modern`, the `_meta` fields a
-/// 2026-07-28 stateless request must carry.
-pub fn tools_call(id: u64, n: u64, user: usize, modern: bool) -> Bytes {
-    let key = format!("k{user}-{}", (n / 2) % 8);
-    let arguments = match tool_for(n) {
-        "store-data" => format!(r#"{{"key":"{key}","value":"value {n}"}}"#),
-        _ => format!(r#"{{"key":"{key}"}}"#),
-    };
-    let meta = if modern {
-        format!(
-            r#","_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientCapabilities":{{}}}}"#
-        )
-    } else {
-        String::new()
-    };
-    Bytes::from(format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{arguments}{meta}}}}}"#,
-        tool_for(n)
-    ))
+/// The Hacker News item the `n`th story call asks for: a thousand ids from Dropbox's launch
+/// post on, so requests differ as real ones do (the mock upstream echoes the id).
+pub fn story_id(n: u64) -> u64 {
+    8863 + n % 1000
 }
 
 #[derive(Deserialize)]

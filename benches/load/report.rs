@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::procfs::Sample;
 use crate::run::Shared;
 use crate::scenarios::Scenario;
+use crate::tenants::TenantMemory;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -28,7 +29,11 @@ pub struct Row {
     pub server_rss_end_kib: Option<u64>,
     /// Server CPU (user + system) spent in the window.
     pub server_cpu_secs: Option<f64>,
+    /// `idle-sessions`: RSS per held session; `tenants`: RSS per live (server, user) instance
+    /// (per request for the baselines, which keep none).
     pub rss_per_session_kib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<TenantMemory>,
     pub error_samples: Vec<String>,
     pub note: String,
 }
@@ -76,6 +81,7 @@ impl Row {
             server_rss_end_kib: None,
             server_cpu_secs: None,
             rss_per_session_kib: None,
+            tenants: None,
             error_samples: shared.samples(),
             note: String::new(),
         }
@@ -107,6 +113,7 @@ impl Row {
             server_rss_end_kib: None,
             server_cpu_secs: None,
             rss_per_session_kib: None,
+            tenants: None,
             error_samples: vec![why],
             note: "did not run".to_owned(),
         }
@@ -120,7 +127,7 @@ fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
 /// The results as a Markdown table (readable in a terminal, pasteable into BENCHMARKS.md).
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | target | users | ok | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | server RSS KiB (start→end) | server CPU s | KiB/session |\n\
+        "| scenario | target | users | ok | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | server RSS KiB (start→end) | server CPU s | KiB each |\n\
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
@@ -146,7 +153,7 @@ pub fn table(rows: &[Row]) -> String {
 }
 
 /// Throughput of each target relative to the floor and to tuned rmcp, per scenario, where
-/// both ran.
+/// both ran; and for the upstream presets, what each server adds to the bare round trip.
 pub fn ratios(rows: &[Row]) -> String {
     let mut out = String::new();
     let find = |scenario: &str, target: &str| {
@@ -156,7 +163,10 @@ pub fn ratios(rows: &[Row]) -> String {
     for row in rows.iter().filter(|r| r.rps > 0.0) {
         for base in ["floor", "rmcp-tuned"] {
             // Baselines against each other only where it says something: rmcp vs the floor.
-            if row.target == "floor" || (base == "rmcp-tuned" && row.target.starts_with("rmcp")) {
+            if row.target == "floor"
+                || row.target == "bare-upstream"
+                || (base == "rmcp-tuned" && row.target.starts_with("rmcp"))
+            {
                 continue;
             }
             if let Some(baseline) = find(&row.scenario, base) {
@@ -170,6 +180,23 @@ pub fn ratios(rows: &[Row]) -> String {
                     baseline.p99_ms
                 ));
             }
+        }
+        if row.target == "bare-upstream" {
+            continue;
+        }
+        // The upstream presets' own reference: the same GET with no server between.
+        if let Some(bare) = find(&row.scenario, "bare-upstream") {
+            out.push_str(&format!(
+                "- {} {}: {:.2}× the bare upstream round trip's throughput; p50 {:+.3} ms, \
+                 p99 {:+.3} ms over it ({:.3} / {:.3} ms bare)\n",
+                row.scenario,
+                row.target,
+                row.rps / bare.rps,
+                row.p50_ms - bare.p50_ms,
+                row.p99_ms - bare.p99_ms,
+                bare.p50_ms,
+                bare.p99_ms,
+            ));
         }
     }
     out

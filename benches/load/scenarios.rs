@@ -15,10 +15,11 @@ use hyper::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::http::{read_body, Conn, Endpoint, Res};
+use crate::mcp::Call;
 use crate::procfs::{self, Sample};
 use crate::report::Row;
 use crate::run::{histogram, Shared};
-use crate::targets::{Server, Target};
+use crate::targets::{Launch, Server, Target};
 use crate::users::{self, Routes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -29,8 +30,16 @@ pub enum Scenario {
     SessionCycle,
     /// 2026-07-28 stateless POST tools/call, 50 users.
     StatelessCalls,
+    /// 2026-07-28 stateless POST of hackernews's declared `get_story_details`, 50 users: one GET
+    /// to the load generator's mock upstream per call.
+    UpstreamCalls,
+    /// The same tool over 50 legacy SSE sessions.
+    UpstreamSse,
     /// Open 10,000 SSE sessions, hold them, report server RSS per session.
     IdleSessions,
+    /// 10,000 users with one stateless call each: server RSS per live (server, user) instance,
+    /// after the idle stop, and after a second wave of 10,000 new users.
+    Tenants,
     /// ping round trips over stdio, one client.
     StdioPing,
     /// Time from exec to the first successful GET /health_check, and RSS at idle.
@@ -38,11 +47,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::SseCalls,
         Scenario::SessionCycle,
         Scenario::StatelessCalls,
+        Scenario::UpstreamCalls,
+        Scenario::UpstreamSse,
         Scenario::IdleSessions,
+        Scenario::Tenants,
         Scenario::StdioPing,
         Scenario::Startup,
     ];
@@ -52,10 +64,27 @@ impl Scenario {
             Scenario::SseCalls => "sse-calls",
             Scenario::SessionCycle => "session-cycle",
             Scenario::StatelessCalls => "stateless-calls",
+            Scenario::UpstreamCalls => "upstream-calls",
+            Scenario::UpstreamSse => "upstream-sse",
             Scenario::IdleSessions => "idle-sessions",
+            Scenario::Tenants => "tenants",
             Scenario::StdioPing => "stdio-ping",
             Scenario::Startup => "startup",
         }
+    }
+
+    /// The tool calls the preset makes.
+    pub fn call(self) -> Call {
+        match self {
+            Scenario::UpstreamCalls | Scenario::UpstreamSse => Call::Story,
+            Scenario::Tenants => Call::ListData,
+            _ => Call::StoreRetrieve,
+        }
+    }
+
+    /// Whether the preset needs the mock upstream.
+    pub fn needs_upstream(self) -> bool {
+        self.call() == Call::Story
     }
 }
 
@@ -67,6 +96,7 @@ pub struct Limits {
     pub warmup: Duration,
     pub requests: Option<u64>,
     pub sessions: usize,
+    pub tenants: usize,
     pub startup_runs: usize,
 }
 
@@ -100,6 +130,13 @@ pub async fn run_users(
     if limits.requests.is_none() {
         tokio::time::sleep(limits.duration).await;
         shared.stop();
+    } else {
+        // The budget may take longer than a user's stop timeout below (a slow target, one
+        // under valgrind): wait for the budget before giving the users that timeout. Every
+        // request a user starts, or retries, draws on the budget, so this ends.
+        while !shared.stopped() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let mut elapsed = window.elapsed();
     let mut after = pid.and_then(procfs::sample);
@@ -167,7 +204,9 @@ pub async fn run_http(
             let routes = routes.clone();
             match scenario {
                 Scenario::SessionCycle => Box::pin(users::session_cycle(shared, routes, index)),
-                Scenario::StatelessCalls => Box::pin(users::stateless_calls(shared, routes, index)),
+                Scenario::StatelessCalls | Scenario::UpstreamCalls => {
+                    Box::pin(users::stateless_calls(shared, routes, index))
+                }
                 _ => Box::pin(users::sse_calls(shared, routes, index)),
             }
         },
@@ -291,7 +330,8 @@ pub async fn startup(target: Target, limits: &Limits) -> Res<Row> {
             run + 1,
             limits.startup_runs
         );
-        let server = Server::launch(target, &format!("{}-startup", target.label()))?;
+        let log_name = format!("{}-startup", target.label());
+        let server = Server::launch(target, &log_name, &Launch::default())?;
         let endpoint = Endpoint::parse(&server.url).await?;
         let ready = loop {
             if health_ok(&endpoint).await {

@@ -15,6 +15,7 @@ fn color(target: &str) -> &'static str {
         "floor" => "#718096",
         "rmcp-default" => "#dd6b20",
         "rmcp-tuned" => "#c05621",
+        "bare-upstream" => "#a0aec0",
         _ => "#38a169",
     }
 }

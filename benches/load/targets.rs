@@ -1,6 +1,7 @@
 //! The servers under test: this runtime and the two baselines, started as child processes the
 //! same way (`--port 0`, wait for the `listening on http://…` line on stdout), or a server the
-//! user started (`--url`).
+//! user started (`--url`); and `bare-upstream`, no server at all: the load generator calling
+//! its mock upstream directly.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub enum Target {
     RmcpDefault,
     /// examples/rmcp_axum.rs --tuned: TCP_NODELAY and JSON replies where rmcp allows.
     RmcpTuned,
+    /// No server: the upstream presets' GET sent straight to the mock upstream.
+    BareUpstream,
 }
 
 impl Target {
@@ -35,19 +38,51 @@ impl Target {
             Target::Floor => "floor",
             Target::RmcpDefault => "rmcp-default",
             Target::RmcpTuned => "rmcp-tuned",
+            Target::BareUpstream => "bare-upstream",
         }
     }
 
     /// Which presets the target can serve: rmcp's example has no stdio, and rmcp 3.11 has no
-    /// legacy HTTP+SSE server transport.
+    /// legacy HTTP+SSE server transport; the floor calls no upstream; `bare-upstream` is only
+    /// the upstream presets' reference.
     pub fn supports(self, scenario: Scenario) -> bool {
+        let upstream = matches!(scenario, Scenario::UpstreamCalls | Scenario::UpstreamSse);
         match self {
-            Target::Gumcp | Target::Floor => true,
+            Target::Gumcp => true,
+            Target::Floor => !upstream,
             Target::RmcpDefault | Target::RmcpTuned => matches!(
                 scenario,
-                Scenario::SessionCycle | Scenario::StatelessCalls | Scenario::Startup
+                Scenario::SessionCycle
+                    | Scenario::StatelessCalls
+                    | Scenario::UpstreamCalls
+                    | Scenario::Tenants
+                    | Scenario::Startup
             ),
+            Target::BareUpstream => upstream,
         }
+    }
+
+    /// What `scenario` adds to the target's launch: the mock upstream's URL for the upstream
+    /// presets, and for `tenants` a short idle TTL, so gumcp's instances stop within the run.
+    pub fn launch_for(self, scenario: Scenario, upstream: Option<&str>, idle_ttl: u64) -> Launch {
+        let mut launch = Launch::default();
+        match (self, scenario, upstream) {
+            (Target::Gumcp, Scenario::UpstreamCalls | Scenario::UpstreamSse, Some(url)) => {
+                launch.env.push((
+                    "GUMCP__SERVERS__BASE_URLS__HACKERNEWS".to_owned(),
+                    url.to_owned(),
+                ));
+            }
+            (Target::RmcpDefault | Target::RmcpTuned, Scenario::UpstreamCalls, Some(url)) => {
+                launch.args = vec!["--upstream".to_owned(), url.to_owned()];
+            }
+            (Target::Gumcp, Scenario::Tenants, _) => launch.env.push((
+                "GUMCP__RUNTIME__SERVER_IDLE_TTL_SECS".to_owned(),
+                idle_ttl.to_string(),
+            )),
+            _ => {}
+        }
+        launch
     }
 
     /// rmcp's example serves one `/mcp`; the others serve `/{server}/{user}/mcp`.
@@ -68,7 +103,7 @@ impl Target {
                 command.arg("--stdio");
                 command
             }
-            Target::RmcpDefault | Target::RmcpTuned => {
+            Target::RmcpDefault | Target::RmcpTuned | Target::BareUpstream => {
                 return Err(format!("{} has no stdio transport", self.label()).into())
             }
         };
@@ -76,7 +111,7 @@ impl Target {
         Ok(command)
     }
 
-    fn command(self) -> Res<Command> {
+    fn command(self, launch: &Launch) -> Res<Command> {
         let mut command = match self {
             Target::Gumcp => {
                 let mut command = Command::new(gumcp_bin());
@@ -91,13 +126,25 @@ impl Target {
                 }
                 command
             }
+            Target::BareUpstream => {
+                return Err("bare-upstream is the load generator itself: nothing to start".into())
+            }
         };
         if self != Target::Gumcp {
             command.args(["--port", "0"]);
         }
+        command.args(&launch.args);
         bench_env(&mut command);
+        command.envs(launch.env.iter().map(|(key, value)| (key, value)));
         Ok(command)
     }
+}
+
+/// Arguments and environment a preset adds to a target's command (`Target::launch_for`).
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// The bench configuration: warnings only (a log line per request would measure the logger),
@@ -140,14 +187,22 @@ pub struct Server {
     child: Child,
     pub pid: u32,
     pub url: String,
+    /// gumcp's Prometheus endpoint (`metrics on http://…/metrics`); the baselines have none.
+    pub metrics_url: Option<String>,
     pub started: Instant,
     pub log: PathBuf,
 }
 
+/// An address line a server printed on stdout.
+enum Printed {
+    Listening(String),
+    Metrics(String),
+}
+
 impl Server {
-    pub fn launch(target: Target, log_name: &str) -> Res<Self> {
+    pub fn launch(target: Target, log_name: &str, launch: &Launch) -> Res<Self> {
         let log = std::env::temp_dir().join(format!("gumcp-load-{log_name}.log"));
-        let mut command = target.command()?;
+        let mut command = target.command(launch)?;
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -157,34 +212,46 @@ impl Server {
         let pid = child.id();
         let stdout = child.stdout.take().ok_or("child has no stdout")?;
         let (tx, rx) = mpsc::channel();
-        // Reads the address, then keeps draining stdout so the child never blocks on it.
+        // Reads the addresses, then keeps draining stdout so the child never blocks on it.
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(url.to_owned());
-                    }
-                }
+                let line = line.trim();
+                let printed = if let Some(url) = line.strip_prefix("listening on ") {
+                    Printed::Listening(url.to_owned())
+                } else if let Some(url) = line.strip_prefix("metrics on ") {
+                    Printed::Metrics(url.to_owned())
+                } else {
+                    continue;
+                };
+                // The receiver is gone once both lines are in (or the launch failed).
+                let _ = tx.send(printed);
             }
         });
         let mut server = Self {
             child,
             pid,
             url: String::new(),
+            metrics_url: None,
             started,
             log,
         };
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => server.url = url,
-            Err(_) => {
-                return Err(format!(
-                    "{} printed no `listening on` line (log: {})",
-                    target.label(),
-                    server.log.display()
-                )
-                .into())
+        // gumcp prints its metrics address right after the API's; the baselines have none.
+        let wants_metrics = target == Target::Gumcp;
+        while server.url.is_empty() || (wants_metrics && server.metrics_url.is_none()) {
+            let left = START_TIMEOUT.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(Printed::Listening(url)) => server.url = url,
+                Ok(Printed::Metrics(url)) => server.metrics_url = Some(url),
+                Err(_) => {
+                    return Err(format!(
+                        "{} did not print where it listens (`listening on`, and gumcp's \
+                         `metrics on`) within {START_TIMEOUT:?} (log: {})",
+                        target.label(),
+                        server.log.display()
+                    )
+                    .into())
+                }
             }
         }
         Ok(server)

@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use tokio::sync::mpsc;
 
 use crate::http::{header, is_event_stream, read_body, Conn, Endpoint, Res};
-use crate::mcp::{self, Seen};
+use crate::mcp::{self, Call, Seen};
 use crate::run::{histogram, timed, Shared};
 use crate::sse::SseReader;
 
@@ -23,6 +23,8 @@ pub struct Routes {
     pub user_prefix: String,
     /// rmcp's example serves one `/mcp` for everyone instead of `/{server}/{user}/mcp`.
     pub shared_mcp: bool,
+    /// The tool calls the preset makes.
+    pub call: Call,
 }
 
 impl Routes {
@@ -190,7 +192,7 @@ async fn sse_session(shared: &Shared, routes: &Routes, index: usize, tally: &mut
         id += 1;
         tally.n += 1;
         let started = Instant::now();
-        let body = mcp::tools_call(id, tally.n, index, false);
+        let body = routes.call.request(id, tally.n, index, false);
         let outcome = timed("tools/call over SSE", async {
             post_sse(&mut conn, &session.post_path, body).await?;
             sse_reply(&mut session, id).await
@@ -236,7 +238,7 @@ async fn streamable_reply(response: hyper::Response<hyper::body::Incoming>, id: 
 }
 
 /// One initialize → notifications/initialized → tools/call → DELETE cycle.
-async fn one_cycle(conn: &mut Conn, path: &str, n: u64, index: usize) -> Res<bool> {
+async fn one_cycle(conn: &mut Conn, path: &str, call: Call, n: u64, index: usize) -> Res<bool> {
     let response = conn
         .send(Method::POST, path, &[JSON, ACCEPT_BOTH], mcp::initialize(1))
         .await?;
@@ -264,7 +266,7 @@ async fn one_cycle(conn: &mut Conn, path: &str, n: u64, index: usize) -> Res<boo
             Method::POST,
             path,
             &with_session,
-            mcp::tools_call(2, n, index, false),
+            call.request(2, n, index, false),
         )
         .await?;
     let ok = streamable_reply(response, 2).await?;
@@ -302,7 +304,8 @@ async fn cycles(shared: &Shared, routes: &Routes, index: usize, tally: &mut Tall
     while shared.go() {
         tally.n += 1;
         let started = Instant::now();
-        match timed("session cycle", one_cycle(&mut conn, &path, tally.n, index)).await {
+        let cycle = one_cycle(&mut conn, &path, routes.call, tally.n, index);
+        match timed("session cycle", cycle).await {
             Ok(ok) => shared.record(&mut tally.hist, started, ok),
             Err(err) => {
                 shared.record(&mut tally.hist, started, false);
@@ -337,17 +340,79 @@ async fn stateless(shared: &Shared, routes: &Routes, index: usize, tally: &mut T
         tally.n += 1;
         let n = tally.n;
         let started = Instant::now();
-        let headers = [
-            JSON,
-            ACCEPT_BOTH,
-            ("mcp-protocol-version", mcp::MODERN_VERSION),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", mcp::tool_for(n)),
-        ];
-        let body = mcp::tools_call(n, n, index, true);
-        let outcome = timed("stateless tools/call", async {
-            let response = conn.send(Method::POST, &path, &headers, body).await?;
-            streamable_reply(response, n).await
+        let outcome = timed(
+            "stateless tools/call",
+            stateless_call(&mut conn, &path, routes.call, n, index),
+        )
+        .await;
+        match outcome {
+            Ok(ok) => shared.record(&mut tally.hist, started, ok),
+            Err(err) => {
+                shared.record(&mut tally.hist, started, false);
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One 2026-07-28 `tools/call` on `conn`: the `n`th call of user `index`, answered in full.
+pub async fn stateless_call(
+    conn: &mut Conn,
+    path: &str,
+    call: Call,
+    n: u64,
+    index: usize,
+) -> Res<bool> {
+    let headers = [
+        JSON,
+        ACCEPT_BOTH,
+        ("mcp-protocol-version", mcp::MODERN_VERSION),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", call.tool(n)),
+    ];
+    let response = conn
+        .send(
+            Method::POST,
+            path,
+            &headers,
+            call.request(n, n, index, true),
+        )
+        .await?;
+    streamable_reply(response, n).await
+}
+
+// ------------------------------------------------------------------------- the bare upstream
+
+/// The `bare-upstream` rows: the GET a story call makes upstream, sent by the load generator
+/// to its mock itself, with no MCP server between — the round trip the servers add to.
+pub async fn bare_upstream(
+    shared: Arc<Shared>,
+    endpoint: Arc<Endpoint>,
+    index: usize,
+) -> Histogram<u64> {
+    let mut tally = Tally {
+        hist: histogram(),
+        n: index as u64,
+    };
+    while !shared.stopped() {
+        let result = bare_gets(&shared, &endpoint, &mut tally).await;
+        after_failure(&shared, result).await;
+    }
+    tally.hist
+}
+
+async fn bare_gets(shared: &Shared, endpoint: &Endpoint, tally: &mut Tally) -> Res<()> {
+    let mut conn = Conn::connect(endpoint).await?;
+    while shared.go() {
+        tally.n += 1;
+        let path = endpoint.path(&format!("/item/{}.json", mcp::story_id(tally.n)));
+        let started = Instant::now();
+        let outcome = timed("upstream GET", async {
+            let response = conn.send(Method::GET, &path, &[], Bytes::new()).await?;
+            let status = response.status();
+            let body = read_body(response).await?;
+            Ok(status == StatusCode::OK && !body.is_empty())
         })
         .await;
         match outcome {

@@ -28,9 +28,23 @@ use crate::servers::http::Upstream;
 use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry};
 use crate::upstream;
 
-/// Shared by every transport and session; cheap to clone.
+/// Shared by every transport and session; cheap to clone: its parts sit behind one reference
+/// count. A request clones the runtime several times (its host, its server handle), on every
+/// worker thread at once, so a count per part meant a dozen contended atomic operations per
+/// clone and as many per drop (~3% of a call's instructions, measured with callgrind).
 #[derive(Clone)]
-pub struct Runtime {
+pub struct Runtime(Arc<RuntimeParts>);
+
+impl std::ops::Deref for Runtime {
+    type Target = RuntimeParts;
+
+    fn deref(&self) -> &RuntimeParts {
+        &self.0
+    }
+}
+
+/// What a [`Runtime`] holds.
+pub struct RuntimeParts {
     pub settings: Arc<Settings>,
     pub registry: Arc<ServerRegistry>,
     /// Seals 2026-07-28 `requestState` with a key that lives as long as this runtime.
@@ -85,7 +99,7 @@ impl Runtime {
             upstream.client,
             metrics.clone(),
         ));
-        Ok(Runtime {
+        Ok(Runtime(Arc::new(RuntimeParts {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
@@ -99,7 +113,7 @@ impl Runtime {
             supervisor,
             upstream: upstream_client,
             audit,
-        })
+        })))
     }
 
     /// The pooled client for everything upstream (credential APIs included).
