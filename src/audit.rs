@@ -97,6 +97,16 @@ impl Audit {
         Ok(Audit::File { records, metrics })
     }
 
+    /// Whether a record would go anywhere: callers build one (a timestamp, a user label) only
+    /// then, so an audit log that is off, or filtered out of the log, costs a call nothing.
+    pub fn wants_records(&self) -> bool {
+        match self {
+            Audit::Off => false,
+            Audit::Log => tracing::enabled!(target: "audit", tracing::Level::INFO),
+            Audit::File { .. } => true,
+        }
+    }
+
     pub fn record(&self, record: &AuditRecord<'_>) {
         match self {
             Audit::Off => {}

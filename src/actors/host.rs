@@ -354,17 +354,20 @@ impl Host {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         span.record("outcome", outcome_label);
         span.record("duration_ms", elapsed_ms);
-        self.runtime.audit.record(&AuditRecord {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            user: &telemetry::user_label(&self.key.principal.user),
-            access: self.via,
-            key: self.key_digest.map(|digest| digest.short()),
-            server: &self.key.server,
-            method,
-            target,
-            outcome: outcome_label,
-            duration_ms: elapsed_ms,
-        });
+        let audit = &self.runtime.audit;
+        if audit.wants_records() {
+            audit.record(&AuditRecord {
+                at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                user: &telemetry::user_label(&self.key.principal.user),
+                access: self.via,
+                key: self.key_digest.map(|digest| digest.short()),
+                server: &self.key.server,
+                method,
+                target,
+                outcome: outcome_label,
+                duration_ms: elapsed_ms,
+            });
+        }
         let metrics = &self.runtime.metrics;
         let method = crate::metrics::Metrics::method_label(method);
         let server = &*self.key.server;

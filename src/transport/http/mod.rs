@@ -186,10 +186,13 @@ impl HttpState {
                     denied.is_forbidden(),
                 )
             })?;
-        tracing::Span::current().record(
-            "user",
-            telemetry::user_label(&caller.principal.user).as_str(),
-        );
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record(
+                "user",
+                telemetry::user_label(&caller.principal.user).as_str(),
+            );
+        }
         let quoted_key = key.map_or_else(|| caller.principal.user.to_string(), |key| key.quoted());
         Ok(Target {
             server,
