@@ -105,7 +105,7 @@ impl RemoteStore {
             .map_err(|err| {
                 transient(format!(
                     "the credentials API is unreachable: {}",
-                    without_url(&err)
+                    err.without_url()
                 ))
             })?;
         match response.status() {
@@ -150,15 +150,6 @@ impl RemoteStore {
             ))),
         }
     }
-}
-
-/// A reqwest error's text without its URL, whose query names the user.
-pub(crate) fn without_url(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    if let Some(url) = err.url() {
-        text = text.replace(url.as_str(), "<credentials API>");
-    }
-    text
 }
 
 impl AuthClient for RemoteStore {
@@ -288,7 +279,7 @@ impl KeyVerifier {
             .bearer_auth(key)
             .send()
             .await
-            .map_err(|err| VerifyError::Unreachable(without_url(&err)))?;
+            .map_err(|err| VerifyError::Unreachable(err.without_url().to_string()))?;
         match response.status() {
             status if status.is_success() => Ok(true),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => Ok(false),
