@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tracing::Instrument;
 
 use percent_encoding::utf8_percent_encode;
-use reqwest::StatusCode;
+use reqwest::{StatusCode, Url};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
@@ -40,9 +40,42 @@ pub enum Failure {
     BadArgument(String),
 }
 
+/// An upstream's base URL, parsed once per instance: each request then sets only its path
+/// rather than having reqwest parse the whole URL again (host and IDNA checks on every call).
+pub struct BaseUrl {
+    /// Without a trailing `/`: a next-page link must start with this and a `/`.
+    text: String,
+    parsed: Option<Url>,
+}
+
+impl BaseUrl {
+    pub fn new(text: &str) -> BaseUrl {
+        let text = text.trim_end_matches('/').to_owned();
+        let parsed = Url::parse(&text).ok().filter(|url| !url.cannot_be_a_base());
+        BaseUrl { text, parsed }
+    }
+
+    /// The base joined with `path` (a filled template): the parsed base with its path extended,
+    /// or — for a base that did not parse, or a template that writes its own query or fragment —
+    /// the joined text, which reqwest parses (and refuses, if it must).
+    fn join(&self, path: &str) -> Result<Url, Failure> {
+        match &self.parsed {
+            Some(base) if !path.contains(['?', '#']) => {
+                let mut url = base.clone();
+                let joined = format!("{}{path}", base.path().trim_end_matches('/'));
+                url.set_path(&joined);
+                Ok(url)
+            }
+            _ => Url::parse(&format!("{}{path}", self.text)).map_err(|err| {
+                Failure::Unreachable(format!("the upstream's URL is not valid ({err})"))
+            }),
+        }
+    }
+}
+
 /// Everything one request is built from.
 pub struct Request<'a> {
-    pub base_url: &'a str,
+    pub base_url: &'a BaseUrl,
     pub server_headers: &'a BTreeMap<String, String>,
     pub tool: &'a HttpTool,
     pub arguments: &'a JsonObject,
@@ -354,23 +387,28 @@ fn build(
     let (method, url) = match (page, &tool.each) {
         (Page::Item(id), Some(each)) => (
             reqwest::Method::GET,
-            format!("{base}{}", fill(&each.path, |_| as_text(id))?),
+            base.join(&fill(&each.path, |_| as_text(id))?)?,
         ),
         (Page::Url(url), _) => {
             // A next-page link goes only where the credentials are meant to go.
-            if !url.starts_with(&format!("{base}/")) {
+            let under_base = url
+                .strip_prefix(base.text.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+            if !under_base {
                 return Err(Failure::Unreachable(
                     "the next page is on another host; not following it".to_owned(),
                 ));
             }
-            (reqwest::Method::GET, url.to_owned())
+            let url = Url::parse(url).map_err(|_| {
+                Failure::Unreachable("the upstream named a next page that is no URL".to_owned())
+            })?;
+            (reqwest::Method::GET, url)
         }
         _ => (
             method_of(tool.method),
-            format!(
-                "{base}{}",
-                fill(&tool.path, |name| arguments.get(name).and_then(as_text))?
-            ),
+            base.join(&fill(&tool.path, |name| {
+                arguments.get(name).and_then(as_text)
+            })?)?,
         ),
     };
     let own_request = matches!(page, Page::First | Page::Cursor(..));
@@ -518,6 +556,32 @@ mod tests {
         // The input the fuzzer found (fuzz/corpus/http_template/crash-percent-escape).
         let found = fill("/}/%{@%2E%%2E\u{3}%2E{%\u{3}?}", value("2e")).unwrap();
         assert_eq!(found, "/}/%252e");
+    }
+
+    /// Setting the path on the parsed base gives the URL that parsing `base + path` gave.
+    #[test]
+    fn a_joined_url_is_the_parsed_concatenation() {
+        let filled = fill("/repos/{owner}/{name}", |name| match name {
+            "owner" => Some("a b".to_owned()),
+            _ => Some("ü/%2e?#".to_owned()),
+        })
+        .unwrap();
+        for base in [
+            "https://api.example",
+            "https://api.example/",
+            "https://hacker-news.firebaseio.com/v0",
+            "http://127.0.0.1:8080/v1/",
+            "https://Api.EXAMPLE:443/base%20path",
+        ] {
+            let joined = BaseUrl::new(base).join(&filled).unwrap();
+            let parsed = Url::parse(&format!("{}{filled}", base.trim_end_matches('/'))).unwrap();
+            assert_eq!(joined, parsed, "{base}");
+        }
+        let with_query = BaseUrl::new("https://api.example/v2")
+            .join("/search?q=x")
+            .unwrap();
+        assert_eq!(with_query.as_str(), "https://api.example/v2/search?q=x");
+        assert!(BaseUrl::new("not a url").join("/x").is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::manifest::{AuthKind, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
 use crate::protocol::error::McpError;
-use call::{Failure, Page, Request};
+use call::{BaseUrl, Failure, Page, Request};
 use spec::{render_prompt, HttpTool, Pagination};
 
 /// What every `http` server shares: the pooled client, timeouts, and base-URL overrides.
@@ -53,21 +53,20 @@ const EACH_CONCURRENCY: usize = 8;
 /// One user's instance of an `http` server.
 pub struct HttpServer {
     manifest: Arc<Manifest>,
-    base_url: String,
+    base_url: BaseUrl,
     tools: Vec<Tool>,
     upstream: Upstream,
 }
 
 impl HttpServer {
     pub fn new(manifest: Arc<Manifest>, upstream: Upstream) -> HttpServer {
-        let base_url = upstream
-            .base_urls
-            .get(&manifest.name)
-            .cloned()
-            .or_else(|| manifest.base_url.clone())
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_owned();
+        let base_url = BaseUrl::new(
+            upstream
+                .base_urls
+                .get(&manifest.name)
+                .or(manifest.base_url.as_ref())
+                .map_or("", String::as_str),
+        );
         let tools = manifest
             .tools
             .iter()
