@@ -4,12 +4,13 @@
 //! Unlike guMCP, every stream is its own session (a second stream of a user does not end the
 //! first), and a session ends with its connection.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::actors::outbox::Outbox;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -83,9 +84,11 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
     events::response(body, state.keep_alive)
 }
 
-#[derive(Debug, Deserialize)]
-struct SessionQuery {
-    session_id: Option<String>,
+/// The `session_id` of a query string, borrowed from it unless it was percent-encoded.
+fn session_id_of(query: &str) -> Option<Cow<'_, str>> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "session_id")
+        .map(|(_, value)| value)
 }
 
 /// `POST /{server}/{session_key}/messages/?session_id=…` — status codes and bodies as the
@@ -105,8 +108,7 @@ pub async fn post_message(
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let query = web::Query::<SessionQuery>::from_query(request.query_string());
-    let Some(session_id) = query.ok().and_then(|query| query.into_inner().session_id) else {
+    let Some(session_id) = session_id_of(request.query_string()) else {
         return reply::plain(StatusCode::BAD_REQUEST, "session_id is required");
     };
     let Ok(session_id) = Uuid::try_parse(&session_id) else {
@@ -130,4 +132,21 @@ fn find(state: &HttpState, id: &Uuid, target: &Target) -> Option<Arc<super::sess
         &target.caller.principal,
         SessionKind::LegacySse,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_id_of;
+
+    #[test]
+    fn the_session_id_is_found_among_other_parameters_and_decoded() {
+        assert_eq!(session_id_of("session_id=abc").as_deref(), Some("abc"));
+        assert_eq!(
+            session_id_of("x=1&session_id=a%2Db").as_deref(),
+            Some("a-b")
+        );
+        assert_eq!(session_id_of("session_id=").as_deref(), Some(""));
+        assert_eq!(session_id_of("sessionid=abc&x=1"), None);
+        assert_eq!(session_id_of(""), None);
+    }
 }

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use actix_web::http::header::{self, HeaderName};
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
@@ -55,6 +56,9 @@ impl TrustedProxies {
     }
 }
 
+/// Named once: a header looked up by a string is parsed and checked on every request.
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// Every hop `Forwarded` (RFC 7239 `for=`) and `X-Forwarded-For` name, in order; `None` when
 /// neither header is present. A hop that is not an address (`unknown`, an obfuscated name) is
 /// `Some(None)`.
@@ -62,7 +66,7 @@ fn forwarded_for(request: &HttpRequest) -> Option<Vec<Option<IpAddr>>> {
     let headers = request.headers();
     let mut hops = Vec::new();
     let mut present = false;
-    for value in headers.get_all("forwarded") {
+    for value in headers.get_all(header::FORWARDED) {
         present = true;
         let text = value.to_str().unwrap_or("");
         for element in text.split(',') {
@@ -75,12 +79,16 @@ fn forwarded_for(request: &HttpRequest) -> Option<Vec<Option<IpAddr>>> {
             }
         }
     }
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(header::X_FORWARDED_FOR) {
         present = true;
         let text = value.to_str().unwrap_or("");
         hops.extend(text.split(',').map(node_address));
     }
-    for name in ["x-forwarded-host", "x-forwarded-proto", "x-real-ip"] {
+    for name in [
+        &header::X_FORWARDED_HOST,
+        &header::X_FORWARDED_PROTO,
+        &X_REAL_IP,
+    ] {
         present |= headers.contains_key(name);
     }
     present.then_some(hops)

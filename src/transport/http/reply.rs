@@ -1,6 +1,7 @@
 //! Responses shared by the routes: plain-text errors where guMCP answers in plain text,
 //! JSON-RPC error bodies where the MCP endpoint does, and reading a body within the limit.
 
+use actix_web::body::MessageBody;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use futures::StreamExt;
@@ -9,10 +10,13 @@ use serde_json::json;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 
-pub fn plain(status: StatusCode, text: impl Into<String>) -> HttpResponse {
+/// A fixed text (`&'static str`) is sent without a copy; the header value is checked once.
+pub fn plain(status: StatusCode, text: impl MessageBody + 'static) -> HttpResponse {
+    static TEXT_PLAIN: header::HeaderValue =
+        header::HeaderValue::from_static("text/plain; charset=utf-8");
     HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(text.into())
+        .content_type(TEXT_PLAIN.clone())
+        .body(text)
 }
 
 /// A JSON-RPC error that answers no particular request.
