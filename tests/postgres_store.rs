@@ -412,6 +412,21 @@ async fn many_stores_starting_together_migrate_once() {
         .unwrap()
         .get(0);
     assert_eq!(applied, 1);
+    // A newer release migrated further: this one still works (rolling upgrades).
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {}.gumcp_schema_history (version, name, applied_on, checksum) \
+             VALUES (2, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let older = schema.store(&key("k1", 1));
+    older.prepare().await.unwrap();
+    older
+        .save("github", "alice", &Credentials::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -907,4 +922,117 @@ async fn cached_credentials_keep_serving_while_postgres_is_down_and_lookups_reco
         .unwrap();
     assert_eq!(saved.refresh_token.as_deref(), Some("ghr_3"));
     upstream.verify().await;
+}
+
+#[tokio::test]
+async fn the_oauth_flow_of_auth_takes_its_app_from_postgres_and_saves_the_tokens_there() {
+    use tokio::io::AsyncBufReadExt;
+    let schema = Schema::new().await;
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code=the-code"))
+        .and(body_string_contains("client_id=pg-cid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "gho_connected", "refresh_token": "ghr_connected",
+            "expires_in": 28800, "token_type": "bearer"
+        })))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let manifest = root.path().join("servers/mockhub");
+    std::fs::create_dir_all(&manifest).unwrap();
+    std::fs::write(
+        manifest.join("server.toml"),
+        format!(
+            "name = \"mockhub\"\ndescription = \"test\"\nversion = \"1\"\nkind = \"native\"\n\n\
+             [auth]\nkind = \"oauth2\"\nscopes = [\"repo\"]\nprovider = \"github\"\n\
+             authorize_url = \"{0}/authorize\"\ntoken_url = \"{0}/token\"\n",
+            provider.uri()
+        ),
+    )
+    .unwrap();
+    let config = config(root.path(), &schema.url(), &key("k1", 1), &provider.uri());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = schema.store(&key("k1", 1));
+    let app: OAuthApp = serde_json::from_value(json!({
+        "client_id": "pg-cid", "client_secret": "pg-secret",
+        "redirect_uri": format!("http://127.0.0.1:{port}/callback")
+    }))
+    .unwrap();
+    store.write_app("mockhub", &app, true).await.unwrap();
+
+    let mut child = Command::new(common::binary())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "auth",
+            "--server",
+            "mockhub",
+            "--user-id",
+            "alice",
+            "--no-browser",
+        ])
+        .env("RUST_LOG", "warn")
+        .env("GUMCP__SERVERS__DIR", root.path().join("servers"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = String::new();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            said.push_str(&line);
+            said.push('\n');
+            if line.starts_with("http") {
+                return line;
+            }
+        }
+        panic!("the command printed no URL: {said}");
+    })
+    .await
+    .unwrap();
+    assert!(said.contains("PostgreSQL at 127.0.0.1:5432/test"), "{said}");
+    assert!(url.contains("client_id=pg-cid"), "{url}");
+    let state = url
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let page = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let request = format!(
+            "GET /callback?code=the-code&state={state} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut page = String::new();
+        let _ = stream.read_to_string(&mut page);
+        page
+    })
+    .await
+    .unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let saved = store
+        .credentials("mockhub", "alice", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.access_token.as_deref(), Some("gho_connected"));
+    assert_eq!(saved.refresh_token.as_deref(), Some("ghr_connected"));
+    provider.verify().await;
 }

@@ -273,7 +273,9 @@ impl PostgresStore {
             .map(|(name, sql)| refinery::Migration::unapplied(name, sql))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| AuthError::Store(format!("a migration is malformed: {err}")))?;
-        let mut runner = refinery::Runner::new(&migrations);
+        // A node of an older release still works with a schema a newer one has moved on
+        // (migrations only add): rolling upgrades need no downtime.
+        let mut runner = refinery::Runner::new(&migrations).set_abort_missing(false);
         runner.set_migration_table_name("gumcp_schema_history");
         // One migrating process per schema at a time; the lock goes with the session.
         client
