@@ -458,6 +458,23 @@ async fn a_database_that_is_down_is_a_retryable_error_that_never_shows_the_passw
     );
     assert!(!format!("{settings:?}").contains("pw-never-shown"));
     assert!(!format!("{settings:?}").contains(&key("k1", 1)[3..]));
+
+    // TLS is not built in: asking for it is a settings error, not an outage.
+    let tls = AuthSettings {
+        database_url: Some(format!(
+            "postgres://gumcp:pw-never-shown@127.0.0.1:{port}/test?sslmode=require"
+        )),
+        ..settings.clone()
+    };
+    let refused = PostgresStore::from_settings(&tls)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("auth.database_url") && refused.contains("TLS"),
+        "{refused}"
+    );
+    assert!(!refused.contains("pw-never-shown"), "{refused}");
 }
 
 /// A config file for the binary: the postgres backend in `schema`, keys from a file, the

@@ -223,6 +223,17 @@ impl PostgresStore {
                 value: "(not shown)".to_owned(),
                 allowed: "must be a PostgreSQL connection URL: postgres://user:password@host:port/database",
             })?;
+        if matches!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        ) {
+            return Err(ConfigError::Invalid {
+                key: "auth.database_url",
+                value: "(sslmode=require)".to_owned(),
+                allowed: "TLS to PostgreSQL is not built in yet: reach the database over a \
+                          private network or loopback, without sslmode=require",
+            });
+        }
         config.connect_timeout(CONNECT_WAIT);
         if config.get_application_name().is_none() {
             config.application_name("gumcp-actors");
@@ -305,12 +316,15 @@ impl PostgresStore {
         ids::validate_server_name(service)?;
         ids::validate_user_id(user)?;
         let client = self.connection().await?;
-        let row = client
-            .query_opt(
+        let statement = client
+            .prepare_cached(
                 "SELECT key_id, nonce, ciphertext FROM gumcp_credentials \
                  WHERE service = $1 AND user_id = $2",
-                &[&service, &user],
             )
+            .await
+            .map_err(query_failed)?;
+        let row = client
+            .query_opt(&statement, &[&service, &user])
             .await
             .map_err(query_failed)?;
         let Some(row) = row else {
@@ -353,14 +367,18 @@ impl PostgresStore {
             "DO NOTHING"
         };
         let client = self.connection().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "INSERT INTO gumcp_credentials \
+                 (service, user_id, key_id, nonce, ciphertext, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (service, user_id) {on_conflict}"
+            ))
+            .await
+            .map_err(query_failed)?;
         let written = client
             .execute(
-                &format!(
-                    "INSERT INTO gumcp_credentials \
-                     (service, user_id, key_id, nonce, ciphertext, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (service, user_id) {on_conflict}"
-                ),
+                &statement,
                 &[
                     &service,
                     &user,
