@@ -106,6 +106,12 @@ impl LocalStore {
     /// Every OAuth app and account in the folder. A digest name (an id with uppercase letters)
     /// gives its id back by finding the case whose digest it carries.
     pub fn list(&self) -> Result<LocalListing, AuthError> {
+        if !self.root.is_dir() {
+            return Err(AuthError::Store(format!(
+                "there is no local_auth folder at {}",
+                self.root.display()
+            )));
+        }
         let mut listing = LocalListing::default();
         let read_dir = |dir: &Path| -> Result<Vec<fs::DirEntry>, AuthError> {
             match fs::read_dir(dir) {
@@ -566,6 +572,11 @@ mod tests {
         );
         assert_eq!(listing.skipped.len(), 1, "{:?}", listing.skipped);
         assert!(listing.skipped[0].contains("x~00"));
+        let missing = LocalStore::new(root.path().join("nowhere")).list();
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("no local_auth folder"));
     }
 
     #[test]
