@@ -72,10 +72,14 @@ pub enum Command {
     },
     /// Connect a user's account for a server: the OAuth flow in a browser (with a loopback
     /// redirect listener), or an API key typed at a hidden prompt (or piped on stdin).
+    /// `auth import` and `auth rekey` look after the PostgreSQL store.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Auth {
+        #[command(subcommand)]
+        action: Option<AuthAction>,
         /// The server whose service to connect (see `gumcp-actors servers`).
-        #[arg(long)]
-        server: String,
+        #[arg(long, required = true)]
+        server: Option<String>,
         /// The user the credentials belong to (default: stdio.user_id, "local").
         #[arg(long)]
         user_id: Option<String>,
@@ -93,6 +97,25 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+}
+
+/// What `auth` does besides connecting an account: the PostgreSQL store's upkeep.
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Copy the OAuth apps and accounts of a local_auth/ folder into the PostgreSQL store
+    /// (auth.backend = "postgres"), encrypted. What the database already holds is kept unless
+    /// --replace.
+    Import {
+        /// The folder (default: auth.local_dir, else ./local_auth, else the user's data folder).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Overwrite accounts and apps the database already has.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Re-encrypt every row of the PostgreSQL store under the first key of
+    /// auth.encryption_keys, so older keys can then be removed.
+    Rekey,
 }
 
 /// Why a command could not run; printed as one line, with the exit status of
@@ -123,6 +146,10 @@ pub enum CliError {
     Start(#[from] crate::actors::runtime::StartError),
     #[error("cannot write to stdout: {0}")]
     Output(std::io::Error),
+    #[error("auth {command} works on the PostgreSQL store: set auth.backend = \"postgres\" (with auth.database_url and auth.encryption_keys)")]
+    NotPostgres { command: &'static str },
+    #[error("{0}")]
+    Unfinished(String),
 }
 
 /// Exit status of a configuration error: sysexits.h's `EX_CONFIG`, which service managers and
@@ -139,7 +166,9 @@ impl CliError {
     /// The process's exit status for this error (the table in `--help`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => EXIT_CONFIG,
+            CliError::Config(_)
+            | CliError::Start(crate::actors::runtime::StartError::Config(_))
+            | CliError::NotPostgres { .. } => EXIT_CONFIG,
             CliError::Id(_)
             | CliError::UnknownServer { .. }
             | CliError::NoCredentialsNeeded { .. } => EXIT_USAGE,
@@ -150,7 +179,8 @@ impl CliError {
             | CliError::Client(_)
             | CliError::Telemetry(_)
             | CliError::Start(_)
-            | CliError::Output(_) => EXIT_FAILURE,
+            | CliError::Output(_)
+            | CliError::Unfinished(_) => EXIT_FAILURE,
         }
     }
 }
@@ -248,11 +278,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Auth {
+            action: Some(action),
+            ..
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(look_after_store(&settings, action))
+        }
+        Command::Auth {
+            action: None,
             server,
             user_id,
             no_browser,
             timeout_secs,
         } => {
+            let server = server.unwrap_or_default();
             let user = user_id.unwrap_or_else(|| settings.stdio.user_id.clone());
             ids::validate_user_id(&user)?;
             // Manifests alone say how to connect; the server's code need not be built in.
@@ -321,7 +362,7 @@ async fn connect_account(
 ) -> Result<(), CliError> {
     let service = manifest.auth_service();
     let client = upstream::client(Duration::from_secs(settings.auth.upstream_timeout_secs))?;
-    let store = auth::configured_store(settings, &client);
+    let store = auth::configured_store(settings, &client)?;
     let location = store.location(service, user);
     let announce = || {
         say(format_args!(
@@ -405,6 +446,70 @@ async fn connect_account(
     say(format_args!("Saved the credentials to {location}."));
     say(format_args!("Connected {service} for user {user}."));
     Ok(())
+}
+
+/// `auth import` and `auth rekey`: the PostgreSQL store's upkeep, each step said on stdout.
+async fn look_after_store(settings: &Settings, action: AuthAction) -> Result<(), CliError> {
+    let command = match action {
+        AuthAction::Import { .. } => "import",
+        AuthAction::Rekey => "rekey",
+    };
+    if settings.auth.backend != crate::config::AuthBackend::Postgres {
+        return Err(CliError::NotPostgres { command });
+    }
+    let store = auth::postgres::PostgresStore::from_settings(&settings.auth)?;
+    match action {
+        AuthAction::Import { from, replace } => {
+            let from = from.unwrap_or_else(|| settings.local_auth_dir());
+            say(format_args!(
+                "Importing {} into {}.",
+                from.display(),
+                store.location_of_rows()
+            ));
+            let local = auth::local::LocalStore::new(&from);
+            let report = store.import(&local, replace).await?;
+            for skipped in &report.skipped {
+                say(format_args!("Skipped {skipped}"));
+            }
+            say(format_args!(
+                "Imported {} accounts and {} OAuth apps; kept {} already in the database{}.",
+                report.credentials,
+                report.apps,
+                report.kept,
+                if replace {
+                    ""
+                } else {
+                    " (--replace overwrites them)"
+                }
+            ));
+            Ok(())
+        }
+        AuthAction::Rekey => {
+            let report = store.rekey().await?;
+            say(format_args!(
+                "Re-encrypted {} accounts and {} OAuth apps under key `{}`.",
+                report.credentials, report.apps, report.key_id
+            ));
+            if report.unreadable.is_empty() {
+                say(format_args!(
+                    "Every row is under key `{}`: older keys can be removed.",
+                    report.key_id
+                ));
+                return Ok(());
+            }
+            let left: Vec<String> = report
+                .unreadable
+                .iter()
+                .map(|(key, rows)| format!("{rows} under key `{key}`"))
+                .collect();
+            Err(CliError::Unfinished(format!(
+                "rows left as they were, since they do not decrypt with the configured keys: {}; \
+                 add those keys to auth.encryption_keys (after the first) and run rekey again, \
+                 or connect those accounts again",
+                left.join(", ")
+            )))
+        }
+    }
 }
 
 fn print_servers(registry: &ServerRegistry) -> std::io::Result<()> {

@@ -81,6 +81,12 @@ pub enum ConfigError {
     MissingFile { path: PathBuf },
     #[error("could not load settings: {0}")]
     Load(#[from] config::ConfigError),
+    #[error("cannot read the file of `{key}`, {path}: {source}")]
+    Unreadable {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid setting `{key}` = {value}: {allowed}")]
     Invalid {
         key: &'static str,
@@ -488,6 +494,17 @@ pub struct AuthSettings {
     pub refresh_margin_secs: u64,
     /// Timeout of every upstream HTTP request (credential API, token endpoints, service APIs).
     pub upstream_timeout_secs: u64,
+    /// The PostgreSQL store (`backend = "postgres"`): `postgres://user:password@host/db`; its
+    /// `options=-csearch_path%3D…` parameter picks the schema the tables live in.
+    pub database_url: Option<String>,
+    /// The keys credentials are encrypted with in PostgreSQL, as `id:base64-key` entries
+    /// separated by commas or new lines: the first encrypts, every one decrypts (so a new key
+    /// goes first, and old ones stay until `auth rekey` has moved their rows). Usually given
+    /// as `GUMCP__AUTH__ENCRYPTION_KEYS`; or `encryption_keys_file`, not both.
+    pub encryption_keys: Option<String>,
+    /// A file holding the same entries (one per line, `#` comments), instead of
+    /// `encryption_keys`. Relative paths are taken from the config file's folder.
+    pub encryption_keys_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -501,6 +518,12 @@ impl std::fmt::Debug for AuthSettings {
             .field("remote_verify_url", &self.remote_verify_url)
             .field("refresh_margin_secs", &self.refresh_margin_secs)
             .field("upstream_timeout_secs", &self.upstream_timeout_secs)
+            .field("database_url", &AuthSettingsSecret(&self.database_url))
+            .field(
+                "encryption_keys",
+                &AuthSettingsSecret(&self.encryption_keys),
+            )
+            .field("encryption_keys_file", &self.encryption_keys_file)
             .finish()
     }
 }
@@ -529,6 +552,9 @@ impl Default for AuthSettings {
             remote_verify_url: None,
             refresh_margin_secs: 300,
             upstream_timeout_secs: 30,
+            database_url: None,
+            encryption_keys: None,
+            encryption_keys_file: None,
         }
     }
 }
@@ -539,6 +565,93 @@ pub enum AuthBackend {
     #[default]
     Local,
     Remote,
+    /// PostgreSQL (`auth.database_url`), credentials encrypted with `auth.encryption_keys`.
+    Postgres,
+}
+
+/// One key credentials are encrypted with at rest: its id (stored beside each row, so keys
+/// can rotate) and its 32 bytes. `Debug` shows the id only.
+#[derive(Clone)]
+pub struct EncryptionKey {
+    pub id: String,
+    pub bytes: [u8; 32],
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `auth.encryption_keys` entries must look like (the value itself is never shown).
+const ENCRYPTION_KEYS_RULE: &str = "must be one or more `id:key` entries separated by commas or \
+    new lines: a unique id of at most 64 letters, digits, `-` or `_`, and a key of 32 bytes in \
+    base64 (`openssl rand -base64 32`); the first encrypts, every one decrypts";
+
+impl AuthSettings {
+    /// The encryption keys of the PostgreSQL store, the one that encrypts first, read from
+    /// `encryption_keys` or `encryption_keys_file` (exactly one must be set).
+    pub fn encryption_keys(&self) -> Result<Vec<EncryptionKey>, ConfigError> {
+        let (key, text) = match (&self.encryption_keys, &self.encryption_keys_file) {
+            (Some(text), None) => ("auth.encryption_keys", text.clone()),
+            (None, Some(path)) => (
+                "auth.encryption_keys_file",
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                    key: "auth.encryption_keys_file",
+                    path: path.clone(),
+                    source,
+                })?,
+            ),
+            (given, file) => {
+                return Err(ConfigError::Invalid {
+                    key: "auth.encryption_keys",
+                    value: format!(
+                        "{} keys and {} keys file",
+                        if given.is_some() { "both" } else { "no" },
+                        if file.is_some() { "a" } else { "no" }
+                    ),
+                    allowed: "the postgres backend needs exactly one of auth.encryption_keys \
+                              (GUMCP__AUTH__ENCRYPTION_KEYS) and auth.encryption_keys_file",
+                })
+            }
+        };
+        let invalid = || ConfigError::Invalid {
+            key,
+            value: "(not shown)".to_owned(),
+            allowed: ENCRYPTION_KEYS_RULE,
+        };
+        let mut keys: Vec<EncryptionKey> = Vec::new();
+        for entry in text
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
+        {
+            let (id, encoded) = entry.split_once(':').ok_or_else(invalid)?;
+            let id = id.trim();
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !id_ok || keys.iter().any(|known| known.id == id) {
+                return Err(invalid());
+            }
+            let decoded =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
+                    .map_err(|_| invalid())?;
+            let bytes = <[u8; 32]>::try_from(decoded.as_slice()).map_err(|_| invalid())?;
+            keys.push(EncryptionKey {
+                id: id.to_owned(),
+                bytes,
+            });
+        }
+        if keys.is_empty() {
+            return Err(invalid());
+        }
+        Ok(keys)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -650,6 +763,7 @@ impl Settings {
                 &mut settings.servers.dir,
                 &mut settings.auth.local_dir,
                 &mut settings.audit.path,
+                &mut settings.auth.encryption_keys_file,
             ]
             .into_iter()
             .flatten()
@@ -829,6 +943,18 @@ impl Settings {
             (1..=600).contains(&self.auth.upstream_timeout_secs),
             "must be between 1 and 600 seconds",
         )?;
+        if self.auth.backend == AuthBackend::Postgres {
+            check(
+                "auth.database_url",
+                "(missing)",
+                self.auth
+                    .database_url
+                    .as_deref()
+                    .is_some_and(|url| !url.trim().is_empty()),
+                "the postgres backend needs auth.database_url (postgres://user@host/database)",
+            )?;
+            self.auth.encryption_keys()?;
+        }
         if self.access_mode() == AccessMode::Oauth {
             let oauth = self.access.oauth.as_ref();
             check(
@@ -1029,6 +1155,61 @@ mod tests {
         let err = Settings::load(Some(file.path())).unwrap_err().to_string();
         assert!(err.contains("protocol.page_size"), "{err}");
         assert!(err.contains("between 1 and 10000"), "{err}");
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_url_and_well_formed_keys_never_shown() {
+        let key = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let folder = tempfile::tempdir().unwrap();
+        let config = folder.path().join("gumcp.toml");
+        let load = |text: &str| {
+            std::fs::write(&config, text).unwrap();
+            Settings::load(Some(&config))
+        };
+        let base = "[auth]\nbackend = \"postgres\"\n";
+        let url = "database_url = \"postgres://u:pw@127.0.0.1/db\"\n";
+        for (text, named) in [
+            (
+                format!("{base}encryption_keys = \"{key}\"\n"),
+                "auth.database_url",
+            ),
+            (format!("{base}{url}"), "exactly one of"),
+            (
+                format!("{base}{url}encryption_keys = \"{key}\"\nencryption_keys_file = \"k\"\n"),
+                "exactly one of",
+            ),
+            (
+                format!("{base}{url}encryption_keys = \"k1:c2hvcnQ=\"\n"),
+                "auth.encryption_keys",
+            ),
+            (
+                format!("{base}{url}encryption_keys = \"{key},{key}\"\n"),
+                "a unique id",
+            ),
+            (
+                format!("{base}{url}encryption_keys_file = \"missing\"\n"),
+                "auth.encryption_keys_file",
+            ),
+        ] {
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(named), "{text}: {err}");
+            assert!(!err.contains("AQEBAQ") && !err.contains("c2hvcnQ"), "{err}");
+        }
+        std::fs::write(
+            folder.path().join("keys"),
+            format!("# newest first\nk2:{}\n\n{key}\n", &key[3..]),
+        )
+        .unwrap();
+        let settings = load(&format!("{base}{url}encryption_keys_file = \"keys\"\n")).unwrap();
+        let keys = settings.auth.encryption_keys().unwrap();
+        let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+        assert_eq!(ids, ["k2", "k1"]);
+        assert_eq!(keys[1].bytes, [1; 32]);
+        let shown = format!("{settings:?}{keys:?}");
+        assert!(
+            !shown.contains("pw@") && !shown.contains("AQEBAQ"),
+            "{shown}"
+        );
     }
 
     #[test]

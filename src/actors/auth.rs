@@ -99,6 +99,20 @@ impl AuthActor {
 
 impl Actor for AuthActor {
     type Context = Context<Self>;
+
+    /// Readies the store at start (a database's schema migrated), so a problem is logged now
+    /// rather than at the first lookup; lookups try again by themselves.
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                if let Err(err) = store.prepare().await {
+                    tracing::warn!(%err, "the credential store is not ready; lookups will try again");
+                }
+            }
+            .into_actor(self),
+        );
+    }
 }
 
 /// A user's ready-to-use credentials for a service. With `rejected_access_token`, the caller
@@ -162,7 +176,21 @@ impl Handler<GetCredentials> for AuthActor {
             rejected: get.rejected_access_token,
             metrics: self.metrics.clone(),
         };
+        let rejected = flight.rejected.clone();
         ctx.spawn(flight.run().into_actor(self).map(move |result, act, _| {
+            // A store that cannot be reached does not take away credentials that are still
+            // good: the cached ones serve until they expire (or are refused upstream).
+            let result = match result {
+                Err(AuthError::StoreUnavailable(reason)) => act
+                    .cache
+                    .get(&key)
+                    .filter(|cached| {
+                        let refused = rejected.is_some() && cached.access_token == rejected;
+                        !refused && !cached.expires_within(unix_now(), 0)
+                    })
+                    .ok_or(AuthError::StoreUnavailable(reason)),
+                result => result,
+            };
             match &result {
                 Ok(credentials) if !per_key => {
                     act.cache.insert(key.clone(), credentials.clone());

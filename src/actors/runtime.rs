@@ -67,6 +67,8 @@ pub enum StartError {
     Client(#[from] upstream::ClientError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 impl Runtime {
@@ -98,7 +100,7 @@ impl Runtime {
             &registry,
             upstream.client,
             metrics.clone(),
-        ));
+        )?);
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
             seal: Arc::new(StateSeal::random(seal_ttl)),
@@ -264,9 +266,9 @@ fn auth_actor(
     registry: &ServerRegistry,
     client: reqwest::Client,
     metrics: Arc<Metrics>,
-) -> AuthActor {
+) -> Result<AuthActor, crate::config::ConfigError> {
     let auth = &settings.auth;
-    let store = crate::auth::configured_store(settings, &client);
+    let store = crate::auth::configured_store(settings, &client)?;
     let token_urls = registry
         .entries()
         .filter_map(|entry| {
@@ -275,12 +277,12 @@ fn auth_actor(
             Some((manifest.auth_service().to_owned(), url))
         })
         .collect();
-    AuthActor::new(
+    Ok(AuthActor::new(
         store,
         client,
         settings.servers.max_response_bytes,
         token_urls,
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
-    .counting_refreshes_in(metrics)
+    .counting_refreshes_in(metrics))
 }

@@ -89,6 +89,118 @@ fn file_name(user: &str) -> String {
     )
 }
 
+/// What a `local_auth/` folder holds, as `auth import` copies it: the services with an OAuth
+/// app, every (service, user) with a credentials file, and the files that name neither.
+#[derive(Debug, Default)]
+pub struct LocalListing {
+    pub apps: Vec<String>,
+    pub accounts: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+}
+
+/// Letters of an id whose exact case is searched for (2^letters digests at most): beyond
+/// that, a file with a digest name is reported, not read.
+const MAX_CASE_SEARCH_LETTERS: u32 = 20;
+
+impl LocalStore {
+    /// Every OAuth app and account in the folder. A digest name (an id with uppercase letters)
+    /// gives its id back by finding the case whose digest it carries.
+    pub fn list(&self) -> Result<LocalListing, AuthError> {
+        if !self.root.is_dir() {
+            return Err(AuthError::Store(format!(
+                "there is no local_auth folder at {}",
+                self.root.display()
+            )));
+        }
+        let mut listing = LocalListing::default();
+        let read_dir = |dir: &Path| -> Result<Vec<fs::DirEntry>, AuthError> {
+            match fs::read_dir(dir) {
+                Ok(entries) => entries.collect::<Result<_, _>>().map_err(|err| {
+                    AuthError::Store(format!("cannot list {}: {err}", dir.display()))
+                }),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(err) => Err(AuthError::Store(format!(
+                    "cannot list {}: {err}",
+                    dir.display()
+                ))),
+            }
+        };
+        for entry in read_dir(&self.root.join("oauth_configs"))? {
+            let service = entry.file_name().to_string_lossy().into_owned();
+            if ids::validate_server_name(&service).is_ok()
+                && entry.path().join("oauth.json").is_file()
+            {
+                listing.apps.push(service);
+            }
+        }
+        for folder in read_dir(&self.root.join("credentials"))? {
+            let service = folder.file_name().to_string_lossy().into_owned();
+            if ids::validate_server_name(&service).is_err() {
+                listing
+                    .skipped
+                    .push(format!("{}: not a server name", folder.path().display()));
+                continue;
+            }
+            let mut users = Vec::new();
+            for file in read_dir(&folder.path())? {
+                let name = file.file_name().to_string_lossy().into_owned();
+                let Some(stem) = name.strip_suffix("_credentials.json") else {
+                    continue;
+                };
+                let user = match stem.split_once('~') {
+                    Some((lower, digest)) => exact_case_id(lower, digest),
+                    None => Some(stem.to_owned()),
+                };
+                match user.filter(|user| ids::validate_user_id(user).is_ok()) {
+                    Some(user) => users.push(user),
+                    None => listing.skipped.push(format!(
+                        "{}: the user id cannot be read from the file name",
+                        file.path().display()
+                    )),
+                }
+            }
+            users.sort();
+            users.dedup();
+            listing
+                .accounts
+                .extend(users.into_iter().map(|user| (service.clone(), user)));
+        }
+        listing.apps.sort();
+        listing.accounts.sort();
+        Ok(listing)
+    }
+}
+
+/// The id whose lowercase form is `lower` and whose digest name carries `digest` (see
+/// [`file_name`]), found by trying the case of each letter.
+fn exact_case_id(lower: &str, digest: &str) -> Option<String> {
+    let letters: Vec<usize> = lower
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| b.is_ascii_lowercase())
+        .map(|(at, _)| at)
+        .collect();
+    let count = u32::try_from(letters.len()).ok()?;
+    if count > MAX_CASE_SEARCH_LETTERS {
+        return None;
+    }
+    let mut candidate = lower.as_bytes().to_vec();
+    for cases in 0u32..(1 << count) {
+        for (bit, &at) in letters.iter().enumerate() {
+            candidate[at] = if cases & (1 << bit) == 0 {
+                candidate[at].to_ascii_lowercase()
+            } else {
+                candidate[at].to_ascii_uppercase()
+            };
+        }
+        let sum = sha2::Sha256::digest(&candidate);
+        if hex::encode(&sum[..8]) == digest {
+            return String::from_utf8(candidate).ok();
+        }
+    }
+    None
+}
+
 /// Whether `path` exists under exactly its own name, not merely as a file a case-insensitive
 /// file system opens under that name. Only where the folder may ignore case is it listed.
 fn stored_exactly(path: &Path) -> std::io::Result<bool> {
@@ -426,6 +538,45 @@ mod tests {
         let written = store.credentials_path("github", "Alice").unwrap();
         assert_ne!(written, folder.join("Alice_credentials.json"));
         assert!(written.exists());
+    }
+
+    #[tokio::test]
+    async fn a_listing_finds_every_app_and_account_with_its_exact_id() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path());
+        let token = Credentials {
+            access_token: Some("t".into()),
+            ..Credentials::default()
+        };
+        for (service, user) in [("github", "alice"), ("github", "Alice-2"), ("slack", "bob")] {
+            store.save(service, user, &token).await.unwrap();
+        }
+        let app = store.oauth_app_path("github").unwrap();
+        fs::create_dir_all(app.parent().unwrap()).unwrap();
+        fs::write(&app, r#"{"client_id": "c"}"#).unwrap();
+        fs::write(
+            root.path().join("credentials/github/x~00_credentials.json"),
+            "{}",
+        )
+        .unwrap();
+        let listing = store.list().unwrap();
+        assert_eq!(listing.apps, ["github"]);
+        let accounts: Vec<(&str, &str)> = listing
+            .accounts
+            .iter()
+            .map(|(s, u)| (s.as_str(), u.as_str()))
+            .collect();
+        assert_eq!(
+            accounts,
+            [("github", "Alice-2"), ("github", "alice"), ("slack", "bob")]
+        );
+        assert_eq!(listing.skipped.len(), 1, "{:?}", listing.skipped);
+        assert!(listing.skipped[0].contains("x~00"));
+        let missing = LocalStore::new(root.path().join("nowhere")).list();
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("no local_auth folder"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`store`] — the [`store::AuthClient`] trait and [`store::AuthError`].
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
 //! - [`remote`] — a credentials HTTP API (guMCP's Gumloop client).
+//! - [`postgres`] — PostgreSQL, every row encrypted (AES-256-GCM, keys that rotate).
 //! - [`oauth`] — token requests: refresh, and the authorization code with PKCE.
 //! - [`resource_server`] — callers' OAuth access tokens (JWTs) checked, RFC 9728 metadata.
 //! - [`connect`] — connecting an account (`gumcp-actors auth`): the browser flow, API keys.
@@ -19,6 +20,7 @@ pub mod connect;
 pub mod credentials;
 pub mod local;
 pub mod oauth;
+pub mod postgres;
 pub mod principal;
 pub mod remote;
 pub mod resource_server;
@@ -27,7 +29,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AuthBackend, Settings};
+use crate::config::{AuthBackend, ConfigError, Settings};
 
 /// `remote` access mode's key verifier, when the settings name a verification endpoint.
 pub fn configured_verifier(
@@ -42,13 +44,14 @@ pub fn configured_verifier(
     ))
 }
 
-/// The credential store the settings choose.
+/// The credential store the settings choose. Only the PostgreSQL store can fail here (its
+/// URL or keys), and nothing is connected yet.
 pub fn configured_store(
     settings: &Settings,
     client: &reqwest::Client,
-) -> Arc<dyn store::AuthClient> {
+) -> Result<Arc<dyn store::AuthClient>, ConfigError> {
     let auth = &settings.auth;
-    match auth.backend {
+    Ok(match auth.backend {
         AuthBackend::Local => Arc::new(local::LocalStore::new(settings.local_auth_dir())),
         AuthBackend::Remote => Arc::new(remote::RemoteStore::new(
             client.clone(),
@@ -57,5 +60,6 @@ pub fn configured_store(
             Duration::from_secs(auth.remote_cache_secs),
             settings.servers.max_response_bytes,
         )),
-    }
+        AuthBackend::Postgres => Arc::new(postgres::PostgresStore::from_settings(auth)?),
+    })
 }

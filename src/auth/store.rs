@@ -35,12 +35,16 @@ pub enum AuthError {
     NoOAuthApp { service: String, detail: String },
     #[error("the credential store failed: {0}")]
     Store(String),
+    /// The store (a database) cannot be reached now; trying again later may work.
+    #[error("the credential store is unavailable, try again shortly: {0}")]
+    StoreUnavailable(String),
     #[error(transparent)]
     Id(#[from] IdError),
 }
 
 /// A credential store. Implementations: [`super::local::LocalStore`] (guMCP's `local_auth/`
-/// files) and [`super::remote::RemoteStore`] (a credentials HTTP API).
+/// files), [`super::remote::RemoteStore`] (a credentials HTTP API) and
+/// [`super::postgres::PostgresStore`] (PostgreSQL, encrypted rows).
 pub trait AuthClient: Send + Sync {
     /// The stored credentials of `user` for `service`, if any. `caller_key` is the API key the
     /// caller presented (guMCP's `user_id:api_key`), which a remote store forwards.
@@ -80,5 +84,11 @@ pub trait AuthClient: Send + Sync {
     /// it): then every cache and flight in front of the store is kept per key as well.
     fn answers_per_key(&self) -> bool {
         false
+    }
+
+    /// Makes the store ready before the first lookup needs it (a database connected and its
+    /// schema migrated), so a problem shows at start; a store that needs nothing says Ok.
+    fn prepare(&self) -> BoxFuture<'_, Result<(), AuthError>> {
+        Box::pin(async { Ok(()) })
     }
 }
