@@ -62,6 +62,20 @@ pub trait AuthClient: Send + Sync {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
 
+    /// Deletes `user`'s credentials for `service` (a disconnect); whether there were any. A
+    /// store that cannot delete says so.
+    fn delete<'a>(
+        &'a self,
+        service: &'a str,
+        _user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        Box::pin(async move {
+            Err(AuthError::Store(format!(
+                "this credential store cannot disconnect {service} accounts here"
+            )))
+        })
+    }
+
     /// Forgets anything cached for (service, user) as read with `caller_key`, so the next read
     /// asks the source.
     fn invalidate(&self, _service: &str, _user: &str, _caller_key: Option<&PresentedKey>) {}
