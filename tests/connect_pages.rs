@@ -743,3 +743,195 @@ async fn a_provider_error_is_shown_and_stores_nothing() {
         .await;
     assert_eq!(wrong.status, 401);
 }
+
+/// The JSON-RPC message of a Streamable HTTP answer, sent as JSON or as one SSE event.
+fn message_of(body: &str) -> Value {
+    if let Ok(value) = serde_json::from_str(body) {
+        return value;
+    }
+    let data = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|data| data.contains("\"id\""))
+        .unwrap_or_else(|| panic!("no message in {body}"));
+    serde_json::from_str(data).unwrap()
+}
+
+impl World {
+    /// A Streamable HTTP session of `version` for alice with `capabilities`: the `tools/call`
+    /// of whoami's answer.
+    async fn session_call(&self, version: &str, capabilities: Value) -> Value {
+        let url = format!("{}/mockhub/mcp", self.base());
+        let post = |session: Option<&str>, body: Value| {
+            let mut request = self
+                .client
+                .post(&url)
+                .bearer_auth("alice-key")
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(session) = session {
+                request = request
+                    .header("mcp-session-id", session)
+                    .header("mcp-protocol-version", version);
+            }
+            request.send()
+        };
+        let initialized = post(
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": capabilities,
+                "clientInfo": {"name": "tests", "version": "1"}}}),
+        )
+        .await
+        .unwrap();
+        let session = initialized.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let _ = initialized.text().await;
+        post(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await
+        .unwrap();
+        let called = post(
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "whoami", "arguments": {}}}),
+        )
+        .await
+        .unwrap();
+        message_of(&called.text().await.unwrap())
+    }
+
+    /// Connects alice's mockhub account by following `url` (a link an MCP answer carried)
+    /// through the mock provider, as a browser would.
+    async fn follow_connect_link(&self, url: &str) {
+        assert!(
+            url.starts_with(&format!("{}/connect/mockhub?t=", self.base())),
+            "{url}"
+        );
+        let started = self.get(url, None).await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let cookie = started
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let back = self.authorize(&started.location().unwrap()).await;
+        let done = self.get(back.as_str(), Some(&cookie)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+    }
+}
+
+/// The link in a tool error's text.
+fn link_in(text: &str) -> String {
+    let start = text
+        .find("http://")
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_tool_error_carries_the_link_for_clients_without_url_elicitation() {
+    let w = world(&[]).await;
+    // 2026-07-28 without the capability, and 2025-06-18 (no URL elicitation at all).
+    let modern = w.whoami("alice-key").await;
+    assert_eq!(modern["isError"], true, "{modern}");
+    let text_modern = text(&modern).to_owned();
+    assert!(
+        text_modern.contains("connect one at http://"),
+        "{text_modern}"
+    );
+    let older = w
+        .session_call("2025-06-18", json!({"elicitation": {}}))
+        .await;
+    assert_eq!(older["result"]["isError"], true, "{older}");
+    let link = link_in(text(&older["result"]));
+    w.follow_connect_link(&link).await;
+    let after = w.whoami("alice-key").await;
+    assert_eq!(after["isError"], false, "{after}");
+    // The link is for mockhub only: it opens no other server's page.
+    let token = link.split_once("?t=").unwrap().1;
+    let keyhub = w.get(&format!("/connect/keyhub?t={token}"), None).await;
+    assert_eq!(keyhub.status, 404);
+}
+
+#[tokio::test]
+async fn a_2025_11_25_client_without_url_elicitation_gets_url_elicitation_required() {
+    let w = world(&[]).await;
+    let answer = w
+        .session_call("2025-11-25", json!({"elicitation": {"form": {}}}))
+        .await;
+    assert_eq!(answer["error"]["code"], -32042, "{answer}");
+    let elicitation = &answer["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url");
+    assert!(elicitation["elicitationId"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
+    assert!(elicitation["message"].as_str().unwrap().contains("mockhub"));
+    w.follow_connect_link(elicitation["url"].as_str().unwrap())
+        .await;
+    let retried = w
+        .session_call("2025-11-25", json!({"elicitation": {"form": {}}}))
+        .await;
+    assert_eq!(retried["result"]["isError"], false, "{retried}");
+}
+
+#[tokio::test]
+async fn a_2026_07_28_request_gets_an_input_required_result_with_the_url_elicitation() {
+    let w = world(&[]).await;
+    let url = format!("{}/mockhub/mcp", w.base());
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {"url": {}}});
+    let call = |arguments: Value, input_responses: Option<Value>| {
+        let mut params = json!({ "name": "whoami", "arguments": arguments, "_meta": meta });
+        if let Some(responses) = input_responses {
+            params["inputResponses"] = responses;
+        }
+        w.client
+            .post(&url)
+            .bearer_auth("alice-key")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "whoami")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+                    .to_string(),
+            )
+            .send()
+    };
+    let first: Value = call(json!({}), None).await.unwrap().json().await.unwrap();
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let request = &result["inputRequests"]["connect_account"];
+    assert_eq!(request["method"], "elicitation/create");
+    assert_eq!(request["params"]["mode"], "url");
+    assert!(request["params"].get("elicitationId").is_none());
+    // Retried before connecting: asked again.
+    let accepted = json!({"connect_account": {"action": "accept"}});
+    let again: Value = call(json!({}), Some(accepted.clone()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["result"]["resultType"], "input_required", "{again}");
+    w.follow_connect_link(request["params"]["url"].as_str().unwrap())
+        .await;
+    let done: Value = call(json!({}), Some(accepted))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert!(text(&done["result"]).contains("alice-gh"), "{done}");
+}

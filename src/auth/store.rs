@@ -25,6 +25,21 @@ pub enum AuthError {
         user: String,
         reason: String,
     },
+    #[error("no {service} account is connected for user {user}: connect one at {url}")]
+    NotConnectedAt {
+        service: String,
+        user: String,
+        url: String,
+    },
+    #[error(
+        "{service} no longer accepts the connection of user {user} ({reason}): reconnect at {url}"
+    )]
+    RejectedAt {
+        service: String,
+        user: String,
+        reason: String,
+        url: String,
+    },
     #[error("{service} could not be reached to refresh the token of user {user}: {reason}")]
     Transient {
         service: String,
@@ -37,6 +52,37 @@ pub enum AuthError {
     Store(String),
     #[error(transparent)]
     Id(#[from] IdError),
+}
+
+impl AuthError {
+    /// The same refusal pointing at the connect page `url` instead of the `auth` command;
+    /// other errors stay as they are.
+    pub fn with_connect_link(self, url: String) -> AuthError {
+        match self {
+            AuthError::NotConnected { service, user } => {
+                AuthError::NotConnectedAt { service, user, url }
+            }
+            AuthError::Rejected {
+                service,
+                user,
+                reason,
+            } => AuthError::RejectedAt {
+                service,
+                user,
+                reason,
+                url,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the user must connect (or reconnect) the account before a call can succeed.
+    pub fn needs_connecting(&self) -> bool {
+        matches!(
+            self,
+            AuthError::NotConnected { .. } | AuthError::Rejected { .. }
+        )
+    }
 }
 
 /// A credential store. Implementations: [`super::local::LocalStore`] (guMCP's `local_auth/`
