@@ -319,7 +319,7 @@ impl World {
             let csp = headers["content-security-policy"].to_str().unwrap();
             assert!(csp.starts_with("default-src 'none';"), "{csp}");
             assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"));
-            assert_eq!(headers["referrer-policy"], "no-referrer");
+            assert_eq!(headers["referrer-policy"], "same-origin");
             assert!(!body.contains("<script"), "{body}");
         }
         Seen {

@@ -1,7 +1,8 @@
 //! The connect pages' HTML: plain server-rendered pages that work without JavaScript, with no
 //! asset from anywhere (one small stylesheet, inline, allowed by its hash), a strict Content
 //! Security Policy, and nothing kept by caches or leaked to other sites through `Referer`
-//! (their addresses carry link tokens). Every value from outside goes through [`escape`].
+//! (their addresses carry link tokens; `same-origin`, not `no-referrer`, which makes browsers
+//! send `Origin: null` with a form, and the Origin guard refuses that). Every value from outside goes through [`escape`].
 
 use std::sync::OnceLock;
 
@@ -54,7 +55,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
+         <meta name=\"referrer\" content=\"same-origin\">\
          <title>{title} · gumcp-actors</title><style>{STYLE}</style></head>\
          <body><h1>{title}</h1>{body}<footer>gumcp-actors</footer></body></html>",
         title = escape(title),
@@ -84,7 +85,7 @@ pub fn secured(
     builder
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, content_security_policy()))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
 }
