@@ -730,6 +730,23 @@ async fn a_provider_error_is_shown_and_stores_nothing() {
     assert!(refused.body.contains("invalid_grant"), "{}", refused.body);
     assert!(w.nothing_stored());
 
+    // Stored credentials that expired with no way to refresh them: "needs reconnecting".
+    let bob = w.credentials_file("mockhub", "bob");
+    std::fs::create_dir_all(bob.parent().unwrap()).unwrap();
+    std::fs::write(
+        &bob,
+        json!({ "access_token": "old", "expires_at": 1_000_000_000 }).to_string(),
+    )
+    .unwrap();
+    let list = w.get(&w.link("bob-key").await, None).await;
+    assert!(
+        list.body
+            .contains("class=\"needs-reconnect\">Needs reconnecting"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains(">Reconnect</a>") && list.body.contains(">Disconnect</button>"));
+
     // No key, a wrong key: not signed in, with the Bearer challenge.
     let anonymous = w.get("/connect", None).await;
     assert_eq!(anonymous.status, 401);

@@ -32,6 +32,7 @@ use crate::actors::auth::{
 };
 use crate::auth::connect::{self, Authorization};
 use crate::auth::connect_link::{LinkClaim, LinkScope};
+use crate::metrics::Rejection;
 use crate::servers::manifest::AuthKind;
 use crate::servers::registry::ServerEntry;
 
@@ -506,6 +507,7 @@ async fn start(
         started: Instant::now(),
     });
     if !kept {
+        state.runtime.metrics.rejected(Rejection::ConnectSignIns);
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "Busy",
