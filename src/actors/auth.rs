@@ -752,3 +752,83 @@ impl AuthHandle {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::local::LocalStore;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[actix_rt::test]
+    async fn a_connection_waits_for_a_refresh_in_flight_and_is_what_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("oauth_configs/svc");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("oauth.json"),
+            r#"{"client_id": "cid", "client_secret": "cs"}"#,
+        )
+        .unwrap();
+        let store = Arc::new(LocalStore::new(root.path()));
+        let expired = Credentials {
+            access_token: Some("old".into()),
+            refresh_token: Some("r1".into()),
+            expires_at: Some(1),
+            ..Credentials::default()
+        };
+        store.save("svc", "alice", &expired).await.unwrap();
+        let provider = MockServer::start().await;
+        // Slow, so the connection arrives while the refresh is in the air.
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({
+                        "access_token": "refreshed", "token_type": "bearer", "expires_in": 3600
+                    }))
+                    .set_delay(Duration::from_millis(300)),
+            )
+            .expect(1)
+            .mount(&provider)
+            .await;
+        crate::upstream::install_crypto_provider();
+        let client = crate::upstream::client(Duration::from_secs(5)).unwrap();
+        let urls = HashMap::from([("svc".to_owned(), format!("{}/token", provider.uri()))]);
+        let auth = AuthHandle::start(AuthActor::new(store.clone(), client, 1 << 20, urls, 60));
+        let (service, user): (Arc<str>, Arc<str>) = (Arc::from("svc"), Arc::from("alice"));
+        // `send` queues at once: the refresh's flight starts before the connection arrives.
+        let refreshing = auth.addr.send(GetCredentials {
+            service: service.clone(),
+            user: user.clone(),
+            caller_key: None,
+            rejected_access_token: None,
+        });
+        let connecting = auth.addr.send(Connect {
+            service: service.clone(),
+            user: user.clone(),
+            connection: Connection::ApiKey("new-key".into()),
+        });
+        let (refreshed, connected) = futures::join!(refreshing, connecting);
+        assert_eq!(
+            refreshed.unwrap().unwrap().access_token.as_deref(),
+            Some("refreshed")
+        );
+        assert_eq!(
+            connected.unwrap().unwrap().api_key.as_deref(),
+            Some("new-key")
+        );
+        let stored = store.credentials("svc", "alice", None).await.unwrap();
+        assert_eq!(stored.unwrap().api_key.as_deref(), Some("new-key"));
+        let now = auth
+            .credentials(GetCredentials {
+                service,
+                user,
+                caller_key: None,
+                rejected_access_token: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(now.api_key.as_deref(), Some("new-key"));
+    }
+}
