@@ -941,6 +941,18 @@ async fn a_2026_07_28_request_gets_an_input_required_result_with_the_url_elicita
         .await
         .unwrap();
     assert_eq!(again["result"]["resultType"], "input_required", "{again}");
+    // Declined: not asked again, the tool error keeps the link.
+    let declined: Value = call(
+        json!({}),
+        Some(json!({"connect_account": {"action": "decline"}})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(declined["result"]["isError"], true, "{declined}");
+    assert!(text(&declined["result"]).contains("connect one at http://"));
     w.follow_connect_link(request["params"]["url"].as_str().unwrap())
         .await;
     let done: Value = call(json!({}), Some(accepted))
@@ -951,4 +963,25 @@ async fn a_2026_07_28_request_gets_an_input_required_result_with_the_url_elicita
         .unwrap();
     assert_eq!(done["result"]["isError"], false, "{done}");
     assert!(text(&done["result"]).contains("alice-gh"), "{done}");
+}
+
+#[tokio::test]
+async fn the_pages_are_off_with_a_read_only_store() {
+    let w = world(&[
+        ("GUMCP__AUTH__BACKEND", "remote"),
+        ("GUMCP__AUTH__REMOTE_BASE_URL", "http://127.0.0.1:9/"),
+    ])
+    .await;
+    let off = w
+        .seen(
+            w.client
+                .post(format!("{}/connect/link", w.base()))
+                .bearer_auth("alice-key"),
+        )
+        .await;
+    assert_eq!(off.status, 404, "{}", off.body);
+    assert!(off.body.contains("Connect pages are off"), "{}", off.body);
+    let call = w.whoami("alice-key").await;
+    assert_eq!(call["isError"], true, "{call}");
+    assert!(!text(&call).contains("/connect"), "{call}");
 }

@@ -116,9 +116,28 @@ fn declares_url_elicitation(capabilities: &JsonObject) -> bool {
         .is_some()
 }
 
+/// Whether a 2026-07-28 retry says the user declined (or dismissed) the connect link.
+fn declined(era: &Era) -> bool {
+    let Era::Modern {
+        input_responses, ..
+    } = era
+    else {
+        return false;
+    };
+    input_responses
+        .get(INPUT_KEY)
+        .and_then(|answer| answer.get("action"))
+        .and_then(Value::as_str)
+        .is_some_and(|action| action != "accept")
+}
+
 fn delivery(protocol: ProtocolVersion, capabilities: &JsonObject, era: &Era) -> Delivery {
     let url_mode = declares_url_elicitation(capabilities);
     match (protocol, era) {
+        // Declined: not asked again (the client would loop); the tool error keeps the link.
+        (ProtocolVersion::V2026_07_28, Era::Modern { .. }) if url_mode && declined(era) => {
+            Delivery::ToolError
+        }
         (ProtocolVersion::V2026_07_28, Era::Modern { .. }) if url_mode => Delivery::InputRequired,
         (ProtocolVersion::V2025_11_25, Era::Legacy) if url_mode => Delivery::Elicit,
         (ProtocolVersion::V2025_11_25, Era::Legacy) => Delivery::RequiredError,

@@ -648,13 +648,21 @@ fn stopped() -> AuthError {
 #[derive(Clone)]
 pub struct AuthHandle {
     addr: Addr<AuthActor>,
+    /// Whether the store keeps accounts users connect here (the connect pages need it).
+    connects_here: bool,
 }
 
 impl AuthHandle {
     pub fn start(actor: AuthActor) -> AuthHandle {
         AuthHandle {
+            connects_here: actor.store.connects_here(),
             addr: actor.start(),
         }
+    }
+
+    /// Whether accounts can be connected (and disconnected) through this process.
+    pub fn connects_here(&self) -> bool {
+        self.connects_here
     }
 
     pub async fn connect(&self, connect: Connect) -> Result<Credentials, ConnectError> {

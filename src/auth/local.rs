@@ -315,6 +315,10 @@ impl AuthClient for LocalStore {
     fn refreshes_here(&self) -> bool {
         true
     }
+
+    fn connects_here(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,12 @@ pub trait AuthClient: Send + Sync {
         })
     }
 
+    /// Whether accounts connected through this process (the web connect pages) can be saved
+    /// and deleted here; a read-only store (remote) says no, and the pages stay off.
+    fn connects_here(&self) -> bool {
+        false
+    }
+
     /// Forgets anything cached for (service, user) as read with `caller_key`, so the next read
     /// asks the source.
     fn invalidate(&self, _service: &str, _user: &str, _caller_key: Option<&PresentedKey>) {}

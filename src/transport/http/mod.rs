@@ -452,7 +452,12 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     .shutdown_timeout(1)
     .listen(metrics_listener)?
     .run();
-    if http.connect_pages {
+    if http.connect_pages && !runtime.auth.connects_here() {
+        tracing::warn!(
+            "the connect pages are off: the credential store is read-only here (connect \
+             accounts through it)"
+        );
+    } else if http.connect_pages {
         match &http.public_url {
             Some(public) => runtime.connect_links.set_base(public),
             None if http.binds_loopback() => runtime
