@@ -1,7 +1,8 @@
 //! OAuth 2 token requests through the `oauth2` crate over our reqwest client: the
 //! refresh-token grant (used by the auth actor), the authorization-code grant with PKCE
-//! (the `auth` command and the web connect flow) and revocation (RFC 7009, on disconnect). Failures are sorted into *rejected* (the grant is dead; the
-//! user must reconnect) and *transient* (network, 5xx, 429: try again later).
+//! (the `auth` command and the web connect flow) and revocation (RFC 7009, on disconnect).
+//! Failures are sorted into *rejected* (the grant is dead; the user must reconnect) and
+//! *transient* (network, 5xx, 429: try again later).
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::http;
