@@ -700,6 +700,23 @@ async fn no_parameter_can_send_the_browser_elsewhere() {
     assert_eq!(done.status, 200);
     assert!(done.header("location").is_none());
     assert!(!done.body.contains("evil.example"));
+    // The forms: extra fields naming an address change nothing about where the answer goes.
+    let list = w.get(&done.list_link().unwrap(), None).await;
+    let csrf = list.field("csrf").unwrap();
+    let gone = w
+        .post_form(
+            "/connect/mockhub/disconnect",
+            &[
+                ("t", &token),
+                ("csrf", &csrf),
+                ("next", evil),
+                ("redirect_uri", evil),
+            ],
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert!(gone.header("location").is_none());
+    assert!(!gone.body.contains("evil.example"));
 }
 
 #[tokio::test]
