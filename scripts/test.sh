@@ -25,6 +25,8 @@ bash scripts/cross-check.sh
 
 export GUMCP_BIN="$PWD/target/debug/gumcp-actors"
 bash scripts/python-env.sh
+# Debian's Chromium and playwright for the connect pages' browser test (idempotent).
+bash scripts/browser-env.sh
 .tools/venv/bin/python -m pytest -q tests/interop
 bash scripts/ts-interop.sh
 bash scripts/conformance.sh

@@ -273,6 +273,15 @@ pub struct HttpSettings {
     /// Proxies (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-*` headers are
     /// believed; from any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// The address users' browsers reach this service at (`https://mcp.example.com`): connect
+    /// links and the OAuth callback start with it. Unset: the bound address, when that is
+    /// loopback; otherwise the connect pages are off.
+    pub public_url: Option<String>,
+    /// Serve the web connect pages under `/connect` (and offer their links to MCP clients).
+    pub connect_pages: bool,
+    /// How long a connect link, a form on its pages, and an OAuth sign-in started there stay
+    /// valid.
+    pub connect_link_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -292,6 +301,9 @@ impl Default for HttpSettings {
             detached_session_secs: 120,
             body_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+            public_url: None,
+            connect_pages: true,
+            connect_link_secs: 600,
         }
     }
 }
@@ -892,6 +904,26 @@ impl Settings {
                 "every entry is an IP address or a CIDR range (e.g. \"127.0.0.1\", \"10.0.0.0/8\")",
             )?;
         }
+        if let Some(public_url) = &http.public_url {
+            check(
+                "http.public_url",
+                public_url,
+                reqwest::Url::parse(public_url).is_ok_and(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.has_host()
+                        && url.query().is_none()
+                        && url.fragment().is_none()
+                }),
+                "must be an absolute http(s) URL without query or fragment \
+                 (e.g. \"https://mcp.example.com\")",
+            )?;
+        }
+        check(
+            "http.connect_link_secs",
+            http.connect_link_secs,
+            (1..=86_400).contains(&http.connect_link_secs),
+            "must be between 1 and 86400 seconds",
+        )?;
         check(
             "protocol.max_subscriptions_per_session",
             protocol.max_subscriptions_per_session,

@@ -62,6 +62,8 @@ pub enum Rejection {
     BodyTimeout,
     /// An audit record dropped because the audit file's writer fell that far behind.
     AuditBacklog,
+    /// A connect page's OAuth sign-in refused: 10,000 are already waiting for their provider.
+    ConnectSignIns,
 }
 
 impl Rejection {
@@ -77,6 +79,7 @@ impl Rejection {
             Rejection::SubscriptionsPerSession => "subscriptions_per_session",
             Rejection::BodyTimeout => "body_timeout",
             Rejection::AuditBacklog => "audit_backlog",
+            Rejection::ConnectSignIns => "connect_sign_ins",
         }
     }
 }

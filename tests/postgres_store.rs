@@ -1053,3 +1053,114 @@ async fn the_oauth_flow_of_auth_takes_its_app_from_postgres_and_saves_the_tokens
     assert_eq!(saved.refresh_token.as_deref(), Some("ghr_connected"));
     provider.verify().await;
 }
+
+/// `name="…" value="…"` of a page's form field.
+fn field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).expect("the field is on the page") + marker.len();
+    let end = page[start..].find('"').expect("the value ends") + start;
+    page[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_connect_pages_save_into_postgres_and_disconnect_deletes_the_row() {
+    let schema = Schema::new().await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .and(header("authorization", "Bearer pplx-from-page"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "c1", "model": "sonar",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hi!" } }]
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let config = config(root.path(), &schema.url(), &key("k1", 1), &upstream.uri());
+    let served = common::serve(Some(&config), &[]).await;
+
+    // Not connected: the tool error carries the connect link.
+    let first = call(
+        &served.url,
+        "perplexity",
+        "chat",
+        json!({ "message": "hi" }),
+    )
+    .await;
+    assert_eq!(first["result"]["isError"], true, "{first}");
+    let said = first["result"]["content"][0]["text"].as_str().unwrap();
+    let start = said.find("http://").expect("a link in the tool error");
+    let link = said[start..]
+        .split(|c: char| c.is_whitespace() || c == ')')
+        .next()
+        .unwrap()
+        .trim_end_matches('.');
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser.get(link).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    let token = field(&form, "t");
+    let saved = browser
+        .post(format!("{}/connect/perplexity", served.url))
+        .form(&[
+            ("t", token.as_str()),
+            ("csrf", field(&form, "csrf").as_str()),
+            ("api_key", "pplx-from-page"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    let (rows, bytes) = schema.raw("gumcp_credentials").await;
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].contains("pplx-from-page") && !contains(&bytes[0], "pplx-from-page"));
+
+    let answer = call(
+        &served.url,
+        "perplexity",
+        "chat",
+        json!({ "message": "hi" }),
+    )
+    .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "Hi!", "{answer}");
+
+    let list = format!("{}/connect?t={token}", served.url);
+    let page = browser
+        .get(list)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("class=\"connected\">Connected"), "{page}");
+    let disconnect_csrf = {
+        let form_at = page
+            .find("action=\"/connect/perplexity/disconnect\"")
+            .expect("a connected account offers a disconnect");
+        field(&page[form_at..], "csrf")
+    };
+    let gone = browser
+        .post(format!("{}/connect/perplexity/disconnect", served.url))
+        .form(&[("t", token.as_str()), ("csrf", disconnect_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 200, "{}", gone.text().await.unwrap());
+    assert!(schema.raw("gumcp_credentials").await.0.is_empty());
+    let again = call(
+        &served.url,
+        "perplexity",
+        "chat",
+        json!({ "message": "hi" }),
+    )
+    .await;
+    assert_eq!(again["result"]["isError"], true, "{again}");
+    let logs = served.stop().await;
+    assert!(!logs.contains("pplx-from-page"), "{logs}");
+    upstream.verify().await;
+}

@@ -12,6 +12,13 @@
 //! cache and the flights are kept per key digest too: a caller with a wrong key never joins,
 //! nor is answered from, the lookup of a caller with the right one. Such a store caches for
 //! itself (for its configured time), so this actor only coalesces its lookups.
+//!
+//! Connecting and disconnecting an account (the web connect pages) take the same turn as a
+//! flight: a code exchange or a disconnect waits for a refresh of that (service, user) in
+//! flight, and requests arriving meanwhile wait for its outcome, so a refresh that started
+//! with the old grant can never save over the new one, nor bring back a deleted one. Whoever
+//! waits for an account to be connected (a call that sent the user a connect link) is told
+//! when it is.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,12 +30,14 @@ use futures::FutureExt;
 use moka::sync::Cache;
 use tokio::sync::oneshot;
 
-use crate::auth::credentials::{unix_now, Credentials};
+use crate::auth::connect::{self, Authorization, ConnectError};
+use crate::auth::credentials::{unix_now, Credentials, OAuthApp};
 use crate::auth::oauth::{self, TokenError};
 use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::auth::store::{AuthClient, AuthError};
 use crate::metrics::Metrics;
 use crate::servers::context::CredentialSource;
+use crate::servers::manifest::AuthSpec;
 use crate::telemetry;
 use crate::upstream::CappedClient;
 
@@ -52,6 +61,12 @@ struct CredentialKey {
 
 type Waiter = oneshot::Sender<Result<Credentials, AuthError>>;
 
+/// (service, user): an account, as connecting and disconnecting see it.
+type Account = (Arc<str>, Arc<str>);
+
+/// Accounts remembered as refused by their provider (until reconnected), at most.
+const REMEMBERED_REFUSALS: u64 = 100_000;
+
 pub struct AuthActor {
     store: Arc<dyn AuthClient>,
     client: reqwest::Client,
@@ -65,6 +80,10 @@ pub struct AuthActor {
     flights: HashMap<CredentialKey, Vec<Waiter>>,
     /// Where refreshes are counted (`gumcp_credential_refreshes_total`).
     metrics: Option<Arc<Metrics>>,
+    /// Calls waiting for an account to be connected through the web pages.
+    awaiting_connection: HashMap<Account, Vec<oneshot::Sender<()>>>,
+    /// Accounts whose provider refused a refresh: the connect pages say "reconnect".
+    refused: Cache<Account, ()>,
 }
 
 impl AuthActor {
@@ -87,6 +106,11 @@ impl AuthActor {
                 .build(),
             flights: HashMap::new(),
             metrics: None,
+            awaiting_connection: HashMap::new(),
+            refused: Cache::builder()
+                .max_capacity(REMEMBERED_REFUSALS)
+                .time_to_live(UNUSED_CREDENTIALS_KEPT)
+                .build(),
         }
     }
 
@@ -191,6 +215,10 @@ impl Handler<GetCredentials> for AuthActor {
                     .ok_or(AuthError::StoreUnavailable(reason)),
                 result => result,
             };
+            if let Err(AuthError::Rejected { .. }) = &result {
+                act.refused
+                    .insert((key.service.clone(), key.user.clone()), ());
+            }
             match &result {
                 Ok(credentials) if !per_key => {
                     act.cache.insert(key.clone(), credentials.clone());
@@ -329,17 +357,371 @@ impl Flight {
     }
 }
 
+impl AuthActor {
+    /// When a flight of `key` is in the air, a wait for it to land; otherwise `None`, and the
+    /// key is now taken by the caller, who must [`AuthActor::land`] it.
+    fn take_turn(
+        &mut self,
+        key: &CredentialKey,
+    ) -> Option<oneshot::Receiver<Result<Credentials, AuthError>>> {
+        if let Some(waiters) = self.flights.get_mut(key) {
+            let (waiter, landed) = oneshot::channel();
+            waiters.push(waiter);
+            return Some(landed);
+        }
+        self.flights.insert(key.clone(), Vec::new());
+        None
+    }
+
+    /// Ends a turn taken with [`AuthActor::take_turn`]: the cache takes `outcome`, and whoever
+    /// waited meanwhile gets it.
+    fn land(&mut self, key: &CredentialKey, outcome: Result<Credentials, AuthError>) {
+        match &outcome {
+            Ok(credentials) => self.cache.insert(key.clone(), credentials.clone()),
+            Err(_) => self.cache.invalidate(key),
+        }
+        for waiter in self.flights.remove(key).unwrap_or_default() {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    fn account_key(service: &Arc<str>, user: &Arc<str>) -> CredentialKey {
+        CredentialKey {
+            service: service.clone(),
+            user: user.clone(),
+            key: None,
+        }
+    }
+}
+
+/// How an account is being connected.
+pub enum Connection {
+    /// The provider sent the browser back with `code`; `authorization` is what the flow
+    /// started with (its PKCE verifier and redirect address).
+    OAuthCode {
+        spec: Box<AuthSpec>,
+        authorization: Box<Authorization>,
+        code: String,
+    },
+    /// The user typed the service's API key into the form.
+    ApiKey(String),
+}
+
+/// Connects `user`'s account for `service`: the code exchanged (or the key taken) and the
+/// credentials saved, in the account's turn; then everyone waiting for it is told.
+#[derive(Message)]
+#[rtype(result = "Result<Credentials, ConnectError>")]
+pub struct Connect {
+    pub service: Arc<str>,
+    pub user: Arc<str>,
+    pub connection: Connection,
+}
+
+impl Handler<Connect> for AuthActor {
+    type Result = ResponseFuture<Result<Credentials, ConnectError>>;
+
+    fn handle(&mut self, connect: Connect, ctx: &mut Self::Context) -> Self::Result {
+        let key = Self::account_key(&connect.service, &connect.user);
+        if let Some(landed) = self.take_turn(&key) {
+            let addr = ctx.address();
+            return Box::pin(async move {
+                let _ = landed.await;
+                addr.send(connect)
+                    .await
+                    .unwrap_or_else(|_| Err(stopped().into()))
+            });
+        }
+        let store = self.store.clone();
+        let client = self.client.clone();
+        let max_response_bytes = self.max_response_bytes;
+        let Connect {
+            service,
+            user,
+            connection,
+        } = connect;
+        let account = (service.clone(), user.clone());
+        let work = async move {
+            let credentials = match connection {
+                Connection::ApiKey(api_key) => Credentials {
+                    api_key: Some(api_key),
+                    ..Credentials::default()
+                },
+                Connection::OAuthCode {
+                    spec,
+                    authorization,
+                    code,
+                } => {
+                    let app = store.oauth_app(&service).await?;
+                    let http = CappedClient {
+                        client: &client,
+                        max_response_bytes,
+                    };
+                    connect::exchange(http, &app, &spec, *authorization, code).await?
+                }
+            };
+            store.save(&service, &user, &credentials).await?;
+            Ok(credentials)
+        };
+        let (reply, answer) = oneshot::channel();
+        ctx.spawn(work.into_actor(self).map(
+            move |result: Result<Credentials, ConnectError>, act, _| {
+                let for_waiters = match &result {
+                    Ok(credentials) => Ok(credentials.clone()),
+                    Err(_) => Err(AuthError::Transient {
+                        service: key.service.to_string(),
+                        user: key.user.to_string(),
+                        reason: "the account was being connected; retry".to_owned(),
+                    }),
+                };
+                act.land(&key, for_waiters);
+                if result.is_ok() {
+                    act.refused.invalidate(&account);
+                    for waiting in act.awaiting_connection.remove(&account).unwrap_or_default() {
+                        let _ = waiting.send(());
+                    }
+                }
+                let _ = reply.send(result);
+            },
+        ));
+        Box::pin(async move { answer.await.unwrap_or_else(|_| Err(stopped().into())) })
+    }
+}
+
+/// What a disconnect did at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider was told the grant is no longer wanted.
+    Revoked,
+    /// The provider has no revocation endpoint (or there was nothing to revoke).
+    NotOffered,
+    /// The provider could not be told (why, without secrets); the credentials are deleted
+    /// anyway, and the user may revoke the app in the provider's settings.
+    Failed(String),
+}
+
+/// What a disconnect did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disconnected {
+    /// Whether anything was stored.
+    pub had_credentials: bool,
+    pub revocation: Revocation,
+}
+
+/// Disconnects `user`'s account for `service`: revoked at the provider where it offers that,
+/// then deleted from the store, in the account's turn.
+#[derive(Message)]
+#[rtype(result = "Result<Disconnected, ConnectError>")]
+pub struct Disconnect {
+    pub service: Arc<str>,
+    pub user: Arc<str>,
+    pub spec: AuthSpec,
+}
+
+impl Handler<Disconnect> for AuthActor {
+    type Result = ResponseFuture<Result<Disconnected, ConnectError>>;
+
+    fn handle(&mut self, disconnect: Disconnect, ctx: &mut Self::Context) -> Self::Result {
+        let key = Self::account_key(&disconnect.service, &disconnect.user);
+        if let Some(landed) = self.take_turn(&key) {
+            let addr = ctx.address();
+            return Box::pin(async move {
+                let _ = landed.await;
+                addr.send(disconnect)
+                    .await
+                    .unwrap_or_else(|_| Err(stopped().into()))
+            });
+        }
+        let store = self.store.clone();
+        let client = self.client.clone();
+        let max_response_bytes = self.max_response_bytes;
+        let Disconnect {
+            service,
+            user,
+            spec,
+        } = disconnect;
+        let account = (service.clone(), user.clone());
+        let work = async move {
+            let stored = store.credentials(&service, &user, None).await?;
+            let mut revocation = Revocation::NotOffered;
+            if let (Some(credentials), Some(_)) = (&stored, &spec.revoke_url) {
+                let app = store.oauth_app(&service).await?;
+                let http = CappedClient {
+                    client: &client,
+                    max_response_bytes,
+                };
+                revocation = match connect::revoke(http, &app, &spec, credentials).await {
+                    Ok(true) => Revocation::Revoked,
+                    Ok(false) => Revocation::NotOffered,
+                    Err(err) => Revocation::Failed(err.to_string()),
+                };
+            }
+            let deleted = store.delete(&service, &user).await?;
+            Ok(Disconnected {
+                had_credentials: stored.is_some() || deleted,
+                revocation,
+            })
+        };
+        let (reply, answer) = oneshot::channel();
+        ctx.spawn(work.into_actor(self).map(
+            move |result: Result<Disconnected, ConnectError>, act, _| {
+                let not_connected = AuthError::NotConnected {
+                    service: key.service.to_string(),
+                    user: key.user.to_string(),
+                };
+                act.land(&key, Err(not_connected));
+                act.refused.invalidate(&account);
+                let _ = reply.send(result);
+            },
+        ));
+        Box::pin(async move { answer.await.unwrap_or_else(|_| Err(stopped().into())) })
+    }
+}
+
+/// Whether an account is connected, as the connect pages show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    Connected,
+    NotConnected,
+    /// Stored, but the provider refused it, or it expired with no way to refresh it.
+    NeedsReconnect,
+}
+
+/// The state of `user`'s account for `service`, read from the store (nothing is refreshed).
+#[derive(Message)]
+#[rtype(result = "Result<AccountState, AuthError>")]
+pub struct Status {
+    pub service: Arc<str>,
+    pub user: Arc<str>,
+}
+
+impl Handler<Status> for AuthActor {
+    type Result = ResponseFuture<Result<AccountState, AuthError>>;
+
+    fn handle(&mut self, status: Status, _ctx: &mut Self::Context) -> Self::Result {
+        let store = self.store.clone();
+        let refused = self
+            .refused
+            .contains_key(&(status.service.clone(), status.user.clone()));
+        Box::pin(async move {
+            let stored = store
+                .credentials(&status.service, &status.user, None)
+                .await?;
+            Ok(match stored {
+                None => AccountState::NotConnected,
+                Some(_) if refused => AccountState::NeedsReconnect,
+                Some(credentials) => {
+                    let usable = credentials.api_key.is_some()
+                        || credentials.refresh_token.is_some()
+                        || (credentials.access_token.is_some()
+                            && !credentials.expires_within(unix_now(), 0));
+                    if usable {
+                        AccountState::Connected
+                    } else {
+                        AccountState::NeedsReconnect
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// Answers (with `()` on the receiver) once `user`'s account for `service` has been
+/// connected; the receiver is registered when this message is answered.
+#[derive(Message)]
+#[rtype(result = "oneshot::Receiver<()>")]
+pub struct AwaitConnection {
+    pub service: Arc<str>,
+    pub user: Arc<str>,
+}
+
+impl Handler<AwaitConnection> for AuthActor {
+    type Result = MessageResult<AwaitConnection>;
+
+    fn handle(&mut self, wait: AwaitConnection, _ctx: &mut Self::Context) -> Self::Result {
+        let (tell, told) = oneshot::channel();
+        // Waits whose calls ended are dropped here, so the table holds running calls only.
+        self.awaiting_connection.retain(|_, waiting| {
+            waiting.retain(|sender| !sender.is_closed());
+            !waiting.is_empty()
+        });
+        self.awaiting_connection
+            .entry((wait.service, wait.user))
+            .or_default()
+            .push(tell);
+        MessageResult(told)
+    }
+}
+
+/// The OAuth app of `service`, as the store keeps it (for the connect pages' sign-in).
+#[derive(Message)]
+#[rtype(result = "Result<OAuthApp, AuthError>")]
+pub struct GetOAuthApp {
+    pub service: Arc<str>,
+}
+
+impl Handler<GetOAuthApp> for AuthActor {
+    type Result = ResponseFuture<Result<OAuthApp, AuthError>>;
+
+    fn handle(&mut self, get: GetOAuthApp, _ctx: &mut Self::Context) -> Self::Result {
+        let store = self.store.clone();
+        Box::pin(async move { store.oauth_app(&get.service).await })
+    }
+}
+
+fn stopped() -> AuthError {
+    AuthError::Store("the credential service stopped".to_owned())
+}
+
 /// The auth actor as plain async calls.
 #[derive(Clone)]
 pub struct AuthHandle {
     addr: Addr<AuthActor>,
+    /// Whether the store keeps accounts users connect here (the connect pages need it).
+    connects_here: bool,
 }
 
 impl AuthHandle {
     pub fn start(actor: AuthActor) -> AuthHandle {
         AuthHandle {
+            connects_here: actor.store.connects_here(),
             addr: actor.start(),
         }
+    }
+
+    /// Whether accounts can be connected (and disconnected) through this process.
+    pub fn connects_here(&self) -> bool {
+        self.connects_here
+    }
+
+    pub async fn connect(&self, connect: Connect) -> Result<Credentials, ConnectError> {
+        self.addr
+            .send(connect)
+            .await
+            .unwrap_or_else(|_| Err(stopped().into()))
+    }
+
+    pub async fn disconnect(&self, disconnect: Disconnect) -> Result<Disconnected, ConnectError> {
+        self.addr
+            .send(disconnect)
+            .await
+            .unwrap_or_else(|_| Err(stopped().into()))
+    }
+
+    pub async fn oauth_app(&self, get: GetOAuthApp) -> Result<OAuthApp, AuthError> {
+        self.addr.send(get).await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    pub async fn status(&self, status: Status) -> Result<AccountState, AuthError> {
+        self.addr
+            .send(status)
+            .await
+            .unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// A receiver told when the account is connected, registered before this returns; `None`
+    /// when the actor has stopped.
+    pub async fn await_connection(&self, wait: AwaitConnection) -> Option<oneshot::Receiver<()>> {
+        self.addr.send(wait).await.ok()
     }
 
     pub fn credentials(
@@ -404,5 +786,85 @@ impl AuthHandle {
             user,
             caller_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::local::LocalStore;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[actix_rt::test]
+    async fn a_connection_waits_for_a_refresh_in_flight_and_is_what_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("oauth_configs/svc");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("oauth.json"),
+            r#"{"client_id": "cid", "client_secret": "cs"}"#,
+        )
+        .unwrap();
+        let store = Arc::new(LocalStore::new(root.path()));
+        let expired = Credentials {
+            access_token: Some("old".into()),
+            refresh_token: Some("r1".into()),
+            expires_at: Some(1),
+            ..Credentials::default()
+        };
+        store.save("svc", "alice", &expired).await.unwrap();
+        let provider = MockServer::start().await;
+        // Slow, so the connection arrives while the refresh is in the air.
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({
+                        "access_token": "refreshed", "token_type": "bearer", "expires_in": 3600
+                    }))
+                    .set_delay(Duration::from_millis(300)),
+            )
+            .expect(1)
+            .mount(&provider)
+            .await;
+        crate::upstream::install_crypto_provider();
+        let client = crate::upstream::client(Duration::from_secs(5)).unwrap();
+        let urls = HashMap::from([("svc".to_owned(), format!("{}/token", provider.uri()))]);
+        let auth = AuthHandle::start(AuthActor::new(store.clone(), client, 1 << 20, urls, 60));
+        let (service, user): (Arc<str>, Arc<str>) = (Arc::from("svc"), Arc::from("alice"));
+        // `send` queues at once: the refresh's flight starts before the connection arrives.
+        let refreshing = auth.addr.send(GetCredentials {
+            service: service.clone(),
+            user: user.clone(),
+            caller_key: None,
+            rejected_access_token: None,
+        });
+        let connecting = auth.addr.send(Connect {
+            service: service.clone(),
+            user: user.clone(),
+            connection: Connection::ApiKey("new-key".into()),
+        });
+        let (refreshed, connected) = futures::join!(refreshing, connecting);
+        assert_eq!(
+            refreshed.unwrap().unwrap().access_token.as_deref(),
+            Some("refreshed")
+        );
+        assert_eq!(
+            connected.unwrap().unwrap().api_key.as_deref(),
+            Some("new-key")
+        );
+        let stored = store.credentials("svc", "alice", None).await.unwrap();
+        assert_eq!(stored.unwrap().api_key.as_deref(), Some("new-key"));
+        let now = auth
+            .credentials(GetCredentials {
+                service,
+                user,
+                caller_key: None,
+                rejected_access_token: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(now.api_key.as_deref(), Some("new-key"));
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::account_link::{self, LinkSlot, LinkTarget};
 use super::outbox::Outbox;
 use super::runtime::{Runtime, ServerHandle};
 use super::server_core::ServerKey;
@@ -25,6 +26,7 @@ use crate::protocol::jsonrpc::{parse_frame, Frame, Message, Outgoing, Rejected, 
 use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
+use crate::servers::manifest::AuthKind;
 use crate::servers::{CallError, RequestContext};
 use crate::telemetry;
 
@@ -35,6 +37,9 @@ pub struct Host {
     pub runtime: Runtime,
     pub key: ServerKey,
     credentials: Arc<dyn CredentialSource>,
+    /// The upstream service whose account the server uses, when it needs one the user may
+    /// connect on the connect pages (a user merely claimed by a key cannot).
+    account_service: Option<Arc<str>>,
     server_info: Arc<Value>,
     /// Who the audit log says called: how they were let in, and their key's digest.
     via: &'static str,
@@ -73,19 +78,22 @@ pub enum StatelessAnswer {
 
 impl Host {
     pub fn new(runtime: Runtime, server: &str, caller: &Caller) -> Host {
-        let (server, service, server_info) = match runtime.registry.get(server) {
+        let (server, service, server_info, needs_account) = match runtime.registry.get(server) {
             Some(entry) => (
                 entry.name.clone(),
                 entry.auth_service.clone(),
                 entry.server_info.clone(),
+                entry.manifest.auth.kind != AuthKind::None,
             ),
             None => {
                 let name: Arc<str> = Arc::from(server);
                 let info = json!({ "name": server, "version": "unknown" });
-                (name.clone(), name, Arc::new(info))
+                (name.clone(), name, Arc::new(info), false)
             }
         };
         let principal = caller.principal.clone();
+        let account_service =
+            (needs_account && principal.partition.is_none()).then(|| service.clone());
         let credentials = runtime
             .auth
             .source(service, principal.user.clone(), caller.key.clone());
@@ -93,6 +101,7 @@ impl Host {
             runtime,
             key: ServerKey { server, principal },
             credentials,
+            account_service,
             server_info,
             via: caller.via,
             key_digest: caller.key.as_ref().map(PresentedKey::digest),
@@ -118,6 +127,24 @@ impl Host {
         cancellation: CancellationToken,
         link: Arc<dyn ClientLink>,
     ) -> impl Future<Output = Outgoing> + 'static {
+        let link_slot = LinkSlot::default();
+        let credentials = match &self.account_service {
+            Some(service) => account_link::linked(
+                self.credentials.clone(),
+                LinkTarget {
+                    runtime: self.runtime.clone(),
+                    service: service.clone(),
+                    server: self.key.server.clone(),
+                    user: self.key.principal.user.clone(),
+                },
+                terms.protocol,
+                &terms.client_capabilities,
+                &terms.era,
+                link.clone(),
+                link_slot.clone(),
+            ),
+            None => self.credentials.clone(),
+        };
         let request_ctx = RequestContext {
             user_id: self.key.principal.user.clone(),
             protocol: terms.protocol,
@@ -127,7 +154,7 @@ impl Host {
             log_level: terms.log_level,
             cancellation,
             link,
-            credentials: self.credentials.clone(),
+            credentials,
         };
         let span = tracing::info_span!(
             "mcp.call",
@@ -162,7 +189,9 @@ impl Host {
                 {
                     check_param_headers(&mut server, name, arguments, headers).await?;
                 }
-                let result = host.call(&mut server, &method, call, request_ctx).await?;
+                let result = host
+                    .call(&mut server, &method, call, request_ctx, &link_slot)
+                    .await?;
                 let settings = &host.runtime.settings.protocol;
                 Ok(if modern {
                     dispatch::finish_modern(result, &method, &host.server_info, settings)
@@ -186,6 +215,7 @@ impl Host {
         method: &str,
         call: ServerMethod,
         ctx: RequestContext,
+        link_slot: &LinkSlot,
     ) -> Result<Value, McpError> {
         let settings = &self.runtime.settings.protocol;
         let modern = ctx.protocol.is_modern();
@@ -218,15 +248,15 @@ impl Host {
                 }
             },
             ServerMethod::CallTool { name, arguments } => {
-                let outcome = server.call_tool(name, arguments, ctx).await;
+                let outcome = link_slot.answer(server.call_tool(name, arguments, ctx).await);
                 dispatch::shape(outcome, &to, &target, modern, seal)
             }
             ServerMethod::ReadResource { uri } => {
-                let outcome = server.read_resource(uri, ctx).await;
+                let outcome = link_slot.answer(server.read_resource(uri, ctx).await);
                 dispatch::shape(outcome, &to, &target, modern, seal)
             }
             ServerMethod::GetPrompt { name, arguments } => {
-                let outcome = server.get_prompt(name, arguments, ctx).await;
+                let outcome = link_slot.answer(server.get_prompt(name, arguments, ctx).await);
                 dispatch::shape(outcome, &to, &target, modern, seal)
             }
             ServerMethod::Complete(request) => {

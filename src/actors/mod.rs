@@ -5,8 +5,10 @@
 //! Everything else talks to them through [`runtime::Runtime`], [`runtime::ServerHandle`] and
 //! [`host::Host`] (serving one request, with or without a session), or, for transports,
 //! through a session's handle. [`budget`] is each user's fair share of running calls,
-//! [`outbox`] the bounded queue from a session to its transport.
+//! [`outbox`] the bounded queue from a session to its transport, [`account_link`] the connect
+//! link a call needing an account answers with.
 
+pub mod account_link;
 pub mod auth;
 pub mod budget;
 pub mod directory;

@@ -19,6 +19,7 @@ use super::server_core::ServerCore;
 use super::server_core::ServerKey;
 use super::supervisor::{CountLive, GetServer, LookupError, Supervisor};
 use crate::audit::{Audit, AuditError};
+use crate::auth::connect_link::ConnectLinks;
 use crate::auth::principal::Principal;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -52,6 +53,8 @@ pub struct RuntimeParts {
     pub metrics: Arc<Metrics>,
     /// Users' credentials for upstream services.
     pub auth: AuthHandle,
+    /// Signed links to the web connect pages (`serve` sets their address once bound).
+    pub connect_links: Arc<ConnectLinks>,
     budget: Arc<InFlightBudget>,
     directory: Arc<Directory>,
     supervisor: Addr<Supervisor>,
@@ -101,8 +104,10 @@ impl Runtime {
             upstream.client,
             metrics.clone(),
         )?);
+        let link_ttl = std::time::Duration::from_secs(settings.http.connect_link_secs);
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
+            connect_links: Arc::new(ConnectLinks::random(link_ttl)),
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
                 settings.runtime.max_in_flight_per_user,

@@ -40,6 +40,8 @@ pub enum ConnectError {
     Token(#[from] TokenError),
     #[error("reading the API key failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::auth::store::AuthError),
 }
 
 /// Where the browser is sent, and what must come back.
@@ -50,12 +52,23 @@ pub struct Authorization {
     pub redirect: Url,
 }
 
-/// The authorization URL for `app` as the server's manifest describes the provider.
+/// The authorization URL for `app` as the server's manifest describes the provider, coming
+/// back to the app's own `redirect_uri` (the `auth` command's loopback listener).
 pub fn authorization(app: &OAuthApp, spec: &AuthSpec) -> Result<Authorization, ConnectError> {
     let redirect_text = app
         .redirect_uri
         .clone()
         .unwrap_or_else(|| "http://localhost:8080/".to_owned());
+    authorization_to(app, spec, redirect_text)
+}
+
+/// The authorization URL for `app`, coming back to `redirect_text` (the web connect flow's
+/// callback): PKCE S256, a random state, the scopes and the provider's quirks.
+pub fn authorization_to(
+    app: &OAuthApp,
+    spec: &AuthSpec,
+    redirect_text: String,
+) -> Result<Authorization, ConnectError> {
     let redirect = Url::parse(&redirect_text)
         .map_err(|err| ConnectError::Setup(format!("redirect_uri {redirect_text:?}: {err}")))?;
     let authorize = spec
@@ -234,7 +247,7 @@ async fn answer(
 /// The provider's error text as it may reach a terminal: control characters (escape
 /// sequences, line breaks) become spaces, so the provider, or whoever forged the redirect,
 /// cannot rewrite what the user sees.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -358,6 +371,27 @@ async fn slack_exchange(
     Ok(credentials)
 }
 
+/// Tells the provider (RFC 7009, at the manifest's `revoke_url`) that `credentials` are no
+/// longer wanted: the refresh token if there is one (revoking it ends its access tokens too),
+/// else the access token. `Ok(false)` when the provider has no revocation endpoint.
+pub async fn revoke(
+    http: CappedClient<'_>,
+    app: &OAuthApp,
+    spec: &AuthSpec,
+    credentials: &Credentials,
+) -> Result<bool, TokenError> {
+    let Some(revoke_url) = spec.revoke_url.as_deref() else {
+        return Ok(false);
+    };
+    let client_auth = if spec.provider == OAuthProvider::Notion {
+        oauth::ClientAuth::Basic
+    } else {
+        oauth::ClientAuth::Body
+    };
+    oauth::revoke(http, app, revoke_url, credentials, client_auth).await?;
+    Ok(true)
+}
+
 /// Reads an API key: at a hidden prompt on a terminal, else the first line of stdin.
 pub fn read_api_key(service: &str) -> Result<String, ConnectError> {
     use std::io::IsTerminal;
@@ -426,6 +460,7 @@ mod tests {
             scopes: vec!["a.read".into(), "b.write".into()],
             authorize_url: Some("https://provider.example/authorize".into()),
             token_url,
+            revoke_url: None,
             provider,
             inject: None,
         }

@@ -388,6 +388,35 @@ impl AuthClient for LocalStore {
         .boxed()
     }
 
+    fn delete<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        async move {
+            let mut paths = vec![self.credentials_path(service, user)?];
+            paths.extend(self.legacy_credentials_path(service, user));
+            tokio::task::spawn_blocking(move || {
+                let mut deleted = false;
+                for path in paths {
+                    // Only a file stored under exactly this name is this user's (see the
+                    // module docs); another's, found through a case-blind file system, stays.
+                    if !stored_exactly(&path).unwrap_or(false) {
+                        continue;
+                    }
+                    fs::remove_file(&path).map_err(|err| {
+                        AuthError::Store(format!("cannot delete {}: {err}", path.display()))
+                    })?;
+                    deleted = true;
+                }
+                Ok(deleted)
+            })
+            .await
+            .map_err(|err| AuthError::Store(err.to_string()))?
+        }
+        .boxed()
+    }
+
     fn location(&self, service: &str, user: &str) -> String {
         match self.credentials_path(service, user) {
             Ok(path) => path.display().to_string(),
@@ -396,6 +425,10 @@ impl AuthClient for LocalStore {
     }
 
     fn refreshes_here(&self) -> bool {
+        true
+    }
+
+    fn connects_here(&self) -> bool {
         true
     }
 }

@@ -11,12 +11,15 @@
 //! - [`postgres`] — PostgreSQL, every row encrypted (AES-256-GCM, keys that rotate).
 //! - [`oauth`] — token requests: refresh, and the authorization code with PKCE.
 //! - [`resource_server`] — callers' OAuth access tokens (JWTs) checked, RFC 9728 metadata.
-//! - [`connect`] — connecting an account (`gumcp-actors auth`): the browser flow, API keys.
+//! - [`connect`] — connecting an account (`gumcp-actors auth`, the web pages): the browser
+//!   flow, API keys, revocation.
+//! - [`connect_link`] — signed, short-lived links to the web connect pages; form tokens.
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
 
 pub mod access;
 pub mod connect;
+pub mod connect_link;
 pub mod credentials;
 pub mod local;
 pub mod oauth;

@@ -1,7 +1,8 @@
 //! OAuth 2 token requests through the `oauth2` crate over our reqwest client: the
-//! refresh-token grant (used by the auth actor) and the authorization-code grant with PKCE
-//! (used by the `auth` command). Failures are sorted into *rejected* (the grant is dead; the
-//! user must reconnect) and *transient* (network, 5xx, 429: try again later).
+//! refresh-token grant (used by the auth actor), the authorization-code grant with PKCE
+//! (the `auth` command and the web connect flow) and revocation (RFC 7009, on disconnect).
+//! Failures are sorted into *rejected* (the grant is dead; the user must reconnect) and
+//! *transient* (network, 5xx, 429: try again later).
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::http;
@@ -187,4 +188,58 @@ pub async fn exchange_code(
         .await
         .map_err(classify)?;
     Ok(merged(&Credentials::default(), &answer))
+}
+
+/// Revokes `credentials` at `revocation_url` (RFC 7009): the refresh token where there is one,
+/// since revoking it ends the grant, else the access token. Sent by hand: the `oauth2` crate
+/// refuses any revocation endpoint but an https one, where token and JWKS endpoints may be
+/// plain http on loopback (local providers, test doubles).
+pub async fn revoke(
+    http: CappedClient<'_>,
+    app: &OAuthApp,
+    revocation_url: &str,
+    credentials: &Credentials,
+    client_auth: ClientAuth,
+) -> Result<(), TokenError> {
+    let (token, hint) = match (&credentials.refresh_token, &credentials.access_token) {
+        (Some(refresh), _) => (refresh, "refresh_token"),
+        (None, Some(access)) => (access, "access_token"),
+        (None, None) => return Ok(()),
+    };
+    let mut form = vec![("token", token.as_str()), ("token_type_hint", hint)];
+    let mut request = http.client.post(revocation_url);
+    match (&app.client_secret, client_auth) {
+        (Some(secret), ClientAuth::Basic) => {
+            request = request.basic_auth(&app.client_id, Some(secret));
+        }
+        (secret, _) => {
+            form.push(("client_id", app.client_id.as_str()));
+            if let Some(secret) = secret {
+                form.push(("client_secret", secret.as_str()));
+            }
+        }
+    }
+    let response = request.form(&form).send().await.map_err(|err| {
+        TokenError::Transient(format!(
+            "the revocation endpoint is unreachable: {}",
+            err.without_url()
+        ))
+    })?;
+    let status = response.status();
+    // The answer's body says nothing RFC 7009 needs; it is read (capped) only to reuse the
+    // connection.
+    let _ = read_capped(response, http.max_response_bytes).await;
+    if status.is_success() {
+        Ok(())
+    } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        Err(TokenError::Transient(format!(
+            "the revocation endpoint answered HTTP {}",
+            status.as_u16()
+        )))
+    } else {
+        Err(TokenError::Rejected(format!(
+            "the revocation endpoint answered HTTP {}",
+            status.as_u16()
+        )))
+    }
 }

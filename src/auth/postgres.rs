@@ -393,6 +393,22 @@ impl PostgresStore {
         Ok(written == 1)
     }
 
+    /// Deletes the account's row (a disconnect); whether there was one.
+    async fn delete_credentials(&self, service: &str, user: &str) -> Result<bool, AuthError> {
+        ids::validate_server_name(service)?;
+        ids::validate_user_id(user)?;
+        let client = self.connection().await?;
+        let statement = client
+            .prepare_cached("DELETE FROM gumcp_credentials WHERE service = $1 AND user_id = $2")
+            .await
+            .map_err(query_failed)?;
+        let deleted = client
+            .execute(&statement, &[&service, &user])
+            .await
+            .map_err(query_failed)?;
+        Ok(deleted == 1)
+    }
+
     async fn read_app(&self, service: &str) -> Result<Option<OAuthApp>, AuthError> {
         ids::validate_server_name(service)?;
         let client = self.connection().await?;
@@ -650,6 +666,18 @@ impl AuthClient for PostgresStore {
                 .map(|_| ())
         }
         .boxed()
+    }
+
+    fn delete<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        self.delete_credentials(service, user).boxed()
+    }
+
+    fn connects_here(&self) -> bool {
+        true
     }
 
     fn location(&self, service: &str, user: &str) -> String {

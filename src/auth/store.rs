@@ -25,6 +25,21 @@ pub enum AuthError {
         user: String,
         reason: String,
     },
+    #[error("no {service} account is connected for user {user}: connect one at {url}")]
+    NotConnectedAt {
+        service: String,
+        user: String,
+        url: String,
+    },
+    #[error(
+        "{service} no longer accepts the connection of user {user} ({reason}): reconnect at {url}"
+    )]
+    RejectedAt {
+        service: String,
+        user: String,
+        reason: String,
+        url: String,
+    },
     #[error("{service} could not be reached to refresh the token of user {user}: {reason}")]
     Transient {
         service: String,
@@ -40,6 +55,37 @@ pub enum AuthError {
     StoreUnavailable(String),
     #[error(transparent)]
     Id(#[from] IdError),
+}
+
+impl AuthError {
+    /// The same refusal pointing at the connect page `url` instead of the `auth` command;
+    /// other errors stay as they are.
+    pub fn with_connect_link(self, url: String) -> AuthError {
+        match self {
+            AuthError::NotConnected { service, user } => {
+                AuthError::NotConnectedAt { service, user, url }
+            }
+            AuthError::Rejected {
+                service,
+                user,
+                reason,
+            } => AuthError::RejectedAt {
+                service,
+                user,
+                reason,
+                url,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the user must connect (or reconnect) the account before a call can succeed.
+    pub fn needs_connecting(&self) -> bool {
+        matches!(
+            self,
+            AuthError::NotConnected { .. } | AuthError::Rejected { .. }
+        )
+    }
 }
 
 /// A credential store. Implementations: [`super::local::LocalStore`] (guMCP's `local_auth/`
@@ -65,6 +111,26 @@ pub trait AuthClient: Send + Sync {
         user: &'a str,
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
+
+    /// Deletes `user`'s credentials for `service` (a disconnect); whether there were any. A
+    /// store that cannot delete says so.
+    fn delete<'a>(
+        &'a self,
+        service: &'a str,
+        _user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        Box::pin(async move {
+            Err(AuthError::Store(format!(
+                "this credential store cannot disconnect {service} accounts here"
+            )))
+        })
+    }
+
+    /// Whether accounts connected through this process (the web connect pages) can be saved
+    /// and deleted here; a read-only store (remote) says no, and the pages stay off.
+    fn connects_here(&self) -> bool {
+        false
+    }
 
     /// Forgets anything cached for (service, user) as read with `caller_key`, so the next read
     /// asks the source.

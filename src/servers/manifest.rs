@@ -75,6 +75,8 @@ pub struct AuthSpec {
     pub authorize_url: Option<String>,
     /// The provider's token endpoint (OAuth only); used to connect and to refresh.
     pub token_url: Option<String>,
+    /// The provider's token revocation endpoint (RFC 7009), told when a user disconnects.
+    pub revoke_url: Option<String>,
     /// Provider quirks the `auth` command must honour.
     #[serde(default)]
     pub provider: OAuthProvider,

@@ -17,6 +17,8 @@ use crate::config::HttpSettings;
 pub struct OriginPolicy {
     origins: Vec<String>,
     hosts: Option<Vec<String>>,
+    /// The origin of `http.public_url`: the connect pages' own forms post from it.
+    own_origin: Option<String>,
 }
 
 const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
@@ -24,16 +26,27 @@ const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
 impl OriginPolicy {
     pub fn from_settings(settings: &HttpSettings) -> OriginPolicy {
         let lower = |list: &[String]| list.iter().map(|s| s.to_ascii_lowercase()).collect();
-        let hosts = if !settings.allowed_hosts.is_empty() {
+        let public = settings
+            .public_url
+            .as_deref()
+            .and_then(|url| reqwest::Url::parse(url).ok());
+        let mut hosts: Option<Vec<String>> = if !settings.allowed_hosts.is_empty() {
             Some(lower(&settings.allowed_hosts))
         } else if settings.binds_loopback() {
             Some(LOOPBACK_NAMES.iter().map(|s| (*s).to_owned()).collect())
         } else {
             None
         };
+        // The public address is the operator's own name for this service (a proxy in front
+        // of a loopback listener passes it on).
+        if let (Some(hosts), Some(host)) = (&mut hosts, public.as_ref().and_then(|u| u.host_str()))
+        {
+            hosts.push(host.to_ascii_lowercase());
+        }
         OriginPolicy {
             origins: lower(&settings.allowed_origins),
             hosts,
+            own_origin: public.map(|url| url.origin().ascii_serialization().to_ascii_lowercase()),
         }
     }
 
@@ -60,6 +73,9 @@ impl OriginPolicy {
 
     fn origin_allowed(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        if self.own_origin.as_deref() == Some(origin.as_str()) {
+            return true;
+        }
         if self.origins.is_empty() {
             let host = origin
                 .strip_prefix("http://")
@@ -130,6 +146,24 @@ mod tests {
             .refusal(Some("http://evil.example"), Some("127.0.0.1:8000"))
             .is_some());
         assert!(access.refusal(None, Some("evil.example:8000")).is_some());
+    }
+
+    #[test]
+    fn the_public_urls_origin_and_host_pass() {
+        let settings = HttpSettings {
+            public_url: Some("https://MCP.example.com/".to_owned()),
+            ..HttpSettings::default()
+        };
+        let access = OriginPolicy::from_settings(&settings);
+        assert_eq!(
+            access.refusal(Some("https://mcp.example.com"), Some("mcp.example.com")),
+            None
+        );
+        assert_eq!(access.refusal(None, Some("127.0.0.1:8000")), None);
+        assert!(access
+            .refusal(Some("http://mcp.example.com"), Some("mcp.example.com"))
+            .is_some());
+        assert!(access.refusal(None, Some("evil.example")).is_some());
     }
 
     #[test]

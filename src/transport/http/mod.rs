@@ -6,6 +6,8 @@
 //! - [`sessions`] — the table of live sessions and its caps; [`replay`] — the resumable streams
 //!   of a Streamable session.
 //! - [`events`] — outgoing messages as an SSE body.
+//! - [`connect`] — the web connect pages under `/connect`, where users connect their own
+//!   accounts; [`pages`] — their HTML and the headers every one carries.
 //! - [`router`] — which MCP route a path is; [`guard`] — Origin/Host checks; [`reply`] — shared responses and the body limit;
 //!   [`session_key`] — guMCP's `user_id[:api_key]` path segment; [`peer`] — where a request
 //!   comes from (forwarding headers believed from trusted proxies only).
@@ -20,11 +22,13 @@
 //! whose client has stopped sending, and learns of the close only when a write fails
 //! (actix/actix-web#1313) — for an idle SSE stream, the second keep-alive after it.
 
+mod connect;
 /// Public (hidden from the docs) only for the SSE framing micro-benchmark in `benches/`.
 #[doc(hidden)]
 pub mod events;
 mod guard;
 mod legacy_sse;
+mod pages;
 mod peer;
 mod replay;
 mod reply;
@@ -99,6 +103,8 @@ pub struct HttpState {
     /// machine may act as the user their path names.
     open_for_local_only: bool,
     trusted_proxies: TrustedProxies,
+    /// OAuth sign-ins started on the connect pages, waiting for the provider's answer.
+    sign_ins: connect::PendingSignIns,
 }
 
 /// The server and caller a request is for.
@@ -212,6 +218,7 @@ async fn traced(
         "/" => "/",
         "/health_check" => "/health_check",
         path if path.starts_with("/.well-known/") => "/.well-known/…",
+        path if path == "/connect" || path.starts_with("/connect/") => "/connect/…",
         path => McpRoute::of(path).map_or("other", |route| route.label()),
     };
     let span = tracing::info_span!(
@@ -265,6 +272,7 @@ fn routes(config: &mut web::ServiceConfig) {
                 .default_service(web::to(not_found)),
         )
         .route("/health_check", web::get().to(health_check))
+        .configure(connect::routes)
         .default_service(web::to(router::mcp));
 }
 
@@ -407,6 +415,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             && !settings.access.allow_open_on_network,
         access,
         trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
+        sign_ins: connect::PendingSignIns::new(Duration::from_secs(http.connect_link_secs)),
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
     let metrics_origins = origins.clone();
@@ -443,6 +452,22 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     .shutdown_timeout(1)
     .listen(metrics_listener)?
     .run();
+    if http.connect_pages && !runtime.auth.connects_here() {
+        tracing::warn!(
+            "the connect pages are off: the credential store is read-only here (connect \
+             accounts through it)"
+        );
+    } else if http.connect_pages {
+        match &http.public_url {
+            Some(public) => runtime.connect_links.set_base(public),
+            None if http.binds_loopback() => runtime
+                .connect_links
+                .set_base(&format!("http://{}", bound.api)),
+            None => tracing::warn!(
+                "the connect pages are off: http.public_url is unset and the service is not                  on loopback"
+            ),
+        }
+    }
     let api_handle = api.handle();
     let metrics_handle = metrics_server.handle();
     let api_task = actix_rt::spawn(api);
