@@ -18,6 +18,7 @@ use super::directory::Directory;
 use super::server_core::ServerCore;
 use super::server_core::ServerKey;
 use super::supervisor::{CountLive, GetServer, LookupError, Supervisor};
+use super::tasks::TaskStore;
 use crate::audit::{Audit, AuditError};
 use crate::auth::principal::Principal;
 use crate::config::Settings;
@@ -25,7 +26,9 @@ use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
 use crate::servers::http::Upstream;
-use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry};
+use crate::servers::{
+    CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry, TaskSupport,
+};
 use crate::upstream;
 
 /// Shared by every transport and session; cheap to clone: its parts sit behind one reference
@@ -58,6 +61,8 @@ pub struct RuntimeParts {
     upstream: reqwest::Client,
     /// Where records of served calls go.
     pub audit: Arc<Audit>,
+    /// Long-running calls kept as tasks, per principal.
+    pub tasks: Arc<TaskStore>,
 }
 
 /// Why the runtime could not start.
@@ -99,8 +104,10 @@ impl Runtime {
             upstream.client,
             metrics.clone(),
         ));
+        let tasks = Arc::new(TaskStore::new(settings.tasks.clone(), metrics.clone()));
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
+            tasks,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
                 settings.runtime.max_in_flight_per_user,
@@ -214,6 +221,11 @@ impl ServerHandle {
     pub async fn resources(&mut self, ctx: RequestContext) -> Result<Vec<Resource>, CallError> {
         let (core, _permit) = self.admitted().await?;
         core.resources(ctx).await
+    }
+
+    /// Whether `tool` may run as a task.
+    pub async fn task_support(&mut self, tool: &str) -> Result<TaskSupport, McpError> {
+        Ok(self.core().await?.task_support(tool))
     }
 
     pub async fn resource_templates(&mut self) -> Result<Vec<ResourceTemplate>, McpError> {

@@ -186,6 +186,11 @@ impl ServerCore {
         tools
     }
 
+    /// Whether `tool` may run as a task, as its server says.
+    pub fn task_support(&self, tool: &str) -> crate::servers::TaskSupport {
+        self.instance().task_support(tool)
+    }
+
     pub fn resource_templates(&self) -> Vec<ResourceTemplate> {
         self.instance().resource_templates()
     }

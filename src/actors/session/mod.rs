@@ -361,6 +361,14 @@ impl SessionActor {
                 };
                 Answer::Now(Outgoing::reply(id, outcome))
             }
+            "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"
+                if legacy.version.has_legacy_tasks() =>
+            {
+                match self.host.answer_legacy_task(id, &method, &params) {
+                    host::Answer::Now(reply) => Answer::Now(reply),
+                    host::Answer::Later(reply) => Answer::Later(reply, CancellationToken::new()),
+                }
+            }
             server_method if dispatch::is_server_method(server_method) => {
                 let terms = Terms {
                     protocol: legacy.version,
