@@ -147,12 +147,10 @@ impl TaskStore {
             .map(Duration::from_millis)
             .map_or(max_ttl, |asked| asked.min(max_ttl))
             .max(Duration::from_millis(1));
-        if self.held_by(principal) >= self.settings.max_per_user
-            || self.tasks.entry_count() >= self.settings.max_total as u64
-        {
-            // Expired tasks leave at the cache's next maintenance; make it now before refusing.
-            self.tasks.run_pending_tasks();
-        }
+        // Expired tasks leave (the bounds, the gauge) at the cache's maintenance, which moka runs
+        // only on its own schedule of reads and writes: run it on every creation, so the counts
+        // compared below are exact and the gauge stays current while tasks are made.
+        self.tasks.run_pending_tasks();
         if self.tasks.entry_count() >= self.settings.max_total as u64 {
             self.metrics.rejected(Rejection::TasksTotal);
             return Err(McpError::busy(format!(
@@ -242,11 +240,6 @@ impl TaskStore {
             .iter()
             .filter_map(|id| self.get(principal, server, id))
             .collect()
-    }
-
-    /// How many tasks `principal` holds.
-    fn held_by(&self, principal: &Principal) -> usize {
-        self.owned.get(principal).map_or(0, |ids| ids.len())
     }
 }
 

@@ -1,0 +1,210 @@
+//! Tasks through the real `serve` over 2026-07-28 HTTP: a task's call runs on after its request
+//! is answered, belongs to its user only, is bounded per user, counted in `gumcp_tasks{state}`
+//! and the task durations, audited when it is created and when it ends, and dropped after its
+//! TTL. (The conformance suite checks the wire shapes; tests/interop/test_tasks.py the
+//! 2025-11-25 flow through the official Python client.)
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+/// Bounds every wait for something the server does on its own time (a task finishing, a TTL
+/// running out, the audit writer): polls this often, at most `POLLS` times.
+const POLL: Duration = Duration::from_millis(50);
+const POLLS: usize = 400;
+
+fn meta() -> Value {
+    let mut meta = common::modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({ "extensions": { EXTENSION: {} } });
+    meta
+}
+
+/// One 2026-07-28 request of `method` to `user`'s conformance-fixtures, with `Mcp-Name`
+/// mirroring `name` (a tool or a task id); the JSON-RPC answer.
+async fn rpc(url: &str, user: &str, method: &str, name: &str, mut params: Value) -> Value {
+    params["_meta"] = meta();
+    let answer = common::http_client()
+        .post(format!("{url}/conformance-fixtures/{user}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .header("mcp-name", name)
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
+        .send()
+        .await
+        .expect("serve answers");
+    answer.json().await.expect("a JSON-RPC answer")
+}
+
+async fn start_task(url: &str, user: &str, seconds: f64, label: &str) -> Value {
+    let args = json!({"name": "slow_compute", "arguments": {"seconds": seconds, "label": label}});
+    rpc(url, user, "tools/call", "slow_compute", args).await
+}
+
+async fn task_get(url: &str, user: &str, id: &str) -> Value {
+    rpc(url, user, "tasks/get", id, json!({ "taskId": id })).await
+}
+
+/// Polls `tasks/get` until the task is in `status`.
+async fn settles(url: &str, user: &str, id: &str, status: &str) -> Value {
+    for _ in 0..POLLS {
+        let got = task_get(url, user, id).await;
+        if got["result"]["status"] == status {
+            return got["result"].clone();
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("task {id} never became {status}");
+}
+
+async fn metric(metrics_url: &str, series: &str) -> Option<f64> {
+    let text = common::http_client()
+        .get(metrics_url)
+        .send()
+        .await
+        .expect("the metrics answer")
+        .text()
+        .await
+        .expect("the metrics are text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+}
+
+fn tasks_gauge(state: &str) -> String {
+    format!("gumcp_tasks{{state=\"{state}\"}}")
+}
+
+#[tokio::test]
+async fn tasks_belong_to_their_user_are_bounded_counted_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_path = audit.to_str().unwrap();
+    let served = common::serve(
+        None,
+        &[
+            ("GUMCP__AUDIT__PATH", audit_path),
+            ("GUMCP__TASKS__MAX_PER_USER", "2"),
+        ],
+    )
+    .await;
+    let url = served.url.as_str();
+
+    let long = start_task(url, "alice", 600.0, "long").await;
+    assert_eq!(long["result"]["resultType"], "task", "{long}");
+    let long_id = long["result"]["taskId"].as_str().unwrap().to_owned();
+    assert!(long_id.len() >= 32, "task ids are unguessable: {long_id}");
+    let short = start_task(url, "alice", 0.3, "short").await;
+    let short_id = short["result"]["taskId"].as_str().unwrap().to_owned();
+
+    // A third task is past alice's share; bob's share is his own.
+    let refused = start_task(url, "alice", 1.0, "third").await;
+    assert_eq!(refused["error"]["code"], -32000, "{refused}");
+    let rejections = "gumcp_rejections_total{reason=\"tasks_per_user\"}";
+    assert_eq!(metric(&served.metrics_url, rejections).await, Some(1.0));
+
+    // Bob cannot see, cancel or answer alice's task: to him its id is unknown.
+    for (method, params) in [
+        ("tasks/get", json!({ "taskId": long_id })),
+        ("tasks/cancel", json!({ "taskId": long_id })),
+        (
+            "tasks/update",
+            json!({ "taskId": long_id, "inputResponses": {} }),
+        ),
+    ] {
+        let answer = rpc(url, "bob", method, &long_id, params).await;
+        assert_eq!(answer["error"]["code"], -32602, "{method}: {answer}");
+    }
+    assert_eq!(
+        task_get(url, "alice", &long_id).await["result"]["status"],
+        "working"
+    );
+    let bobs = start_task(url, "bob", 0.0, "bob-quick").await;
+    assert!(bobs["result"]["content"].is_array(), "{bobs}");
+
+    let done = settles(url, "alice", &short_id, "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "Computed short in 0.3 s"
+    );
+    let ack = rpc(
+        url,
+        "alice",
+        "tasks/cancel",
+        &long_id,
+        json!({ "taskId": long_id }),
+    )
+    .await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    settles(url, "alice", &long_id, "cancelled").await;
+
+    let metrics = &served.metrics_url;
+    assert_eq!(metric(metrics, &tasks_gauge("completed")).await, Some(1.0));
+    assert_eq!(metric(metrics, &tasks_gauge("cancelled")).await, Some(1.0));
+    assert_eq!(metric(metrics, &tasks_gauge("working")).await, Some(0.0));
+    let durations =
+        "gumcp_task_duration_seconds_count{server=\"conformance-fixtures\",state=\"completed\"}";
+    assert_eq!(metric(metrics, durations).await, Some(1.0));
+
+    // The audit log has each task's creating call and its end, with the task's id.
+    let mut records: Vec<Value> = Vec::new();
+    for _ in 0..POLLS {
+        records = std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        let ends = records.iter().filter(|r| r["method"] == "task").count();
+        if ends == 2 {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let find = |method: &str, id: &str| {
+        records
+            .iter()
+            .find(|r| r["method"] == method && r["task"] == id)
+            .unwrap_or_else(|| panic!("no {method} record of {id} in {records:?}"))
+    };
+    assert_eq!(find("tools/call", &long_id)["target"], "slow_compute");
+    assert_eq!(find("task", &long_id)["outcome"], "cancelled");
+    assert_eq!(find("task", &short_id)["outcome"], "completed");
+    assert_eq!(find("task", &short_id)["user"], "alice");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_finished_task_is_dropped_after_its_ttl() {
+    let served = common::serve(None, &[("GUMCP__TASKS__TTL_SECS", "1")]).await;
+    let url = served.url.as_str();
+    let created = start_task(url, "carol", 0.1, "brief").await;
+    assert_eq!(created["result"]["ttlMs"], 1000, "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    settles(url, "carol", &id, "completed").await;
+    let mut gone = None;
+    for _ in 0..POLLS {
+        let got = task_get(url, "carol", &id).await;
+        if got["error"]["code"] == -32602 {
+            gone = Some(got);
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(gone.is_some(), "the task outlived its TTL");
+    // Its place is free again, and the gauge forgot it.
+    let mut gauge = None;
+    for _ in 0..POLLS {
+        // A new task runs the store's maintenance, which drops the expired one from the gauge.
+        start_task(url, "carol", 0.2, "again").await;
+        gauge = metric(&served.metrics_url, &tasks_gauge("completed")).await;
+        if gauge == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert_eq!(gauge, Some(0.0));
+    served.stop().await;
+}
