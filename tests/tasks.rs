@@ -24,10 +24,22 @@ fn meta() -> Value {
 
 /// One 2026-07-28 request of `method` to `user`'s conformance-fixtures, with `Mcp-Name`
 /// mirroring `name` (a tool or a task id); the JSON-RPC answer.
-async fn rpc(url: &str, user: &str, method: &str, name: &str, mut params: Value) -> Value {
+async fn rpc(url: &str, user: &str, method: &str, name: &str, params: Value) -> Value {
+    rpc_to(url, "conformance-fixtures", user, method, name, params).await
+}
+
+/// [`rpc`] to `server`.
+async fn rpc_to(
+    url: &str,
+    server: &str,
+    user: &str,
+    method: &str,
+    name: &str,
+    mut params: Value,
+) -> Value {
     params["_meta"] = meta();
     let answer = common::http_client()
-        .post(format!("{url}/conformance-fixtures/{user}/mcp"))
+        .post(format!("{url}/{server}/{user}/mcp"))
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
@@ -206,5 +218,81 @@ async fn a_finished_task_is_dropped_after_its_ttl() {
         tokio::time::sleep(POLL).await;
     }
     assert_eq!(gauge, Some(0.0));
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn an_http_kind_tool_declared_as_a_task_runs_as_one() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let upstream = MockServer::start().await;
+    // Slow enough that the call is not done when first polled, so it becomes a task.
+    Mock::given(method("GET"))
+        .and(path("/report"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"rows": 3}))
+                .set_delay(Duration::from_millis(200)),
+        )
+        .mount(&upstream)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("servers/reports");
+    std::fs::create_dir_all(&folder).unwrap();
+    let manifest = format!(
+        r#"name = "reports"
+description = "A slow report API"
+version = "1"
+kind = "http"
+base_url = "{}"
+
+[auth]
+kind = "none"
+
+[[tools]]
+name = "build_report"
+description = "Builds the report"
+path = "/report"
+input_schema = {{ type = "object", properties = {{}} }}
+task_support = "optional"
+"#,
+        upstream.uri()
+    );
+    std::fs::write(folder.join("server.toml"), manifest).unwrap();
+    let servers = dir.path().join("servers");
+    let served = common::serve(None, &[("GUMCP__SERVERS__DIR", servers.to_str().unwrap())]).await;
+    let url = served.url.as_str();
+
+    let listed = rpc_to(url, "reports", "dave", "tools/list", "", json!({})).await;
+    assert_eq!(
+        listed["result"]["tools"][0]["execution"]["taskSupport"], "optional",
+        "{listed}"
+    );
+    let params = json!({"name": "build_report", "arguments": {}});
+    let created = rpc_to(url, "reports", "dave", "tools/call", "build_report", params).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..POLLS {
+        let got = rpc_to(
+            url,
+            "reports",
+            "dave",
+            "tasks/get",
+            &id,
+            json!({ "taskId": id }),
+        )
+        .await;
+        if got["result"]["status"] == "completed" {
+            done = got["result"].clone();
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let text = done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("\"rows\""), "{done}");
     served.stop().await;
 }

@@ -186,9 +186,20 @@ impl ServerCore {
         tools
     }
 
-    /// Whether `tool` may run as a task, as its server says.
+    /// Whether `tool` may run as a task: as its server's code says, else as its declaration in
+    /// the manifest says (so a native server's declared tools need no code for it).
     pub fn task_support(&self, tool: &str) -> crate::servers::TaskSupport {
-        self.instance().task_support(tool)
+        match self.instance().task_support(tool) {
+            crate::servers::TaskSupport::Forbidden => self
+                .entry
+                .manifest
+                .tools
+                .iter()
+                .find(|declared| declared.name == tool)
+                .map(|declared| declared.task_support)
+                .unwrap_or_default(),
+            said => said,
+        }
     }
 
     pub fn resource_templates(&self) -> Vec<ResourceTemplate> {

@@ -52,7 +52,8 @@ pub struct Features {
 
 /// Whether a tool may run as a task (`execution.taskSupport`): a tool says so itself, and
 /// `forbidden` is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TaskSupport {
     #[default]
     Forbidden,
