@@ -53,6 +53,9 @@ pub struct Terms {
     /// `Mcp-Param-*` headers a 2026-07-28 HTTP `tools/call` came with, to check against the
     /// tool's `x-mcp-header` annotations.
     pub param_headers: Option<Vec<(String, Option<String>)>>,
+    /// The session's own stream (server-initiated messages), where a 2025-11-25 task's status
+    /// notifications and questions go once the request that made it has been answered.
+    pub session_link: Option<Arc<dyn ClientLink>>,
 }
 
 /// How a request is answered.
@@ -144,7 +147,8 @@ impl Host {
         if let Some(Value::Object(meta)) = params.get("_meta") {
             telemetry::adopt_parent(&span, |name| meta.get(name).and_then(Value::as_str));
         }
-        let task_mode = task_calls::TaskMode::of(&method, &params, &request_ctx);
+        let task_mode =
+            task_calls::TaskMode::of(&method, &params, &request_ctx, terms.session_link);
         let parsed = ServerMethod::parse(&method, params);
         let target = parsed
             .as_ref()
@@ -328,6 +332,7 @@ impl Host {
                     era,
                     log_level: meta.log_level,
                     param_headers,
+                    session_link: None,
                 };
                 let reply = self.serve(id, method, params, terms, cancellation, link);
                 Answer::Later(reply.boxed_local())

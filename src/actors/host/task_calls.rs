@@ -39,8 +39,13 @@ use crate::telemetry;
 pub(super) enum TaskMode {
     /// 2026-07-28: the server decides, if the request declared the extension.
     ServerDirected { declared: bool },
-    /// 2025-11-25: the client asked for a task (with the TTL it wants), or did not.
-    ClientAsked(Option<Option<u64>>),
+    /// 2025-11-25: the client asked for a task (with the TTL it wants), or did not; `session`:
+    /// where the task's status and questions go (the session's own stream, else the
+    /// request's).
+    ClientAsked {
+        task: Option<Option<u64>>,
+        session: Option<Arc<dyn ClientLink>>,
+    },
 }
 
 impl TaskMode {
@@ -50,6 +55,7 @@ impl TaskMode {
         method: &str,
         params: &JsonObject,
         ctx: &RequestContext,
+        session: Option<Arc<dyn ClientLink>>,
     ) -> Result<Option<TaskMode>, McpError> {
         if method != "tools/call" {
             return Ok(None);
@@ -58,7 +64,8 @@ impl TaskMode {
             let declared = tasks::declares_extension(&ctx.client_capabilities);
             Ok(Some(TaskMode::ServerDirected { declared }))
         } else if ctx.protocol.has_legacy_tasks() {
-            Ok(Some(TaskMode::ClientAsked(tasks::legacy_request(params)?)))
+            let task = tasks::legacy_request(params)?;
+            Ok(Some(TaskMode::ClientAsked { task, session }))
         } else {
             Ok(None)
         }
@@ -113,18 +120,28 @@ impl Host {
                 self.call_or_task(server, name, arguments, ctx, support)
                     .await
             }
-            (TaskMode::ClientAsked(None), TaskSupport::Required) => Err(McpError::new(
-                codes::METHOD_NOT_FOUND,
-                format!("the tool {name} runs only as a task: call it with `task`"),
-            )),
-            (TaskMode::ClientAsked(Some(_)), TaskSupport::Forbidden) => Err(McpError::new(
-                codes::METHOD_NOT_FOUND,
-                format!("the tool {name} does not run as a task: call it without `task`"),
-            )),
-            (TaskMode::ClientAsked(Some(ttl_ms)), _) => {
+            (TaskMode::ClientAsked { task: None, .. }, TaskSupport::Required) => {
+                Err(McpError::new(
+                    codes::METHOD_NOT_FOUND,
+                    format!("the tool {name} runs only as a task: call it with `task`"),
+                ))
+            }
+            (TaskMode::ClientAsked { task: Some(_), .. }, TaskSupport::Forbidden) => {
+                Err(McpError::new(
+                    codes::METHOD_NOT_FOUND,
+                    format!("the tool {name} does not run as a task: call it without `task`"),
+                ))
+            }
+            (
+                TaskMode::ClientAsked {
+                    task: Some(ttl_ms),
+                    session,
+                },
+                _,
+            ) => {
                 let cancellation = CancellationToken::new();
-                let notify = ctx.link.clone();
-                let task_ctx = task_context(ctx, cancellation.clone(), true);
+                let session = session.unwrap_or_else(|| ctx.link.clone());
+                let task_ctx = task_context(ctx, cancellation.clone(), Some(session.clone()));
                 let task = self.runtime.tasks.create(
                     &self.key.principal,
                     self.key.server.clone(),
@@ -132,7 +149,7 @@ impl Host {
                     ttl_ms,
                     cancellation,
                 )?;
-                actix::spawn(announce_status(task.clone(), notify));
+                actix::spawn(announce_status(task.clone(), session));
                 let run = self.clone().run_task(
                     task.clone(),
                     server.clone(),
@@ -163,7 +180,7 @@ impl Host {
         support: TaskSupport,
     ) -> Result<Value, McpError> {
         let cancellation = CancellationToken::new();
-        let task_ctx = task_context(ctx, cancellation.clone(), false);
+        let task_ctx = task_context(ctx, cancellation.clone(), None);
         let mut first: CallFuture = {
             let (mut server, name, arguments, ctx) = (
                 server.clone(),
@@ -403,13 +420,12 @@ impl Host {
 }
 
 /// The context a task's call runs in: the task's own cancellation, no notifications; a
-/// 2025-11-25 task still asks its session (`keep_asking`).
+/// 2025-11-25 task still asks its session (`asks`).
 fn task_context(
     ctx: RequestContext,
     cancellation: CancellationToken,
-    keep_asking: bool,
+    asks: Option<Arc<dyn ClientLink>>,
 ) -> RequestContext {
-    let asks = keep_asking.then(|| ctx.link.clone());
     RequestContext {
         cancellation,
         progress_token: None,

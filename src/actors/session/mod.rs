@@ -376,6 +376,7 @@ impl SessionActor {
                     era: Era::Legacy,
                     log_level: self.log_level,
                     param_headers: None,
+                    session_link: Some(self.link(&self.out, ctx)),
                 };
                 self.serve(id, method, params, terms, out, ctx)
             }
