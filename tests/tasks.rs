@@ -336,6 +336,8 @@ async fn a_legacy_task_asks_its_session_and_announces_its_end() {
 
     // The tool asks from inside the task, on the session that made it.
     let ask = read_until(&mut client, |m| m["method"] == "elicitation/create").await;
+    let related = &ask["params"]["_meta"]["io.modelcontextprotocol/related-task"];
+    assert_eq!(related["taskId"], id.as_str(), "{ask}");
     let answer = json!({ "action": "accept", "content": { "confirm": true } });
     client
         .send(json!({ "jsonrpc": "2.0", "id": ask["id"], "result": answer }))

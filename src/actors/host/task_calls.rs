@@ -76,7 +76,8 @@ impl TaskMode {
 /// stream any more, so notifications (progress, log) are dropped; questions go to the
 /// session that created a 2025-11-25 task (2026-07-28 asks through `input_required`).
 struct TaskLink {
-    asks: Option<Arc<dyn ClientLink>>,
+    /// The session a 2025-11-25 task asks, and the task's id, which its questions carry.
+    asks: Option<(Arc<dyn ClientLink>, Arc<str>)>,
 }
 
 impl ClientLink for TaskLink {
@@ -88,7 +89,19 @@ impl ClientLink for TaskLink {
         params: Value,
     ) -> BoxFuture<'static, Result<Value, McpError>> {
         match &self.asks {
-            Some(link) => link.request(method, params),
+            Some((link, task_id)) => {
+                let mut params = params;
+                if let Value::Object(fields) = &mut params {
+                    let meta = fields
+                        .entry("_meta")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(meta) = meta {
+                        let related = json!({ "taskId": &**task_id });
+                        meta.insert(tasks::RELATED_TASK.into(), related);
+                    }
+                }
+                link.request(method, params)
+            }
             None => Box::pin(async move {
                 Err(McpError::internal(format!(
                     "{method} cannot be sent from a task; ask through an input request"
@@ -141,14 +154,15 @@ impl Host {
             ) => {
                 let cancellation = CancellationToken::new();
                 let session = session.unwrap_or_else(|| ctx.link.clone());
-                let task_ctx = task_context(ctx, cancellation.clone(), Some(session.clone()));
                 let task = self.runtime.tasks.create(
                     &self.key.principal,
                     self.key.server.clone(),
                     name.clone(),
                     ttl_ms,
-                    cancellation,
+                    cancellation.clone(),
                 )?;
+                let asks = Some((session.clone(), task.id.clone()));
+                let task_ctx = task_context(ctx, cancellation, asks);
                 actix::spawn(announce_status(task.clone(), session));
                 let run = self.clone().run_task(
                     task.clone(),
@@ -420,11 +434,11 @@ impl Host {
 }
 
 /// The context a task's call runs in: the task's own cancellation, no notifications; a
-/// 2025-11-25 task still asks its session (`asks`).
+/// 2025-11-25 task still asks its session (`asks`, with the task's id).
 fn task_context(
     ctx: RequestContext,
     cancellation: CancellationToken,
-    asks: Option<Arc<dyn ClientLink>>,
+    asks: Option<(Arc<dyn ClientLink>, Arc<str>)>,
 ) -> RequestContext {
     RequestContext {
         cancellation,
