@@ -363,6 +363,10 @@ async fn a_legacy_task_asks_its_session_and_announces_its_end() {
         id.as_str(),
         "{listed}"
     );
+    let made_up = client
+        .request(5, "tasks/list", json!({ "cursor": "nope" }))
+        .await;
+    assert_eq!(made_up["error"]["code"], -32602, "{made_up}");
     let again = client
         .request(4, "tasks/cancel", json!({ "taskId": id }))
         .await;

@@ -226,20 +226,29 @@ impl TaskStore {
         }
     }
 
-    /// `principal`'s tasks on `server`, oldest first, from after the task `after` on.
-    pub fn list(&self, principal: &Principal, server: &str, after: Option<&str>) -> Vec<Arc<Task>> {
+    /// `principal`'s tasks on `server`, oldest first, from after the task `after` on; `None`
+    /// when `after` is none of theirs (a cursor made up, or its task gone).
+    pub fn list(
+        &self,
+        principal: &Principal,
+        server: &str,
+        after: Option<&str>,
+    ) -> Option<Vec<Arc<Task>>> {
         let ids: Vec<Arc<str>> = self
             .owned
             .get(principal)
             .map(|ids| ids.clone())
             .unwrap_or_default();
-        let start = after
-            .and_then(|after| ids.iter().position(|id| &**id == after).map(|at| at + 1))
-            .unwrap_or(0);
-        ids[start.min(ids.len())..]
-            .iter()
-            .filter_map(|id| self.get(principal, server, id))
-            .collect()
+        let start = match after {
+            None => 0,
+            Some(after) => ids.iter().position(|id| &**id == after)? + 1,
+        };
+        Some(
+            ids[start..]
+                .iter()
+                .filter_map(|id| self.get(principal, server, id))
+                .collect(),
+        )
     }
 }
 

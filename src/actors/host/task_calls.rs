@@ -366,7 +366,7 @@ impl Host {
     /// A 2025-11-25 `tasks/get`, `tasks/result`, `tasks/list` or `tasks/cancel`.
     pub fn answer_legacy_task(&self, id: RequestId, method: &str, params: &JsonObject) -> Answer {
         let outcome = match method {
-            "tasks/list" => Ok(self.list_tasks(params)),
+            "tasks/list" => self.list_tasks(params),
             "tasks/get" => self
                 .own_task(params)
                 .map(|task| tasks::legacy_task(&task.info())),
@@ -401,12 +401,19 @@ impl Host {
     }
 
     /// One page of the caller's tasks on this server (`tasks/list`), oldest first.
-    fn list_tasks(&self, params: &JsonObject) -> Value {
-        let after = params.get("cursor").and_then(Value::as_str);
+    fn list_tasks(&self, params: &JsonObject) -> Result<Value, McpError> {
+        let after = match params.get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(cursor)) => Some(cursor.as_str()),
+            Some(_) => return Err(McpError::invalid_params("`cursor` must be a string")),
+        };
         let found = self
             .runtime
             .tasks
-            .list(&self.key.principal, &self.key.server, after);
+            .list(&self.key.principal, &self.key.server, after)
+            .ok_or_else(|| {
+                McpError::invalid_params("Invalid cursor: list again without a cursor")
+            })?;
         let page_size = self.runtime.settings.protocol.page_size;
         let page: Vec<Value> = found
             .iter()
@@ -419,7 +426,7 @@ impl Host {
                 result["nextCursor"] = json!(&*last.id);
             }
         }
-        result
+        Ok(result)
     }
 
     /// The caller's task the request names; any other id (another user's included) is
