@@ -373,3 +373,32 @@ async fn a_legacy_task_asks_its_session_and_announces_its_end() {
     assert_eq!(again["error"]["code"], -32602, "{again}");
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_modern_listen_that_asked_for_tasks_hears_their_status() {
+    let mut client = common::StdioClient::server("conformance-fixtures");
+    let notifications = json!({ EXTENSION: true, "toolsListChanged": true });
+    client
+        .send(
+            json!({"jsonrpc": "2.0", "id": "listen-tasks", "method": "subscriptions/listen",
+                     "params": {"_meta": meta(), "notifications": notifications}}),
+        )
+        .await;
+    let ack = read_until(&mut client, |m| {
+        m["method"] == "notifications/subscriptions/acknowledged"
+    })
+    .await;
+    assert_eq!(ack["params"]["notifications"][EXTENSION], true, "{ack}");
+    let call = json!({"_meta": meta(), "name": "slow_compute",
+                      "arguments": {"seconds": 0.2, "label": "heard"}});
+    let created = client.request(1, "tools/call", call).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let heard = read_until(&mut client, |m| {
+        m["method"] == "notifications/tasks" && m["params"]["status"] == "completed"
+    })
+    .await;
+    assert_eq!(heard["params"]["taskId"], id.as_str(), "{heard}");
+    let subscription = &heard["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"];
+    assert_eq!(subscription, "listen-tasks");
+    client.close().await;
+}

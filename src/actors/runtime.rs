@@ -264,6 +264,12 @@ impl ServerHandle {
         core.complete(params, ctx).await
     }
 
+    /// Announces `event` to the listeners of this instance's events.
+    pub async fn announce(&mut self, event: ServerEvent) -> Result<(), McpError> {
+        self.core().await?.announce(event);
+        Ok(())
+    }
+
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {
         Ok(self.core().await?.watch_events())
     }

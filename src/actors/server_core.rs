@@ -215,6 +215,11 @@ impl ServerCore {
         self.init.events.subscribe()
     }
 
+    /// Announces an event of the runtime's own (a task's status) to whoever listens.
+    pub fn announce(&self, event: ServerEvent) {
+        self.init.events.send(event);
+    }
+
     /// Calls a tool: unknown tool → -32602; arguments failing the schema → a tool error the
     /// model can correct; otherwise the tool runs.
     pub async fn call_tool(

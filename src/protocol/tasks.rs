@@ -199,6 +199,11 @@ fn modern_task(info: &TaskInfo) -> Value {
     task
 }
 
+/// The params of a 2026-07-28 `notifications/tasks`: the task, without what it inlines.
+pub fn modern_status(info: &TaskInfo) -> Value {
+    modern_task(info)
+}
+
 /// The 2025-11-25 `Task` (the body of `tasks/get`, `tasks/cancel`, list items and
 /// `notifications/tasks/status`).
 pub fn legacy_task(info: &TaskInfo) -> Value {

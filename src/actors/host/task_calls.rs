@@ -32,7 +32,7 @@ use crate::protocol::error::{codes, McpError};
 use crate::protocol::jsonrpc::{Outgoing, RequestId};
 use crate::protocol::tasks::{self, TaskSupport};
 use crate::servers::context::{ClientLink, Era};
-use crate::servers::{CallError, RequestContext};
+use crate::servers::{CallError, RequestContext, ServerEvent};
 use crate::telemetry;
 
 /// How a `tools/call` may become a task.
@@ -228,6 +228,7 @@ impl Host {
                 self.end_task(&task, self.shape_call(outcome, &name, true));
             }
             None => {
+                actix::spawn(announce_on_listens(task.clone(), server.clone()));
                 let run = self.clone().run_task(
                     task.clone(),
                     server.clone(),
@@ -453,6 +454,19 @@ fn task_context(
         log_level: None,
         link: Arc::new(TaskLink { asks }),
         ..ctx
+    }
+}
+
+/// 2026-07-28: every change of the task to the principal's listens on this server (those that
+/// asked for `notifications/tasks` get it), until it ends.
+async fn announce_on_listens(task: Arc<Task>, mut server: ServerHandle) {
+    let mut changes = task.watch();
+    while changes.changed().await.is_ok() {
+        let info = task.info();
+        let event = ServerEvent::TaskStatus(tasks::modern_status(&info));
+        if server.announce(event).await.is_err() || info.status.is_terminal() {
+            break;
+        }
     }
 }
 
