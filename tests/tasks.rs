@@ -160,6 +160,12 @@ async fn tasks_belong_to_their_user_are_bounded_counted_and_audited() {
     let durations =
         "gumcp_task_duration_seconds_count{server=\"conformance-fixtures\",state=\"completed\"}";
     assert_eq!(metric(metrics, durations).await, Some(1.0));
+    let refused_gets = "gumcp_requests_total{method=\"tasks/get\",outcome=\"error\",server=\"conformance-fixtures\"}";
+    assert_eq!(
+        metric(metrics, refused_gets).await,
+        Some(1.0),
+        "bob's tasks/get"
+    );
 
     // The audit log has each task's creating call and its end, with the task's id.
     let mut records: Vec<Value> = Vec::new();

@@ -314,6 +314,7 @@ impl Host {
                 let outcome = outcome.map(|result| {
                     dispatch::finish_modern(result, &method, &self.server_info, settings)
                 });
+                self.count_task_method(&method, &outcome);
                 Answer::Now(Outgoing::reply(id, outcome))
             }
             server_method if dispatch::is_server_method(server_method) => {

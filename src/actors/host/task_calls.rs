@@ -398,7 +398,20 @@ impl Host {
             }
             other => Err(McpError::method_not_found(other)),
         };
+        self.count_task_method(method, &outcome);
         Answer::Now(Outgoing::reply(id, outcome))
+    }
+
+    /// Counts an answered `tasks/*` request in `gumcp_requests_total` (not in the audit log:
+    /// clients poll, and a task's creation and end are recorded already).
+    pub(super) fn count_task_method(&self, method: &str, outcome: &Result<Value, McpError>) {
+        let outcome = if outcome.is_ok() { "ok" } else { "error" };
+        let method = crate::metrics::Metrics::method_label(method);
+        self.runtime
+            .metrics
+            .requests
+            .with_label_values(&[&*self.key.server, method, outcome])
+            .inc();
     }
 
     /// One page of the caller's tasks on this server (`tasks/list`), oldest first.
