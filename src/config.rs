@@ -612,8 +612,9 @@ pub struct TaskSettings {
     /// How long a task and its result are kept after its last change (a 2025-11-25 client may
     /// ask for less, never more).
     pub ttl_secs: u64,
-    /// Tasks one user (principal) may hold at once, running or finished; more calls are
-    /// refused with -32000 until some expire.
+    /// Tasks one user (principal) may hold at once, running or finished; past it a call that
+    /// must be a task is refused with -32000 until some expire, and a 2026-07-28 call that may
+    /// run either way is answered in place.
     pub max_per_user: usize,
     /// Tasks held at once over all users.
     pub max_total: usize,

@@ -112,8 +112,16 @@ async fn tasks_belong_to_their_user_are_bounded_counted_and_audited() {
     let short = start_task(url, "alice", 0.3, "short").await;
     let short_id = short["result"]["taskId"].as_str().unwrap().to_owned();
 
-    // A third task is past alice's share; bob's share is his own.
-    let refused = start_task(url, "alice", 1.0, "third").await;
+    // A third task is past alice's share: a tool that may run either way is answered in
+    // place, one that requires a task is refused; bob's share is his own.
+    let in_place = start_task(url, "alice", 0.2, "third").await;
+    assert_eq!(in_place["result"]["resultType"], "complete", "{in_place}");
+    assert_eq!(
+        common::text_of(&in_place["result"]),
+        "Computed third in 0.2 s"
+    );
+    let required = json!({"name": "failing_job", "arguments": {}});
+    let refused = rpc(url, "alice", "tools/call", "failing_job", required).await;
     assert_eq!(refused["error"]["code"], -32000, "{refused}");
     let rejections = "gumcp_rejections_total{reason=\"tasks_per_user\"}";
     assert_eq!(metric(&served.metrics_url, rejections).await, Some(1.0));

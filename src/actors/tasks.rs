@@ -147,27 +147,18 @@ impl TaskStore {
             .map(Duration::from_millis)
             .map_or(max_ttl, |asked| asked.min(max_ttl))
             .max(Duration::from_millis(1));
-        // Expired tasks leave (the bounds, the gauge) at the cache's maintenance, which moka runs
-        // only on its own schedule of reads and writes: run it on every creation, so the counts
-        // compared below are exact and the gauge stays current while tasks are made.
-        self.tasks.run_pending_tasks();
-        if self.tasks.entry_count() >= self.settings.max_total as u64 {
-            self.metrics.rejected(Rejection::TasksTotal);
-            return Err(McpError::busy(format!(
-                "the server holds as many tasks as it may ({}, tasks.max_total); retry later",
-                self.settings.max_total
-            )));
+        if let Some((reason, error)) = self.refusal(principal) {
+            self.metrics.rejected(reason);
+            return Err(error);
         }
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
         {
+            // Checked again under the principal's entry: two creations may race to the last
+            // place.
             let mut ids = self.owned.entry(principal.clone()).or_default();
             if ids.len() >= self.settings.max_per_user {
                 self.metrics.rejected(Rejection::TasksPerUser);
-                return Err(McpError::busy(format!(
-                    "you hold {} tasks (tasks.max_per_user); fetch or cancel some, or wait for \
-                     them to expire",
-                    ids.len()
-                )));
+                return Err(self.per_user_refusal(ids.len()));
             }
             ids.push(id.clone());
         }
@@ -204,6 +195,33 @@ impl TaskStore {
         };
         self.tasks.insert(key, task.clone());
         Ok(task)
+    }
+
+    /// Why `principal` may not make a task now, if they may not: `tasks.max_total` or
+    /// `tasks.max_per_user` reached (the reason for `gumcp_rejections_total`, and the error).
+    pub fn refusal(&self, principal: &Principal) -> Option<(Rejection, McpError)> {
+        // Expired tasks leave (the bounds, the gauge) at the cache's maintenance, which moka runs
+        // only on its own schedule of reads and writes: run it here, so the counts lag expiry
+        // only by its timer's granularity and the gauge stays current while tasks are made.
+        self.tasks.run_pending_tasks();
+        if self.tasks.entry_count() >= self.settings.max_total as u64 {
+            let error = McpError::busy(format!(
+                "the server holds as many tasks as it may ({}, tasks.max_total); retry later",
+                self.settings.max_total
+            ));
+            return Some((Rejection::TasksTotal, error));
+        }
+        let held = self.owned.get(principal).map_or(0, |ids| ids.len());
+        (held >= self.settings.max_per_user)
+            .then(|| (Rejection::TasksPerUser, self.per_user_refusal(held)))
+    }
+
+    fn per_user_refusal(&self, held: usize) -> McpError {
+        McpError::busy(format!(
+            "you hold {held} tasks (tasks.max_per_user = {}); fetch or cancel some, or wait for \
+             them to expire",
+            self.settings.max_per_user
+        ))
     }
 
     /// `principal`'s task `id`, if they have one by that id on `server`.

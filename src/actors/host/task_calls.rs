@@ -184,7 +184,9 @@ impl Host {
 
     /// 2026-07-28, the extension declared: the call is polled once here; if it is not done,
     /// it goes on as a task. A tool that requires tasks gets one even when it was quick,
-    /// unless it asked for input first (MRTR rounds stay on `tools/call`).
+    /// unless it asked for input first (MRTR rounds stay on `tools/call`). With no room for
+    /// another task (checked before the call starts, so a refusal never cuts one short) a tool
+    /// that may run either way is answered in place; one that requires a task is refused.
     async fn call_or_task(
         &self,
         server: &mut ServerHandle,
@@ -193,6 +195,14 @@ impl Host {
         ctx: RequestContext,
         support: TaskSupport,
     ) -> Result<Value, McpError> {
+        if let Some((reason, error)) = self.runtime.tasks.refusal(&self.key.principal) {
+            if support == TaskSupport::Required {
+                self.runtime.metrics.rejected(reason);
+                return Err(error);
+            }
+            let outcome = server.call_tool(name.clone(), arguments, ctx).await;
+            return self.shape_call(outcome, &name, true);
+        }
         let cancellation = CancellationToken::new();
         let task_ctx = task_context(ctx, cancellation.clone(), None);
         let mut first: CallFuture = {
