@@ -352,6 +352,15 @@ async fn a_legacy_task_asks_its_session_and_announces_its_end() {
     let ask = read_until(&mut client, |m| m["method"] == "elicitation/create").await;
     let related = &ask["params"]["_meta"]["io.modelcontextprotocol/related-task"];
     assert_eq!(related["taskId"], id.as_str(), "{ask}");
+    // While the question waits, the task says so (and announces it).
+    let waiting = client
+        .request(6, "tasks/get", json!({ "taskId": id }))
+        .await;
+    assert_eq!(waiting["result"]["status"], "input_required", "{waiting}");
+    read_until(&mut client, |m| {
+        m["method"] == "notifications/tasks/status" && m["params"]["status"] == "input_required"
+    })
+    .await;
     let answer = json!({ "action": "accept", "content": { "confirm": true } });
     client
         .send(json!({ "jsonrpc": "2.0", "id": ask["id"], "result": answer }))

@@ -410,6 +410,20 @@ impl Task {
         }
     }
 
+    /// A 2025-11-25 task's call is asking its session something (`true`), or got its answer:
+    /// `input_required` meanwhile, then `working` again.
+    pub fn asking(&self, waiting: bool) {
+        let status = if waiting {
+            TaskStatus::InputRequired
+        } else {
+            TaskStatus::Working
+        };
+        let mut state = self.state();
+        if state.status != status {
+            self.transition(&mut state, status, None);
+        }
+    }
+
     /// `tasks/update`: answers to open input requests (keys it is not waiting for are ignored);
     /// the call resumes once none is left open.
     pub fn answer(&self, responses: &Map<String, Value>) {

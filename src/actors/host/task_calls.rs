@@ -76,8 +76,9 @@ impl TaskMode {
 /// stream any more, so notifications (progress, log) are dropped; questions go to the
 /// session that created a 2025-11-25 task (2026-07-28 asks through `input_required`).
 struct TaskLink {
-    /// The session a 2025-11-25 task asks, and the task's id, which its questions carry.
-    asks: Option<(Arc<dyn ClientLink>, Arc<str>)>,
+    /// The session a 2025-11-25 task asks, and the task (its id goes with the questions, and
+    /// it is `input_required` while one waits).
+    asks: Option<(Arc<dyn ClientLink>, Arc<Task>)>,
 }
 
 impl ClientLink for TaskLink {
@@ -89,18 +90,25 @@ impl ClientLink for TaskLink {
         params: Value,
     ) -> BoxFuture<'static, Result<Value, McpError>> {
         match &self.asks {
-            Some((link, task_id)) => {
+            Some((link, task)) => {
                 let mut params = params;
                 if let Value::Object(fields) = &mut params {
                     let meta = fields
                         .entry("_meta")
                         .or_insert_with(|| Value::Object(Map::new()));
                     if let Value::Object(meta) = meta {
-                        let related = json!({ "taskId": &**task_id });
+                        let related = json!({ "taskId": &*task.id });
                         meta.insert(tasks::RELATED_TASK.into(), related);
                     }
                 }
-                link.request(method, params)
+                task.asking(true);
+                let answer = link.request(method, params);
+                let task = task.clone();
+                Box::pin(async move {
+                    let answer = answer.await;
+                    task.asking(false);
+                    answer
+                })
             }
             None => Box::pin(async move {
                 Err(McpError::internal(format!(
@@ -161,7 +169,7 @@ impl Host {
                     ttl_ms,
                     cancellation.clone(),
                 )?;
-                let asks = Some((session.clone(), task.id.clone()));
+                let asks = Some((session.clone(), task.clone()));
                 let task_ctx = task_context(ctx, cancellation, asks);
                 actix::spawn(announce_status(task.clone(), session));
                 let run = self.clone().run_task(
@@ -469,7 +477,7 @@ impl Host {
 fn task_context(
     ctx: RequestContext,
     cancellation: CancellationToken,
-    asks: Option<(Arc<dyn ClientLink>, Arc<str>)>,
+    asks: Option<(Arc<dyn ClientLink>, Arc<Task>)>,
 ) -> RequestContext {
     RequestContext {
         cancellation,
