@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite (server leg) against the conformance-fixtures server of a
 # fresh `gumcp-actors serve`, once per frozen requirement set. Fails if any scored scenario fails
-# (the suite's own exit status under --requirements; no expected-failures baseline).
+# (the suite's own exit status under --requirements; no expected-failures baseline), if any
+# scenario the suite runs without scoring (the tasks extension, pending ones) prints ✗, or if a
+# tasks scenario of the revision's list did not run and pass.
 #
 #   scripts/conformance.sh                 both 2025-11-25 and 2026-07-28
 #   scripts/conformance.sh 2026-07-28      one revision
@@ -53,6 +55,23 @@ for revision in "${revisions[@]}"; do
   grep -E '^(FAIL|     (FAILURE|warning))' "$out/report.txt" || true
   echo "conformance: $revision exit status $revision_status (details: $out/report.txt)" >&2
   [ "$revision_status" -eq 0 ] || status=1
+  # The suite's exit status counts scored scenarios only; a failing extension or pending one
+  # (the tasks suite) is printed with ✗ and must fail the test too.
+  if grep -q '✗' "$out/output.txt"; then
+    echo "conformance: $revision: a scenario failed (✗), scored or not:" >&2
+    grep '✗' "$out/output.txt" >&2
+    status=1
+  fi
+  # Every tasks scenario the revision lists must have run and passed, not silently dropped.
+  if [ -z "${CONFORMANCE_SCENARIO:-}" ]; then
+    for scenario in $(sed -n 's/^  - scenario: \(tasks-[a-z0-9-]*\)$/\1/p' \
+      "$package/requirements/$revision.yaml"); do
+      if ! grep -q "✓ $scenario:" "$out/output.txt"; then
+        echo "conformance: $revision: $scenario did not pass" >&2
+        status=1
+      fi
+    done
+  fi
 done
 
 if [ "$status" -ne 0 ]; then

@@ -38,6 +38,10 @@ pub struct AuditRecord<'a> {
     /// `ok`, `tool_error` or `error`.
     pub outcome: &'a str,
     pub duration_ms: f64,
+    /// The task a `tools/call` created, or whose end this record is (method `task`, outcome
+    /// its final state: `completed`, `failed`, `cancelled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<&'a str>,
 }
 
 /// Where audit records go.
@@ -173,6 +177,7 @@ mod tests {
             target: "list_repositories",
             outcome: "ok",
             duration_ms: 1.5,
+            task: None,
         });
         drop(audit);
         let mut text = String::new();

@@ -117,6 +117,7 @@ pub struct Settings {
     pub logging: LoggingSettings,
     pub telemetry: TelemetrySettings,
     pub audit: AuditSettings,
+    pub tasks: TaskSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -727,6 +728,36 @@ impl Default for AuditSettings {
     }
 }
 
+/// Long-running calls kept as tasks (2025-11-25 `tasks`, the 2026-07-28 tasks extension):
+/// results wait in memory for the client to fetch them, so they are bounded per user and in
+/// all, and dropped after their TTL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// How long a task and its result are kept after its last change (a 2025-11-25 client may
+    /// ask for less, never more).
+    pub ttl_secs: u64,
+    /// Tasks one user (principal) may hold at once, running or finished; past it a call that
+    /// must be a task is refused with -32000 until some expire, and a 2026-07-28 call that may
+    /// run either way is answered in place.
+    pub max_per_user: usize,
+    /// Tasks held at once over all users.
+    pub max_total: usize,
+    /// The `pollIntervalMs` suggested to clients.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings {
+            ttl_secs: 3600,
+            max_per_user: 100,
+            max_total: 100_000,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -1020,6 +1051,31 @@ impl Settings {
             &self.stdio.user_id,
             crate::ids::validate_user_id(&self.stdio.user_id).is_ok(),
             crate::ids::USER_ID_RULE,
+        )?;
+        let tasks = &self.tasks;
+        check(
+            "tasks.ttl_secs",
+            tasks.ttl_secs,
+            (1..=7 * 24 * 3600).contains(&tasks.ttl_secs),
+            "must be between 1 second and 7 days",
+        )?;
+        check(
+            "tasks.max_per_user",
+            tasks.max_per_user,
+            (1..=100_000).contains(&tasks.max_per_user),
+            "must be between 1 and 100000 tasks",
+        )?;
+        check(
+            "tasks.max_total",
+            tasks.max_total,
+            (1..=10_000_000).contains(&tasks.max_total),
+            "must be between 1 and 10000000 tasks",
+        )?;
+        check(
+            "tasks.poll_interval_ms",
+            tasks.poll_interval_ms,
+            (1..=3_600_000).contains(&tasks.poll_interval_ms),
+            "must be between 1 and 3600000 milliseconds",
         )?;
         Ok(())
     }

@@ -37,6 +37,11 @@ pub struct Metrics {
     /// Upstream API requests by server and status class (`2xx` … `5xx`, `error` when there
     /// was no answer).
     pub upstream_seconds: HistogramVec,
+    /// Tasks kept (long-running calls clients poll), by state (`working`, `input_required`,
+    /// `completed`, `failed`, `cancelled`); a task leaves the gauge when its TTL drops it.
+    pub tasks: IntGaugeVec,
+    /// Time from a task's creation to its terminal state, by server and final state.
+    pub task_seconds: HistogramVec,
 }
 
 /// Why a bound refused work; the label value of `gumcp_rejections_total`.
@@ -64,6 +69,10 @@ pub enum Rejection {
     AuditBacklog,
     /// A connect page's OAuth sign-in refused: 10,000 are already waiting for their provider.
     ConnectSignIns,
+    /// `tasks.max_per_user` reached.
+    TasksPerUser,
+    /// `tasks.max_total` reached.
+    TasksTotal,
 }
 
 impl Rejection {
@@ -80,6 +89,8 @@ impl Rejection {
             Rejection::BodyTimeout => "body_timeout",
             Rejection::AuditBacklog => "audit_backlog",
             Rejection::ConnectSignIns => "connect_sign_ins",
+            Rejection::TasksPerUser => "tasks_per_user",
+            Rejection::TasksTotal => "tasks_total",
         }
     }
 }
@@ -102,6 +113,11 @@ const KNOWN_METHODS: &[&str] = &[
     "completion/complete",
     "logging/setLevel",
     "subscriptions/listen",
+    "tasks/get",
+    "tasks/result",
+    "tasks/list",
+    "tasks/cancel",
+    "tasks/update",
 ];
 
 impl Metrics {
@@ -193,6 +209,19 @@ impl Metrics {
             &["server", "status_class"],
         )
         .expect("static metric definition");
+        let tasks = IntGaugeVec::new(Opts::new("gumcp_tasks", "Tasks kept, by state"), &["state"])
+            .expect("static metric definition");
+        let task_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "gumcp_task_duration_seconds",
+                "Time from a task's creation to its end, by server and final state",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ]),
+            &["server", "state"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connection_total.clone()),
@@ -205,6 +234,8 @@ impl Metrics {
             Box::new(user_states.clone()),
             Box::new(credential_refreshes.clone()),
             Box::new(upstream_seconds.clone()),
+            Box::new(tasks.clone()),
+            Box::new(task_seconds.clone()),
         ] {
             registry
                 .register(collector)
@@ -230,6 +261,8 @@ impl Metrics {
             user_states,
             credential_refreshes,
             upstream_seconds,
+            tasks,
+            task_seconds,
         }
     }
 

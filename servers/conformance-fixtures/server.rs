@@ -4,7 +4,7 @@
 //! gets real server→client requests, 2026-07-28 gets `InputRequiredResult`s.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -19,7 +19,7 @@ use crate::protocol::error::McpError;
 use crate::protocol::meta::LogLevel;
 use crate::servers::{
     json_object, CallError, Features, McpServer, RequestContext, ServerEvent, ServerEvents,
-    ServerFuture, ServerInit,
+    ServerFuture, ServerInit, TaskSupport,
 };
 
 /// A 1×1 red PNG.
@@ -35,6 +35,7 @@ pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
         events: init.events,
         extra_tool: AtomicBool::new(false),
         extra_prompt: AtomicBool::new(false),
+        stopped_early: Mutex::default(),
     })
 }
 
@@ -43,6 +44,29 @@ struct Fixtures {
     /// Flipped by `test_trigger_tool_change` / `test_trigger_prompt_change`.
     extra_tool: AtomicBool,
     extra_prompt: AtomicBool,
+    /// Labels of `slow_compute` runs stopped before they finished (a cancelled task), for
+    /// `slow_compute_stopped` to show.
+    stopped_early: Mutex<Vec<String>>,
+}
+
+/// Notes a `slow_compute` run that is dropped before it finished.
+struct StopWatch<'a> {
+    label: String,
+    finished: bool,
+    stopped: &'a Mutex<Vec<String>>,
+}
+
+impl Drop for StopWatch<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+            // Bounded: a test server, but still one instance per user.
+            if stopped.len() >= 100 {
+                stopped.remove(0);
+            }
+            stopped.push(std::mem::take(&mut self.label));
+        }
+    }
 }
 
 fn no_arguments() -> Arc<JsonObject> {
@@ -160,6 +184,93 @@ impl Fixtures {
             tokio::time::sleep(Duration::from_millis(millis / steps)).await;
         }
         Ok(text_result(format!("Slept {millis} ms")))
+    }
+
+    /// The tasks suite's long job: `seconds` of work in small steps (0: done at once).
+    async fn slow_compute(&self, arguments: &JsonObject) -> Result<CallToolResult, CallError> {
+        let seconds = arguments
+            .get("seconds")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0)
+            .clamp(0.0, 600.0);
+        let label = string_arg(arguments, "label");
+        let mut watch = StopWatch {
+            label: label.clone(),
+            finished: false,
+            stopped: &self.stopped_early,
+        };
+        let total = Duration::from_secs_f64(seconds);
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < total {
+            tokio::time::sleep(STEP.min(total - started.elapsed())).await;
+        }
+        watch.finished = true;
+        Ok(text_result(format!("Computed {label} in {seconds} s")))
+    }
+
+    /// A task that stops for the user's confirmation (elicitation) once it has started.
+    async fn confirm_delete(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<CallToolResult, CallError> {
+        tokio::task::yield_now().await;
+        let filename = string_arg(arguments, "filename");
+        let params = form(
+            &format!("Delete {filename}?"),
+            json!({"confirm": {"type": "boolean"}}),
+            &["confirm"],
+        );
+        let answer = ctx.elicit("confirm_delete", params).await?;
+        let confirmed = answer["action"] == "accept" && answer["content"]["confirm"] == true;
+        Ok(text_result(if confirmed {
+            format!("Deleted {filename}")
+        } else {
+            format!("Kept {filename}")
+        }))
+    }
+
+    /// A task that asks two things at once, to be answered one at a time.
+    async fn multi_input(&self, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
+        tokio::task::yield_now().await;
+        let question = |message: &str| {
+            form(
+                message,
+                json!({"name": {"type": "string"}, "confirm": {"type": "boolean"}}),
+                &[],
+            )
+        };
+        let answers = ctx
+            .ask_all(
+                vec![
+                    ("first", "elicitation/create", question("First input?")),
+                    ("second", "elicitation/create", question("Second input?")),
+                ],
+                None,
+            )
+            .await?;
+        let names: Vec<&str> = answers
+            .values()
+            .filter_map(|answer| answer["content"]["name"].as_str())
+            .collect();
+        Ok(text_result(format!("Received {}", names.join(" and "))))
+    }
+
+    /// Asks for a name while the call is still a plain `tools/call` (an MRTR round), then
+    /// goes on as a task that greets that name.
+    async fn task_after_input(&self, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
+        let params = form(
+            "What is your name?",
+            json!({"name": {"type": "string"}}),
+            &["name"],
+        );
+        let answer = ctx.elicit("user_name", params).await?;
+        let name = answer["content"]["name"]
+            .as_str()
+            .unwrap_or("stranger")
+            .to_owned();
+        tokio::time::sleep(STEP).await;
+        Ok(text_result(format!("Hello, {name}! Your task is done.")))
     }
 
     async fn multi_round(&self, ctx: &RequestContext) -> Result<CallToolResult, CallError> {
@@ -502,6 +613,29 @@ impl Fixtures {
                 text_result("test://watched-resource was updated")
             }
             "test_added_tool" => text_result("This tool appears after test_trigger_tool_change"),
+            "greet" => text_result(format!("Hello, {}!", string_arg(&arguments, "name"))),
+            "slow_compute" => return self.slow_compute(&arguments).await,
+            "slow_compute_stopped" => {
+                let stopped = self
+                    .stopped_early
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                text_result(format!("Stopped early: {}", stopped.join(", ")))
+            }
+            "failing_job" => {
+                tokio::time::sleep(STEP * 4).await;
+                CallToolResult::error(vec![ContentBlock::text(
+                    "failing_job fails on purpose (a tool error)",
+                )])
+            }
+            "protocol_error_job" => {
+                tokio::time::sleep(STEP).await;
+                return Err(McpError::internal("protocol_error_job fails on purpose").into());
+            }
+            "confirm_delete" => return self.confirm_delete(&arguments, ctx).await,
+            "multi_input" => return self.multi_input(ctx).await,
+            "test_tool_with_task" => return self.task_after_input(ctx).await,
             "json_schema_2020_12_tool" => {
                 text_result(format!("Received: {}", Value::Object(arguments)))
             }
@@ -586,6 +720,26 @@ impl McpServer for Fixtures {
             tool("test_trigger_prompt_change", "Adds or removes test_added_prompt"),
             tool("test_trigger_resource_update", "Announces an update of test://watched-resource"),
             Self::json_schema_tool(),
+            Tool::new(
+                "greet",
+                "Greets `name` at once (never a task)",
+                json_object(json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]})),
+            ),
+            Tool::new(
+                "slow_compute",
+                "Works for `seconds` (may run as a task; 0 answers at once)",
+                json_object(json!({"type": "object", "properties": {"seconds": {"type": "number", "minimum": 0}, "label": {"type": "string"}}})),
+            ),
+            tool("slow_compute_stopped", "Lists the labels of slow_compute runs stopped before they finished"),
+            tool("failing_job", "Runs only as a task, which ends in a tool error"),
+            tool("protocol_error_job", "May run as a task, which fails with a JSON-RPC error"),
+            Tool::new(
+                "confirm_delete",
+                "May run as a task that asks the user to confirm deleting `filename`",
+                json_object(json!({"type": "object", "properties": {"filename": {"type": "string"}}, "required": ["filename"]})),
+            ),
+            tool("multi_input", "May run as a task that asks two questions at once"),
+            tool("test_tool_with_task", "Asks for a name (a plain round), then runs only as a task"),
         ];
         if self.extra_tool.load(Ordering::SeqCst) {
             tools.push(tool(
@@ -603,6 +757,16 @@ impl McpServer for Fixtures {
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<CallToolResult, CallError>> {
         self.call(name, arguments, ctx).boxed()
+    }
+
+    fn task_support(&self, tool: &str) -> TaskSupport {
+        match tool {
+            "failing_job" | "test_tool_with_task" => TaskSupport::Required,
+            "slow_compute" | "protocol_error_job" | "confirm_delete" | "multi_input" => {
+                TaskSupport::Optional
+            }
+            _ => TaskSupport::Forbidden,
+        }
     }
 
     fn resources(&self) -> Vec<Resource> {

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::account_link::{self, LinkSlot, LinkTarget};
+
+mod task_calls;
+
 use super::outbox::Outbox;
 use super::runtime::{Runtime, ServerHandle};
 use super::server_core::ServerKey;
@@ -24,6 +27,7 @@ use crate::protocol::error::McpError;
 use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::{parse_frame, Frame, Message, Outgoing, Rejected, RequestId};
 use crate::protocol::meta::{self, LogLevel, ModernMeta};
+use crate::protocol::tasks;
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
 use crate::servers::manifest::AuthKind;
@@ -55,6 +59,9 @@ pub struct Terms {
     /// `Mcp-Param-*` headers a 2026-07-28 HTTP `tools/call` came with, to check against the
     /// tool's `x-mcp-header` annotations.
     pub param_headers: Option<Vec<(String, Option<String>)>>,
+    /// The session's own stream (server-initiated messages), where a 2025-11-25 task's status
+    /// notifications and questions go once the request that made it has been answered.
+    pub session_link: Option<Arc<dyn ClientLink>>,
 }
 
 /// How a request is answered.
@@ -168,6 +175,8 @@ impl Host {
         if let Some(Value::Object(meta)) = params.get("_meta") {
             telemetry::adopt_parent(&span, |name| meta.get(name).and_then(Value::as_str));
         }
+        let task_mode =
+            task_calls::TaskMode::of(&method, &params, &request_ctx, terms.session_link);
         let parsed = ServerMethod::parse(&method, params);
         let target = parsed
             .as_ref()
@@ -189,9 +198,17 @@ impl Host {
                 {
                     check_param_headers(&mut server, name, arguments, headers).await?;
                 }
-                let result = host
-                    .call(&mut server, &method, call, request_ctx, &link_slot)
-                    .await?;
+                let result = match (call, task_mode?) {
+                    (ServerMethod::CallTool { name, arguments }, Some(mode)) => {
+                        let call = (name, arguments);
+                        host.call_tool_in_mode(&mut server, call, request_ctx, &link_slot, mode)
+                            .await?
+                    }
+                    (call, _) => {
+                        host.call(&mut server, &method, call, request_ctx, &link_slot)
+                            .await?
+                    }
+                };
                 let settings = &host.runtime.settings.protocol;
                 Ok(if modern {
                     dispatch::finish_modern(result, &method, &host.server_info, settings)
@@ -229,7 +246,25 @@ impl Host {
         let seal = &self.runtime.seal;
         match call {
             ServerMethod::List { listing, start } => match listing {
-                Listing::Tools => dispatch::page(&server.tools().await?, listing, start, settings),
+                Listing::Tools => {
+                    let mut page =
+                        dispatch::page(&server.tools().await?, listing, start, settings)?;
+                    let names: Vec<String> = page["tools"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|tool| tool["name"].as_str().map(str::to_owned))
+                        .collect();
+                    let mut supports = std::collections::HashMap::new();
+                    for name in names {
+                        let support = server.task_support(&name).await?;
+                        supports.insert(name, support);
+                    }
+                    tasks::add_execution(&mut page, |name| {
+                        supports.get(name).copied().unwrap_or_default()
+                    });
+                    Ok(page)
+                }
                 Listing::Resources => {
                     let resources = server.resources(ctx).await.map_err(|err| match err {
                         CallError::Protocol(error) => error,
@@ -302,6 +337,19 @@ impl Host {
         };
         match method.as_str() {
             "server/discover" => Answer::Later(self.discover(id).boxed_local()),
+            "tasks/get" | "tasks/update" | "tasks/cancel" => {
+                let outcome = if tasks::declares_extension(&meta.client_capabilities) {
+                    self.modern_task_method(&method, &params)
+                } else {
+                    Err(tasks::extension_required())
+                };
+                let settings = &self.runtime.settings.protocol;
+                let outcome = outcome.map(|result| {
+                    dispatch::finish_modern(result, &method, &self.server_info, settings)
+                });
+                self.count_task_method(&method, &outcome);
+                Answer::Now(Outgoing::reply(id, outcome))
+            }
             server_method if dispatch::is_server_method(server_method) => {
                 let sealed_for = SealedFor {
                     server: &self.key.server,
@@ -318,6 +366,7 @@ impl Host {
                     era,
                     log_level: meta.log_level,
                     param_headers,
+                    session_link: None,
                 };
                 let reply = self.serve(id, method, params, terms, cancellation, link);
                 Answer::Later(reply.boxed_local())
@@ -396,6 +445,7 @@ impl Host {
                 target,
                 outcome: outcome_label,
                 duration_ms: elapsed_ms,
+                task: outcome.as_ref().ok().and_then(created_task_id),
             });
         }
         let metrics = &self.runtime.metrics;
@@ -410,6 +460,15 @@ impl Host {
             .with_label_values(&[server, method])
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// The id of the task a `tools/call` answer created, in either era's `CreateTaskResult`.
+fn created_task_id(result: &Value) -> Option<&str> {
+    let task = match result.get("resultType") {
+        Some(Value::String(kind)) if kind == "task" => result,
+        _ => result.get("task")?,
+    };
+    task.get("taskId").and_then(Value::as_str)
 }
 
 /// The reply to a frame that is not JSON-RPC.

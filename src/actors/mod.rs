@@ -19,3 +19,4 @@ pub mod server;
 pub mod server_core;
 pub mod session;
 pub mod supervisor;
+pub mod tasks;

@@ -18,6 +18,7 @@ use super::directory::Directory;
 use super::server_core::ServerCore;
 use super::server_core::ServerKey;
 use super::supervisor::{CountLive, GetServer, LookupError, Supervisor};
+use super::tasks::TaskStore;
 use crate::audit::{Audit, AuditError};
 use crate::auth::connect_link::ConnectLinks;
 use crate::auth::principal::Principal;
@@ -26,7 +27,9 @@ use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
 use crate::servers::http::Upstream;
-use crate::servers::{CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry};
+use crate::servers::{
+    CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry, TaskSupport,
+};
 use crate::upstream;
 
 /// Shared by every transport and session; cheap to clone: its parts sit behind one reference
@@ -61,6 +64,8 @@ pub struct RuntimeParts {
     upstream: reqwest::Client,
     /// Where records of served calls go.
     pub audit: Arc<Audit>,
+    /// Long-running calls kept as tasks, per principal.
+    pub tasks: Arc<TaskStore>,
 }
 
 /// Why the runtime could not start.
@@ -105,9 +110,11 @@ impl Runtime {
             metrics.clone(),
         )?);
         let link_ttl = std::time::Duration::from_secs(settings.http.connect_link_secs);
+        let tasks = Arc::new(TaskStore::new(settings.tasks.clone(), metrics.clone()));
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
             connect_links: Arc::new(ConnectLinks::random(link_ttl)),
+            tasks,
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
                 settings.runtime.max_in_flight_per_user,
@@ -223,6 +230,11 @@ impl ServerHandle {
         core.resources(ctx).await
     }
 
+    /// Whether `tool` may run as a task.
+    pub async fn task_support(&mut self, tool: &str) -> Result<TaskSupport, McpError> {
+        Ok(self.core().await?.task_support(tool))
+    }
+
     pub async fn resource_templates(&mut self) -> Result<Vec<ResourceTemplate>, McpError> {
         Ok(self.core().await?.resource_templates())
     }
@@ -257,6 +269,12 @@ impl ServerHandle {
     ) -> Result<CompleteResult, CallError> {
         let (core, _permit) = self.admitted().await?;
         core.complete(params, ctx).await
+    }
+
+    /// Announces `event` to the listeners of this instance's events.
+    pub async fn announce(&mut self, event: ServerEvent) -> Result<(), McpError> {
+        self.core().await?.announce(event);
+        Ok(())
     }
 
     pub async fn watch_events(&mut self) -> Result<broadcast::Receiver<ServerEvent>, McpError> {

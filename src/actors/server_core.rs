@@ -186,6 +186,22 @@ impl ServerCore {
         tools
     }
 
+    /// Whether `tool` may run as a task: as its server's code says, else as its declaration in
+    /// the manifest says (so a native server's declared tools need no code for it).
+    pub fn task_support(&self, tool: &str) -> crate::servers::TaskSupport {
+        match self.instance().task_support(tool) {
+            crate::servers::TaskSupport::Forbidden => self
+                .entry
+                .manifest
+                .tools
+                .iter()
+                .find(|declared| declared.name == tool)
+                .map(|declared| declared.task_support)
+                .unwrap_or_default(),
+            said => said,
+        }
+    }
+
     pub fn resource_templates(&self) -> Vec<ResourceTemplate> {
         self.instance().resource_templates()
     }
@@ -197,6 +213,11 @@ impl ServerCore {
     /// Subscribes to the server's change events (list changes, resource updates).
     pub fn watch_events(&self) -> broadcast::Receiver<ServerEvent> {
         self.init.events.subscribe()
+    }
+
+    /// Announces an event of the runtime's own (a task's status) to whoever listens.
+    pub fn announce(&self, event: ServerEvent) {
+        self.init.events.send(event);
     }
 
     /// Calls a tool: unknown tool → -32602; arguments failing the schema → a tool error the

@@ -135,6 +135,9 @@ pub fn initialize_result(desc: &ServerDescription, version: ProtocolVersion) -> 
         "capabilities": capabilities(&desc.features),
         "serverInfo": implementation(desc),
     });
+    if version.has_legacy_tasks() {
+        result["capabilities"]["tasks"] = super::tasks::legacy_capability();
+    }
     if let Some(instructions) = &desc.instructions {
         result["instructions"] = json!(instructions);
     }
@@ -147,6 +150,7 @@ pub fn discover_result(desc: &ServerDescription) -> Value {
         "supportedVersions": ProtocolVersion::all_names(),
         "capabilities": capabilities(&desc.features),
     });
+    result["capabilities"]["extensions"] = super::tasks::extension_capability();
     if let Some(instructions) = &desc.instructions {
         result["instructions"] = json!(instructions);
     }
@@ -172,8 +176,7 @@ pub fn finish_modern(
     let Value::Object(fields) = &mut result else {
         return result;
     };
-    let complete =
-        !matches!(fields.get("resultType"), Some(Value::String(t)) if t == "input_required");
+    let complete = !matches!(fields.get("resultType"), Some(Value::String(t)) if t == "input_required" || t == "task");
     if complete {
         fields.insert("resultType".into(), json!("complete"));
         if let Some(scope) = cache_scope(method) {

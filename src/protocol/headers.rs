@@ -25,6 +25,9 @@ const NAMED_METHODS: &[(&str, &str)] = &[
     ("tools/call", "name"),
     ("prompts/get", "name"),
     ("resources/read", "uri"),
+    ("tasks/get", "taskId"),
+    ("tasks/update", "taskId"),
+    ("tasks/cancel", "taskId"),
 ];
 
 impl MirroredHeaders {

@@ -6,4 +6,5 @@ pub mod error;
 pub mod headers;
 pub mod jsonrpc;
 pub mod meta;
+pub mod tasks;
 pub mod version;

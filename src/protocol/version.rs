@@ -62,6 +62,12 @@ impl ProtocolVersion {
     }
 
     /// JSON-RPC batches exist only in 2025-03-26.
+    /// Whether the revision has the experimental `tasks` capability (2025-11-25 only: in
+    /// 2026-07-28 tasks are an extension, `protocol::tasks`).
+    pub fn has_legacy_tasks(self) -> bool {
+        self == ProtocolVersion::V2025_11_25
+    }
+
     pub fn allows_batches(self) -> bool {
         self == ProtocolVersion::V2025_03_26
     }

@@ -243,7 +243,13 @@ pub enum ServerEvent {
     ToolsListChanged,
     PromptsListChanged,
     ResourcesListChanged,
-    ResourceUpdated { uri: String },
+    ResourceUpdated {
+        uri: String,
+    },
+    /// One of this principal's tasks on this server changed status (2026-07-28 listens that
+    /// asked for `notifications/tasks`); the task as `tasks/get` shows it, without what it
+    /// inlines.
+    TaskStatus(Value),
 }
 
 /// The sending side of a server instance's event channel; it outlives restarts of the instance.

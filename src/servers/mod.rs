@@ -50,6 +50,27 @@ pub struct Features {
     pub logging: bool,
 }
 
+/// Whether a tool may run as a task (`execution.taskSupport`): a tool says so itself, and
+/// `forbidden` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskSupport {
+    #[default]
+    Forbidden,
+    Optional,
+    Required,
+}
+
+impl TaskSupport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskSupport::Forbidden => "forbidden",
+            TaskSupport::Optional => "optional",
+            TaskSupport::Required => "required",
+        }
+    }
+}
+
 /// A JSON object literal (a schema, usually) as rmcp's shared object type; anything but an
 /// object becomes an empty object.
 pub fn json_object(value: serde_json::Value) -> std::sync::Arc<JsonObject> {
@@ -74,6 +95,12 @@ pub trait McpServer: Send + Sync + 'static {
 
     /// Tools in a stable order (clients cache by it).
     fn tools(&self) -> Vec<Tool>;
+
+    /// Whether `tool` may run as a task the client polls (`execution.taskSupport`): a call
+    /// that can take long enough to outlive a connection says so here.
+    fn task_support(&self, _tool: &str) -> TaskSupport {
+        TaskSupport::Forbidden
+    }
 
     /// Runs a tool whose arguments already passed its input schema. A failure the model should
     /// see is `Ok` with `isError: true`; `Err` is for protocol errors and input requests.

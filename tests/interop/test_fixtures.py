@@ -330,7 +330,14 @@ ARGUMENTS = {
     "test_slow": {"ms": 100},
     "json_schema_2020_12_tool": {"email": "a@b"},
     "test_x_mcp_header": {"region": "us-west1"},
+    "greet": {"name": "Ada"},
+    "slow_compute": {"seconds": 0},
+    "confirm_delete": {"filename": "a.txt"},
 }
+# Tools that answer a plain call with a JSON-RPC error: a protocol error on purpose, and tools
+# that run only as tasks (-32601 in 2025-11-25, -32021 to a 2026-07-28 request without the
+# tasks extension; test_tasks.py and the conformance suite run them as tasks).
+PROTOCOL_ERRORS = {"protocol_error_job": -32603, "failing_job": None, "test_tool_with_task": None}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -340,6 +347,12 @@ async def test_every_listed_tool_answers(mode):
         assert len(tools) >= 29
         for tool in tools:
             if tool.name == "test_panic":
+                continue
+            if tool.name in PROTOCOL_ERRORS:
+                with pytest.raises(MCPError) as refused:
+                    await client.call_tool(tool.name, ARGUMENTS.get(tool.name, {}))
+                expected = PROTOCOL_ERRORS[tool.name] or (-32601 if mode == "legacy" else -32021)
+                assert refused.value.error.code == expected, tool.name
                 continue
             result = await client.call_tool(tool.name, ARGUMENTS.get(tool.name, {}))
             expect_error = tool.name == "test_error_handling"

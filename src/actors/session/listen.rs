@@ -12,6 +12,7 @@ use super::{deliver, Answer, SessionActor};
 use crate::actors::outbox::Outbox;
 use crate::protocol::jsonrpc::{Outgoing, RequestId};
 use crate::protocol::meta::SUBSCRIPTION_ID;
+use crate::protocol::tasks::TASKS_EXTENSION;
 use crate::servers::{Features, ServerEvent};
 
 /// An open `subscriptions/listen`: the notification types it agreed to, and the stream its
@@ -23,6 +24,8 @@ pub(super) struct Listen {
     prompts: bool,
     resources: bool,
     resource_uris: HashSet<String>,
+    /// Status changes of the principal's tasks (`notifications/tasks`, the tasks extension).
+    tasks: bool,
 }
 
 impl SessionActor {
@@ -108,6 +111,7 @@ fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Valu
         tools: asked("toolsListChanged") && features.tools_list_changed,
         prompts: asked("promptsListChanged") && features.prompts_list_changed,
         resources: asked("resourcesListChanged") && features.resources_list_changed,
+        tasks: asked(TASKS_EXTENSION),
         resource_uris: if features.resources_subscribe {
             wanted
                 .get("resourceSubscriptions")
@@ -128,6 +132,7 @@ fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Valu
         (listen.tools, "toolsListChanged"),
         (listen.prompts, "promptsListChanged"),
         (listen.resources, "resourcesListChanged"),
+        (listen.tasks, TASKS_EXTENSION),
     ] {
         if flag {
             agreed[key] = json!(true);
@@ -156,11 +161,23 @@ fn event_stream(receiver: broadcast::Receiver<ServerEvent>) -> impl Stream<Item 
 
 impl StreamHandler<ServerEvent> for SessionActor {
     fn handle(&mut self, event: ServerEvent, _: &mut Self::Context) {
+        if let ServerEvent::TaskStatus(task) = &event {
+            for (id, listen) in self.listens.iter().filter(|(_, listen)| listen.tasks) {
+                let mut params = task.clone();
+                params["_meta"] = json!({ SUBSCRIPTION_ID: id });
+                deliver(
+                    &listen.out,
+                    Outgoing::notification("notifications/tasks", params),
+                );
+            }
+            return;
+        }
         let (method, uri) = match &event {
             ServerEvent::ToolsListChanged => ("notifications/tools/list_changed", None),
             ServerEvent::PromptsListChanged => ("notifications/prompts/list_changed", None),
             ServerEvent::ResourcesListChanged => ("notifications/resources/list_changed", None),
             ServerEvent::ResourceUpdated { uri } => ("notifications/resources/updated", Some(uri)),
+            ServerEvent::TaskStatus(_) => return,
         };
         if self.legacy.is_some() {
             let wanted = uri.is_none_or(|uri| self.resource_subscriptions.contains(uri));
@@ -175,6 +192,7 @@ impl StreamHandler<ServerEvent> for SessionActor {
                 ServerEvent::PromptsListChanged => listen.prompts,
                 ServerEvent::ResourcesListChanged => listen.resources,
                 ServerEvent::ResourceUpdated { uri } => listen.resource_uris.contains(uri),
+                ServerEvent::TaskStatus(_) => false,
             };
             if wanted {
                 let mut params = json!({ "_meta": { SUBSCRIPTION_ID: id } });

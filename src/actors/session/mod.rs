@@ -361,6 +361,14 @@ impl SessionActor {
                 };
                 Answer::Now(Outgoing::reply(id, outcome))
             }
+            "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"
+                if legacy.version.has_legacy_tasks() =>
+            {
+                match self.host.answer_legacy_task(id, &method, &params) {
+                    host::Answer::Now(reply) => Answer::Now(reply),
+                    host::Answer::Later(reply) => Answer::Later(reply, CancellationToken::new()),
+                }
+            }
             server_method if dispatch::is_server_method(server_method) => {
                 let terms = Terms {
                     protocol: legacy.version,
@@ -368,6 +376,7 @@ impl SessionActor {
                     era: Era::Legacy,
                     log_level: self.log_level,
                     param_headers: None,
+                    session_link: Some(self.link(&self.out, ctx)),
                 };
                 self.serve(id, method, params, terms, out, ctx)
             }

@@ -47,6 +47,10 @@ pub struct HttpTool {
     pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
+    /// Whether the tool may run as a task the client polls (`forbidden`, `optional`,
+    /// `required`): for calls that can take long enough to outlive a connection.
+    #[serde(default)]
+    pub task_support: crate::servers::TaskSupport,
 }
 
 /// How a list answer continues on further pages. Pages are followed while the answer says
@@ -501,6 +505,7 @@ mod tests {
             graphql: None,
             pagination: None,
             body_template: None,
+            task_support: crate::servers::TaskSupport::Forbidden,
         }
     }
 
