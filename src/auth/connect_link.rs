@@ -3,14 +3,18 @@
 //! A browser sends no bearer header, so the pages cannot decide who is asking the way an MCP
 //! request is decided. Instead, someone already decided — an MCP caller whose tool needs an
 //! account, or a `POST /connect/link` with the caller's key — gets a link whose token names
-//! the user and the server (or every server) and expires. The token is sealed (HMAC-SHA-256,
-//! rmcp's `RequestStateCodec`) with a key made at start, so it cannot be forged or altered,
-//! and it dies with the process. Form tokens (CSRF) are sealed the same way, bound to the
+//! the user and the server (or every server) and expires. What it names is encrypted
+//! (AES-256-GCM), since the spec forbids personal information in an elicitation's URL, and
+//! then sealed (HMAC-SHA-256 with an expiry, rmcp's `RequestStateCodec`); both keys are made
+//! at start, so a token cannot be read, forged or altered, and it dies with the process. Form tokens (CSRF) are sealed the same way, bound to the
 //! user, the server and the action, so a page of another site cannot make a form that passes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
+use aes_gcm::Aes256Gcm;
 use rmcp::model::{RequestStateCodec, SealOptions};
 
 /// Where a link may be used: one server's page, or the list of all.
@@ -54,6 +58,10 @@ pub enum LinkError {
 /// Signs and checks connect links; knows the public address the links start with.
 pub struct ConnectLinks {
     codec: RequestStateCodec,
+    /// Hides whom and what a link names.
+    cipher: Aes256Gcm,
+    /// Each token's nonce: a count, so no two tokens of this key share one.
+    tokens_made: AtomicU64,
     ttl: Duration,
     /// `http.public_url`, or the loopback address `serve` bound; unset until then (and for
     /// stdio, where there are no pages to link to).
@@ -68,13 +76,17 @@ const FORM_PURPOSE: &[u8] = b"gumcp-connect-form";
 impl ConnectLinks {
     /// Links valid for `ttl`, signed with a random per-process key.
     pub fn random(ttl: Duration) -> ConnectLinks {
-        let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-            .iter()
-            .flat_map(|id| id.into_bytes())
-            .collect();
+        // Two v4 UUIDs give 32 random bytes: the codec's minimum, and an AES-256 key.
+        let random_key = || -> [u8; 32] {
+            let mut key = [0; 32];
+            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key
+        };
         ConnectLinks {
-            // Two v4 UUIDs give 32 bytes, the codec's minimum.
-            codec: RequestStateCodec::new_unchecked(key),
+            codec: RequestStateCodec::new_unchecked(random_key().to_vec()),
+            cipher: Aes256Gcm::new(&random_key().into()),
+            tokens_made: AtomicU64::new(0),
             ttl,
             base: OnceLock::new(),
         }
@@ -102,10 +114,24 @@ impl ConnectLinks {
             LinkScope::Server(server) => server.as_str(),
         };
         let payload = format!("{user}\u{0}{scope}");
+        let mut nonce = [0u8; 12];
+        let count = self.tokens_made.fetch_add(1, Ordering::Relaxed);
+        nonce[..8].copy_from_slice(&count.to_be_bytes());
+        let hidden = self.cipher.encrypt(
+            &Nonce::<Aes256Gcm>::from(nonce),
+            Payload {
+                msg: payload.as_bytes(),
+                aad: LINK_PURPOSE,
+            },
+        );
+        // Encryption fails only past the cipher's message size, which no user id reaches; a
+        // token that hides nothing then opens as invalid rather than naming anyone.
+        let mut sealed = nonce.to_vec();
+        sealed.extend(hidden.unwrap_or_default());
         let options = SealOptions::new()
             .associated_data(LINK_PURPOSE)
             .ttl(self.ttl);
-        self.codec.seal_with(payload.as_bytes(), &options)
+        self.codec.seal_with(&sealed, &options)
     }
 
     /// The link to the page for `scope` (a server's page, or the list), once the address is
@@ -121,9 +147,21 @@ impl ConnectLinks {
 
     /// What a token says, if this process made it and it has not expired.
     pub fn open(&self, token: &str) -> Result<LinkClaim, LinkError> {
-        let bytes = self
+        let sealed = self
             .codec
             .open_with(token, LINK_PURPOSE)
+            .map_err(|_| LinkError::Invalid)?;
+        let (nonce, hidden) = sealed.split_at_checked(12).ok_or(LinkError::Invalid)?;
+        let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| LinkError::Invalid)?;
+        let bytes = self
+            .cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: hidden,
+                    aad: LINK_PURPOSE,
+                },
+            )
             .map_err(|_| LinkError::Invalid)?;
         let text = String::from_utf8(bytes).map_err(|_| LinkError::Invalid)?;
         let (user, scope) = text.split_once('\u{0}').ok_or(LinkError::Invalid)?;
@@ -178,8 +216,24 @@ mod tests {
     fn a_link_says_who_and_where_and_nothing_else_passes() {
         let links = ConnectLinks::random(Duration::from_secs(60));
         let scope = LinkScope::Server("github".into());
-        let claim = links.open(&links.token("alice", &scope)).unwrap();
+        let token = links.token("alice", &scope);
+        let claim = links.open(&token).unwrap();
         assert_eq!(claim.user, "alice");
+        // Neither the user nor the server can be read from the token (or from any of its
+        // base64 parts decoded).
+        use base64::Engine;
+        for part in token.split('.') {
+            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part.trim_end_matches('='))
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&decoded);
+            assert!(
+                !text.contains("alice") && !text.contains("github"),
+                "{text}"
+            );
+        }
+        assert!(!token.contains("alice") && !token.contains("github"));
+        assert_ne!(links.token("alice", &scope), token, "every token is new");
         assert!(claim.allows("github") && !claim.allows("slack"));
         let all = links.open(&links.token("bob", &LinkScope::All)).unwrap();
         assert!(all.allows("slack"));
