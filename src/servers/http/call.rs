@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{fill_template, BodyErrors, BodyKind, HttpTool, Method};
+use super::spec::{fill_template, query_value, BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
@@ -383,8 +383,8 @@ fn build(
     }
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
-        for (param, arg) in &tool.query {
-            if let Some(value) = arguments.get(arg).and_then(as_text) {
+        for (param, entry) in &tool.query {
+            if let Some(value) = query_value(entry, arguments, as_text) {
                 query.push((param.clone(), value));
             }
         }
@@ -424,7 +424,7 @@ fn with_body(
     let used: Vec<String> = tool
         .path_args()
         .into_iter()
-        .chain(tool.query.values().cloned())
+        .chain(tool.query_args())
         .collect();
     let body_args: JsonObject = arguments
         .iter()

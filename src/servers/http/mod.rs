@@ -27,7 +27,7 @@ use super::{json_object, CallError, Features, McpServer, RequestContext, ServerF
 use crate::auth::credentials::Credentials;
 use crate::protocol::error::McpError;
 use call::{Failure, Page, Request};
-use spec::{render_prompt, HttpTool, Pagination};
+use spec::{fill_text, render_prompt, HttpTool, Pagination};
 
 /// What every `http` server shares: the pooled client, timeouts, and base-URL overrides.
 #[derive(Clone)]
@@ -183,6 +183,9 @@ impl HttpServer {
                 }
             }
         };
+        if let (Value::Null, Some(empty)) = (&answer, &tool.result.empty) {
+            return Ok(success(Value::String(fill_text(empty, &arguments))));
+        }
         let picked = if tool.each.is_some() {
             answer
         } else {
@@ -467,6 +470,34 @@ impl Api<'_> {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, String> {
+        let body = body.map_or(ApiBody::None, ApiBody::Json);
+        self.send(method, path, query, body).await
+    }
+
+    /// `method` on `path` with `bytes` of `content_type` as the body (an upload: Drive's
+    /// multipart, a file's content); the JSON answer, or the sentence a tool error should say.
+    pub async fn upload(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<Value, String> {
+        let body = ApiBody::Raw {
+            content_type,
+            bytes,
+        };
+        self.send(method, path, query, body).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ApiBody<'_>,
+    ) -> Result<Value, String> {
         let user = &self.ctx.user_id;
         let mut secret = match self.manifest.auth.kind {
             AuthKind::None => None,
@@ -498,8 +529,17 @@ impl Api<'_> {
             if !query.is_empty() {
                 builder = builder.query(&query);
             }
-            if let Some(body) = body {
-                builder = builder.json(body);
+            match body {
+                ApiBody::None => {}
+                ApiBody::Json(body) => builder = builder.json(body),
+                ApiBody::Raw {
+                    content_type,
+                    bytes,
+                } => {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(bytes.to_vec());
+                }
             }
             Ok(builder)
         };
@@ -515,6 +555,17 @@ impl Api<'_> {
             .map(|answer| answer.body)
             .map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
     }
+}
+
+/// The body of a request native code sends.
+#[derive(Clone, Copy)]
+enum ApiBody<'a> {
+    None,
+    Json(&'a Value),
+    Raw {
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
 }
 
 /// The `result.pick` part of an answer (all of it when unset or absent).
