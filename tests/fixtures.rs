@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use common::{modern_meta, shipped_server, StdioClient};
+use common::{modern_meta, StdioClient};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -28,6 +28,9 @@ struct FixtureFile {
     credentials: Option<Value>,
     /// The `Authorization` header every upstream request must carry; absent: none may.
     authorization: Option<String>,
+    /// Environment of the server process (settings as `GUMCP__…`).
+    #[serde(default)]
+    env: BTreeMap<String, String>,
     #[serde(rename = "fixture")]
     fixtures: Vec<Fixture>,
 }
@@ -55,6 +58,9 @@ struct Expected {
     method: String,
     /// As it goes on the wire (percent-encoded).
     path: String,
+    /// A request that must carry no credentials (a file fetched from a URL a user gave).
+    #[serde(default)]
+    unauthenticated: bool,
     /// The whole query: every parameter, none more (a list for a repeated one).
     #[serde(default)]
     query: BTreeMap<String, Value>,
@@ -72,8 +78,10 @@ struct Expected {
     headers: BTreeMap<String, String>,
     #[serde(default = "ok")]
     status: u16,
-    /// The JSON answer; absent: an empty body.
+    /// The JSON answer; absent (and no `answer_text`): an empty body.
     answer: Option<Value>,
+    /// A plain-text answer (a file's content).
+    answer_text: Option<String>,
 }
 
 fn ok() -> u16 {
@@ -114,7 +122,10 @@ impl Respond for ScriptedUpstream {
         let authorization = script.authorization.clone();
         let mut why_not = Vec::new();
         let found = script.pending.iter().position(|expected| {
-            match differences(expected, authorization.as_deref(), request) {
+            let authorization = authorization
+                .as_deref()
+                .filter(|_| !expected.unauthenticated);
+            match differences(expected, authorization, request) {
                 None => true,
                 Some(why) => {
                     why_not.push(why);
@@ -126,9 +137,10 @@ impl Respond for ScriptedUpstream {
             Some(at) => {
                 let expected = script.pending.remove(at);
                 let answer = ResponseTemplate::new(expected.status);
-                match expected.answer {
-                    Some(body) => answer.set_body_json(body),
-                    None => answer,
+                match (expected.answer, expected.answer_text) {
+                    (Some(body), _) => answer.set_body_json(body),
+                    (None, Some(text)) => answer.set_body_raw(text, "text/plain"),
+                    (None, None) => answer,
                 }
             }
             None => {
@@ -399,6 +411,64 @@ fn check_outcome(result: &Value, outcome: &Outcome) -> Vec<String> {
     problems
 }
 
+/// `server` over stdio for alice, as `common::shipped_server` starts it, with `env` besides.
+fn start_server(
+    root: &std::path::Path,
+    server: &str,
+    credentials: &Value,
+    upstream_url: &str,
+    env: &BTreeMap<String, String>,
+) -> StdioClient {
+    let saved = root.join("local_auth/credentials").join(server);
+    std::fs::create_dir_all(&saved).expect("a temp folder");
+    std::fs::write(
+        saved.join("alice_credentials.json"),
+        credentials.to_string(),
+    )
+    .expect("a temp file");
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[servers]\ndir = \"{}\"\n[servers.base_urls]\n{server} = \"{upstream_url}\"\n\
+             [auth]\nlocal_dir = \"local_auth\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
+        ),
+    )
+    .expect("a temp file");
+    let config = config.to_string_lossy().into_owned();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    StdioClient::start_with_env(
+        &[
+            "--config",
+            &config,
+            "stdio",
+            "--server",
+            server,
+            "--user-id",
+            "alice",
+        ],
+        &env,
+    )
+}
+
+/// The arguments with `{upstream}` in their texts replaced by the mock's URL (a file to fetch).
+fn with_upstream(arguments: &Value, upstream: &str) -> Value {
+    match arguments {
+        Value::String(text) => Value::String(text.replace("{upstream}", upstream)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| with_upstream(v, upstream)).collect())
+        }
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| (key.clone(), with_upstream(value, upstream)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 async fn run_fixtures(server: &str) {
     let file = read_fixtures(server);
     let upstream = MockServer::start().await;
@@ -409,7 +479,13 @@ async fn run_fixtures(server: &str) {
         .await;
     let root = tempfile::tempdir().expect("a temp folder");
     let credentials = file.credentials.clone().unwrap_or_else(|| json!({}));
-    let mut client = shipped_server(root.path(), server, credentials, &upstream.uri());
+    let mut client = start_server(
+        root.path(),
+        server,
+        &credentials,
+        &upstream.uri(),
+        &file.env,
+    );
 
     let listed = listed_tools(&mut client).await;
     let mut problems = compare_with_gumcp(&listed, &gumcp_tools(server));
@@ -427,11 +503,12 @@ async fn run_fixtures(server: &str) {
             script.mismatches.clear();
         }
         let id = 100 + i64::try_from(number).unwrap_or(0);
+        let arguments = with_upstream(&fixture.arguments, &upstream.uri());
         let reply = client
             .request(
                 id,
                 "tools/call",
-                json!({ "name": fixture.tool, "arguments": fixture.arguments, "_meta": modern_meta() }),
+                json!({ "name": fixture.tool, "arguments": arguments, "_meta": modern_meta() }),
             )
             .await;
         let at = format!("{server} fixture #{} ({})", number + 1, fixture.tool);
@@ -458,6 +535,9 @@ async fn run_fixtures(server: &str) {
 
 macro_rules! fixtures {
     ($($server:ident),* $(,)?) => {
+        /// Every server with fixtures.
+        const SERVERS: &[&str] = &[$(stringify!($server)),*];
+
         $(
             #[tokio::test]
             async fn $server() {
@@ -467,4 +547,28 @@ macro_rules! fixtures {
     };
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet);
+/// `gumcp-actors servers` names every server with fixtures, with no manifest problems: they
+/// are built in (no servers folder is configured).
+#[test]
+fn the_servers_command_lists_them() {
+    let home = tempfile::tempdir().expect("a temp folder");
+    let output = std::process::Command::new(common::binary())
+        .arg("servers")
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("XDG_DATA_HOME", home.path())
+        .env_remove("GUMCP_CONFIG")
+        .output()
+        .expect("the binary runs");
+    let listed = String::from_utf8_lossy(&output.stdout);
+    for server in SERVERS {
+        let line = listed
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(server));
+        assert!(line.is_some(), "{server} is not listed:\n{listed}");
+    }
+    assert!(!listed.contains("skipped"), "{listed}");
+}
+
+fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive);

@@ -45,6 +45,9 @@ pub struct Upstream {
     /// their spans and `gumcp_upstream_request_duration_seconds`.
     pub server: Arc<str>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `servers.fetch_private_urls`: whether [`Upstream::fetch_file`] may reach loopback,
+    /// private and link-local addresses.
+    pub fetch_private_urls: bool,
 }
 
 /// How many `each` follow-up requests run at once.
@@ -421,6 +424,7 @@ impl Upstream {
             max_response_bytes: settings.servers.max_response_bytes,
             server: Arc::from(""),
             metrics,
+            fetch_private_urls: settings.servers.fetch_private_urls,
         })
     }
 }
@@ -457,6 +461,95 @@ impl Upstream {
             manifest.base_url.as_deref().unwrap_or_default(),
             ctx,
         )
+    }
+}
+
+/// A file fetched from a URL a user named: its bytes and the type its server gave.
+pub struct FetchedFile {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+impl Upstream {
+    /// Fetches the file at `url`, a URL a user gave (a file to upload elsewhere): http(s) only,
+    /// no redirects followed, within the timeout and `servers.max_response_bytes`, and — unless
+    /// `servers.fetch_private_urls` — not from a loopback, private or link-local address
+    /// named by the URL (a host name is not resolved first: a name that resolves to such an
+    /// address is not caught). No credentials go with it. Failures never repeat the URL, whose
+    /// query may carry a token.
+    pub async fn fetch_file(&self, url: &str) -> Result<FetchedFile, String> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| "the url is not a valid URL".to_owned())?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("the url must be an http or https URL".to_owned());
+        }
+        if !self.fetch_private_urls && names_private_host(&parsed) {
+            return Err(
+                "the url names a local or private address, which this server does not fetch                  (servers.fetch_private_urls)"
+                    .to_owned(),
+            );
+        }
+        let response = self
+            .client
+            .get(parsed)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|err| format!("the file could not be fetched: {}", err.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "fetching the file answered HTTP {}",
+                status.as_u16()
+            ));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = crate::upstream::read_capped(response, self.max_response_bytes)
+            .await
+            .map_err(|err| format!("the file could not be read: {err}"))?;
+        Ok(FetchedFile {
+            bytes,
+            content_type,
+        })
+    }
+}
+
+/// Whether a URL's host is `localhost` or an address of this host or its networks.
+fn names_private_host(url: &reqwest::Url) -> bool {
+    use std::net::IpAddr;
+    let private = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| {
+                    v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+                })
+        }
+    };
+    let Some(host) = url.host_str() else {
+        return true;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => private(ip),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
     }
 }
 
@@ -603,5 +696,34 @@ fn project_fields(value: Value, fields: &[String]) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_private_host;
+
+    #[test]
+    fn local_and_private_hosts_are_told_apart_from_public_ones() {
+        for local in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://a.localhost./x",
+            "http://10.1.2.3/x",
+            "http://169.254.169.254/latest",
+            "http://[::1]/x",
+            "http://[fd00::1]/x",
+            "http://[::ffff:192.168.0.1]/x",
+            "http://100.64.0.1/x",
+        ] {
+            assert!(names_private_host(&local.parse().unwrap()), "{local}");
+        }
+        for public in [
+            "https://example.com/a.pdf",
+            "https://8.8.8.8/x",
+            "http://[2001:db8::1]/x",
+        ] {
+            assert!(!names_private_host(&public.parse().unwrap()), "{public}");
+        }
     }
 }
