@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 13] = [
+const SERVERS: [(&str, usize); 14] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -24,6 +24,7 @@ const SERVERS: [(&str, usize); 13] = [
     ("gdocs", 5),
     ("gmeet", 6),
     ("youtube", 9),
+    ("outlook", 2),
 ];
 
 async fn post(
