@@ -133,6 +133,10 @@ pub struct ServersSettings {
     /// fetch it from a loopback, private or link-local address. Off: on a shared host such a
     /// URL would reach the host's own network (tests and single-user setups turn it on).
     pub fetch_private_urls: bool,
+    /// The folder whose files tools that read or write files of this machine (onedrive's
+    /// `upload_file` and `download_file`) may use; their paths are taken inside it. Unset:
+    /// those tools refuse, as a shared host's files are nobody's to upload.
+    pub local_files_dir: Option<PathBuf>,
 }
 
 impl Default for ServersSettings {
@@ -143,6 +147,7 @@ impl Default for ServersSettings {
             max_retry_wait_secs: 10,
             max_response_bytes: 16 << 20,
             fetch_private_urls: false,
+            local_files_dir: None,
         }
     }
 }

@@ -28,9 +28,13 @@ struct FixtureFile {
     credentials: Option<Value>,
     /// The `Authorization` header every upstream request must carry; absent: none may.
     authorization: Option<String>,
-    /// Environment of the server process (settings as `GUMCP__…`).
+    /// Environment of the server process (settings as `GUMCP__…`); `{root}` is the test's
+    /// temporary folder.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Files written under the temporary folder before the server starts: path → text.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
     #[serde(rename = "fixture")]
     fixtures: Vec<Fixture>,
 }
@@ -103,6 +107,9 @@ struct Outcome {
     /// JSON pointer into `structuredContent` → the value there.
     #[serde(default)]
     structured: BTreeMap<String, Value>,
+    /// Files the call must have written under the temporary folder: path → text.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
 }
 
 /// The requests the running fixture still expects, and what did not match.
@@ -478,14 +485,19 @@ async fn run_fixtures(server: &str) {
         .mount(&upstream)
         .await;
     let root = tempfile::tempdir().expect("a temp folder");
+    for (path, text) in &file.files {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder")).expect("a folder");
+        std::fs::write(path, text).expect("a temp file");
+    }
+    let root_text = root.path().to_string_lossy().into_owned();
+    let env: BTreeMap<String, String> = file
+        .env
+        .iter()
+        .map(|(key, value)| (key.clone(), value.replace("{root}", &root_text)))
+        .collect();
     let credentials = file.credentials.clone().unwrap_or_else(|| json!({}));
-    let mut client = start_server(
-        root.path(),
-        server,
-        &credentials,
-        &upstream.uri(),
-        &file.env,
-    );
+    let mut client = start_server(root.path(), server, &credentials, &upstream.uri(), &env);
 
     let listed = listed_tools(&mut client).await;
     let mut problems = compare_with_gumcp(&listed, &gumcp_tools(server));
@@ -499,7 +511,18 @@ async fn run_fixtures(server: &str) {
         {
             let mut script = script.0.lock().expect("the script lock");
             script.authorization = file.authorization.clone();
-            script.pending = fixture.upstream.clone();
+            // An answer may name the mock itself (a download URL): `{upstream}`.
+            script.pending = fixture
+                .upstream
+                .iter()
+                .cloned()
+                .map(|mut expected| {
+                    expected.answer = expected
+                        .answer
+                        .map(|answer| with_upstream(&answer, &upstream.uri()));
+                    expected
+                })
+                .collect();
             script.mismatches.clear();
         }
         let id = 100 + i64::try_from(number).unwrap_or(0);
@@ -528,6 +551,12 @@ async fn run_fixtures(server: &str) {
         }
         for problem in check_outcome(result, &fixture.expect) {
             problems.push(format!("{at}: {problem}; the result: {result}"));
+        }
+        for (path, text) in &fixture.expect.files {
+            let written = std::fs::read_to_string(root.path().join(path)).ok();
+            if written.as_deref() != Some(text.as_str()) {
+                problems.push(format!("{at}: file {path} holds {written:?}, not {text:?}"));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -571,4 +600,4 @@ fn the_servers_command_lists_them() {
     assert!(!listed.contains("skipped"), "{listed}");
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook);
+fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive);

@@ -48,6 +48,8 @@ pub struct Upstream {
     /// `servers.fetch_private_urls`: whether [`Upstream::fetch_file`] may reach loopback,
     /// private and link-local addresses.
     pub fetch_private_urls: bool,
+    /// `servers.local_files_dir`: the only folder whose files tools may read or write.
+    pub local_files_dir: Option<Arc<std::path::Path>>,
 }
 
 /// How many `each` follow-up requests run at once.
@@ -425,6 +427,7 @@ impl Upstream {
             server: Arc::from(""),
             metrics,
             fetch_private_urls: settings.servers.fetch_private_urls,
+            local_files_dir: settings.servers.local_files_dir.as_deref().map(Arc::from),
         })
     }
 }
@@ -515,6 +518,50 @@ impl Upstream {
             bytes,
             content_type,
         })
+    }
+}
+
+impl Upstream {
+    /// The file `given` names inside `servers.local_files_dir`: a relative path is taken from
+    /// there, an absolute one must lie within it; `..` is refused, and so is a path whose real
+    /// location (symbolic links followed, for what exists of it) is outside the folder.
+    pub fn local_file(&self, given: &str) -> Result<std::path::PathBuf, String> {
+        use std::path::{Component, Path};
+        let Some(root) = self.local_files_dir.as_deref() else {
+            return Err(
+                "this server does not read or write files of its machine                  (servers.local_files_dir is not set)"
+                    .to_owned(),
+            );
+        };
+        let path = Path::new(given);
+        if given.trim().is_empty()
+            || path
+                .components()
+                .any(|part| matches!(part, Component::ParentDir))
+        {
+            return Err(format!(
+                "{given:?} is not a file path inside the local files folder"
+            ));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|err| format!("the local files folder cannot be used: {err}"))?;
+        let joined = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            root.join(path)
+        };
+        let existing = match joined.canonicalize() {
+            Ok(real) => real,
+            Err(_) => joined
+                .parent()
+                .and_then(|parent| parent.canonicalize().ok())
+                .ok_or_else(|| format!("the folder of {given:?} does not exist"))?,
+        };
+        if !existing.starts_with(&root) {
+            return Err(format!("{given:?} is outside the local files folder"));
+        }
+        Ok(joined)
     }
 }
 
