@@ -11,7 +11,7 @@ use common::{
     StdioClient,
 };
 use serde_json::{json, Value};
-use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Per server: a read-only tool, its arguments, the request path it makes and a scope.
@@ -173,4 +173,85 @@ async fn no_connected_account_says_how_to_connect() {
             .unwrap_or_default()
             .is_empty());
     }
+}
+
+#[tokio::test]
+async fn drive_files_are_resources_exported_or_downloaded() {
+    let upstream = MockServer::start().await;
+    let drive = |verb: &str, route: &str| {
+        Mock::given(method(verb))
+            .and(path(route.to_owned()))
+            .and(header("authorization", "Bearer ya29.drive"))
+    };
+    drive("GET", "/drive/v3/files")
+        .and(query_param("pageSize", "100"))
+        .and(query_param(
+            "fields",
+            "nextPageToken, files(id, name, mimeType)",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "files": [
+            { "id": "d1", "name": "Plan", "mimeType": "application/vnd.google-apps.document" },
+            { "id": "p1", "name": "scan.pdf", "mimeType": "application/pdf" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    for (id, mime) in [
+        ("d1", "application/vnd.google-apps.document"),
+        ("p1", "application/pdf"),
+    ] {
+        drive("GET", &format!("/drive/v3/files/{id}"))
+            .and(query_param("fields", "mimeType"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "mimeType": mime })))
+            .expect(1)
+            .mount(&upstream)
+            .await;
+    }
+    drive("GET", "/drive/v3/files/d1/export")
+        .and(query_param("mimeType", "text/markdown"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("# Plan\n", "text/markdown"))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    drive("GET", "/drive/v3/files/p1")
+        .and(query_param("alt", "media"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(vec![0x25, 0x50, 0x44, 0x46], "application/pdf"),
+        )
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let tokens = json!({ "access_token": "ya29.drive", "refresh_token": "r1", "expires_at": 4102444800_i64 });
+    let mut client = shipped_server(root.path(), "gdrive", tokens, &upstream.uri());
+    let listed = client
+        .request(
+            1,
+            "resources/list",
+            json!({ "_meta": common::modern_meta() }),
+        )
+        .await;
+    let resources = &listed["result"]["resources"];
+    assert_eq!(resources[0]["uri"], "gdrive://document/d1", "{listed}");
+    assert_eq!(resources[1]["uri"], "gdrive://file/p1", "{listed}");
+    let doc = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "gdrive://document/d1", "_meta": common::modern_meta() }),
+        )
+        .await;
+    assert_eq!(doc["result"]["contents"][0]["text"], "# Plan\n", "{doc}");
+    assert_eq!(doc["result"]["contents"][0]["mimeType"], "text/markdown");
+    let pdf = client
+        .request(
+            3,
+            "resources/read",
+            json!({ "uri": "gdrive://file/p1", "_meta": common::modern_meta() }),
+        )
+        .await;
+    assert_eq!(pdf["result"]["contents"][0]["blob"], "JVBERg==", "{pdf}");
+    assert_eq!(pdf["result"]["contents"][0]["mimeType"], "application/pdf");
+    upstream.verify().await;
 }

@@ -12,18 +12,27 @@
 //! retrieve_files adds `trashed = false` to the query unless trashed files are asked for. The
 //! runtime's `Api` does the credentials, the refresh-and-retry on 401 and the wording of
 //! upstream failures.
+//!
+//! Resources are guMCP's: the files Drive lists (the first page of 100) as
+//! `gdrive://{folder|document|spreadsheet|presentation|file}/{id}`; reading one exports a Google
+//! format (documents as Markdown, spreadsheets as CSV, presentations as text, drawings as PNG)
+//! and downloads anything else, as text when it is text (or JSON), else as a base64 blob.
 
 use std::sync::Arc;
 
+use base64::Engine;
+use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResult, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool,
+};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
 use crate::servers::kit::{answer, id_segment, required_text, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 /// guMCP's order of the tools, declared and coded alike.
 const ORDER: [&str; 12] = [
@@ -42,6 +51,8 @@ const ORDER: [&str; 12] = [
 ];
 
 const FILES: &str = "/drive/v3/files";
+/// Files listed as resources: one page, Drive's list being read on every request.
+const LISTED_FILES: &str = "100";
 const UPLOADS: &str = "/upload/drive/v3/files";
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
@@ -158,6 +169,41 @@ fn coded_tools() -> Vec<Tool> {
             }),
         ),
     ]
+}
+
+/// The kind a file's resource URI names, by its MIME type (guMCP's).
+fn resource_kind(mime_type: &str) -> &'static str {
+    match mime_type {
+        "application/vnd.google-apps.folder" => "folder",
+        "application/vnd.google-apps.document" => "document",
+        "application/vnd.google-apps.spreadsheet" => "spreadsheet",
+        "application/vnd.google-apps.presentation" => "presentation",
+        _ => "file",
+    }
+}
+
+/// The file id of a `gdrive://{kind}/{id}` URI.
+fn resource_id(uri: &str) -> Option<&str> {
+    let (_, id) = uri.strip_prefix("gdrive://")?.split_once('/')?;
+    (!id.trim().is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// What a Google format is exported as (guMCP's choices); `None` for a file to download.
+fn export_type(mime_type: &str) -> Option<&'static str> {
+    if !mime_type.starts_with("application/vnd.google-apps") {
+        return None;
+    }
+    Some(match mime_type {
+        "application/vnd.google-apps.document" => "text/markdown",
+        "application/vnd.google-apps.spreadsheet" => "text/csv",
+        "application/vnd.google-apps.drawing" => "image/png",
+        _ => "text/plain",
+    })
+}
+
+/// Whether content of this type is read as text.
+fn is_text(mime_type: &str) -> bool {
+    mime_type.starts_with("text/") || mime_type == "application/json"
 }
 
 /// Text as a Drive query string literal: backslashes and single quotes escaped.
@@ -406,9 +452,107 @@ impl Gdrive {
     }
 }
 
+impl Gdrive {
+    async fn files(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
+        let query = [
+            ("pageSize", LISTED_FILES.to_owned()),
+            (
+                "fields",
+                "nextPageToken, files(id, name, mimeType)".to_owned(),
+            ),
+        ];
+        let listed = self.api(ctx).json(Method::GET, FILES, &query, None).await?;
+        let files = listed.get("files").and_then(Value::as_array);
+        Ok(files
+            .into_iter()
+            .flatten()
+            .filter_map(|file| {
+                let id = file.get("id")?.as_str()?;
+                let mime_type = file.get("mimeType").and_then(Value::as_str).unwrap_or("");
+                let name = file.get("name").and_then(Value::as_str).unwrap_or(id);
+                let uri = format!("gdrive://{}/{id}", resource_kind(mime_type));
+                Some(Resource::new(uri, name).with_mime_type(mime_type))
+            })
+            .collect())
+    }
+
+    async fn read_file(
+        &self,
+        uri: &str,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> Result<ReadResourceResult, String> {
+        let api = self.api(ctx);
+        let path = format!("{FILES}/{}", id_segment(id)?);
+        let file = api
+            .json(
+                Method::GET,
+                &path,
+                &[("fields", "mimeType".to_owned())],
+                None,
+            )
+            .await?;
+        let mime_type = file
+            .get("mimeType")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let (content_type, raw) = match export_type(&mime_type) {
+            Some(exported) => {
+                let query = [("mimeType", exported.to_owned())];
+                let raw = api
+                    .bytes(Method::GET, &format!("{path}/export"), &query)
+                    .await?;
+                (exported.to_owned(), raw)
+            }
+            None => {
+                let query = [("alt", "media".to_owned())];
+                (mime_type, api.bytes(Method::GET, &path, &query).await?)
+            }
+        };
+        let contents = if is_text(&content_type) {
+            ResourceContents::text(String::from_utf8_lossy(&raw.bytes), uri)
+        } else {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&raw.bytes);
+            ResourceContents::blob(encoded, uri)
+        };
+        Ok(ReadResourceResult::new(vec![
+            contents.with_mime_type(content_type)
+        ]))
+    }
+}
+
 impl McpServer for Gdrive {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move { self.files(ctx).await.map_err(McpError::internal) }.boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let id = resource_id(uri).ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            self.read_file(uri, id, ctx)
+                .await
+                .map_err(|why| McpError::internal(why).into())
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
@@ -456,6 +600,29 @@ mod tests {
             )
         );
         assert!(mime_type("text/plain\r\nX-Evil: 1").is_err());
+    }
+
+    #[test]
+    fn resource_uris_name_the_kind_and_the_id() {
+        assert_eq!(
+            resource_kind("application/vnd.google-apps.folder"),
+            "folder"
+        );
+        assert_eq!(resource_kind("application/pdf"), "file");
+        assert_eq!(resource_id("gdrive://document/abc"), Some("abc"));
+        for bad in [
+            "gdrive://document/",
+            "gdrive://x/a/b",
+            "other://file/a",
+            "gdrive://a",
+        ] {
+            assert_eq!(resource_id(bad), None, "{bad}");
+        }
+        assert_eq!(
+            export_type("application/vnd.google-apps.document"),
+            Some("text/markdown")
+        );
+        assert_eq!(export_type("application/pdf"), None);
     }
 
     #[test]

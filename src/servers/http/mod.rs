@@ -631,6 +631,18 @@ impl Api<'_> {
         self.send(method, path, query, body).await
     }
 
+    /// `method` on `path` with `query`, answered with bytes rather than JSON (a file's
+    /// content, an export): the bytes and their content type, or the sentence a tool error
+    /// should say.
+    pub async fn bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<call::RawAnswer, String> {
+        self.send_raw(method, path, query, ApiBody::None).await
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -638,6 +650,27 @@ impl Api<'_> {
         query: &[(&str, String)],
         body: ApiBody<'_>,
     ) -> Result<Value, String> {
+        let raw = self.send_raw(method, path, query, body).await?;
+        call::json_answer(raw, |_| None)
+            .map(|answer| answer.body)
+            .map_err(|failure| {
+                explain(
+                    failure,
+                    self.manifest,
+                    &self.ctx.user_id,
+                    self.upstream.timeout,
+                )
+            })
+    }
+
+    /// One request with the user's credentials (one refresh and retry on a 401).
+    async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ApiBody<'_>,
+    ) -> Result<call::RawAnswer, String> {
         let user = &self.ctx.user_id;
         let mut secret = match self.manifest.auth.kind {
             AuthKind::None => None,
@@ -683,17 +716,15 @@ impl Api<'_> {
             }
             Ok(builder)
         };
-        let mut outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+        let mut outcome = call::exchange_raw(self.upstream, || make(secret.as_deref())).await;
         if let (Err(Failure::Unauthorized), Some(rejected)) = (&outcome, secret.clone()) {
             secret = match self.ctx.credentials.after_rejection(&rejected).await {
                 Ok(credentials) => secret_of(self.manifest, &credentials),
                 Err(err) => return Err(err.to_string()),
             };
-            outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+            outcome = call::exchange_raw(self.upstream, || make(secret.as_deref())).await;
         }
-        outcome
-            .map(|answer| answer.body)
-            .map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
+        outcome.map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
     }
 }
 
