@@ -255,3 +255,63 @@ async fn drive_files_are_resources_exported_or_downloaded() {
     assert_eq!(pdf["result"]["contents"][0]["mimeType"], "application/pdf");
     upstream.verify().await;
 }
+
+#[tokio::test]
+async fn google_docs_are_resources_read_as_plain_text() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/files"))
+        .and(header("authorization", "Bearer ya29.docs"))
+        .and(query_param(
+            "q",
+            "mimeType='application/vnd.google-apps.document'",
+        ))
+        .and(query_param("pageSize", "20"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "files": [
+            { "id": "d1", "name": "Plan", "mimeType": "application/vnd.google-apps.document" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/documents/d1"))
+        .and(header("authorization", "Bearer ya29.docs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "body": { "content": [
+            { "endIndex": 1, "sectionBreak": {} },
+            { "endIndex": 7, "paragraph": { "elements": [{ "textRun": { "content": "Title\n" } }] } },
+            { "endIndex": 30, "table": { "tableRows": [{ "tableCells": [
+                { "content": [{ "paragraph": { "elements": [{ "textRun": { "content": "cell\n" } }] } }] }
+            ] }] } }
+        ] } })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let tokens =
+        json!({ "access_token": "ya29.docs", "refresh_token": "r1", "expires_at": 4102444800_i64 });
+    let mut client = shipped_server(root.path(), "gdocs", tokens, &upstream.uri());
+    let listed = client
+        .request(
+            1,
+            "resources/list",
+            json!({ "_meta": common::modern_meta() }),
+        )
+        .await;
+    assert_eq!(
+        listed["result"]["resources"][0]["uri"], "gdocs://document/d1",
+        "{listed}"
+    );
+    assert_eq!(listed["result"]["resources"][0]["name"], "Plan");
+    let read = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "gdocs://document/d1", "_meta": common::modern_meta() }),
+        )
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "Title\ncell\n",
+        "{read}"
+    );
+    upstream.verify().await;
+}

@@ -5,18 +5,25 @@
 //! words the messages as guMCP does, with the messages as structured content; send_email turns
 //! comma-separated addresses into Graph's recipients. The runtime's `Api` does the credentials,
 //! the refresh-and-retry on 401 and the wording of upstream failures.
+//!
+//! Resources are guMCP's: each mail folder as `outlook://folder/{id}`, described with its count
+//! of emails; reading one lists its 25 newest messages (id, subject, sender, date, read or not)
+//! as text.
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
-use crate::servers::kit::{answer, id_segment, required_text, text, tool, tool_error};
+use crate::servers::kit::{
+    answer, id_segment, required_text, text, text_resource, tool, tool_error,
+};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 /// Graph's well-known folder names, used as they are rather than looked up.
 const WELL_KNOWN_FOLDERS: [&str; 7] = [
@@ -28,6 +35,11 @@ const WELL_KNOWN_FOLDERS: [&str; 7] = [
     "junkemail",
     "outbox",
 ];
+
+/// What every folder resource's URI starts with; the folder id follows.
+const FOLDER_URI: &str = "outlook://folder/";
+/// Messages a folder resource shows, as many as guMCP's.
+const FOLDER_MESSAGES: &str = "25";
 
 /// The largest page Graph's message list gives.
 const MAX_COUNT: i64 = 1000;
@@ -232,9 +244,131 @@ impl Outlook {
     }
 }
 
+/// A folder of Graph's list as guMCP's resource; `None` without an id.
+fn folder_resource(folder: &Value) -> Option<Resource> {
+    let id = folder.get("id")?.as_str()?;
+    let name = folder
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown Folder");
+    let count = folder
+        .get("totalItemCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Some(
+        Resource::new(format!("{FOLDER_URI}{id}"), name)
+            .with_description(format!("{name} folder with {count} emails"))
+            .with_mime_type("application/outlook.folder"),
+    )
+}
+
+/// A folder's messages as guMCP's resource text.
+fn folder_text(messages: &[Value]) -> String {
+    if messages.is_empty() {
+        return "No emails found in this folder".to_owned();
+    }
+    let entries: Vec<String> = messages
+        .iter()
+        .map(|message| {
+            let field = |pointer: &str, default: &str| {
+                message
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or(default)
+                    .to_owned()
+            };
+            let read = message
+                .get("isRead")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            format!(
+                "ID: outlook://email/{}\nSubject: {}\nFrom: {} <{}>\nDate: {}\nStatus: {}\n",
+                field("/id", ""),
+                field("/subject", "No Subject"),
+                field("/from/emailAddress/name", ""),
+                field("/from/emailAddress/address", "Unknown"),
+                field("/receivedDateTime", ""),
+                if read { "Read" } else { "Unread" }
+            )
+        })
+        .collect();
+    entries.join("\n---\n")
+}
+
 impl McpServer for Outlook {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         tools()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            let folders = self
+                .api(ctx)
+                .json(
+                    Method::GET,
+                    "/me/mailFolders",
+                    &[("$top", "250".to_owned())],
+                    None,
+                )
+                .await
+                .map_err(McpError::internal)?;
+            let listed = folders.get("value").and_then(Value::as_array);
+            Ok(listed
+                .into_iter()
+                .flatten()
+                .filter_map(folder_resource)
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let id = uri
+                .strip_prefix(FOLDER_URI)
+                .and_then(|id| id_segment(id).ok())
+                .filter(|id| !id.contains("%2F"))
+                .ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let query = [
+                (
+                    "$select",
+                    "id,subject,from,receivedDateTime,isRead".to_owned(),
+                ),
+                ("$top", FOLDER_MESSAGES.to_owned()),
+                ("$orderby", "receivedDateTime desc".to_owned()),
+            ];
+            let listed = self
+                .api(ctx)
+                .json(
+                    Method::GET,
+                    &format!("/me/mailFolders/{id}/messages"),
+                    &query,
+                    None,
+                )
+                .await
+                .map_err(McpError::internal)?;
+            let messages = listed
+                .get("value")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            Ok(text_resource(uri, folder_text(&messages), "text/plain"))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
