@@ -86,6 +86,8 @@ struct Expected {
     answer: Option<Value>,
     /// A plain-text answer (a file's content).
     answer_text: Option<String>,
+    /// A binary answer (a document), in standard base64.
+    answer_base64: Option<String>,
 }
 
 fn ok() -> u16 {
@@ -144,10 +146,21 @@ impl Respond for ScriptedUpstream {
             Some(at) => {
                 let expected = script.pending.remove(at);
                 let answer = ResponseTemplate::new(expected.status);
-                match (expected.answer, expected.answer_text) {
-                    (Some(body), _) => answer.set_body_json(body),
-                    (None, Some(text)) => answer.set_body_raw(text, "text/plain"),
-                    (None, None) => answer,
+                match (
+                    expected.answer,
+                    expected.answer_text,
+                    expected.answer_base64,
+                ) {
+                    (Some(body), _, _) => answer.set_body_json(body),
+                    (None, Some(text), _) => answer.set_body_raw(text, "text/plain"),
+                    (None, None, Some(encoded)) => {
+                        use base64::Engine;
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(encoded)
+                            .expect("answer_base64 is base64");
+                        answer.set_body_raw(bytes, "application/octet-stream")
+                    }
+                    (None, None, None) => answer,
                 }
             }
             None => {
@@ -600,4 +613,4 @@ fn the_servers_command_lists_them() {
     assert!(!listed.contains("skipped"), "{listed}");
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive);
+fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word);
