@@ -1,4 +1,4 @@
-//! outlook's resources against a mock of Microsoft Graph: mail folders listed as
+//! outlook's (and word's) resources against a mock of Microsoft Graph: mail folders listed as
 //! `outlook://folder/{id}` with their counts, a folder read as its newest messages in guMCP's
 //! words. Its tools are covered by `tests/fixtures.rs`, its provider by
 //! `tests/provider_microsoft.rs`.
@@ -67,5 +67,56 @@ async fn mail_folders_are_resources_read_as_their_newest_messages() {
         )
         .await;
     assert!(missing.get("error").is_some(), "{missing}");
+    upstream.verify().await;
+}
+
+/// word's resources (the same Graph, the same provider): documents listed as
+/// `word://file/{id}`, read as their details.
+#[tokio::test]
+async fn word_documents_are_resources_read_as_their_details() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/me/drive/root/search(q=%27.docx%27)"))
+        .and(header("authorization", "Bearer EwB.word"))
+        .and(query_param("$top", "50"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [
+            { "id": "w1", "name": "Plan.docx" }, { "id": "x1", "name": "data.xlsx" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me/drive/items/w1"))
+        .and(header("authorization", "Bearer EwB.word"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "w1", "name": "Plan.docx", "size": 1178,
+            "@microsoft.graph.downloadUrl": "https://public.example/w1"
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let tokens = json!({ "access_token": "EwB.word", "refresh_token": "M.r1", "expires_at": 4102444800_i64 });
+    let mut client = shipped_server(root.path(), "word", tokens, &upstream.uri());
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    let resources = listed["result"]["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 1, "{listed}");
+    assert_eq!(resources[0]["uri"], "word://file/w1");
+    let read = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "word://file/w1", "_meta": modern_meta() }),
+        )
+        .await;
+    let details: serde_json::Value =
+        serde_json::from_str(read["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        details["downloadUrl"], "https://public.example/w1",
+        "{read}"
+    );
+    assert_eq!(details["size"], 1178);
     upstream.verify().await;
 }

@@ -9,22 +9,30 @@
 //! (a small archive cannot unpack without end). Answers are guMCP's JSON objects; the lists
 //! answer one block per document. The runtime's `Api` does the credentials, the
 //! refresh-and-retry on 401 and the wording of upstream failures.
+//!
+//! Resources are guMCP's: the Word documents Graph's search finds (50) as `word://file/{id}`,
+//! read as the document's details in JSON (name, links, dates, size, download URL).
 
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, Upstream};
-use crate::servers::kit::{answer, id_segment, required_text, segment, text, tool};
+use crate::servers::kit::{answer, id_segment, required_text, segment, text, text_resource, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 const DOCX_MIME: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 const LISTED_FIELDS: &str = "id,name,webUrl,lastModifiedDateTime,size,createdDateTime,file";
+/// What every document resource's URI starts with; the file id follows.
+const FILE_URI: &str = "word://file/";
+/// Documents listed as resources, as many as guMCP's.
+const LISTED_DOCUMENTS: u64 = 50;
 /// The part of a .docx that holds the body.
 const DOCUMENT_PART: &str = "word/document.xml";
 
@@ -526,8 +534,67 @@ impl Word {
 }
 
 impl McpServer for Word {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         tools()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            let found = self
+                .search(ctx, ".docx", LISTED_DOCUMENTS)
+                .await
+                .map_err(McpError::internal)?;
+            Ok(found
+                .iter()
+                .filter_map(|item| {
+                    let id = item.get("id")?.as_str()?;
+                    let name = item.get("name").and_then(Value::as_str).unwrap_or(id);
+                    Some(Resource::new(format!("{FILE_URI}{id}"), name).with_mime_type(DOCX_MIME))
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let id = uri
+                .strip_prefix(FILE_URI)
+                .and_then(|id| id_segment(id).ok())
+                .filter(|id| !id.contains("%2F"))
+                .ok_or_else(|| CallError::ResourceNotFound(uri.into()))?;
+            let item = self
+                .api(ctx)
+                .json(Method::GET, &format!("/me/drive/items/{id}"), &[], None)
+                .await
+                .map_err(McpError::internal)?;
+            let details = json!({
+                "id": item.get("id"),
+                "name": item.get("name"),
+                "webUrl": item.get("webUrl"),
+                "lastModifiedDateTime": item.get("lastModifiedDateTime"),
+                "size": item.get("size"),
+                "createdDateTime": item.get("createdDateTime"),
+                "downloadUrl": item.get("@microsoft.graph.downloadUrl"),
+            });
+            let text = serde_json::to_string_pretty(&details).unwrap_or_default();
+            Ok(text_resource(uri, text, "application/json"))
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
