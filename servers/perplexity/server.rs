@@ -3,7 +3,8 @@
 //! its answer is more than a part of Perplexity's: with `return_related` the related questions
 //! Perplexity found follow the answer's text, as guMCP writes them. Its recency filter takes
 //! guMCP's values, `year` and `none` included; `none` sends no filter (guMCP sent the word,
-//! which the API does not know).
+//! which the API does not know). The prompt search_with_recency likewise leaves the time range
+//! out of its text for `none` or an unknown value, as guMCP's.
 
 use std::sync::Arc;
 
@@ -142,6 +143,13 @@ impl McpServer for Perplexity {
         arguments: JsonObject,
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<GetPromptResult, CallError>> {
+        let mut arguments = arguments;
+        // guMCP's `none` (and any value it does not know) means no time range in the text.
+        if text(&arguments, "recency")
+            .is_some_and(|recency| recency == "none" || !RECENCY_FILTERS.contains(&recency))
+        {
+            arguments.remove("recency");
+        }
         self.declared.get_prompt(name, arguments, ctx)
     }
 
