@@ -158,3 +158,8 @@ async fn outlook_inbox() {
 async fn onedrive_root() {
     smoke("onedrive", "list_files", json!({})).await;
 }
+
+#[tokio::test]
+async fn word_documents() {
+    smoke("word", "list_documents", json!({ "limit": 1 })).await;
+}
