@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers");
+    // Read when the script runs, not when it was compiled: a copied `target/` (another
+    // checkout's) must not make the script scan the other checkout's servers.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_owned());
+    let root = Path::new(&manifest_dir).join("servers");
     // A folder here is scanned whole: an added, removed or edited file reruns this script.
     println!("cargo:rerun-if-changed={}", root.display());
     let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)

@@ -136,6 +136,14 @@ pub struct ServersSettings {
     /// The largest upstream answer body read (servers' APIs, token endpoints, the credentials
     /// API): all users share the process's memory, so one huge answer must not take it.
     pub max_response_bytes: usize,
+    /// Whether a tool that fetches a file the user names by URL (gdrive's `replace_file`) may
+    /// fetch it from a loopback, private or link-local address. Off: on a shared host such a
+    /// URL would reach the host's own network (tests and single-user setups turn it on).
+    pub fetch_private_urls: bool,
+    /// The folder whose files tools that read or write files of this machine (onedrive's
+    /// `upload_file` and `download_file`) may use; their paths are taken inside it. Unset:
+    /// those tools refuse, as a shared host's files are nobody's to upload.
+    pub local_files_dir: Option<PathBuf>,
 }
 
 impl Default for ServersSettings {
@@ -145,6 +153,8 @@ impl Default for ServersSettings {
             base_urls: Default::default(),
             max_retry_wait_secs: 10,
             max_response_bytes: 16 << 20,
+            fetch_private_urls: false,
+            local_files_dir: None,
         }
     }
 }

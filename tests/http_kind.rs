@@ -67,7 +67,12 @@ async fn top_and_latest_stories_follow_each_id_up_to_the_limit() {
     let items = top["structuredContent"]["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["title"], "Story 1");
-    assert!(text(&top).contains("\"Story 2\""));
+    // One text block per story, as guMCP answers a list.
+    assert_eq!(top["content"].as_array().map(Vec::len), Some(2), "{top}");
+    assert!(top["content"][1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("\"Story 2\""));
     let latest = call(&mut client, 2, "get_latest_posts", json!({ "limit": 2 })).await;
     assert_eq!(latest["structuredContent"]["items"][1]["id"], 5);
     upstream.verify().await;

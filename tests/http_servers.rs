@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 9] = [
+const SERVERS: [(&str, usize); 16] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -20,6 +20,13 @@ const SERVERS: [(&str, usize); 9] = [
     ("gsheets", 9),
     ("gcalendar", 6),
     ("perplexity", 2),
+    ("gdrive", 12),
+    ("gdocs", 5),
+    ("gmeet", 6),
+    ("youtube", 9),
+    ("outlook", 2),
+    ("onedrive", 7),
+    ("word", 7),
 ];
 
 async fn post(
@@ -80,6 +87,21 @@ async fn every_integration_is_served_over_http() {
     .unwrap();
     let served = common::serve(Some(&config), &[]).await;
     let client = gumcp_actors::upstream::client(WAIT).expect("the HTTP client builds");
+
+    let health: Value = client
+        .get(format!("{}/health_check", served.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (server, _) in SERVERS {
+        let listed = health["servers"]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|name| name == server));
+        assert!(listed, "{server} is not in /health_check: {health}");
+    }
 
     for (server, tools) in SERVERS {
         let url = format!("{}/{server}/alice/mcp", served.url);

@@ -118,3 +118,48 @@ async fn gsheets_sheet_names() {
 async fn perplexity_search() {
     smoke("perplexity", "search", json!({ "query": "What is MCP?" })).await;
 }
+
+#[tokio::test]
+async fn gdrive_search() {
+    smoke("gdrive", "search", json!({ "query": "a" })).await;
+}
+
+#[tokio::test]
+async fn gdocs_search() {
+    smoke("gdocs", "search_docs", json!({ "query": "a" })).await;
+}
+
+#[tokio::test]
+async fn gmeet_meetings_of_a_day() {
+    smoke(
+        "gmeet",
+        "fetch_meetings_by_date",
+        json!({ "date": "2025-01-06" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn youtube_search() {
+    smoke(
+        "youtube",
+        "search_videos",
+        json!({ "query": "model context protocol" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn outlook_inbox() {
+    smoke("outlook", "read_emails", json!({ "count": 1 })).await;
+}
+
+#[tokio::test]
+async fn onedrive_root() {
+    smoke("onedrive", "list_files", json!({})).await;
+}
+
+#[tokio::test]
+async fn word_documents() {
+    smoke("word", "list_documents", json!({ "limit": 1 })).await;
+}

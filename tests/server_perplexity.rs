@@ -167,4 +167,18 @@ async fn both_prompts_fill_in_their_arguments() {
         )
         .await;
     assert!(text(&plain).ends_with("\n\nsort a list"), "{plain}");
+    // guMCP's `none` (or a value it does not know) leaves the time range out.
+    for (id, recency) in [(5, "none"), (6, "decade")] {
+        let unbounded = client
+            .request(
+                id,
+                "prompts/get",
+                get(
+                    "search_with_recency",
+                    json!({ "query": "mcp", "recency": recency }),
+                ),
+            )
+            .await;
+        assert!(text(&unbounded).ends_with("Search for: mcp"), "{unbounded}");
+    }
 }

@@ -305,8 +305,8 @@ impl Flight {
             .get("token_uri")
             .or_else(|| app.extra.get("token_url"))
             .and_then(|url| url.as_str())
-            .unwrap_or(token_url)
-            .to_owned();
+            .unwrap_or(token_url);
+        let token_url = app.endpoint(token_url);
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
             let http = CappedClient {

@@ -73,7 +73,8 @@ pub fn authorization_to(
         .map_err(|err| ConnectError::Setup(format!("redirect_uri {redirect_text:?}: {err}")))?;
     let authorize = spec
         .authorize_url
-        .clone()
+        .as_deref()
+        .map(|url| app.endpoint(url))
         .ok_or_else(|| ConnectError::Setup("the server declares no auth.authorize_url".into()))?;
     let client =
         BasicClient::new(ClientId::new(app.client_id.clone()))
@@ -97,6 +98,11 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("access_type", "offline")
                 .add_extra_param("prompt", "consent");
+        }
+        OAuthProvider::Microsoft => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("response_mode", "query");
         }
         OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
@@ -278,7 +284,9 @@ pub async fn exchange(
     let token_url = spec
         .token_url
         .as_deref()
+        .map(|url| app.endpoint(url))
         .ok_or_else(|| ConnectError::Setup("the server declares no auth.token_url".into()))?;
+    let token_url = token_url.as_str();
     let redirect = authorization.redirect.as_str();
     if spec.provider == OAuthProvider::Slack {
         return slack_exchange(http, app, token_url, redirect, code, authorization.verifier).await;
@@ -483,6 +491,76 @@ mod tests {
             Some("S256")
         );
         assert_eq!(auth.redirect.port(), Some(8765));
+    }
+
+    #[test]
+    fn microsoft_signs_in_to_the_apps_tenant_with_offline_access() {
+        let mut spec = spec(OAuthProvider::Microsoft, None);
+        spec.authorize_url =
+            Some("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize".into());
+        spec.scopes = vec![
+            "https://graph.microsoft.com/Mail.Send".into(),
+            "offline_access".into(),
+        ];
+        let auth = authorization(&app(), &spec).unwrap();
+        assert_eq!(auth.url.path(), "/common/oauth2/v2.0/authorize");
+        assert_eq!(param(&auth.url, "response_mode").as_deref(), Some("query"));
+        assert_eq!(
+            param(&auth.url, "scope").as_deref(),
+            Some("https://graph.microsoft.com/Mail.Send offline_access")
+        );
+        assert_eq!(
+            param(&auth.url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        let mut tenant_app = app();
+        tenant_app
+            .extra
+            .insert("tenant_id".into(), json!("contoso.onmicrosoft.com"));
+        let auth = authorization(&tenant_app, &spec).unwrap();
+        assert_eq!(
+            auth.url.path(),
+            "/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+        );
+    }
+
+    #[tokio::test]
+    async fn microsoft_trades_the_code_at_the_tenants_token_endpoint() {
+        let microsoft = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/contoso/oauth2/v2.0/token"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("client_secret=secret"))
+            .and(body_string_contains("code_verifier="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "token_type": "Bearer", "scope": "https://graph.microsoft.com/Mail.Send",
+                "expires_in": 3599, "access_token": "EwB.first", "refresh_token": "M.r1"
+            })))
+            .expect(1)
+            .mount(&microsoft)
+            .await;
+        let spec = spec(
+            OAuthProvider::Microsoft,
+            Some(format!("{}/{{tenant}}/oauth2/v2.0/token", microsoft.uri())),
+        );
+        let mut tenant_app = app();
+        tenant_app
+            .extra
+            .insert("tenant_id".into(), json!("contoso"));
+        let auth = authorization(&tenant_app, &spec).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &tenant_app,
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("EwB.first"));
+        assert_eq!(creds.refresh_token.as_deref(), Some("M.r1"));
     }
 
     #[test]

@@ -122,6 +122,32 @@ pub struct OAuthApp {
     pub extra: Map<String, Value>,
 }
 
+/// The tenant of the Microsoft identity platform an app signs in to when its `oauth.json`
+/// names none: `common` (work, school and personal accounts).
+pub const DEFAULT_TENANT: &str = "common";
+
+impl OAuthApp {
+    /// An endpoint URL of the app's provider with `{tenant}` filled from the app's `tenant_id`
+    /// (or `tenant`), else [`DEFAULT_TENANT`] — the Microsoft identity platform's endpoints name
+    /// the tenant in their path. The tenant is encoded as one path segment.
+    pub fn endpoint(&self, url: &str) -> String {
+        if !url.contains("{tenant}") {
+            return url.to_owned();
+        }
+        let tenant = ["tenant_id", "tenant"]
+            .iter()
+            .find_map(|key| self.extra.get(*key).and_then(Value::as_str))
+            .filter(|tenant| !tenant.trim().is_empty())
+            .unwrap_or(DEFAULT_TENANT);
+        const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_');
+        let encoded = percent_encoding::utf8_percent_encode(tenant.trim(), SEGMENT).to_string();
+        url.replace("{tenant}", &encoded)
+    }
+}
+
 impl TryFrom<Map<String, Value>> for OAuthApp {
     type Error = String;
 
@@ -267,6 +293,33 @@ mod tests {
         assert!(
             !shown.contains("tok-123") && !shown.contains("key-456"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn microsoft_endpoints_name_the_apps_tenant_or_common() {
+        let url = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token";
+        let app = |extra: Value| OAuthApp {
+            client_id: "cid".into(),
+            client_secret: None,
+            redirect_uri: None,
+            extra: extra.as_object().cloned().unwrap_or_default(),
+        };
+        assert_eq!(
+            app(json!({})).endpoint(url),
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            app(json!({ "tenant_id": "contoso.onmicrosoft.com" })).endpoint(url),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            app(json!({ "tenant": "a/../b?x" })).endpoint(url),
+            "https://login.microsoftonline.com/a%2F..%2Fb%3Fx/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            app(json!({})).endpoint("https://x/token"),
+            "https://x/token"
         );
     }
 }

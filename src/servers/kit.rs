@@ -46,22 +46,31 @@ pub fn id_segment(value: &str) -> Result<String, String> {
     Ok(segment(value))
 }
 
-/// The answer as text (the text itself for a string, pretty JSON otherwise) and as structured
-/// content, which must be an object: lists become `{"items": […]}`, other values
-/// `{"result": …}`.
+/// The answer as guMCP gives it — a list as one text block per item (clients and saved Gumloop
+/// flows loop over `content[]`), anything else as one block; each block the text itself for a
+/// string, pretty JSON otherwise — and beside it as structured content, which must be an
+/// object: lists become `{"items": […]}`, other values `{"result": …}`.
 pub fn success(value: Value) -> CallToolResult {
-    let text = match &value {
-        Value::String(text) => text.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    let blocks = match &value {
+        Value::Array(items) => items.iter().map(text_block).collect(),
+        other => vec![text_block(other)],
     };
     let structured = match value {
         Value::Object(object) => Value::Object(object),
         Value::Array(items) => json!({ "items": items }),
         other => json!({ "result": other }),
     };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    let mut result = CallToolResult::success(blocks);
     result.structured_content = Some(structured);
     result
+}
+
+/// One value as a text block: a string as it is, anything else as pretty JSON.
+fn text_block(value: &Value) -> ContentBlock {
+    ContentBlock::text(match value {
+        Value::String(text) => text.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    })
 }
 
 /// A tool's outcome as its answer: the value as [`success`] shapes it, or the failure's
@@ -100,8 +109,18 @@ mod tests {
 
     #[test]
     fn answers_are_text_and_an_object() {
-        let list = success(json!([1, 2]));
-        assert_eq!(list.structured_content, Some(json!({ "items": [1, 2] })));
+        let list = success(json!([{ "id": 1 }, "two"]));
+        assert_eq!(
+            list.structured_content,
+            Some(json!({ "items": [{ "id": 1 }, "two"] }))
+        );
+        let texts: Vec<_> = list
+            .content
+            .iter()
+            .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+            .collect();
+        assert_eq!(texts, ["{\n  \"id\": 1\n}", "two"]);
+        assert!(success(json!([])).content.is_empty());
         let text = success(json!("done"));
         assert_eq!(text.structured_content, Some(json!({ "result": "done" })));
         assert_eq!(tool_error("no").is_error, Some(true));

@@ -127,6 +127,10 @@ pub enum OAuthProvider {
     Github,
     /// Takes the client credentials as HTTP Basic authentication at its token endpoint.
     Notion,
+    /// The Microsoft identity platform (v2 endpoints): `{tenant}` in the endpoint URLs is the
+    /// OAuth app's `tenant_id` (default `common`); refresh tokens rotate, and each new one is
+    /// saved before the access token is used.
+    Microsoft,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

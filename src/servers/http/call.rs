@@ -10,7 +10,7 @@ use reqwest::{StatusCode, Url};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{fill_template, BodyErrors, BodyKind, HttpTool, Method};
+use super::spec::{fill_template, query_value, BodyErrors, BodyKind, HttpTool, Method};
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
@@ -252,6 +252,14 @@ async fn traced_send(
     sent
 }
 
+/// A successful answer as it came: its bytes and their type (a file, an export).
+pub struct RawAnswer {
+    pub status: u16,
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    pub next_link: Option<String>,
+}
+
 /// Sends the request `make` builds (again, after waiting out a short `Retry-After` once) and
 /// reads its JSON answer, or says why there is none; `body_failure` finds failures an
 /// upstream reports inside a 200 answer.
@@ -260,6 +268,39 @@ pub async fn exchange(
     make: impl Fn() -> Result<reqwest::RequestBuilder, Failure>,
     body_failure: impl Fn(&Value) -> Option<String>,
 ) -> Result<Answer, Failure> {
+    let raw = exchange_raw(upstream, make).await?;
+    json_answer(raw, body_failure)
+}
+
+/// A raw answer's JSON (`null` for an empty body), or the failure it reports.
+pub fn json_answer(
+    raw: RawAnswer,
+    body_failure: impl Fn(&Value) -> Option<String>,
+) -> Result<Answer, Failure> {
+    if raw.bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Answer {
+            body: Value::Null,
+            next_link: None,
+        });
+    }
+    let body: Value = serde_json::from_slice(&raw.bytes).map_err(|_| Failure::NotJson)?;
+    if let Some(message) = body_failure(&body) {
+        return Err(Failure::Status {
+            status: raw.status,
+            message,
+        });
+    }
+    Ok(Answer {
+        body,
+        next_link: raw.next_link,
+    })
+}
+
+/// [`exchange`] without reading the answer as JSON: the bytes of a successful answer.
+pub async fn exchange_raw(
+    upstream: &Upstream,
+    make: impl Fn() -> Result<reqwest::RequestBuilder, Failure>,
+) -> Result<RawAnswer, Failure> {
     let mut retried_after_wait = false;
     loop {
         let response = traced_send(upstream, make()?).await?;
@@ -287,6 +328,11 @@ pub async fn exchange(
                 status: status.as_u16(),
             });
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let bytes = read_capped(response, upstream.max_response_bytes)
             .await
             .map_err(read_failure)?;
@@ -296,20 +342,12 @@ pub async fn exchange(
                 message: upstream_message(&bytes),
             });
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Answer {
-                body: Value::Null,
-                next_link: None,
-            });
-        }
-        let body: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::NotJson)?;
-        if let Some(message) = body_failure(&body) {
-            return Err(Failure::Status {
-                status: status.as_u16(),
-                message,
-            });
-        }
-        return Ok(Answer { body, next_link });
+        return Ok(RawAnswer {
+            status: status.as_u16(),
+            bytes,
+            content_type,
+            next_link,
+        });
     }
 }
 
@@ -421,8 +459,8 @@ fn build(
     }
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
-        for (param, arg) in &tool.query {
-            if let Some(value) = arguments.get(arg).and_then(as_text) {
+        for (param, entry) in &tool.query {
+            if let Some(value) = query_value(entry, arguments, as_text) {
                 query.push((param.clone(), value));
             }
         }
@@ -462,7 +500,7 @@ fn with_body(
     let used: Vec<String> = tool
         .path_args()
         .into_iter()
-        .chain(tool.query.values().cloned())
+        .chain(tool.query_args())
         .collect();
     let body_args: JsonObject = arguments
         .iter()

@@ -27,7 +27,7 @@ use super::{json_object, CallError, Features, McpServer, RequestContext, ServerF
 use crate::auth::credentials::Credentials;
 use crate::protocol::error::McpError;
 use call::{BaseUrl, Failure, Page, Request};
-use spec::{render_prompt, HttpTool, Pagination};
+use spec::{fill_text, render_prompt, HttpTool, Pagination};
 
 /// What every `http` server shares: the pooled client, timeouts, and base-URL overrides.
 #[derive(Clone)]
@@ -45,6 +45,11 @@ pub struct Upstream {
     /// their spans and `gumcp_upstream_request_duration_seconds`.
     pub server: Arc<str>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `servers.fetch_private_urls`: whether [`Upstream::fetch_file`] may reach loopback,
+    /// private and link-local addresses.
+    pub fetch_private_urls: bool,
+    /// `servers.local_files_dir`: the only folder whose files tools may read or write.
+    pub local_files_dir: Option<Arc<std::path::Path>>,
 }
 
 /// How many `each` follow-up requests run at once.
@@ -182,6 +187,9 @@ impl HttpServer {
                 }
             }
         };
+        if let (Value::Null, Some(empty)) = (&answer, &tool.result.empty) {
+            return Ok(success(Value::String(fill_text(empty, &arguments))));
+        }
         let picked = if tool.each.is_some() {
             answer
         } else {
@@ -417,6 +425,8 @@ impl Upstream {
             max_response_bytes: settings.servers.max_response_bytes,
             server: Arc::from(""),
             metrics,
+            fetch_private_urls: settings.servers.fetch_private_urls,
+            local_files_dir: settings.servers.local_files_dir.as_deref().map(Arc::from),
         })
     }
 }
@@ -456,6 +466,139 @@ impl Upstream {
     }
 }
 
+/// A file fetched from a URL a user named: its bytes and the type its server gave.
+pub struct FetchedFile {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+impl Upstream {
+    /// Fetches the file at `url`, a URL a user gave (a file to upload elsewhere): http(s) only,
+    /// no redirects followed, within the timeout and `servers.max_response_bytes`, and — unless
+    /// `servers.fetch_private_urls` — not from a loopback, private or link-local address
+    /// named by the URL (a host name is not resolved first: a name that resolves to such an
+    /// address is not caught). No credentials go with it. Failures never repeat the URL, whose
+    /// query may carry a token.
+    pub async fn fetch_file(&self, url: &str) -> Result<FetchedFile, String> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| "the url is not a valid URL".to_owned())?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("the url must be an http or https URL".to_owned());
+        }
+        if !self.fetch_private_urls && names_private_host(&parsed) {
+            return Err(
+                "the url names a local or private address, which this server does not fetch                  (servers.fetch_private_urls)"
+                    .to_owned(),
+            );
+        }
+        let response = self
+            .client
+            .get(parsed)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|err| format!("the file could not be fetched: {}", err.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "fetching the file answered HTTP {}",
+                status.as_u16()
+            ));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = crate::upstream::read_capped(response, self.max_response_bytes)
+            .await
+            .map_err(|err| format!("the file could not be read: {err}"))?;
+        Ok(FetchedFile {
+            bytes,
+            content_type,
+        })
+    }
+}
+
+impl Upstream {
+    /// The file `given` names inside `servers.local_files_dir`: a relative path is taken from
+    /// there, an absolute one must lie within it; `..` is refused, and so is a path whose real
+    /// location (symbolic links followed, for what exists of it) is outside the folder.
+    pub fn local_file(&self, given: &str) -> Result<std::path::PathBuf, String> {
+        use std::path::{Component, Path};
+        let Some(root) = self.local_files_dir.as_deref() else {
+            return Err(
+                "this server does not read or write files of its machine                  (servers.local_files_dir is not set)"
+                    .to_owned(),
+            );
+        };
+        let path = Path::new(given);
+        if given.trim().is_empty()
+            || path
+                .components()
+                .any(|part| matches!(part, Component::ParentDir))
+        {
+            return Err(format!(
+                "{given:?} is not a file path inside the local files folder"
+            ));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|err| format!("the local files folder cannot be used: {err}"))?;
+        let joined = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            root.join(path)
+        };
+        let existing = match joined.canonicalize() {
+            Ok(real) => real,
+            Err(_) => joined
+                .parent()
+                .and_then(|parent| parent.canonicalize().ok())
+                .ok_or_else(|| format!("the folder of {given:?} does not exist"))?,
+        };
+        if !existing.starts_with(&root) {
+            return Err(format!("{given:?} is outside the local files folder"));
+        }
+        Ok(joined)
+    }
+}
+
+/// Whether a URL's host is `localhost` or an address of this host or its networks.
+fn names_private_host(url: &reqwest::Url) -> bool {
+    use std::net::IpAddr;
+    let private = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| {
+                    v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+                })
+        }
+    };
+    let Some(host) = url.host_str() else {
+        return true;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => private(ip),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
+}
+
 impl Api<'_> {
     /// `method` on `path` (under the base URL) with `query` and an optional JSON `body`; the
     /// JSON answer, or the sentence a tool error should say.
@@ -466,6 +609,67 @@ impl Api<'_> {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, String> {
+        let body = body.map_or(ApiBody::None, ApiBody::Json);
+        self.send(method, path, query, body).await
+    }
+
+    /// `method` on `path` with `bytes` of `content_type` as the body (an upload: Drive's
+    /// multipart, a file's content); the JSON answer, or the sentence a tool error should say.
+    pub async fn upload(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<Value, String> {
+        let body = ApiBody::Raw {
+            content_type,
+            bytes,
+        };
+        self.send(method, path, query, body).await
+    }
+
+    /// `method` on `path` with `query`, answered with bytes rather than JSON (a file's
+    /// content, an export): the bytes and their content type, or the sentence a tool error
+    /// should say.
+    pub async fn bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<call::RawAnswer, String> {
+        self.send_raw(method, path, query, ApiBody::None).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ApiBody<'_>,
+    ) -> Result<Value, String> {
+        let raw = self.send_raw(method, path, query, body).await?;
+        call::json_answer(raw, |_| None)
+            .map(|answer| answer.body)
+            .map_err(|failure| {
+                explain(
+                    failure,
+                    self.manifest,
+                    &self.ctx.user_id,
+                    self.upstream.timeout,
+                )
+            })
+    }
+
+    /// One request with the user's credentials (one refresh and retry on a 401).
+    async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: ApiBody<'_>,
+    ) -> Result<call::RawAnswer, String> {
         let user = &self.ctx.user_id;
         let mut secret = match self.manifest.auth.kind {
             AuthKind::None => None,
@@ -497,23 +701,41 @@ impl Api<'_> {
             if !query.is_empty() {
                 builder = builder.query(&query);
             }
-            if let Some(body) = body {
-                builder = builder.json(body);
+            match body {
+                ApiBody::None => {}
+                ApiBody::Json(body) => builder = builder.json(body),
+                ApiBody::Raw {
+                    content_type,
+                    bytes,
+                } => {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(bytes.to_vec());
+                }
             }
             Ok(builder)
         };
-        let mut outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+        let mut outcome = call::exchange_raw(self.upstream, || make(secret.as_deref())).await;
         if let (Err(Failure::Unauthorized), Some(rejected)) = (&outcome, secret.clone()) {
             secret = match self.ctx.credentials.after_rejection(&rejected).await {
                 Ok(credentials) => secret_of(self.manifest, &credentials),
                 Err(err) => return Err(err.to_string()),
             };
-            outcome = call::exchange(self.upstream, || make(secret.as_deref()), |_| None).await;
+            outcome = call::exchange_raw(self.upstream, || make(secret.as_deref())).await;
         }
-        outcome
-            .map(|answer| answer.body)
-            .map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
+        outcome.map_err(|failure| explain(failure, self.manifest, user, self.upstream.timeout))
     }
+}
+
+/// The body of a request native code sends.
+#[derive(Clone, Copy)]
+enum ApiBody<'a> {
+    None,
+    Json(&'a Value),
+    Raw {
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
 }
 
 /// The `result.pick` part of an answer (all of it when unset or absent).
@@ -551,5 +773,34 @@ fn project_fields(value: Value, fields: &[String]) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_private_host;
+
+    #[test]
+    fn local_and_private_hosts_are_told_apart_from_public_ones() {
+        for local in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://a.localhost./x",
+            "http://10.1.2.3/x",
+            "http://169.254.169.254/latest",
+            "http://[::1]/x",
+            "http://[fd00::1]/x",
+            "http://[::ffff:192.168.0.1]/x",
+            "http://100.64.0.1/x",
+        ] {
+            assert!(names_private_host(&local.parse().unwrap()), "{local}");
+        }
+        for public in [
+            "https://example.com/a.pdf",
+            "https://8.8.8.8/x",
+            "http://[2001:db8::1]/x",
+        ] {
+            assert!(!names_private_host(&public.parse().unwrap()), "{public}");
+        }
     }
 }

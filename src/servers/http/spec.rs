@@ -18,7 +18,9 @@ pub struct HttpTool {
     pub method: Method,
     /// Path under the server's base URL; `{arg}` is replaced by that argument, URL-encoded.
     pub path: String,
-    /// Query parameters: parameter name → argument name; left out when the argument is.
+    /// Query parameters: parameter name → argument name; left out when the argument is. A
+    /// value with `{arg}` placeholders is a template instead (`"{date}T00:00:00Z"`), left out
+    /// when an argument it uses is. Constant parameters are written in `path` (`?part=id`).
     #[serde(default)]
     pub query: BTreeMap<String, String>,
     /// Headers sent with this tool's request (beside the server's own).
@@ -290,6 +292,9 @@ pub struct Projection {
     /// Keep only these fields of the (each) object; all fields when empty.
     #[serde(default)]
     pub fields: Vec<String>,
+    /// What to answer when the upstream answers with no body (a DELETE's 204): a template over
+    /// the arguments (`"File with ID {file_id} deleted successfully."`).
+    pub empty: Option<String>,
 }
 
 impl HttpTool {
@@ -304,6 +309,17 @@ impl HttpTool {
     /// The argument names the path template uses.
     pub fn path_args(&self) -> Vec<String> {
         placeholders(&self.path)
+    }
+
+    /// The argument names the query uses: the plain arguments and those of query templates.
+    pub fn query_args(&self) -> Vec<String> {
+        self.query
+            .values()
+            .flat_map(|value| match placeholders(value) {
+                used if used.is_empty() => vec![value.clone()],
+                used => used,
+            })
+            .collect()
     }
 
     /// Checks the declaration; the error is the reason, ready to print.
@@ -332,10 +348,21 @@ impl HttpTool {
                 )));
             }
         }
-        for (param, arg) in &self.query {
-            if !known(arg) {
+        for (param, value) in &self.query {
+            let used = match placeholders(value) {
+                used if used.is_empty() => vec![value.clone()],
+                used => used,
+            };
+            if let Some(arg) = used.iter().find(|arg| !known(arg)) {
                 return Err(at(format!(
                     "query {param:?} uses argument {arg:?}, which input_schema does not define"
+                )));
+            }
+        }
+        if let Some(empty) = &self.result.empty {
+            if let Some(arg) = placeholders(empty).into_iter().find(|arg| !known(arg)) {
+                return Err(at(format!(
+                    "result.empty uses {{{arg}}}, which input_schema does not define"
                 )));
             }
         }
@@ -405,8 +432,31 @@ impl HttpTool {
     }
 }
 
+/// The value of one `query` entry (see [`HttpTool::query`]): the argument it names, or its
+/// template filled; `None` when an argument it needs is absent. `as_text` prints a value.
+pub fn query_value(
+    entry: &str,
+    arguments: &serde_json::Map<String, Value>,
+    as_text: impl Fn(&Value) -> Option<String>,
+) -> Option<String> {
+    if placeholders(entry).is_empty() {
+        return arguments.get(entry).and_then(&as_text);
+    }
+    substitute(entry, |name| arguments.get(name).and_then(&as_text))
+}
+
+/// Fills a text template with `arguments` as text (absent ones empty): `result.empty`.
+pub fn fill_text(template: &str, arguments: &serde_json::Map<String, Value>) -> String {
+    match fill_template(&Value::String(template.to_owned()), arguments) {
+        Some(Value::String(text)) => text,
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
 /// Fills a body template with `arguments` (see [`HttpTool::body_template`]); `None` when the
-/// whole template was one absent argument.
+/// whole template was one absent argument, or a list all of whose items were (so `"parents":
+/// ["{folder_id}"]` is left out, not sent empty, when there is no folder).
 pub fn fill_template(
     template: &Value,
     arguments: &serde_json::Map<String, Value>,
@@ -427,12 +477,13 @@ pub fn fill_template(
             });
             filled.map(Value::String)
         }
-        Value::Array(items) => Some(Value::Array(
-            items
+        Value::Array(items) => {
+            let filled: Vec<Value> = items
                 .iter()
                 .filter_map(|item| fill_template(item, arguments))
-                .collect(),
-        )),
+                .collect();
+            (!filled.is_empty() || items.is_empty()).then_some(Value::Array(filled))
+        }
         Value::Object(object) => Some(Value::Object(
             object
                 .iter()
@@ -527,6 +578,31 @@ mod tests {
                 "temperature": 0.5
             })
         );
+    }
+
+    #[test]
+    fn a_list_of_absent_arguments_drops_out_and_query_templates_need_their_arguments() {
+        let template = json!({ "name": "{name}", "parents": ["{folder_id}"], "keep": [] });
+        let without = json!({ "name": "a" });
+        assert_eq!(
+            fill_template(&template, without.as_object().unwrap()),
+            Some(json!({ "name": "a", "keep": [] }))
+        );
+        let with = json!({ "name": "a", "folder_id": "f1" });
+        assert_eq!(
+            fill_template(&template, with.as_object().unwrap()),
+            Some(json!({ "name": "a", "parents": ["f1"], "keep": [] }))
+        );
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        let args = json!({ "date": "2025-05-14", "q": "x" });
+        let args = args.as_object().unwrap();
+        assert_eq!(query_value("q", args, text), Some("x".into()));
+        assert_eq!(
+            query_value("{date}T00:00:00Z", args, text),
+            Some("2025-05-14T00:00:00Z".into())
+        );
+        assert_eq!(query_value("{day}T00:00:00Z", args, text), None);
+        assert_eq!(fill_text("Deleted {q}.", args), "Deleted x.");
     }
 
     #[test]
