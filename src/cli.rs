@@ -498,6 +498,10 @@ fn tool_list(
         store: Arc::new(UserStore::new(settings.runtime.max_store_bytes_per_user)),
         events: ServerEvents::new(1),
         upstream: upstream.clone(),
+        hosted: crate::servers::hosted::HostedRuntime::new(
+            settings.hosted.clone(),
+            settings.runtime.max_restarts_per_minute,
+        ),
     };
     entry.instantiate(init).tools()
 }

@@ -99,11 +99,17 @@ impl Host {
         }
     }
 
-    /// A future that finds the user's server (in the directory, or started) and hands it back.
+    /// A future that finds the user's server (in the directory, or started), readies it for
+    /// this caller's credentials (a hosted server's child) and hands it back.
     pub fn server(&self) -> impl Future<Output = Result<ServerHandle, McpError>> {
         let runtime = self.runtime.clone();
         let key = self.key.clone();
-        async move { runtime.server_of(key).await }
+        let credentials = self.credentials.clone();
+        async move {
+            let mut server = runtime.server_of(key).await?;
+            server.prepare(&credentials).await?;
+            Ok(server)
+        }
     }
 
     /// Serves a server method and shapes its reply for the era; counts it in the metrics. The

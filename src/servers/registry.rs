@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::hosted::{HostedRuntime, HostedServer};
 use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, Origin, ServerKind};
 use super::schema::SharedTools;
@@ -23,6 +24,8 @@ pub struct ServerInit {
     pub store: Arc<UserStore>,
     pub events: ServerEvents,
     pub upstream: Upstream,
+    /// What hosted (`stdio`) servers' children share: settings and the live-child bounds.
+    pub hosted: HostedRuntime,
 }
 
 /// Creates one user's instance of a native server.
@@ -33,6 +36,8 @@ enum Factory {
     Native(NativeFactory),
     /// The `http` engine, driven by the manifest's tools.
     Http,
+    /// A child process per user, spoken to over stdio (`servers::hosted`).
+    Stdio,
 }
 
 /// A usable server: its manifest, where that came from, and how to instantiate it.
@@ -55,6 +60,13 @@ impl ServerEntry {
         match &self.factory {
             Factory::Native(factory) => factory(init),
             Factory::Http => Arc::new(HttpServer::new(self.manifest.clone(), init.upstream)),
+            Factory::Stdio => {
+                let folder = match &self.origin {
+                    Origin::Folder(folder) => Some(folder.clone()),
+                    Origin::BuiltIn => None,
+                };
+                Arc::new(HostedServer::new(self.manifest.clone(), folder, init))
+            }
         }
     }
 }
@@ -77,6 +89,7 @@ impl ServerRegistry {
             let name = server.manifest.name.clone();
             let factory = match server.manifest.kind {
                 ServerKind::Http => Some(Factory::Http),
+                ServerKind::Stdio => Some(Factory::Stdio),
                 ServerKind::Native => native_factory(&name).map(Factory::Native),
             };
             match factory {

@@ -1,0 +1,389 @@
+//! Hosted `kind = "stdio"` servers through the real binary: a small server written with the
+//! official Python SDK (tests/fixtures/hosted_echo_server.py) run as one child per user with
+//! that user's credential, relayed tools, progress, logs, questions and cancellation, and the
+//! bounds: a killed child, a child that never answers `initialize`, a flooding child, idle
+//! stop, and the caps on live children.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{http_client, modern_meta, stateless_call, StdioClient, WAIT};
+use serde_json::{json, Value};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The venv's Python with the official SDK, installed once by scripts/python-env.sh.
+fn python() -> PathBuf {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let status = std::process::Command::new("bash")
+            .arg(Path::new(ROOT).join("scripts/python-env.sh"))
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "scripts/python-env.sh failed");
+    });
+    Path::new(ROOT).join(".tools/venv/bin/python")
+}
+
+/// A project in `root`: hosted servers `names` running the fixture (with `extra_env` in
+/// their `[stdio] env`), API keys stored for alice, bob and carol, and a config file with
+/// `extra_config` appended.
+fn project(root: &Path, names: &[&str], extra_env: &str, extra_config: &str) -> PathBuf {
+    let fixture = Path::new(ROOT).join("tests/fixtures/hosted_echo_server.py");
+    let marker = root.join("cancelled-marker");
+    for name in names {
+        let dir = root.join("servers").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("server.toml"),
+            format!(
+                r#"name = "{name}"
+description = "The hosted echo fixture"
+version = "1.0.0"
+kind = "stdio"
+[auth]
+kind = "api_key"
+service = "echo"
+[stdio]
+command = "{python}"
+args = ["{fixture}", "--token-arg", "{{credential}}"]
+credential_env = "HOSTED_TOKEN"
+env = {{ HOSTED_MARKER = "{marker}"{extra_env} }}
+"#,
+                python = python().display(),
+                fixture = fixture.display(),
+                marker = marker.display(),
+            ),
+        )
+        .unwrap();
+    }
+    let creds = root.join("local_auth/credentials/echo");
+    std::fs::create_dir_all(&creds).unwrap();
+    for user in ["alice", "bob", "carol"] {
+        std::fs::write(
+            creds.join(format!("{user}_credentials.json")),
+            json!({ "api_key": format!("{user}-secret") }).to_string(),
+        )
+        .unwrap();
+    }
+    let config = root.join("gumcp.toml");
+    std::fs::write(
+        &config,
+        format!("[servers]\ndir = \"servers\"\n[auth]\nlocal_dir = \"local_auth\"\n{extra_config}"),
+    )
+    .unwrap();
+    config
+}
+
+fn stdio_client(config: &Path, env: &[(&str, &str)]) -> StdioClient {
+    let config = config.to_str().unwrap();
+    let args = [
+        "--config",
+        config,
+        "stdio",
+        "--server",
+        "echo",
+        "--user-id",
+        "alice",
+    ];
+    let mut command = tokio::process::Command::new(common::binary());
+    command
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+    StdioClient::spawn(command)
+}
+
+/// A legacy-session `tools/call` without arguments: the whole reply.
+async fn call(client: &mut StdioClient, id: i64, tool: &str) -> Value {
+    let params = json!({ "name": tool, "arguments": {} });
+    client.request(id, "tools/call", params).await
+}
+
+/// What `whoami` says, over stdio.
+async fn whoami(client: &mut StdioClient, id: i64) -> Value {
+    let reply = call(client, id, "whoami").await;
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("whoami answered: {reply}"));
+    serde_json::from_str(text).unwrap()
+}
+
+/// Reads messages until one with `method` (keeping the others in `seen`).
+async fn wait_for_method(client: &mut StdioClient, method: &str) -> Value {
+    loop {
+        let message = client.next().await;
+        if message["method"] == method {
+            return message;
+        }
+        client.seen.push(message);
+    }
+}
+
+/// A 2026-07-28 call of `tool` on `server` for `user` over HTTP: the JSON-RPC answer.
+async fn http_call(url: &str, server: &str, user: &str, tool: &str) -> Value {
+    let endpoint = format!("{url}/{server}/{user}/mcp");
+    let response = stateless_call(&http_client(), &endpoint, tool, json!({}), modern_meta())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn process_exists(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test]
+async fn two_users_get_two_children_with_their_own_credentials_and_nothing_else() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let servers = root.path().join("servers");
+    let env = [
+        ("GUMCP_SECRET_OF_THE_HOST", "hidden"),
+        ("GUMCP__SERVERS__DIR", servers.to_str().unwrap()),
+    ];
+    let served = common::serve(Some(&config), &env).await;
+    let mut seen = Vec::new();
+    for user in ["alice", "bob", "alice"] {
+        let answer = http_call(&served.url, "echo", user, "whoami").await;
+        let text = answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        let said: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(said["token"], format!("{user}-secret"));
+        assert_eq!(
+            said["args"],
+            json!(["--token-arg", format!("{user}-secret")])
+        );
+        assert_eq!(said["leaked"], Value::Null, "the host's environment leaked");
+        let folder = root.path().join("servers/echo").canonicalize().unwrap();
+        assert_eq!(said["cwd"], folder.to_str().unwrap());
+        seen.push(said["pid"].as_u64().unwrap());
+    }
+    assert_ne!(seen[0], seen[1], "alice and bob share a process");
+    assert_eq!(
+        seen[0], seen[2],
+        "alice's second call started another process"
+    );
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn children_are_capped_in_all_and_per_user_with_clear_refusals() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        &["echo", "echo2"],
+        "",
+        "[hosted]\nmax_children = 2\nmax_children_per_user = 1\n",
+    );
+    let servers = root.path().join("servers");
+    let env = [("GUMCP__SERVERS__DIR", servers.to_str().unwrap())];
+    let served = common::serve(Some(&config), &env).await;
+    let first = http_call(&served.url, "echo", "alice", "whoami").await;
+    assert!(first.get("result").is_some(), "{first}");
+    let refused = http_call(&served.url, "echo2", "alice", "whoami").await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("max_children_per_user"), "{refused}");
+    let other = http_call(&served.url, "echo2", "bob", "whoami").await;
+    assert!(other.get("result").is_some(), "{other}");
+    let refused = http_call(&served.url, "echo", "carol", "whoami").await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("hosted.max_children"), "{refused}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_child_killed_mid_call_fails_that_call_and_the_next_call_gets_a_new_child() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[]);
+    client.initialize("2025-06-18", json!({})).await;
+    let first = whoami(&mut client, 1).await["pid"].as_u64().unwrap();
+    client
+        .send(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                "name": "slow", "arguments": {"seconds": 30}, "_meta": {"progressToken": "p"}
+            }}),
+        )
+        .await;
+    let progress = wait_for_method(&mut client, "notifications/progress").await;
+    assert_eq!(progress["params"]["progressToken"], "p");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let failed = client.wait_for_id(&json!(2)).await;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("exited") && message.contains("next call starts it again"),
+        "{failed}"
+    );
+    let second = whoami(&mut client, 3).await["pid"].as_u64().unwrap();
+    assert_ne!(first, second);
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_child_that_never_answers_initialize_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        &["echo"],
+        ", HOSTED_FIXTURE_MODE = \"silent\"",
+        "",
+    );
+    let mut client = stdio_client(&config, &[("GUMCP__HOSTED__INITIALIZE_TIMEOUT_SECS", "1")]);
+    let reply = client.initialize("2025-06-18", json!({})).await;
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("did not answer initialize within 1 s"),
+        "{reply}"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_flooding_child_is_cut_off_and_the_next_call_works() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(
+        &config,
+        &[
+            ("GUMCP__HOSTED__MAX_LINES_PER_SEC", "200"),
+            ("GUMCP__HOSTED__MAX_LINE_BYTES", "65536"),
+        ],
+    );
+    client.initialize("2025-06-18", json!({})).await;
+    let lines = call(&mut client, 1, "flood_lines").await;
+    let message = lines["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("hosted.max_lines_per_sec"), "{lines}");
+    let bytes = call(&mut client, 2, "flood_bytes").await;
+    let message = bytes["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("hosted.max_line_bytes"), "{bytes}");
+    assert!(whoami(&mut client, 3).await["pid"].as_u64().is_some());
+    client.close().await;
+}
+
+#[tokio::test]
+async fn progress_logs_and_cancellation_travel_between_client_and_child() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[]);
+    client.initialize("2025-06-18", json!({})).await;
+    client
+        .send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "slow", "arguments": {"seconds": 30}, "_meta": {"progressToken": 7}
+            }}),
+        )
+        .await;
+    let progress = wait_for_method(&mut client, "notifications/progress").await;
+    assert_eq!(progress["params"]["progressToken"], 7);
+    assert_eq!(progress["params"]["message"], "halfway");
+    let log = wait_for_method(&mut client, "notifications/message").await;
+    assert_eq!(log["params"]["data"], "slow started");
+    client
+        .notify("notifications/cancelled", json!({"requestId": 1}))
+        .await;
+    let marker = root.path().join("cancelled-marker");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !marker.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancellation never reached the child"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.close().await;
+}
+
+#[tokio::test]
+async fn sampling_and_elicitation_from_the_child_are_answered_by_the_client() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[]);
+    client
+        .initialize("2025-06-18", json!({"sampling": {}, "elicitation": {}}))
+        .await;
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "ask_user", "arguments": {}}}))
+        .await;
+    let asked = wait_for_method(&mut client, "elicitation/create").await;
+    assert_eq!(asked["params"]["message"], "What is your answer?");
+    client
+        .send(json!({"jsonrpc": "2.0", "id": asked["id"], "result": {
+            "action": "accept", "content": {"answer": "42"}
+        }}))
+        .await;
+    let reply = client.wait_for_id(&json!(1)).await;
+    assert_eq!(common::text_of(&reply["result"]), "user said 42", "{reply}");
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                     "params": {"name": "ask_model", "arguments": {}}}))
+        .await;
+    let asked = wait_for_method(&mut client, "sampling/createMessage").await;
+    client
+        .send(json!({"jsonrpc": "2.0", "id": asked["id"], "result": {
+            "role": "assistant", "content": {"type": "text", "text": "pong"}, "model": "m"
+        }}))
+        .await;
+    let reply = client.wait_for_id(&json!(2)).await;
+    assert_eq!(
+        common::text_of(&reply["result"]),
+        "model said pong",
+        "{reply}"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn resources_and_prompts_are_relayed_and_an_idle_child_is_stopped() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[("GUMCP__RUNTIME__SERVER_IDLE_TTL_SECS", "1")]);
+    let init = client.initialize("2025-06-18", json!({})).await;
+    let capabilities = &init["result"]["capabilities"];
+    assert!(capabilities.get("resources").is_some(), "{init}");
+    assert!(capabilities.get("prompts").is_some(), "{init}");
+    let listed = client.request(1, "resources/list", json!({})).await;
+    assert_eq!(
+        listed["result"]["resources"][0]["uri"],
+        "fixture://greeting"
+    );
+    let read = client
+        .request(2, "resources/read", json!({"uri": "fixture://greeting"}))
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"],
+        "hello from the fixture"
+    );
+    let prompt = client
+        .request(
+            3,
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(
+        prompt["result"]["messages"][0]["content"]["text"],
+        "Say hello to Ada"
+    );
+    let pid = whoami(&mut client, 4).await["pid"].as_u64().unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while process_exists(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle child was not stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.close().await;
+}
