@@ -25,6 +25,8 @@ bash scripts/cross-check.sh
 
 export GUMCP_BIN="$PWD/target/debug/gumcp-actors"
 bash scripts/python-env.sh
+# npm MCP servers the interop tests host as stdio children (Node 22 and npm ci, once).
+bash scripts/hosted-env.sh >/dev/null
 .tools/venv/bin/python -m pytest -q tests/interop
 bash scripts/ts-interop.sh
 bash scripts/conformance.sh

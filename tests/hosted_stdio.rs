@@ -387,3 +387,58 @@ async fn resources_and_prompts_are_relayed_and_an_idle_child_is_stopped() {
     }
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_refreshed_token_starts_a_fresh_child_with_the_new_one() {
+    // alice's token expires 8 s from now (time for the first call to use it); once it has,
+    // the next call's credentials are refreshed, and the child with the old token replaced.
+    let provider = wiremock::MockServer::start().await;
+    common::mount_google_refresh(&provider, "repo").await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let manifest = root.path().join("servers/echo/server.toml");
+    let oauth = format!(
+        "[auth]\nkind = \"oauth2\"\nauthorize_url = \"{url}/authorize\"\ntoken_url = \"{url}/token\"",
+        url = provider.uri()
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[auth]\nkind = \"api_key\"", &oauth),
+    )
+    .unwrap();
+    common::google_app(root.path(), "echo", &provider);
+    let expires_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 8;
+    std::fs::write(
+        root.path()
+            .join("local_auth/credentials/echo/alice_credentials.json"),
+        json!({ "access_token": "old", "refresh_token": "r1", "expires_at": expires_at })
+            .to_string(),
+    )
+    .unwrap();
+    let mut client = stdio_client(&config, &[("GUMCP__AUTH__REFRESH_MARGIN_SECS", "0")]);
+    client.initialize("2025-06-18", json!({})).await;
+    let before = whoami(&mut client, 1).await;
+    assert_eq!(before["token"], "old");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut id = 2;
+    let after = loop {
+        let said = whoami(&mut client, id).await;
+        if said["token"] != "old" {
+            break said;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the token was never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        id += 1;
+    };
+    assert_eq!(after["token"], "ya29.fresh");
+    assert_ne!(before["pid"], after["pid"], "the child kept the old token");
+    client.close().await;
+}
