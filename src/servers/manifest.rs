@@ -48,6 +48,8 @@ pub struct Manifest {
     pub prompts: Vec<super::http::spec::PromptSpec>,
     /// What a `stdio` server runs for each user.
     pub stdio: Option<super::hosted::spec::StdioSpec>,
+    /// Where an `mcp` server is.
+    pub mcp: Option<super::hosted::spec::RemoteSpec>,
 }
 
 /// How the server's tools are implemented.
@@ -62,6 +64,9 @@ pub enum ServerKind {
     /// Any MCP server that speaks over stdin/stdout, run as one child process per user
     /// (`[stdio]`) and spoken to by the runtime's own MCP client.
     Stdio,
+    /// A remote MCP server (Streamable HTTP, `[mcp]`), with a session per user carrying that
+    /// user's credential.
+    Mcp,
 }
 
 /// The credentials the server needs from each user for its upstream service.
@@ -157,6 +162,7 @@ impl fmt::Display for ServerKind {
             ServerKind::Native => "native",
             ServerKind::Http => "http",
             ServerKind::Stdio => "stdio",
+            ServerKind::Mcp => "mcp",
         })
     }
 }
@@ -409,6 +415,14 @@ fn check_hosted(manifest: &Manifest) -> Result<(), String> {
             Ok(())
         }
         (None, _) => Ok(()),
+    }?;
+    match (&manifest.mcp, manifest.kind) {
+        (None, ServerKind::Mcp) => Err("kind = \"mcp\" needs an [mcp] section".to_owned()),
+        (Some(_), kind) if kind != ServerKind::Mcp => {
+            Err(format!("[mcp] is only for kind = \"mcp\", not \"{kind}\""))
+        }
+        (Some(remote), _) => remote.check(),
+        (None, _) => Ok(()),
     }
 }
 
@@ -558,6 +572,36 @@ kind = "api_key"
         assert!(text
             .iter()
             .any(|p| p.contains("delta") && p.contains("only for kind")));
+    }
+
+    #[test]
+    fn an_mcp_server_needs_an_http_url() {
+        let mcp = GOOD.replace("native", "mcp");
+        let root = tempfile::tempdir().unwrap();
+        write_server(
+            root.path(),
+            "alpha",
+            &format!("{mcp}[mcp]\nurl = \"https://mcp.example/mcp\"\n"),
+        );
+        write_server(
+            root.path(),
+            "beta",
+            &format!(
+                "{}[mcp]\nurl = \"ftp://x/mcp\"\n",
+                mcp.replace("alpha", "beta")
+            ),
+        );
+        write_server(root.path(), "gamma", &mcp.replace("alpha", "gamma"));
+        let (found, problems) = scan(root.path());
+        assert_eq!(found.len(), 1, "{problems:?}");
+        assert_eq!(found[0].manifest.kind, ServerKind::Mcp);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(text
+            .iter()
+            .any(|p| p.contains("beta") && p.contains("http(s) URL")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("gamma") && p.contains("[mcp] section")));
     }
 
     #[test]

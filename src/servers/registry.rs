@@ -36,8 +36,9 @@ enum Factory {
     Native(NativeFactory),
     /// The `http` engine, driven by the manifest's tools.
     Http,
-    /// A child process per user, spoken to over stdio (`servers::hosted`).
-    Stdio,
+    /// Any MCP server, hosted per user: a child process (`stdio`) or a remote session
+    /// (`mcp`), spoken to by the runtime's own client (`servers::hosted`).
+    Hosted,
 }
 
 /// A usable server: its manifest, where that came from, and how to instantiate it.
@@ -60,7 +61,7 @@ impl ServerEntry {
         match &self.factory {
             Factory::Native(factory) => factory(init),
             Factory::Http => Arc::new(HttpServer::new(self.manifest.clone(), init.upstream)),
-            Factory::Stdio => {
+            Factory::Hosted => {
                 let folder = match &self.origin {
                     Origin::Folder(folder) => Some(folder.clone()),
                     Origin::BuiltIn => None,
@@ -89,7 +90,7 @@ impl ServerRegistry {
             let name = server.manifest.name.clone();
             let factory = match server.manifest.kind {
                 ServerKind::Http => Some(Factory::Http),
-                ServerKind::Stdio => Some(Factory::Stdio),
+                ServerKind::Stdio | ServerKind::Mcp => Some(Factory::Hosted),
                 ServerKind::Native => native_factory(&name).map(Factory::Native),
             };
             match factory {

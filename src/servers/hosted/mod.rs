@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod limits;
+pub mod remote;
 pub mod spec;
 pub mod stdio;
 
@@ -31,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use self::client::Peer;
 use self::spec::{StdioSpec, CREDENTIAL_PLACEHOLDER};
-use self::stdio::{ChildProcess, Launch, Owner};
+use self::stdio::{Launch, Owner};
 use super::context::CredentialSource;
 use super::manifest::{AuthKind, Manifest};
 use super::{
@@ -51,7 +52,30 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Pages of one listing read from a child before it is taken as endless.
 const MAX_PAGES: usize = 100;
 
-/// One principal's instance of a hosted stdio server.
+/// A live connection to a hosted server: its client, a digest of the credential it was opened
+/// with (another one means a new connection), and what keeps it running — a child process, a
+/// remote session's task — which dropping it ends.
+pub struct Connection {
+    pub peer: Arc<Peer>,
+    pub fingerprint: Option<[u8; 32]>,
+    _running: Box<dyn Send + Sync>,
+}
+
+impl Connection {
+    pub fn new(
+        peer: Arc<Peer>,
+        fingerprint: Option<[u8; 32]>,
+        running: Box<dyn Send + Sync>,
+    ) -> Self {
+        Connection {
+            peer,
+            fingerprint,
+            _running: running,
+        }
+    }
+}
+
+/// One principal's instance of a hosted server (`stdio` or `mcp`).
 pub struct HostedServer {
     manifest: Arc<Manifest>,
     spec: StdioSpec,
@@ -60,7 +84,7 @@ pub struct HostedServer {
     init: ServerInit,
     user_label: String,
     /// The live child, if any.
-    current: Mutex<Option<Arc<ChildProcess>>>,
+    current: Mutex<Option<Arc<Connection>>>,
     /// Held while a child is being started, so concurrent first calls start one.
     starting: tokio::sync::Mutex<()>,
     lists: RwLock<Lists>,
@@ -110,7 +134,7 @@ impl HostedServer {
     }
 
     /// The live child, if it was started with this credential.
-    fn live_child(&self, fingerprint: Option<[u8; 32]>) -> Option<Arc<ChildProcess>> {
+    fn live_child(&self, fingerprint: Option<[u8; 32]>) -> Option<Arc<Connection>> {
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current
             .as_ref()
@@ -123,7 +147,7 @@ impl HostedServer {
     async fn child(
         &self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<Arc<ChildProcess>, McpError> {
+    ) -> Result<Arc<Connection>, McpError> {
         let secret = self.secret(credentials).await?;
         let fingerprint = secret
             .as_deref()
@@ -206,7 +230,8 @@ impl HostedServer {
         &self,
         credentials: &Arc<dyn CredentialSource>,
     ) -> Result<Option<String>, McpError> {
-        if self.manifest.auth.kind == AuthKind::None || !self.spec.wants_credential() {
+        let wanted = self.manifest.mcp.is_some() || self.spec.wants_credential();
+        if self.manifest.auth.kind == AuthKind::None || !wanted {
             return Ok(None);
         }
         let stored = credentials
@@ -228,21 +253,31 @@ impl HostedServer {
         &self,
         secret: Option<&str>,
         fingerprint: Option<[u8; 32]>,
-    ) -> Result<ChildProcess, McpError> {
+    ) -> Result<Connection, McpError> {
         let hosted = &self.init.hosted;
-        let slot = hosted.slots.take(&self.init.user_id)?;
-        let owner = Owner {
-            server: Arc::from(self.server()),
-            user_label: self.user_label.clone(),
+        let child = match &self.manifest.mcp {
+            Some(remote) => {
+                let endpoint = remote::Endpoint {
+                    url: remote.url.clone(),
+                    client: self.init.upstream.client.clone(),
+                    auth: self.manifest.auth.clone(),
+                    secret: secret.map(str::to_owned),
+                    max_response_bytes: self.init.upstream.max_response_bytes,
+                };
+                let server = Arc::from(self.server());
+                remote::connect(endpoint, server, self.init.events.clone(), fingerprint)
+            }
+            None => {
+                let slot = hosted.slots.take(&self.init.user_id)?;
+                let owner = Owner {
+                    server: Arc::from(self.server()),
+                    user_label: self.user_label.clone(),
+                };
+                let events = self.init.events.clone();
+                let launch = self.launch(secret);
+                stdio::spawn(launch, owner, events, &hosted.settings, slot, fingerprint)?
+            }
         };
-        let child = stdio::spawn(
-            self.launch(secret),
-            owner,
-            self.init.events.clone(),
-            &hosted.settings,
-            slot,
-            fingerprint,
-        )?;
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
         let initialized = child.peer.initialize(timeout).await?;
         self.read_lists(&child.peer, initialized.capabilities)

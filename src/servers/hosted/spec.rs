@@ -60,3 +60,23 @@ impl StdioSpec {
         Ok(())
     }
 }
+
+/// What a hosted remote server (`kind = "mcp"`) is: a Streamable HTTP MCP endpoint. The
+/// user's secret is sent as `[auth] inject` says (a Bearer token unless told otherwise).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSpec {
+    /// The MCP endpoint, e.g. `https://mcp.example.com/mcp`.
+    pub url: String,
+}
+
+impl RemoteSpec {
+    pub fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|err| format!("mcp.url {:?} is not a URL: {err}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+            return Err(format!("mcp.url {:?} must be an http(s) URL", self.url));
+        }
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::client::Peer;
 use super::limits::ChildSlot;
+use super::Connection;
 use crate::config::HostedSettings;
 use crate::protocol::error::McpError;
 use crate::servers::ServerEvents;
@@ -60,12 +61,8 @@ pub struct Owner {
     pub user_label: String,
 }
 
-/// A running child and the client speaking to it. Dropping it stops the child.
-pub struct ChildProcess {
-    pub peer: Arc<Peer>,
-    pub pid: Option<u32>,
-    /// A digest of the credential it was started with: another one means a restart.
-    pub fingerprint: Option<[u8; 32]>,
+/// A running child. Dropping it stops the child.
+struct ChildProcess {
     stop: Option<oneshot::Sender<()>>,
     _slot: ChildSlot,
 }
@@ -86,7 +83,7 @@ pub fn spawn(
     settings: &HostedSettings,
     slot: ChildSlot,
     fingerprint: Option<[u8; 32]>,
-) -> Result<ChildProcess, McpError> {
+) -> Result<Connection, McpError> {
     let mut command = Command::new(&launch.program);
     command.args(&launch.args).env_clear();
     for name in PASSED_THROUGH {
@@ -135,13 +132,11 @@ pub fn spawn(
     };
     tokio::spawn(pump(child, stdout, peer.clone(), stopped, bounds, owner));
     tracing::debug!(%server, pid, "hosted server process started");
-    Ok(ChildProcess {
-        peer,
-        pid,
-        fingerprint,
+    let child = ChildProcess {
         stop: Some(stop),
         _slot: slot,
-    })
+    };
+    Ok(Connection::new(peer, fingerprint, Box::new(child)))
 }
 
 /// The child's limits, set between fork and exec (Unix). Only lowered: a limit above the
