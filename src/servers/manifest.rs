@@ -50,6 +50,9 @@ pub struct Manifest {
     pub stdio: Option<super::hosted::spec::StdioSpec>,
     /// Where an `mcp` server is.
     pub mcp: Option<super::hosted::spec::RemoteSpec>,
+    /// What of its tools the server exposes, and how (every kind).
+    #[serde(default)]
+    pub shape: super::shape::ShapeSpec,
 }
 
 /// How the server's tools are implemented.
@@ -355,6 +358,7 @@ fn parse_checked(text: &str, folder_name: Option<&str>) -> Result<Manifest, Stri
     }
     check_auth(&manifest.auth)?;
     check_kind(&manifest)?;
+    manifest.shape.check()?;
     Ok(manifest)
 }
 

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod native;
 pub mod registry;
 pub mod schema;
+pub mod shape;
 pub mod store;
 
 use futures::future::BoxFuture;

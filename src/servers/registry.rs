@@ -12,6 +12,7 @@ use super::hosted::{HostedRuntime, HostedServer};
 use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, Origin, ServerKind};
 use super::schema::SharedTools;
+use super::shape::{Shape, Shaped};
 use super::{native, McpServer, ServerEvents, UserStore};
 
 /// What a new instance is given: whose it is, the data that outlives it, its event channel,
@@ -54,10 +55,23 @@ pub struct ServerEntry {
     pub server_info: Arc<Value>,
     /// The tools (and compiled schemas) its instances share.
     pub tools: SharedTools,
+    /// The manifest's `[shape]`, when it has one: every instance is wrapped in it.
+    shape: Option<Arc<Shape>>,
 }
 
 impl ServerEntry {
     pub fn instantiate(&self, init: ServerInit) -> Arc<dyn McpServer> {
+        let instance = self.instantiate_unshaped(init);
+        match &self.shape {
+            Some(shape) => Arc::new(Shaped {
+                inner: instance,
+                shape: shape.clone(),
+            }),
+            None => instance,
+        }
+    }
+
+    fn instantiate_unshaped(&self, init: ServerInit) -> Arc<dyn McpServer> {
         match &self.factory {
             Factory::Native(factory) => factory(init),
             Factory::Http => Arc::new(HttpServer::new(self.manifest.clone(), init.upstream)),
@@ -96,6 +110,7 @@ impl ServerRegistry {
             match factory {
                 Some(factory) => {
                     let manifest = server.manifest;
+                    let shape = Shape::new(&manifest.shape).map(Arc::new);
                     let entry = ServerEntry {
                         name: Arc::from(name.as_str()),
                         auth_service: Arc::from(manifest.auth_service()),
@@ -106,6 +121,7 @@ impl ServerRegistry {
                         origin: server.origin,
                         factory,
                         tools: SharedTools::default(),
+                        shape,
                     };
                     entries.insert(name, Arc::new(entry));
                 }
