@@ -461,6 +461,11 @@ fn describe_servers(settings: &Settings, registry: &ServerRegistry) -> Result<()
             writeln!(stdout, "{}\n", readme.trim_end()).map_err(CliError::Output)?;
             continue;
         }
+        if let Some(runs) = hosted_summary(manifest) {
+            writeln!(stdout, "{}\n\n{runs}\n", manifest.description.trim())
+                .map_err(CliError::Output)?;
+            continue;
+        }
         let upstream = match &mut upstream {
             Some(upstream) => upstream,
             None => upstream.insert(listing_upstream(settings)?),
@@ -477,6 +482,23 @@ fn describe_servers(settings: &Settings, registry: &ServerRegistry) -> Result<()
         writeln!(stdout, "{text}").map_err(CliError::Output)?;
     }
     stdout.flush().map_err(CliError::Output)
+}
+
+/// What a hosted server runs or reaches — its tools are the child's or the remote's, known only
+/// once it runs, which listing must not cause. Arguments are not shown: they may carry a
+/// credential template.
+fn hosted_summary(manifest: &Manifest) -> Option<String> {
+    if let Some(stdio) = &manifest.stdio {
+        return Some(format!(
+            "Runs `{}` for each user over stdio; its tools are listed once it runs.",
+            stdio.command
+        ));
+    }
+    let remote = manifest.mcp.as_ref()?;
+    Some(format!(
+        "Reaches the MCP server at {} for each user; its tools are listed once connected.",
+        remote.url
+    ))
 }
 
 /// An upstream that lets a server be made, never called: listing tools sends no request.

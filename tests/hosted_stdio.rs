@@ -442,3 +442,31 @@ async fn a_refreshed_token_starts_a_fresh_child_with_the_new_one() {
     assert_ne!(before["pid"], after["pid"], "the child kept the old token");
     client.close().await;
 }
+
+#[tokio::test]
+async fn the_servers_command_shows_the_hosted_kind_and_what_it_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let config = config.to_str().unwrap();
+    let listed = tokio::process::Command::new(common::binary())
+        .args(["--config", config, "servers"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let row = text
+        .lines()
+        .find(|line| line.starts_with("echo "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[..3], ["echo", "stdio", "api_key"], "{row}");
+    let verbose = tokio::process::Command::new(common::binary())
+        .args(["--config", config, "servers", "--verbose"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&verbose.stdout);
+    assert!(text.contains("== echo (stdio, auth: api_key;"), "{text}");
+    assert!(text.contains("for each user over stdio"), "{text}");
+    assert!(!text.contains("{credential}"), "{text}");
+}
