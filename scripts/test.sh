@@ -30,5 +30,7 @@ bash scripts/hosted-env.sh >/dev/null
 .tools/venv/bin/python -m pytest -q tests/interop
 bash scripts/ts-interop.sh
 bash scripts/conformance.sh
+# The same suite through a stdio-hosted copy of conformance-fixtures (servers::hosted).
+bash scripts/conformance-hosted.sh
 echo "== fuzz: a short run of every cargo-fuzz target (FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
 bash scripts/fuzz.sh

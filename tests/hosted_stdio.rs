@@ -470,3 +470,86 @@ async fn the_servers_command_shows_the_hosted_kind_and_what_it_runs() {
     assert!(text.contains("for each user over stdio"), "{text}");
     assert!(!text.contains("{credential}"), "{text}");
 }
+
+/// Our own `conformance-fixtures` as a hosted child (`gumcp-actors stdio`), served to alice.
+fn hosted_fixtures(root: &Path) -> StdioClient {
+    let dir = root.join("servers/hosted-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("server.toml"),
+        format!(
+            "name = \"hosted-fixtures\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"stdio\"\n\
+             [stdio]\ncommand = \"{}\"\nargs = [\"stdio\", \"--server\", \"conformance-fixtures\"]\n",
+            common::binary().display()
+        ),
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(common::binary());
+    command
+        .args(["stdio", "--server", "hosted-fixtures", "--user-id", "alice"])
+        .env("GUMCP__SERVERS__DIR", root.join("servers"))
+        .env("RUST_LOG", "warn");
+    StdioClient::spawn(command)
+}
+
+#[tokio::test]
+async fn a_2026_multi_round_call_reaches_a_child_that_speaks_2026_and_its_state_comes_back() {
+    let root = tempfile::tempdir().unwrap();
+    let mut client = hosted_fixtures(root.path());
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let params = |extra: Value| {
+        let mut params = json!({
+            "_meta": meta.clone(),
+            "name": "test_input_required_result_multi_round",
+            "arguments": {}
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            params[key] = value.clone();
+        }
+        params
+    };
+    let round1 = client.request(1, "tools/call", params(json!({}))).await;
+    assert_eq!(round1["result"]["resultType"], "input_required", "{round1}");
+    assert!(round1["result"]["inputRequests"]["step1"].is_object());
+    let round2 = client
+        .request(
+            2,
+            "tools/call",
+            params(json!({
+                "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+                "requestState": round1["result"]["requestState"]
+            })),
+        )
+        .await;
+    assert!(
+        round2["result"]["inputRequests"]["step2"].is_object(),
+        "{round2}"
+    );
+    let done = client
+        .request(
+            3,
+            "tools/call",
+            params(json!({
+                "inputResponses": {"step2": {"action": "accept", "content": {"color": "green"}}},
+                "requestState": round2["result"]["requestState"]
+            })),
+        )
+        .await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Ada! Your favorite color is green.",
+        "{done}"
+    );
+    let tampered = client
+        .request(
+            4,
+            "tools/call",
+            params(json!({
+                "inputResponses": {"step2": {"action": "accept", "content": {"color": "red"}}},
+                "requestState": "not-a-sealed-state"
+            })),
+        )
+        .await;
+    assert_eq!(tampered["error"]["code"], -32602, "{tampered}");
+    client.close().await;
+}

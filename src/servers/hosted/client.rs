@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::error::McpError;
-use crate::protocol::meta::LogLevel;
+use crate::protocol::meta::{self, LogLevel};
+use crate::protocol::version::ProtocolVersion;
+use crate::servers::context::Era;
 use crate::servers::{CallError, RequestContext, ServerEvent, ServerEvents};
 
 /// The revision the runtime's client asks a hosted server for; servers answer with the one
@@ -114,7 +116,7 @@ impl Peer {
         let params = json!({
             "protocolVersion": CLIENT_PROTOCOL_VERSION,
             "capabilities": { "sampling": {}, "elicitation": {}, "roots": {} },
-            "clientInfo": { "name": "gumcp-actors", "version": env!("CARGO_PKG_VERSION") },
+            "clientInfo": client_info(),
         });
         let answer = tokio::time::timeout(timeout, self.request("initialize", params, None))
             .await
@@ -134,6 +136,30 @@ impl Peer {
         })?;
         self.notify("notifications/initialized", json!({})).await;
         Ok(result)
+    }
+
+    /// Whether the server also speaks 2026-07-28: it answers `server/discover` listing it.
+    /// Then a 2026-07-28 caller's requests go to it in that revision (see
+    /// [`modern_params`]), and its input requests come back to the caller as such.
+    pub async fn speaks_modern(&self, timeout: Duration) -> bool {
+        let params = json!({ "_meta": {
+            meta::PROTOCOL_VERSION: ProtocolVersion::MODERN.as_str(),
+            meta::CLIENT_CAPABILITIES: {},
+            meta::CLIENT_INFO: client_info(),
+        }});
+        let discovered =
+            tokio::time::timeout(timeout, self.request("server/discover", params, None));
+        match discovered.await {
+            Ok(Ok(result)) => result
+                .get("supportedVersions")
+                .and_then(Value::as_array)
+                .is_some_and(|versions| {
+                    versions
+                        .iter()
+                        .any(|v| v == ProtocolVersion::MODERN.as_str())
+                }),
+            _ => false,
+        }
     }
 
     /// Sends a request and waits for its answer. With a `caller`, the server's progress, log
@@ -345,6 +371,51 @@ impl Peer {
             let _ = peer.outbound.send(reply(outcome)).await;
         });
     }
+}
+
+fn client_info() -> Value {
+    json!({ "name": "gumcp-actors", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// `params` as a 2026-07-28 request of `ctx`'s: the caller's version, capabilities and log
+/// level in `_meta`, and the answers and state of a retry. The state is the server's own: the
+/// runtime sealed it on the way out and opened it on the way back.
+pub fn modern_params(mut params: Value, ctx: &RequestContext) -> Value {
+    let Era::Modern {
+        input_responses,
+        request_state,
+    } = &ctx.era
+    else {
+        return params;
+    };
+    let Some(fields) = params.as_object_mut() else {
+        return params;
+    };
+    let meta = fields.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(
+            meta::PROTOCOL_VERSION.to_owned(),
+            json!(ctx.protocol.as_str()),
+        );
+        meta.insert(
+            meta::CLIENT_CAPABILITIES.to_owned(),
+            Value::Object((*ctx.client_capabilities).clone()),
+        );
+        meta.insert(meta::CLIENT_INFO.to_owned(), client_info());
+        if let Some(level) = ctx.log_level {
+            meta.insert(meta::LOG_LEVEL.to_owned(), json!(level));
+        }
+    }
+    if !input_responses.is_empty() {
+        fields.insert(
+            "inputResponses".to_owned(),
+            Value::Object((**input_responses).clone()),
+        );
+    }
+    if let Some(state) = request_state {
+        fields.insert("requestState".to_owned(), json!(state));
+    }
+    params
 }
 
 fn notification(method: &str, params: Value) -> String {

@@ -36,7 +36,8 @@ use self::stdio::{Launch, Owner};
 use super::context::CredentialSource;
 use super::manifest::{AuthKind, Manifest};
 use super::{
-    CallError, Features, McpServer, RequestContext, ServerEvent, ServerFuture, ServerInit,
+    CallError, Features, InputRequired, McpServer, RequestContext, ServerEvent, ServerFuture,
+    ServerInit,
 };
 use crate::protocol::error::McpError;
 
@@ -97,6 +98,8 @@ pub struct HostedServer {
 #[derive(Default)]
 struct Lists {
     capabilities: ServerCapabilities,
+    /// Whether the server speaks 2026-07-28 too (it answered `server/discover`).
+    modern: bool,
     tools: Vec<Tool>,
     prompts: Vec<Prompt>,
     templates: Vec<ResourceTemplate>,
@@ -280,8 +283,13 @@ impl HostedServer {
         };
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
         let initialized = child.peer.initialize(timeout).await?;
+        let modern = child.peer.speaks_modern(timeout).await;
         self.read_lists(&child.peer, initialized.capabilities)
             .await?;
+        self.lists
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .modern = modern;
         Ok(child)
     }
 
@@ -357,6 +365,7 @@ impl HostedServer {
             let changed = lists.tools != tools;
             *lists = Lists {
                 capabilities,
+                modern: lists.modern,
                 tools,
                 prompts,
                 templates,
@@ -377,7 +386,15 @@ impl HostedServer {
         ctx: &RequestContext,
     ) -> Result<T, CallError> {
         let child = self.child(&ctx.credentials).await?;
+        let params = if self.lists().modern {
+            client::modern_params(params, ctx)
+        } else {
+            params
+        };
         let answer = child.peer.request(method, params, Some(ctx)).await?;
+        if answer.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            return Err(CallError::InputRequired(input_required(answer)));
+        }
         Ok(parse(self.server(), method, answer)?)
     }
 }
@@ -408,6 +425,20 @@ async fn list_all<T: DeserializeOwned>(
     Err(McpError::internal(format!(
         "{method}: more than {MAX_PAGES} pages; the listing was abandoned"
     )))
+}
+
+/// A server's `InputRequiredResult` as the runtime hands it on: its input requests, and its
+/// state (which the runtime seals before it reaches the client).
+fn input_required(mut answer: Value) -> InputRequired {
+    let requests = match answer.get_mut("inputRequests").map(Value::take) {
+        Some(Value::Object(requests)) => requests.into_iter().collect(),
+        _ => Default::default(),
+    };
+    let state = answer
+        .get("requestState")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    InputRequired { requests, state }
 }
 
 fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Result<T, McpError> {
