@@ -166,6 +166,62 @@ async fn our_own_serve_upstream_gets_each_users_key_and_a_dropped_session_is_ren
 }
 
 #[tokio::test]
+async fn a_2026_caller_is_relayed_statelessly_to_our_own_serve_with_its_input_requests() {
+    let upstream = common::serve(None, &[]).await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        &format!("{}/conformance-fixtures/alice/mcp", upstream.url),
+    );
+    let mut alice = downstream(&config, "alice");
+    let mut meta = common::modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let params = |extra: Value| {
+        let mut params = json!({
+            "_meta": meta.clone(),
+            "name": "test_input_required_result_multi_round",
+            "arguments": {}
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            params[key] = value.clone();
+        }
+        params
+    };
+    let round1 = alice.request(1, "tools/call", params(json!({}))).await;
+    assert_eq!(round1["result"]["resultType"], "input_required", "{round1}");
+    let round2 = alice
+        .request(
+            2,
+            "tools/call",
+            params(json!({
+                "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+                "requestState": round1["result"]["requestState"]
+            })),
+        )
+        .await;
+    assert!(
+        round2["result"]["inputRequests"]["step2"].is_object(),
+        "{round2}"
+    );
+    let done = alice
+        .request(
+            3,
+            "tools/call",
+            params(json!({
+                "inputResponses": {"step2": {"action": "accept", "content": {"color": "green"}}},
+                "requestState": round2["result"]["requestState"]
+            })),
+        )
+        .await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Ada! Your favorite color is green.",
+        "{done}"
+    );
+    alice.close().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
 async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
     let venv = Path::new(ROOT).join(".tools/venv/bin/python");
     let status = std::process::Command::new("bash")

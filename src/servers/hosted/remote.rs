@@ -145,11 +145,29 @@ impl Session {
         initializing: bool,
         peer: &Arc<Peer>,
     ) -> Result<Vec<Value>, String> {
+        if let Some(headers) = serde_json::from_str(line)
+            .ok()
+            .and_then(|m| modern_headers(&m))
+        {
+            // A 2026-07-28 request stands alone: no session, its revision in the headers.
+            let response = self.post(line, &SessionState::default(), &headers).await?;
+            let mut answered = Vec::new();
+            self.read(response, false, &mut |message| {
+                if message.get("method").is_none() {
+                    if let Some(id) = message.get("id") {
+                        answered.push(id.clone());
+                    }
+                }
+                peer.receive(message);
+            })
+            .await?;
+            return Ok(answered);
+        }
         let before = self.state();
-        let mut response = self.post(line, &before).await?;
+        let mut response = self.post(line, &before, &[]).await?;
         if response.status() == StatusCode::NOT_FOUND && before.id.is_some() && !initializing {
             self.renew(before.id.as_deref()).await?;
-            response = self.post(line, &self.state()).await?;
+            response = self.post(line, &self.state(), &[]).await?;
         }
         let mut answered = Vec::new();
         self.read(response, initializing, &mut |message| {
@@ -164,7 +182,12 @@ impl Session {
         Ok(answered)
     }
 
-    async fn post(&self, line: &str, state: &SessionState) -> Result<reqwest::Response, String> {
+    async fn post(
+        &self,
+        line: &str,
+        state: &SessionState,
+        headers: &[(&'static str, String)],
+    ) -> Result<reqwest::Response, String> {
         let endpoint = &self.endpoint;
         let mut request = endpoint
             .client
@@ -177,6 +200,9 @@ impl Session {
         }
         if let Some(protocol) = &state.protocol {
             request = request.header(VERSION_HEADER, protocol);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
         }
         let mut query = Vec::new();
         if let Some(secret) = &endpoint.secret {
@@ -209,10 +235,12 @@ impl Session {
             state.id = None;
             state.protocol = None;
         }
-        let response = self.post(&initialize, &self.state()).await?;
+        let response = self.post(&initialize, &self.state(), &[]).await?;
         self.read(response, true, &mut |_| {}).await?;
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-        let response = self.post(&initialized.to_string(), &self.state()).await?;
+        let response = self
+            .post(&initialized.to_string(), &self.state(), &[])
+            .await?;
         self.read(response, false, &mut |_| {}).await
     }
 
@@ -332,6 +360,38 @@ impl Session {
         }
         let _ = request.send().await;
     }
+}
+
+/// The headers a 2026-07-28 request must mirror (`MCP-Protocol-Version`, `Mcp-Method`,
+/// `Mcp-Name`), if `message` is one: its `_meta` names the revision.
+fn modern_headers(message: &Value) -> Option<Vec<(&'static str, String)>> {
+    let method = message.get("method")?.as_str()?;
+    let params = message.get("params")?;
+    let version = params
+        .get("_meta")?
+        .get(crate::protocol::meta::PROTOCOL_VERSION)?
+        .as_str()?;
+    let mut headers = vec![
+        (VERSION_HEADER, version.to_owned()),
+        ("mcp-method", method.to_owned()),
+    ];
+    let field = match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    };
+    if let Some(name) = field.and_then(|field| params.get(field)?.as_str()) {
+        let plain = name.bytes().all(|byte| (0x20..0x7f).contains(&byte));
+        let value = if plain && name.trim() == name {
+            name.to_owned()
+        } else {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(name);
+            format!("=?base64?{encoded}?=")
+        };
+        headers.push(("mcp-name", value));
+    }
+    Some(headers)
 }
 
 /// The JSON message of one SSE event (its `data:` lines), if it has one.
