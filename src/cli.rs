@@ -523,6 +523,7 @@ fn tool_list(
         hosted: crate::servers::hosted::HostedRuntime::new(
             settings.hosted.clone(),
             settings.runtime.max_restarts_per_minute,
+            Arc::new(crate::metrics::Metrics::new()),
         ),
     };
     entry.instantiate(init).tools()

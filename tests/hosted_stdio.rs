@@ -170,6 +170,18 @@ async fn two_users_get_two_children_with_their_own_credentials_and_nothing_else(
         seen[0], seen[2],
         "alice's second call started another process"
     );
+    let metrics = common::http_client()
+        .get(&served.metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gumcp_live_actors{kind=\"hosted_child\"} 2"),
+        "{metrics}"
+    );
     served.stop().await;
 }
 

@@ -95,6 +95,7 @@ impl Runtime {
             HostedRuntime::new(
                 settings.hosted.clone(),
                 settings.runtime.max_restarts_per_minute,
+                metrics.clone(),
             ),
         )
         .start();

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use prometheus::IntGauge;
+
 use crate::config::HostedSettings;
+use crate::metrics::Metrics;
 use crate::protocol::error::McpError;
 
 /// Shared by every hosted server instance of a runtime.
@@ -14,17 +17,27 @@ pub struct HostedRuntime {
     /// `runtime.max_restarts_per_minute`: child starts after a crash allowed within a minute.
     pub max_restarts_per_minute: u32,
     pub slots: Arc<ChildSlots>,
+    /// Child restarts count in `gumcp_server_restarts_total`, live children in
+    /// `gumcp_live_actors{kind="hosted_child"}`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl HostedRuntime {
-    pub fn new(settings: HostedSettings, max_restarts_per_minute: u32) -> Self {
+    pub fn new(
+        settings: HostedSettings,
+        max_restarts_per_minute: u32,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let live = metrics.live_actors.with_label_values(&["hosted_child"]);
         HostedRuntime {
             slots: Arc::new(ChildSlots::new(
                 settings.max_children,
                 settings.max_children_per_user,
+                live,
             )),
             settings: Arc::new(settings),
             max_restarts_per_minute,
+            metrics,
         }
     }
 }
@@ -34,6 +47,7 @@ pub struct ChildSlots {
     max_total: usize,
     max_per_user: usize,
     live: Mutex<Live>,
+    live_gauge: IntGauge,
 }
 
 #[derive(Default)]
@@ -49,11 +63,12 @@ pub struct ChildSlot {
 }
 
 impl ChildSlots {
-    pub fn new(max_total: usize, max_per_user: usize) -> Self {
+    pub fn new(max_total: usize, max_per_user: usize, live_gauge: IntGauge) -> Self {
         ChildSlots {
             max_total,
             max_per_user,
             live: Mutex::new(Live::default()),
+            live_gauge,
         }
     }
 
@@ -76,18 +91,11 @@ impl ChildSlots {
         }
         live.total += 1;
         *live.per_user.entry(user.clone()).or_insert(0) += 1;
+        self.live_gauge.inc();
         Ok(ChildSlot {
             slots: self.clone(),
             user: user.clone(),
         })
-    }
-
-    /// Children alive now.
-    pub fn live(&self) -> usize {
-        self.live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .total
     }
 }
 
@@ -99,6 +107,7 @@ impl Drop for ChildSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         live.total = live.total.saturating_sub(1);
+        self.slots.live_gauge.dec();
         if let Some(count) = live.per_user.get_mut(&self.user) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -114,7 +123,8 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_in_all_and_per_user_and_given_back() {
-        let slots = Arc::new(ChildSlots::new(3, 2));
+        let gauge = IntGauge::new("live", "live children").unwrap();
+        let slots = Arc::new(ChildSlots::new(3, 2, gauge.clone()));
         let (alice, bob): (Arc<str>, Arc<str>) = (Arc::from("alice"), Arc::from("bob"));
         let first = slots.take(&alice).unwrap();
         let _second = slots.take(&alice).unwrap();
@@ -129,8 +139,9 @@ mod tests {
             refused.message.contains("hosted.max_children"),
             "{refused:?}"
         );
+        assert_eq!(gauge.get(), 3);
         drop(first);
-        assert_eq!(slots.live(), 2);
+        assert_eq!(gauge.get(), 2);
         assert!(slots.take(&bob).is_ok());
     }
 }

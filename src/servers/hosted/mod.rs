@@ -203,6 +203,7 @@ impl HostedServer {
             }
             let allowed = self.init.hosted.max_restarts_per_minute as usize;
             if restarts.len() >= allowed {
+                self.count_restart("paused");
                 let oldest = restarts.front().copied().unwrap_or(now);
                 let wait = (oldest + RESTART_WINDOW).saturating_duration_since(now);
                 return Err(McpError::internal(format!(
@@ -216,6 +217,7 @@ impl HostedServer {
             restarts.push_back(now);
             restarts.len()
         };
+        self.count_restart("restarted");
         let doublings = u32::try_from(restarts.saturating_sub(1)).unwrap_or(u32::MAX);
         let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(doublings.min(6)));
         tracing::warn!(
@@ -226,6 +228,15 @@ impl HostedServer {
         );
         tokio::time::sleep(backoff).await;
         Ok(())
+    }
+
+    fn count_restart(&self, outcome: &str) {
+        self.init
+            .hosted
+            .metrics
+            .server_restarts
+            .with_label_values(&[self.server(), outcome])
+            .inc();
     }
 
     /// The user's secret, when the child is to be given one.
