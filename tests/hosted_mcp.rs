@@ -262,6 +262,15 @@ async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
     let said = call(&mut alice, 1, "whoami", json!({})).await;
     let said: Value = serde_json::from_str(text(&said)).unwrap();
     assert_eq!(said["token"], "upstream's own");
+    let modern = alice
+        .request(
+            9,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}, "_meta": common::modern_meta()}),
+        )
+        .await;
+    let modern: Value = serde_json::from_str(text(&modern)).unwrap();
+    assert_eq!(modern["token"], "upstream's own");
 
     alice
         .send(

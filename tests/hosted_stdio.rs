@@ -565,3 +565,25 @@ async fn a_2026_multi_round_call_reaches_a_child_that_speaks_2026_and_its_state_
     assert_eq!(tampered["error"]["code"], -32602, "{tampered}");
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_child_runs_under_the_configured_limits() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(
+        &config,
+        &[
+            ("GUMCP__HOSTED__MAX_OPEN_FILES", "128"),
+            ("GUMCP__HOSTED__MAX_ADDRESS_SPACE_MIB", "4096"),
+            ("GUMCP__HOSTED__MAX_CPU_SECS", "120"),
+        ],
+    );
+    client.initialize("2025-06-18", json!({})).await;
+    let said = whoami(&mut client, 1).await;
+    assert_eq!(
+        said["limits"],
+        json!({"open_files": 128, "address_space": 4096u64 << 20, "cpu_secs": 120}),
+        "{said}"
+    );
+    client.close().await;
+}
