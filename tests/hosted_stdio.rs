@@ -587,3 +587,34 @@ async fn a_child_runs_under_the_configured_limits() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_childs_stderr_is_logged_with_the_server_and_a_user_digest() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        &["echo"],
+        "",
+        "[logging]\nhash_user_ids = true\n",
+    );
+    let servers = root.path().join("servers");
+    let env = [
+        ("GUMCP__SERVERS__DIR", servers.to_str().unwrap()),
+        ("RUST_LOG", "warn,gumcp_actors::hosted=info"),
+    ];
+    let served = common::serve(Some(&config), &env).await;
+    let answer = http_call(&served.url, "echo", "alice", "whoami").await;
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    let pid = serde_json::from_str::<Value>(text).unwrap()["pid"].clone();
+    let logs = served.stop().await;
+    let line = logs
+        .lines()
+        .find(|line| line.contains(&format!("hosted-echo starting as pid {pid}")))
+        .unwrap_or_else(|| panic!("the child's stderr is not in the log:\n{logs}"));
+    assert!(line.contains("server=echo"), "{line}");
+    assert!(line.contains("user=u:"), "{line}");
+    assert!(
+        !logs.contains("alice"),
+        "the user id reached the log:\n{logs}"
+    );
+}
