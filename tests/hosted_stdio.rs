@@ -618,3 +618,32 @@ async fn a_childs_stderr_is_logged_with_the_server_and_a_user_digest() {
         "the user id reached the log:\n{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_child_that_keeps_failing_is_paused_past_the_restart_budget() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(
+        &config,
+        &[
+            ("GUMCP__RUNTIME__MAX_RESTARTS_PER_MINUTE", "1"),
+            ("GUMCP__HOSTED__MAX_LINES_PER_SEC", "200"),
+        ],
+    );
+    client.initialize("2025-06-18", json!({})).await;
+    let first = call(&mut client, 1, "flood_lines").await;
+    assert!(first.get("error").is_some(), "{first}");
+    assert!(
+        whoami(&mut client, 2).await["pid"].is_u64(),
+        "one restart is allowed"
+    );
+    let second = call(&mut client, 3, "flood_lines").await;
+    assert!(second.get("error").is_some(), "{second}");
+    let paused = call(&mut client, 4, "whoami").await;
+    let message = paused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("keeps failing") && message.contains("runtime.max_restarts_per_minute"),
+        "{paused}"
+    );
+    client.close().await;
+}
