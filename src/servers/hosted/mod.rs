@@ -79,7 +79,6 @@ impl Connection {
 /// One principal's instance of a hosted server (`stdio` or `mcp`).
 pub struct HostedServer {
     manifest: Arc<Manifest>,
-    spec: StdioSpec,
     /// The server's folder: relative commands and working folders are taken from it.
     folder: Option<PathBuf>,
     init: ServerInit,
@@ -107,17 +106,9 @@ struct Lists {
 
 impl HostedServer {
     pub fn new(manifest: Arc<Manifest>, folder: Option<PathBuf>, init: ServerInit) -> Self {
-        let spec = manifest.stdio.clone().unwrap_or_else(|| StdioSpec {
-            command: String::new(),
-            args: Vec::new(),
-            working_dir: None,
-            env: Default::default(),
-            credential_env: None,
-        });
         HostedServer {
             user_label: crate::telemetry::user_label(&init.user_id),
             manifest,
-            spec,
             folder,
             init,
             current: Mutex::new(None),
@@ -244,7 +235,12 @@ impl HostedServer {
         &self,
         credentials: &Arc<dyn CredentialSource>,
     ) -> Result<Option<String>, McpError> {
-        let wanted = self.manifest.mcp.is_some() || self.spec.wants_credential();
+        // A remote server is always sent the credential; a child only where `[stdio]` says.
+        let wanted = self
+            .manifest
+            .stdio
+            .as_ref()
+            .is_none_or(StdioSpec::wants_credential);
         if self.manifest.auth.kind == AuthKind::None || !wanted {
             return Ok(None);
         }
@@ -269,8 +265,8 @@ impl HostedServer {
         fingerprint: Option<[u8; 32]>,
     ) -> Result<Connection, McpError> {
         let hosted = &self.init.hosted;
-        let child = match &self.manifest.mcp {
-            Some(remote) => {
+        let child = match (&self.manifest.mcp, &self.manifest.stdio) {
+            (Some(remote), _) => {
                 let endpoint = remote::Endpoint {
                     url: remote.url.clone(),
                     client: self.init.upstream.client.clone(),
@@ -281,15 +277,21 @@ impl HostedServer {
                 let server = Arc::from(self.server());
                 remote::connect(endpoint, server, self.init.events.clone(), fingerprint)
             }
-            None => {
+            (None, Some(spec)) => {
                 let slot = hosted.slots.take(&self.init.user_id)?;
                 let owner = Owner {
                     server: Arc::from(self.server()),
                     user_label: self.user_label.clone(),
                 };
                 let events = self.init.events.clone();
-                let launch = self.launch(secret);
+                let launch = self.launch(spec, secret);
                 stdio::spawn(launch, owner, events, &hosted.settings, slot, fingerprint)?
+            }
+            (None, None) => {
+                return Err(McpError::internal(format!(
+                    "the {} server has neither [stdio] nor [mcp]",
+                    self.server()
+                )))
             }
         };
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
@@ -304,8 +306,7 @@ impl HostedServer {
         Ok(child)
     }
 
-    fn launch(&self, secret: Option<&str>) -> Launch {
-        let spec = &self.spec;
+    fn launch(&self, spec: &StdioSpec, secret: Option<&str>) -> Launch {
         let in_folder = |path: &Path| match &self.folder {
             Some(folder) => folder.join(path),
             None => path.to_owned(),
