@@ -647,3 +647,30 @@ async fn a_child_that_keeps_failing_is_paused_past_the_restart_budget() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_child_cannot_pile_up_questions_for_the_client() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[]);
+    client
+        .initialize("2025-06-18", json!({"sampling": {}}))
+        .await;
+    client
+        .send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "ask_model_many", "arguments": {"count": 40, "refusals": 24}
+            }}),
+        )
+        .await;
+    // The client answers nothing: 16 questions wait for it, the other 24 are refused at once.
+    let reply = client.wait_for_id(&json!(1)).await;
+    assert_eq!(common::text_of(&reply["result"]), "24 refused", "{reply}");
+    let asked = client
+        .seen
+        .iter()
+        .filter(|message| message["method"] == "sampling/createMessage")
+        .count();
+    assert_eq!(asked, 16);
+    client.close().await;
+}

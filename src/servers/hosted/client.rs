@@ -8,7 +8,7 @@
 //! [`Peer::receive`] and writes what arrives on the outbound channel.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ use crate::servers::{CallError, RequestContext, ServerEvent, ServerEvents};
 /// they speak, which the runtime accepts (it relays, it does not interpret).
 pub const CLIENT_PROTOCOL_VERSION: &str = "2025-11-25";
 
+/// Questions of a server (sampling, elicitation, roots) waiting for a client at once; more
+/// are answered with an error straight away, so a server cannot pile up waiting tasks.
+const MAX_OPEN_QUESTIONS: usize = 16;
+
 /// One connection to a hosted server, as a client.
 pub struct Peer {
     server: Arc<str>,
@@ -35,6 +39,8 @@ pub struct Peer {
     events: ServerEvents,
     /// Set when the server said a list changed: it is read again before the next use.
     lists_stale: AtomicBool,
+    /// Its questions being asked of a client right now.
+    open_questions: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -79,6 +85,7 @@ impl Peer {
             next_id: AtomicU64::new(1),
             events,
             lists_stale: AtomicBool::new(false),
+            open_questions: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -357,8 +364,16 @@ impl Peer {
                 "{method} can only be relayed while a call of this server is running"
             )))));
         };
+        if self.open_questions.fetch_add(1, Ordering::AcqRel) >= MAX_OPEN_QUESTIONS {
+            self.open_questions.fetch_sub(1, Ordering::AcqRel);
+            return self.send_now(reply(Err(McpError::busy(format!(
+                "more than {MAX_OPEN_QUESTIONS} questions are already waiting for the client"
+            )))));
+        }
+        let open = OpenQuestion(self.open_questions.clone());
         let peer = self.clone();
         tokio::spawn(async move {
+            let _open = open;
             let key = format!("hosted-{call}");
             let outcome = match ctx.ask(&key, asked, params, None).await {
                 Ok(answer) => Ok(answer),
@@ -370,6 +385,15 @@ impl Peer {
             };
             let _ = peer.outbound.send(reply(outcome)).await;
         });
+    }
+}
+
+/// Counts a question as open until its task ends.
+struct OpenQuestion(Arc<AtomicUsize>);
+
+impl Drop for OpenQuestion {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
