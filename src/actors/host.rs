@@ -25,6 +25,7 @@ use crate::protocol::jsonrpc::{parse_frame, Frame, Message, Outgoing, Rejected, 
 use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
+use crate::servers::manifest::ServerKind;
 use crate::servers::{CallError, RequestContext};
 use crate::telemetry;
 
@@ -39,6 +40,9 @@ pub struct Host {
     /// Who the audit log says called: how they were let in, and their key's digest.
     via: &'static str,
     key_digest: Option<KeyDigest>,
+    /// Whether the server must be readied for each caller (a hosted server's child); code
+    /// compiled in never needs it, so its hot path skips the step.
+    prepares: bool,
 }
 
 /// What differs between the eras when a server method is served.
@@ -73,16 +77,17 @@ pub enum StatelessAnswer {
 
 impl Host {
     pub fn new(runtime: Runtime, server: &str, caller: &Caller) -> Host {
-        let (server, service, server_info) = match runtime.registry.get(server) {
+        let (server, service, server_info, prepares) = match runtime.registry.get(server) {
             Some(entry) => (
                 entry.name.clone(),
                 entry.auth_service.clone(),
                 entry.server_info.clone(),
+                matches!(entry.manifest.kind, ServerKind::Stdio | ServerKind::Mcp),
             ),
             None => {
                 let name: Arc<str> = Arc::from(server);
                 let info = json!({ "name": server, "version": "unknown" });
-                (name.clone(), name, Arc::new(info))
+                (name.clone(), name, Arc::new(info), false)
             }
         };
         let principal = caller.principal.clone();
@@ -96,6 +101,7 @@ impl Host {
             server_info,
             via: caller.via,
             key_digest: caller.key.as_ref().map(PresentedKey::digest),
+            prepares,
         }
     }
 
@@ -104,10 +110,12 @@ impl Host {
     pub fn server(&self) -> impl Future<Output = Result<ServerHandle, McpError>> {
         let runtime = self.runtime.clone();
         let key = self.key.clone();
-        let credentials = self.credentials.clone();
+        let credentials = self.prepares.then(|| self.credentials.clone());
         async move {
             let mut server = runtime.server_of(key).await?;
-            server.prepare(&credentials).await?;
+            if let Some(credentials) = credentials {
+                server.prepare(&credentials).await?;
+            }
             Ok(server)
         }
     }
