@@ -674,3 +674,36 @@ async fn a_child_cannot_pile_up_questions_for_the_client() {
     assert_eq!(asked, 16);
     client.close().await;
 }
+
+#[tokio::test]
+async fn the_example_hosted_servers_load_with_their_kinds_and_readmes() {
+    let examples = Path::new(ROOT).join("examples/hosted-servers");
+    let listed = tokio::process::Command::new(common::binary())
+        .args(["servers", "--verbose"])
+        .env("GUMCP__SERVERS__DIR", &examples)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let logs = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{logs}");
+    assert!(
+        !logs.contains("hosted-servers"),
+        "a manifest was refused: {logs}"
+    );
+    for (name, kind) in [
+        ("everything", "stdio"),
+        ("github-mcp", "stdio"),
+        ("deepwiki", "mcp"),
+    ] {
+        assert!(
+            text.contains(&format!("== {name} ({kind}, ")),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&format!("# {name} (hosted")),
+            "{name}'s README: {text}"
+        );
+    }
+}
