@@ -30,7 +30,8 @@ ln -sfn "$(basename "$run_dir")" target/conformance/latest
 # shellcheck source=scripts/serve-lib.sh
 . scripts/serve-lib.sh
 start_serve target/conformance
-url=$GUMCP_URL/conformance-fixtures/mcp
+# CONFORMANCE_SERVER names another server to test (scripts/conformance-hosted.sh).
+url=$GUMCP_URL/${CONFORMANCE_SERVER:-conformance-fixtures}/mcp
 
 status=0
 for revision in "${revisions[@]}"; do

@@ -27,8 +27,12 @@ export GUMCP_BIN="$PWD/target/debug/gumcp-actors"
 bash scripts/python-env.sh
 # Debian's Chromium and playwright for the connect pages' browser test (idempotent).
 bash scripts/browser-env.sh
+# npm MCP servers the interop tests host as stdio children (Node 22 and npm ci, once).
+bash scripts/hosted-env.sh >/dev/null
 .tools/venv/bin/python -m pytest -q tests/interop
 bash scripts/ts-interop.sh
 bash scripts/conformance.sh
+# The same suite through a stdio-hosted copy of conformance-fixtures (servers::hosted).
+bash scripts/conformance-hosted.sh
 echo "== fuzz: a short run of every cargo-fuzz target (FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
 bash scripts/fuzz.sh

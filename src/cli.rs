@@ -566,6 +566,11 @@ fn describe_servers(settings: &Settings, registry: &ServerRegistry) -> Result<()
             writeln!(stdout, "{}\n", readme.trim_end()).map_err(CliError::Output)?;
             continue;
         }
+        if let Some(runs) = hosted_summary(manifest) {
+            writeln!(stdout, "{}\n\n{runs}\n", manifest.description.trim())
+                .map_err(CliError::Output)?;
+            continue;
+        }
         let upstream = match &mut upstream {
             Some(upstream) => upstream,
             None => upstream.insert(listing_upstream(settings)?),
@@ -582,6 +587,23 @@ fn describe_servers(settings: &Settings, registry: &ServerRegistry) -> Result<()
         writeln!(stdout, "{text}").map_err(CliError::Output)?;
     }
     stdout.flush().map_err(CliError::Output)
+}
+
+/// What a hosted server runs or reaches — its tools are the child's or the remote's, known only
+/// once it runs, which listing must not cause. Arguments are not shown: they may carry a
+/// credential template.
+fn hosted_summary(manifest: &Manifest) -> Option<String> {
+    if let Some(stdio) = &manifest.stdio {
+        return Some(format!(
+            "Runs `{}` for each user over stdio; its tools are listed once it runs.",
+            stdio.command
+        ));
+    }
+    let remote = manifest.mcp.as_ref()?;
+    Some(format!(
+        "Reaches the MCP server at {} for each user; its tools are listed once connected.",
+        remote.url
+    ))
 }
 
 /// An upstream that lets a server be made, never called: listing tools sends no request.
@@ -603,6 +625,11 @@ fn tool_list(
         store: Arc::new(UserStore::new(settings.runtime.max_store_bytes_per_user)),
         events: ServerEvents::new(1),
         upstream: upstream.clone(),
+        hosted: crate::servers::hosted::HostedRuntime::new(
+            settings.hosted.clone(),
+            settings.runtime.max_restarts_per_minute,
+            Arc::new(crate::metrics::Metrics::new()),
+        ),
     };
     entry.instantiate(init).tools()
 }

@@ -118,6 +118,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub audit: AuditSettings,
     pub tasks: TaskSettings,
+    pub hosted: HostedSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -768,6 +769,45 @@ impl Default for TaskSettings {
     }
 }
 
+/// Hosted MCP servers (`kind = "stdio"`): the children run for users, and their bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostedSettings {
+    /// Child processes alive at once over all users; a start past it is refused.
+    pub max_children: usize,
+    /// Child processes one user may have alive at once (one per hosted server they use).
+    pub max_children_per_user: usize,
+    /// How long a new child has to answer `initialize` before it is stopped and the call fails.
+    pub initialize_timeout_secs: u64,
+    /// The longest line a child may write on stdout; a longer one ends the child.
+    pub max_line_bytes: usize,
+    /// Lines a child may write on stdout within a second; a child writing more is ended.
+    pub max_lines_per_sec: u32,
+    /// `RLIMIT_NOFILE` of each child (Unix); 0 leaves the inherited limit.
+    pub max_open_files: u64,
+    /// `RLIMIT_AS` of each child in MiB (Unix); 0 leaves it unlimited (V8, Node's engine,
+    /// reserves far more address space than it uses, so a limit must be generous for Node).
+    pub max_address_space_mib: u64,
+    /// `RLIMIT_CPU` of each child in CPU seconds (Unix); 0 leaves it unlimited. A child past
+    /// it is ended by the OS, and the next call starts a new one.
+    pub max_cpu_secs: u64,
+}
+
+impl Default for HostedSettings {
+    fn default() -> Self {
+        HostedSettings {
+            max_children: 256,
+            max_children_per_user: 16,
+            initialize_timeout_secs: 30,
+            max_line_bytes: 8 << 20,
+            max_lines_per_sec: 2_000,
+            max_open_files: 1_024,
+            max_address_space_mib: 0,
+            max_cpu_secs: 3_600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -847,6 +887,18 @@ impl Settings {
             protocol.max_message_bytes,
             (1024..=1 << 30).contains(&protocol.max_message_bytes),
             "must be between 1024 and 1073741824 bytes",
+        )?;
+        check(
+            "hosted.max_line_bytes",
+            self.hosted.max_line_bytes,
+            (1024..=1 << 30).contains(&self.hosted.max_line_bytes),
+            "must be between 1024 and 1073741824 bytes",
+        )?;
+        check(
+            "hosted.initialize_timeout_secs",
+            self.hosted.initialize_timeout_secs,
+            self.hosted.initialize_timeout_secs >= 1,
+            "must be at least 1 second",
         )?;
         check(
             "protocol.outbound_buffer",

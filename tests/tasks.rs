@@ -276,41 +276,53 @@ task_support = "optional"
 "#,
         upstream.uri()
     );
-    std::fs::write(folder.join("server.toml"), manifest).unwrap();
+    std::fs::write(folder.join("server.toml"), &manifest).unwrap();
+    // The same server with its tool renamed by a `[shape]`: the declaration is still found.
+    let shaped = dir.path().join("servers/shaped-reports");
+    std::fs::create_dir_all(&shaped).unwrap();
+    let renamed = manifest.replace("name = \"reports\"", "name = \"shaped-reports\"")
+        + "\n[shape.rename]\nbuild_report = \"make_report\"\n";
+    std::fs::write(shaped.join("server.toml"), renamed).unwrap();
     let servers = dir.path().join("servers");
     let served = common::serve(None, &[("GUMCP__SERVERS__DIR", servers.to_str().unwrap())]).await;
     let url = served.url.as_str();
 
-    let listed = rpc_to(url, "reports", "dave", "tools/list", "", json!({})).await;
-    assert_eq!(
-        listed["result"]["tools"][0]["execution"]["taskSupport"], "optional",
-        "{listed}"
-    );
-    let params = json!({"name": "build_report", "arguments": {}});
-    let created = rpc_to(url, "reports", "dave", "tools/call", "build_report", params).await;
-    assert_eq!(created["result"]["resultType"], "task", "{created}");
-    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
-    let mut done = Value::Null;
-    for _ in 0..POLLS {
-        let got = rpc_to(
-            url,
-            "reports",
-            "dave",
-            "tasks/get",
-            &id,
-            json!({ "taskId": id }),
-        )
-        .await;
-        if got["result"]["status"] == "completed" {
-            done = got["result"].clone();
-            break;
+    for (server, tool) in [
+        ("reports", "build_report"),
+        ("shaped-reports", "make_report"),
+    ] {
+        let listed = rpc_to(url, server, "dave", "tools/list", "", json!({})).await;
+        assert_eq!(listed["result"]["tools"][0]["name"], tool, "{listed}");
+        assert_eq!(
+            listed["result"]["tools"][0]["execution"]["taskSupport"], "optional",
+            "{listed}"
+        );
+        let params = json!({"name": tool, "arguments": {}});
+        let created = rpc_to(url, server, "dave", "tools/call", tool, params).await;
+        assert_eq!(created["result"]["resultType"], "task", "{created}");
+        let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+        let mut done = Value::Null;
+        for _ in 0..POLLS {
+            let got = rpc_to(
+                url,
+                server,
+                "dave",
+                "tasks/get",
+                &id,
+                json!({ "taskId": id }),
+            )
+            .await;
+            if got["result"]["status"] == "completed" {
+                done = got["result"].clone();
+                break;
+            }
+            tokio::time::sleep(POLL).await;
         }
-        tokio::time::sleep(POLL).await;
+        let text = done["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("\"rows\""), "{server}: {done}");
     }
-    let text = done["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(text.contains("\"rows\""), "{done}");
     served.stop().await;
 }
 

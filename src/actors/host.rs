@@ -30,7 +30,7 @@ use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::tasks;
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
-use crate::servers::manifest::AuthKind;
+use crate::servers::manifest::{AuthKind, ServerKind};
 use crate::servers::{CallError, RequestContext};
 use crate::telemetry;
 
@@ -48,6 +48,9 @@ pub struct Host {
     /// Who the audit log says called: how they were let in, and their key's digest.
     via: &'static str,
     key_digest: Option<KeyDigest>,
+    /// Whether the server must be readied for each caller (a hosted server's child); code
+    /// compiled in never needs it, so its hot path skips the step.
+    prepares: bool,
 }
 
 /// What differs between the eras when a server method is served.
@@ -85,19 +88,21 @@ pub enum StatelessAnswer {
 
 impl Host {
     pub fn new(runtime: Runtime, server: &str, caller: &Caller) -> Host {
-        let (server, service, server_info, needs_account) = match runtime.registry.get(server) {
-            Some(entry) => (
-                entry.name.clone(),
-                entry.auth_service.clone(),
-                entry.server_info.clone(),
-                entry.manifest.auth.kind != AuthKind::None,
-            ),
-            None => {
-                let name: Arc<str> = Arc::from(server);
-                let info = json!({ "name": server, "version": "unknown" });
-                (name.clone(), name, Arc::new(info), false)
-            }
-        };
+        let (server, service, server_info, needs_account, prepares) =
+            match runtime.registry.get(server) {
+                Some(entry) => (
+                    entry.name.clone(),
+                    entry.auth_service.clone(),
+                    entry.server_info.clone(),
+                    entry.manifest.auth.kind != AuthKind::None,
+                    matches!(entry.manifest.kind, ServerKind::Stdio | ServerKind::Mcp),
+                ),
+                None => {
+                    let name: Arc<str> = Arc::from(server);
+                    let info = json!({ "name": server, "version": "unknown" });
+                    (name.clone(), name, Arc::new(info), false, false)
+                }
+            };
         let principal = caller.principal.clone();
         let account_service =
             (needs_account && principal.partition.is_none()).then(|| service.clone());
@@ -112,14 +117,23 @@ impl Host {
             server_info,
             via: caller.via,
             key_digest: caller.key.as_ref().map(PresentedKey::digest),
+            prepares,
         }
     }
 
-    /// A future that finds the user's server (in the directory, or started) and hands it back.
+    /// A future that finds the user's server (in the directory, or started), readies it for
+    /// this caller's credentials (a hosted server's child) and hands it back.
     pub fn server(&self) -> impl Future<Output = Result<ServerHandle, McpError>> {
         let runtime = self.runtime.clone();
         let key = self.key.clone();
-        async move { runtime.server_of(key).await }
+        let credentials = self.prepares.then(|| self.credentials.clone());
+        async move {
+            let mut server = runtime.server_of(key).await?;
+            if let Some(credentials) = credentials {
+                server.prepare(&credentials).await?;
+            }
+            Ok(server)
+        }
     }
 
     /// Serves a server method and shapes its reply for the era; counts it in the metrics. The

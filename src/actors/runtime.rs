@@ -26,9 +26,11 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
+use crate::servers::hosted::HostedRuntime;
 use crate::servers::http::Upstream;
 use crate::servers::{
-    CallError, RequestContext, ServerDescription, ServerEvent, ServerRegistry, TaskSupport,
+    CallError, CredentialSource, RequestContext, ServerDescription, ServerEvent, ServerRegistry,
+    TaskSupport,
 };
 use crate::upstream;
 
@@ -99,6 +101,11 @@ impl Runtime {
             arbiters,
             upstream.clone(),
             metrics.clone(),
+            HostedRuntime::new(
+                settings.hosted.clone(),
+                settings.runtime.max_restarts_per_minute,
+                metrics.clone(),
+            ),
         )
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
@@ -205,6 +212,14 @@ impl ServerHandle {
             .budget
             .admit(&self.key.principal, &core.in_flight_gauge)?;
         Ok((core, permit))
+    }
+
+    /// Readies the instance for a caller with these credentials (a hosted server's child).
+    pub async fn prepare(
+        &mut self,
+        credentials: &Arc<dyn CredentialSource>,
+    ) -> Result<(), McpError> {
+        self.core().await?.prepare(credentials).await
     }
 
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {

@@ -31,7 +31,8 @@ use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 use crate::servers::schema::SchemaCache;
 use crate::servers::{
-    CallError, McpServer, RequestContext, ServerDescription, ServerEntry, ServerEvent, ServerInit,
+    CallError, CredentialSource, McpServer, RequestContext, ServerDescription, ServerEntry,
+    ServerEvent, ServerInit,
 };
 
 /// Identifies one principal's instance of one server (per user, and per key where only the
@@ -137,6 +138,20 @@ impl ServerCore {
     /// Its actor stopped: new requests go to a fresh instance; calls already here finish.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
+        self.instance
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shutdown();
+    }
+
+    /// Readies the instance for this caller (see [`McpServer::prepare`]); refused while the
+    /// server is paused.
+    pub async fn prepare(&self, credentials: &Arc<dyn CredentialSource>) -> Result<(), McpError> {
+        self.check_paused()?;
+        // Counted as running: starting a hosted child may outlast the idle TTL.
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _running = Running(self);
+        self.instance().prepare(credentials).await
     }
 
     /// No call running and none for `ttl`.
@@ -188,15 +203,19 @@ impl ServerCore {
 
     /// Whether `tool` may run as a task: as its server's code says, else as its declaration in
     /// the manifest says (so a native server's declared tools need no code for it).
+    /// A `[shape]` is seen through: the declaration is looked up under the tool's own name.
     pub fn task_support(&self, tool: &str) -> crate::servers::TaskSupport {
         match self.instance().task_support(tool) {
             crate::servers::TaskSupport::Forbidden => self
                 .entry
-                .manifest
-                .tools
-                .iter()
-                .find(|declared| declared.name == tool)
-                .map(|declared| declared.task_support)
+                .own_tool_name(tool)
+                .and_then(|own| {
+                    let declared = self.entry.manifest.tools.iter();
+                    declared
+                        .filter(|declared| declared.name == own)
+                        .map(|declared| declared.task_support)
+                        .next()
+                })
                 .unwrap_or_default(),
             said => said,
         }

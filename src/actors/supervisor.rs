@@ -13,6 +13,7 @@ use super::server::{ServerActor, ServerStopped};
 use super::server_core::{ServerCore, ServerKey, Supervision};
 use crate::config::RuntimeSettings;
 use crate::metrics::Metrics;
+use crate::servers::hosted::HostedRuntime;
 use crate::servers::http::Upstream;
 use crate::servers::{ServerEvents, ServerInit, ServerRegistry, UserStore};
 
@@ -53,6 +54,7 @@ pub struct Supervisor {
     lasting: HashMap<ServerKey, Lasting>,
     upstream: Upstream,
     metrics: Arc<Metrics>,
+    hosted: HostedRuntime,
 }
 
 impl Supervisor {
@@ -64,8 +66,10 @@ impl Supervisor {
         arbiters: Vec<ArbiterHandle>,
         upstream: Upstream,
         metrics: Arc<Metrics>,
+        hosted: HostedRuntime,
     ) -> Self {
         Supervisor {
+            hosted,
             upstream,
             metrics,
             registry,
@@ -103,6 +107,7 @@ impl Supervisor {
                 server: key.server.clone(),
                 ..self.upstream.clone()
             },
+            hosted: self.hosted.clone(),
         };
         let supervision = Supervision {
             idle_ttl: Duration::from_secs(self.settings.server_idle_ttl_secs),

@@ -46,6 +46,13 @@ pub struct Manifest {
     /// Declared prompts, as message templates.
     #[serde(default)]
     pub prompts: Vec<super::http::spec::PromptSpec>,
+    /// What a `stdio` server runs for each user.
+    pub stdio: Option<super::hosted::spec::StdioSpec>,
+    /// Where an `mcp` server is.
+    pub mcp: Option<super::hosted::spec::RemoteSpec>,
+    /// What of its tools the server exposes, and how (every kind).
+    #[serde(default)]
+    pub shape: super::shape::ShapeSpec,
 }
 
 /// How the server's tools are implemented.
@@ -57,6 +64,12 @@ pub enum ServerKind {
     Native,
     /// Tools declared in `server.toml` as upstream HTTP calls, run by one engine.
     Http,
+    /// Any MCP server that speaks over stdin/stdout, run as one child process per user
+    /// (`[stdio]`) and spoken to by the runtime's own MCP client.
+    Stdio,
+    /// A remote MCP server (Streamable HTTP, `[mcp]`), with a session per user carrying that
+    /// user's credential.
+    Mcp,
 }
 
 /// The credentials the server needs from each user for its upstream service.
@@ -157,6 +170,8 @@ impl fmt::Display for ServerKind {
         f.write_str(match self {
             ServerKind::Native => "native",
             ServerKind::Http => "http",
+            ServerKind::Stdio => "stdio",
+            ServerKind::Mcp => "mcp",
         })
     }
 }
@@ -349,6 +364,7 @@ fn parse_checked(text: &str, folder_name: Option<&str>) -> Result<Manifest, Stri
     }
     check_auth(&manifest.auth)?;
     check_kind(&manifest)?;
+    manifest.shape.check()?;
     Ok(manifest)
 }
 
@@ -356,6 +372,7 @@ fn parse_checked(text: &str, folder_name: Option<&str>) -> Result<Manifest, Stri
 /// tools too — its code then answers the rest and hands these to the engine — and then needs
 /// the base URL as well.
 fn check_kind(manifest: &Manifest) -> Result<(), String> {
+    check_hosted(manifest)?;
     let declares = !manifest.tools.is_empty() || !manifest.prompts.is_empty();
     if manifest.kind == ServerKind::Http || declares || manifest.base_url.is_some() {
         match &manifest.base_url {
@@ -390,6 +407,33 @@ fn check_kind(manifest: &Manifest) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A `stdio` server needs `[stdio]`, and an auth kind if its child is given a credential;
+/// no other kind may have `[stdio]`.
+fn check_hosted(manifest: &Manifest) -> Result<(), String> {
+    match (&manifest.stdio, manifest.kind) {
+        (None, ServerKind::Stdio) => Err("kind = \"stdio\" needs a [stdio] section".to_owned()),
+        (Some(_), kind) if kind != ServerKind::Stdio => Err(format!(
+            "[stdio] is only for kind = \"stdio\", not \"{kind}\""
+        )),
+        (Some(spec), _) => {
+            spec.check()?;
+            if spec.wants_credential() && manifest.auth.kind == AuthKind::None {
+                return Err("stdio: credential_env or {credential} needs an [auth] kind".to_owned());
+            }
+            Ok(())
+        }
+        (None, _) => Ok(()),
+    }?;
+    match (&manifest.mcp, manifest.kind) {
+        (None, ServerKind::Mcp) => Err("kind = \"mcp\" needs an [mcp] section".to_owned()),
+        (Some(_), kind) if kind != ServerKind::Mcp => {
+            Err(format!("[mcp] is only for kind = \"mcp\", not \"{kind}\""))
+        }
+        (Some(remote), _) => remote.check(),
+        (None, _) => Ok(()),
+    }
 }
 
 /// The auth section must name a valid service and, for OAuth, both endpoints as http(s) URLs.
@@ -499,6 +543,75 @@ kind = "api_key"
         assert_eq!(found.len(), 1, "{problems:?}");
         assert_eq!(found[0].manifest.tools.len(), 1);
         assert!(problems[0].reason.contains("need base_url"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_stdio_server_needs_its_section_and_an_auth_kind_for_a_credential() {
+        let stdio = GOOD.replace("native", "stdio");
+        let root = tempfile::tempdir().unwrap();
+        write_server(
+            root.path(),
+            "alpha",
+            &format!("{stdio}[stdio]\ncommand = \"npx\"\ncredential_env = \"TOKEN\"\n"),
+        );
+        write_server(root.path(), "beta", &stdio.replace("alpha", "beta"));
+        write_server(
+            root.path(),
+            "gamma",
+            "name = \"gamma\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"stdio\"\n\
+             [stdio]\ncommand = \"x\"\nargs = [\"--token={credential}\"]\n",
+        );
+        write_server(
+            root.path(),
+            "delta",
+            &format!(
+                "{}[stdio]\ncommand = \"x\"\n",
+                GOOD.replace("alpha", "delta")
+            ),
+        );
+        let (found, problems) = scan(root.path());
+        assert_eq!(found.len(), 1, "{problems:?}");
+        assert_eq!(found[0].manifest.kind, ServerKind::Stdio);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(text
+            .iter()
+            .any(|p| p.contains("beta") && p.contains("[stdio] section")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("gamma") && p.contains("[auth] kind")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("delta") && p.contains("only for kind")));
+    }
+
+    #[test]
+    fn an_mcp_server_needs_an_http_url() {
+        let mcp = GOOD.replace("native", "mcp");
+        let root = tempfile::tempdir().unwrap();
+        write_server(
+            root.path(),
+            "alpha",
+            &format!("{mcp}[mcp]\nurl = \"https://mcp.example/mcp\"\n"),
+        );
+        write_server(
+            root.path(),
+            "beta",
+            &format!(
+                "{}[mcp]\nurl = \"ftp://x/mcp\"\n",
+                mcp.replace("alpha", "beta")
+            ),
+        );
+        write_server(root.path(), "gamma", &mcp.replace("alpha", "gamma"));
+        let (found, problems) = scan(root.path());
+        assert_eq!(found.len(), 1, "{problems:?}");
+        assert_eq!(found[0].manifest.kind, ServerKind::Mcp);
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(text
+            .iter()
+            .any(|p| p.contains("beta") && p.contains("http(s) URL")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("gamma") && p.contains("[mcp] section")));
     }
 
     #[test]

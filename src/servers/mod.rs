@@ -7,12 +7,14 @@
 
 pub mod built_in;
 pub mod context;
+pub mod hosted;
 pub mod http;
 pub mod kit;
 pub mod manifest;
 pub mod native;
 pub mod registry;
 pub mod schema;
+pub mod shape;
 pub mod store;
 
 use futures::future::BoxFuture;
@@ -21,7 +23,9 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 
-pub use context::{CallError, InputRequired, RequestContext, ServerEvent, ServerEvents};
+pub use context::{
+    CallError, CredentialSource, InputRequired, RequestContext, ServerEvent, ServerEvents,
+};
 pub use registry::{NativeFactory, ServerEntry, ServerInit, ServerRegistry};
 pub use store::UserStore;
 
@@ -92,6 +96,20 @@ pub trait McpServer: Send + Sync + 'static {
     fn features(&self) -> Features {
         Features::default()
     }
+
+    /// Makes the instance ready to be listed and called, with the credentials of whoever is
+    /// asking: a hosted server starts (or restarts) its child here and reads its lists. Code
+    /// compiled in is always ready.
+    fn prepare<'a>(
+        &'a self,
+        _credentials: &'a std::sync::Arc<dyn CredentialSource>,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The instance is retired (idle): let go of what it holds outside the process, such as
+    /// a hosted server's child. Calls still running may finish.
+    fn shutdown(&self) {}
 
     /// Tools in a stable order (clients cache by it).
     fn tools(&self) -> Vec<Tool>;

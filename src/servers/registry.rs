@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::hosted::{HostedRuntime, HostedServer};
 use super::http::{HttpServer, Upstream};
 use super::manifest::{self, Manifest, ManifestProblem, Origin, ServerKind};
 use super::schema::SharedTools;
+use super::shape::{Shape, Shaped};
 use super::{native, McpServer, ServerEvents, UserStore};
 
 /// What a new instance is given: whose it is, the data that outlives it, its event channel,
@@ -23,6 +25,8 @@ pub struct ServerInit {
     pub store: Arc<UserStore>,
     pub events: ServerEvents,
     pub upstream: Upstream,
+    /// What hosted (`stdio`) servers' children share: settings and the live-child bounds.
+    pub hosted: HostedRuntime,
 }
 
 /// Creates one user's instance of a native server.
@@ -33,6 +37,9 @@ enum Factory {
     Native(NativeFactory),
     /// The `http` engine, driven by the manifest's tools.
     Http,
+    /// Any MCP server, hosted per user: a child process (`stdio`) or a remote session
+    /// (`mcp`), spoken to by the runtime's own client (`servers::hosted`).
+    Hosted,
 }
 
 /// A usable server: its manifest, where that came from, and how to instantiate it.
@@ -48,13 +55,42 @@ pub struct ServerEntry {
     pub server_info: Arc<Value>,
     /// The tools (and compiled schemas) its instances share.
     pub tools: SharedTools,
+    /// The manifest's `[shape]`, when it has one: every instance is wrapped in it.
+    shape: Option<Arc<Shape>>,
 }
 
 impl ServerEntry {
+    /// The server's own name of the tool a caller knows as `exposed` (renamed or prefixed by
+    /// the `[shape]`); `None` for a tool the shape hides.
+    pub fn own_tool_name<'a>(&self, exposed: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        match &self.shape {
+            Some(shape) => shape.own_name(exposed).map(std::borrow::Cow::Owned),
+            None => Some(std::borrow::Cow::Borrowed(exposed)),
+        }
+    }
+
     pub fn instantiate(&self, init: ServerInit) -> Arc<dyn McpServer> {
+        let instance = self.instantiate_unshaped(init);
+        match &self.shape {
+            Some(shape) => Arc::new(Shaped {
+                inner: instance,
+                shape: shape.clone(),
+            }),
+            None => instance,
+        }
+    }
+
+    fn instantiate_unshaped(&self, init: ServerInit) -> Arc<dyn McpServer> {
         match &self.factory {
             Factory::Native(factory) => factory(init),
             Factory::Http => Arc::new(HttpServer::new(self.manifest.clone(), init.upstream)),
+            Factory::Hosted => {
+                let folder = match &self.origin {
+                    Origin::Folder(folder) => Some(folder.clone()),
+                    Origin::BuiltIn => None,
+                };
+                Arc::new(HostedServer::new(self.manifest.clone(), folder, init))
+            }
         }
     }
 }
@@ -77,11 +113,13 @@ impl ServerRegistry {
             let name = server.manifest.name.clone();
             let factory = match server.manifest.kind {
                 ServerKind::Http => Some(Factory::Http),
+                ServerKind::Stdio | ServerKind::Mcp => Some(Factory::Hosted),
                 ServerKind::Native => native_factory(&name).map(Factory::Native),
             };
             match factory {
                 Some(factory) => {
                     let manifest = server.manifest;
+                    let shape = Shape::new(&manifest.shape).map(Arc::new);
                     let entry = ServerEntry {
                         name: Arc::from(name.as_str()),
                         auth_service: Arc::from(manifest.auth_service()),
@@ -92,6 +130,7 @@ impl ServerRegistry {
                         origin: server.origin,
                         factory,
                         tools: SharedTools::default(),
+                        shape,
                     };
                     entries.insert(name, Arc::new(entry));
                 }

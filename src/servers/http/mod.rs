@@ -385,7 +385,7 @@ impl McpServer for HttpServer {
 }
 
 /// The secret to send: the access token (OAuth) or the API key.
-fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
+pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
     match manifest.auth.kind {
         AuthKind::ApiKey => credentials
             .api_key

@@ -1,0 +1,582 @@
+//! Hosted MCP servers: any server that speaks MCP over stdio (an npm or PyPI package, a
+//! binary), run as one child process per (server, principal) and spoken to by the runtime's
+//! own MCP client ([`client`]). To the rest of the runtime a hosted server is one more
+//! [`McpServer`]: its lists are the child's, its calls are relayed, and what the child sends
+//! unasked — progress, log messages, questions for the client — reaches the caller.
+//!
+//! The child starts on the first request (with the user's credential in its environment or
+//! arguments), stops with the instance when it has been idle for
+//! `runtime.server_idle_ttl_secs`, and is started again after a crash — with a growing
+//! pause, and not at all past `runtime.max_restarts_per_minute` until the minute is over.
+//! Changed credentials (a refresh) start a fresh child with the new ones.
+
+pub mod client;
+pub mod limits;
+pub mod remote;
+pub mod spec;
+pub mod stdio;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolResult, CompleteRequestParams, CompleteResult, GetPromptResult, JsonObject, Prompt,
+    ReadResourceResult, Resource, ResourceTemplate, ServerCapabilities, Tool,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use self::client::Peer;
+use self::spec::{StdioSpec, CREDENTIAL_PLACEHOLDER};
+use self::stdio::{Launch, Owner};
+use super::context::CredentialSource;
+use super::manifest::{AuthKind, Manifest};
+use super::{
+    CallError, Features, InputRequired, McpServer, RequestContext, ServerEvent, ServerFuture,
+    ServerInit,
+};
+use crate::protocol::error::McpError;
+
+pub use limits::HostedRuntime;
+
+/// The window `runtime.max_restarts_per_minute` counts child restarts over.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// The pause before the first restart after a crash; it doubles with each further one
+/// within the window.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Pages of one listing read from a child before it is taken as endless.
+const MAX_PAGES: usize = 100;
+
+/// A live connection to a hosted server: its client, a digest of the credential it was opened
+/// with (another one means a new connection), and what keeps it running — a child process, a
+/// remote session's task — which dropping it ends.
+pub struct Connection {
+    pub peer: Arc<Peer>,
+    pub fingerprint: Option<[u8; 32]>,
+    _running: Box<dyn Send + Sync>,
+}
+
+impl Connection {
+    pub fn new(
+        peer: Arc<Peer>,
+        fingerprint: Option<[u8; 32]>,
+        running: Box<dyn Send + Sync>,
+    ) -> Self {
+        Connection {
+            peer,
+            fingerprint,
+            _running: running,
+        }
+    }
+}
+
+/// One principal's instance of a hosted server (`stdio` or `mcp`).
+pub struct HostedServer {
+    manifest: Arc<Manifest>,
+    /// The server's folder: relative commands and working folders are taken from it.
+    folder: Option<PathBuf>,
+    init: ServerInit,
+    user_label: String,
+    /// The live child, if any.
+    current: Mutex<Option<Arc<Connection>>>,
+    /// Held while a child is being started, so concurrent first calls start one.
+    starting: tokio::sync::Mutex<()>,
+    lists: RwLock<Lists>,
+    restarts: Mutex<VecDeque<Instant>>,
+    /// Set when the instance is retired: no child is started for it any more.
+    shut_down: AtomicBool,
+}
+
+/// What the child listed when it was last asked.
+#[derive(Default)]
+struct Lists {
+    capabilities: ServerCapabilities,
+    /// Whether the server speaks 2026-07-28 too (it answered `server/discover`).
+    modern: bool,
+    tools: Vec<Tool>,
+    prompts: Vec<Prompt>,
+    templates: Vec<ResourceTemplate>,
+}
+
+impl HostedServer {
+    pub fn new(manifest: Arc<Manifest>, folder: Option<PathBuf>, init: ServerInit) -> Self {
+        HostedServer {
+            user_label: crate::telemetry::user_label(&init.user_id),
+            manifest,
+            folder,
+            init,
+            current: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
+            lists: RwLock::new(Lists::default()),
+            restarts: Mutex::new(VecDeque::new()),
+            shut_down: AtomicBool::new(false),
+        }
+    }
+
+    fn server(&self) -> &str {
+        &self.manifest.name
+    }
+
+    fn lists(&self) -> std::sync::RwLockReadGuard<'_, Lists> {
+        self.lists.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live child, if it was started with this credential.
+    fn live_child(&self, fingerprint: Option<[u8; 32]>) -> Option<Arc<Connection>> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|child| !child.peer.is_closed() && child.fingerprint == fingerprint)
+            .cloned()
+    }
+
+    /// The child to talk to: the live one, or a new one (after a crash, within the restart
+    /// budget; after a credential change, with the new credential).
+    async fn child(
+        &self,
+        credentials: &Arc<dyn CredentialSource>,
+    ) -> Result<Arc<Connection>, McpError> {
+        let secret = self.secret(credentials).await?;
+        let fingerprint = secret
+            .as_deref()
+            .map(|secret| Sha256::digest(secret.as_bytes()).into());
+        if let Some(child) = self.live_child(fingerprint) {
+            return Ok(child);
+        }
+        let _starting = self.starting.lock().await;
+        if let Some(child) = self.live_child(fingerprint) {
+            return Ok(child);
+        }
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(McpError::internal(format!(
+                "this instance of the {} server was stopped; retry",
+                self.server()
+            )));
+        }
+        let previous = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(previous) = previous {
+            if previous.peer.is_closed() {
+                self.before_restart().await?;
+            } else {
+                tracing::info!(
+                    server = %self.server(),
+                    user = %self.user_label,
+                    "credentials changed: restarting the hosted server with the new ones"
+                );
+            }
+        }
+        let child = Arc::new(self.start(secret.as_deref(), fingerprint).await?);
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(child.clone());
+        Ok(child)
+    }
+
+    /// Counts a restart after a crash: refused past `runtime.max_restarts_per_minute`, else
+    /// after a pause that doubles with each restart in the window.
+    async fn before_restart(&self) -> Result<(), McpError> {
+        let now = Instant::now();
+        let restarts = {
+            let mut restarts = self.restarts.lock().unwrap_or_else(PoisonError::into_inner);
+            while restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+            {
+                restarts.pop_front();
+            }
+            let allowed = self.init.hosted.max_restarts_per_minute as usize;
+            if restarts.len() >= allowed {
+                self.count_restart("paused");
+                let oldest = restarts.front().copied().unwrap_or(now);
+                let wait = (oldest + RESTART_WINDOW).saturating_duration_since(now);
+                return Err(McpError::internal(format!(
+                    "the {} server's process keeps failing ({} restarts within a minute, \
+                     runtime.max_restarts_per_minute); it is paused for {} s more",
+                    self.server(),
+                    restarts.len(),
+                    wait.as_secs().max(1)
+                )));
+            }
+            restarts.push_back(now);
+            restarts.len()
+        };
+        self.count_restart("restarted");
+        let doublings = u32::try_from(restarts.saturating_sub(1)).unwrap_or(u32::MAX);
+        let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(doublings.min(6)));
+        tracing::warn!(
+            server = %self.server(),
+            user = %self.user_label,
+            restarts,
+            "hosted server process ended; starting it again"
+        );
+        tokio::time::sleep(backoff).await;
+        Ok(())
+    }
+
+    fn count_restart(&self, outcome: &str) {
+        self.init
+            .hosted
+            .metrics
+            .server_restarts
+            .with_label_values(&[self.server(), outcome])
+            .inc();
+    }
+
+    /// The user's secret, when the child is to be given one.
+    async fn secret(
+        &self,
+        credentials: &Arc<dyn CredentialSource>,
+    ) -> Result<Option<String>, McpError> {
+        // A remote server is always sent the credential; a child only where `[stdio]` says.
+        let wanted = self
+            .manifest
+            .stdio
+            .as_ref()
+            .is_none_or(StdioSpec::wants_credential);
+        if self.manifest.auth.kind == AuthKind::None || !wanted {
+            return Ok(None);
+        }
+        let stored = credentials
+            .get()
+            .await
+            .map_err(|err| McpError::internal(err.to_string()))?;
+        super::http::secret_of(&self.manifest, &stored)
+            .map(Some)
+            .ok_or_else(|| {
+                McpError::internal(format!(
+                    "the stored {} credentials hold neither an access token nor an API key",
+                    self.manifest.auth_service()
+                ))
+            })
+    }
+
+    /// Starts a child, shakes hands, and reads its lists.
+    async fn start(
+        &self,
+        secret: Option<&str>,
+        fingerprint: Option<[u8; 32]>,
+    ) -> Result<Connection, McpError> {
+        let hosted = &self.init.hosted;
+        let child = match (&self.manifest.mcp, &self.manifest.stdio) {
+            (Some(remote), _) => {
+                let endpoint = remote::Endpoint {
+                    url: remote.url.clone(),
+                    client: self.init.upstream.client.clone(),
+                    auth: self.manifest.auth.clone(),
+                    secret: secret.map(str::to_owned),
+                    max_response_bytes: self.init.upstream.max_response_bytes,
+                };
+                let server = Arc::from(self.server());
+                remote::connect(endpoint, server, self.init.events.clone(), fingerprint)
+            }
+            (None, Some(spec)) => {
+                let slot = hosted.slots.take(&self.init.user_id)?;
+                let owner = Owner {
+                    server: Arc::from(self.server()),
+                    user_label: self.user_label.clone(),
+                };
+                let events = self.init.events.clone();
+                let launch = self.launch(spec, secret);
+                stdio::spawn(launch, owner, events, &hosted.settings, slot, fingerprint)?
+            }
+            (None, None) => {
+                return Err(McpError::internal(format!(
+                    "the {} server has neither [stdio] nor [mcp]",
+                    self.server()
+                )))
+            }
+        };
+        let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
+        let initialized = child.peer.initialize(timeout).await?;
+        let modern = child.peer.speaks_modern(timeout).await;
+        self.read_lists(&child.peer, initialized.capabilities)
+            .await?;
+        self.lists
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .modern = modern;
+        Ok(child)
+    }
+
+    fn launch(&self, spec: &StdioSpec, secret: Option<&str>) -> Launch {
+        let in_folder = |path: &Path| match &self.folder {
+            Some(folder) => folder.join(path),
+            None => path.to_owned(),
+        };
+        let command = Path::new(&spec.command);
+        let program = if spec.command.contains('/') && command.is_relative() {
+            in_folder(command)
+        } else {
+            command.to_owned()
+        };
+        let args = spec
+            .args
+            .iter()
+            .map(|arg| match secret {
+                Some(secret) => arg.replace(CREDENTIAL_PLACEHOLDER, secret),
+                None => arg.clone(),
+            })
+            .collect();
+        let working_dir = match &spec.working_dir {
+            Some(dir) => Some(in_folder(dir)),
+            None => self.folder.clone(),
+        };
+        let mut env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if let (Some(name), Some(secret)) = (&spec.credential_env, secret) {
+            env.push((name.clone(), secret.to_owned()));
+        }
+        Launch {
+            program,
+            args,
+            working_dir,
+            env,
+        }
+    }
+
+    /// Reads the child's tools, prompts and resource templates (what it declared it has);
+    /// a changed tool list is announced, so every holder reads it again.
+    async fn read_lists(
+        &self,
+        peer: &Peer,
+        capabilities: ServerCapabilities,
+    ) -> Result<(), McpError> {
+        let tools = match capabilities.tools {
+            Some(_) => list_all::<Tool>(peer, "tools/list", "tools", None).await?,
+            None => Vec::new(),
+        };
+        let prompts = match capabilities.prompts {
+            Some(_) => list_all::<Prompt>(peer, "prompts/list", "prompts", None).await?,
+            None => Vec::new(),
+        };
+        let templates = match capabilities.resources {
+            Some(_) => {
+                list_all::<ResourceTemplate>(
+                    peer,
+                    "resources/templates/list",
+                    "resourceTemplates",
+                    None,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let changed = {
+            let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+            let changed = lists.tools != tools;
+            *lists = Lists {
+                capabilities,
+                modern: lists.modern,
+                tools,
+                prompts,
+                templates,
+            };
+            changed
+        };
+        if changed {
+            self.init.events.send(ServerEvent::ToolsListChanged);
+        }
+        Ok(())
+    }
+
+    /// Relays one request of a call to the child (started first if need be).
+    async fn relay<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+        ctx: &RequestContext,
+    ) -> Result<T, CallError> {
+        let child = self.child(&ctx.credentials).await?;
+        let params = if self.lists().modern {
+            client::modern_params(params, ctx)
+        } else {
+            params
+        };
+        let answer = child.peer.request(method, params, Some(ctx)).await?;
+        if answer.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            return Err(CallError::InputRequired(input_required(answer)));
+        }
+        Ok(parse(self.server(), method, answer)?)
+    }
+}
+
+/// Every page of a listing.
+async fn list_all<T: DeserializeOwned>(
+    peer: &Peer,
+    method: &str,
+    key: &str,
+    ctx: Option<&RequestContext>,
+) -> Result<Vec<T>, McpError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(cursor) => json!({ "cursor": cursor }),
+            None => json!({}),
+        };
+        let mut page = peer.request(method, params, ctx).await?;
+        let listed = page.get_mut(key).map(Value::take).unwrap_or(json!([]));
+        let mut batch: Vec<T> = parse("hosted", method, listed)?;
+        items.append(&mut batch);
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
+            _ => return Ok(items),
+        }
+    }
+    Err(McpError::internal(format!(
+        "{method}: more than {MAX_PAGES} pages; the listing was abandoned"
+    )))
+}
+
+/// A server's `InputRequiredResult` as the runtime hands it on: its input requests, and its
+/// state (which the runtime seals before it reaches the client).
+fn input_required(mut answer: Value) -> InputRequired {
+    let requests = match answer.get_mut("inputRequests").map(Value::take) {
+        Some(Value::Object(requests)) => requests.into_iter().collect(),
+        _ => Default::default(),
+    };
+    let state = answer
+        .get("requestState")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    InputRequired { requests, state }
+}
+
+fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Result<T, McpError> {
+    serde_json::from_value(answer).map_err(|err| {
+        McpError::internal(format!(
+            "the {server} server answered {method} with an invalid result: {err}"
+        ))
+    })
+}
+
+impl McpServer for HostedServer {
+    fn features(&self) -> Features {
+        let capabilities = &self.lists().capabilities;
+        let changes = |flag: Option<bool>| flag.unwrap_or(false);
+        Features {
+            tools_list_changed: changes(capabilities.tools.as_ref().and_then(|t| t.list_changed)),
+            resources: capabilities.resources.is_some(),
+            resources_subscribe: false,
+            resources_list_changed: changes(
+                capabilities.resources.as_ref().and_then(|r| r.list_changed),
+            ),
+            prompts: capabilities.prompts.is_some(),
+            prompts_list_changed: changes(
+                capabilities.prompts.as_ref().and_then(|p| p.list_changed),
+            ),
+            completions: capabilities.completions.is_some(),
+            logging: capabilities.logging.is_some(),
+        }
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        credentials: &'a Arc<dyn CredentialSource>,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        Box::pin(async move {
+            let child = self.child(credentials).await?;
+            if child.peer.take_lists_stale() {
+                let capabilities = self.lists().capabilities.clone();
+                self.read_lists(&child.peer, capabilities).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        self.lists().tools.clone()
+    }
+
+    fn call_tool<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: JsonObject,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<CallToolResult, CallError>> {
+        Box::pin(async move {
+            let params = json!({ "name": name, "arguments": arguments });
+            self.relay("tools/call", params, ctx).await
+        })
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        Box::pin(async move {
+            if self.lists().capabilities.resources.is_none() {
+                return Ok(Vec::new());
+            }
+            let child = self.child(&ctx.credentials).await?;
+            list_all(&child.peer, "resources/list", "resources", Some(ctx)).await
+        })
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        self.lists().templates.clone()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        Box::pin(async move {
+            self.relay("resources/read", json!({ "uri": uri }), ctx)
+                .await
+        })
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        self.lists().prompts.clone()
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: JsonObject,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<GetPromptResult, CallError>> {
+        Box::pin(async move {
+            let params = json!({ "name": name, "arguments": arguments });
+            self.relay("prompts/get", params, ctx).await
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        params: CompleteRequestParams,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<CompleteResult, McpError>> {
+        Box::pin(async move {
+            let params =
+                serde_json::to_value(params).map_err(|err| McpError::internal(err.to_string()))?;
+            self.relay("completion/complete", params, ctx)
+                .await
+                .map_err(|err| match err {
+                    CallError::Protocol(error) => error,
+                    other => McpError::internal(other.to_string()),
+                })
+        })
+    }
+}
