@@ -17,6 +17,6 @@ venv=.tools/venv
 stamp="$venv/.playwright-v1"
 if [ ! -f "$stamp" ]; then
   # The wheel carries its driver; `playwright install` (a browser download) is never run.
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "playwright==1.65.2"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "playwright==1.65.2"
   touch "$stamp"
 fi
