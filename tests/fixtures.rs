@@ -613,4 +613,17 @@ fn the_servers_command_lists_them() {
     assert!(!listed.contains("skipped"), "{listed}");
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word, sendgrid);
+fixtures!(
+    hackernews,
+    perplexity,
+    youtube,
+    gmeet,
+    gdocs,
+    gdrive,
+    outlook,
+    onedrive,
+    word,
+    sendgrid,
+    serpapi,
+    browserbase
+);

@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 17] = [
+const SERVERS: [(&str, usize); 19] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -28,6 +28,8 @@ const SERVERS: [(&str, usize); 17] = [
     ("onedrive", 7),
     ("word", 7),
     ("sendgrid", 5),
+    ("serpapi", 1),
+    ("browserbase", 1),
 ];
 
 async fn post(
