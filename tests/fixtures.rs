@@ -625,5 +625,6 @@ fixtures!(
     word,
     sendgrid,
     serpapi,
-    browserbase
+    browserbase,
+    hunter_io,
 );
