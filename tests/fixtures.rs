@@ -627,4 +627,5 @@ fixtures!(
     serpapi,
     browserbase,
     hunter_io,
+    loops,
 );
