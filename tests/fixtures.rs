@@ -628,4 +628,5 @@ fixtures!(
     browserbase,
     hunter_io,
     loops,
+    cal,
 );
