@@ -629,4 +629,5 @@ fixtures!(
     hunter_io,
     loops,
     cal,
+    apollo,
 );
