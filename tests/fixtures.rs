@@ -630,4 +630,5 @@ fixtures!(
     loops,
     cal,
     apollo,
+    mailerlite,
 );

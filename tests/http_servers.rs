@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 23] = [
+const SERVERS: [(&str, usize); 24] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -34,6 +34,7 @@ const SERVERS: [(&str, usize); 23] = [
     ("loops", 11),
     ("cal", 10),
     ("apollo", 17),
+    ("mailerlite", 33),
 ];
 
 async fn post(
