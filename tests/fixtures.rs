@@ -613,4 +613,22 @@ fn the_servers_command_lists_them() {
     assert!(!listed.contains("skipped"), "{listed}");
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word);
+fixtures!(
+    hackernews,
+    perplexity,
+    youtube,
+    gmeet,
+    gdocs,
+    gdrive,
+    outlook,
+    onedrive,
+    word,
+    sendgrid,
+    serpapi,
+    browserbase,
+    hunter_io,
+    loops,
+    cal,
+    apollo,
+    mailerlite,
+);

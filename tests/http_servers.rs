@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 16] = [
+const SERVERS: [(&str, usize); 24] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -27,6 +27,14 @@ const SERVERS: [(&str, usize); 16] = [
     ("outlook", 2),
     ("onedrive", 7),
     ("word", 7),
+    ("sendgrid", 5),
+    ("serpapi", 1),
+    ("browserbase", 1),
+    ("hunter_io", 22),
+    ("loops", 11),
+    ("cal", 10),
+    ("apollo", 17),
+    ("mailerlite", 33),
 ];
 
 async fn post(

@@ -163,3 +163,53 @@ async fn onedrive_root() {
 async fn word_documents() {
     smoke("word", "list_documents", json!({ "limit": 1 })).await;
 }
+
+#[tokio::test]
+async fn sendgrid_templates() {
+    smoke("sendgrid", "list_templates", json!({ "page_size": 1 })).await;
+}
+
+#[tokio::test]
+async fn serpapi_search() {
+    smoke("serpapi", "serpapi_search", json!({ "q": "MCP", "num": 1 })).await;
+}
+
+#[tokio::test]
+async fn browserbase_page() {
+    smoke(
+        "browserbase",
+        "load_webpage_tool",
+        json!({ "url": "https://example.com/" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hunter_io_account() {
+    smoke("hunter_io", "account_info", json!({})).await;
+}
+
+#[tokio::test]
+async fn loops_find_contact() {
+    smoke(
+        "loops",
+        "get_contact_by_email",
+        json!({ "email": "nobody@example.com" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cal_me() {
+    smoke("cal", "get_me", json!({})).await;
+}
+
+#[tokio::test]
+async fn apollo_contact_stages() {
+    smoke("apollo", "list_contact_stages", json!({})).await;
+}
+
+#[tokio::test]
+async fn mailerlite_groups() {
+    smoke("mailerlite", "list_groups", json!({ "limit": 1 })).await;
+}
