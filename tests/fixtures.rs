@@ -613,4 +613,6 @@ fn the_servers_command_lists_them() {
     assert!(!listed.contains("skipped"), "{listed}");
 }
 
-fixtures!(hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word);
+fixtures!(
+    hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word, typeform,
+);

@@ -77,6 +77,19 @@ fn as_text(value: &Value) -> Option<String> {
     }
 }
 
+/// An argument as a query value: as [`as_text`], and a list of such values joined with commas
+/// (`fields=a,b`: Typeform's and most APIs' way of taking several values in one parameter).
+fn query_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(as_text)
+            .collect::<Option<Vec<String>>>()
+            .map(|texts| texts.join(",")),
+        other => as_text(other),
+    }
+}
+
 /// Fills `{name}` placeholders, each value encoded as one path segment (so an argument can
 /// never add segments or a query of its own). `.` and `..` are refused: URL parsers resolve
 /// them (even percent-encoded), which would move the request to another path. A `%` of the
@@ -422,7 +435,7 @@ fn build(
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
         for (param, entry) in &tool.query {
-            if let Some(value) = query_value(entry, arguments, as_text) {
+            if let Some(value) = query_value(entry, arguments, query_text) {
                 query.push((param.clone(), value));
             }
         }
@@ -556,6 +569,13 @@ mod tests {
         // The input the fuzzer found (fuzz/corpus/http_template/crash-percent-escape).
         let found = fill("/}/%{@%2E%%2E\u{3}%2E{%\u{3}?}", value("2e")).unwrap();
         assert_eq!(found, "/}/%252e");
+    }
+
+    #[test]
+    fn a_list_argument_is_one_comma_separated_query_value() {
+        assert_eq!(query_text(&json!(["a", "b", 3])), Some("a,b,3".to_owned()));
+        assert_eq!(query_text(&json!("a,b")), Some("a,b".to_owned()));
+        assert_eq!(query_text(&json!([{ "nested": 1 }])), None);
     }
 
     #[test]
