@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 17] = [
+const SERVERS: [(&str, usize); 18] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -28,6 +28,7 @@ const SERVERS: [(&str, usize); 17] = [
     ("onedrive", 7),
     ("word", 7),
     ("typeform", 4),
+    ("calendly", 5),
 ];
 
 async fn post(
