@@ -10,7 +10,9 @@ use reqwest::StatusCode;
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{fill_template, query_value, BodyErrors, BodyKind, HttpTool, Method};
+use super::spec::{
+    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, Method,
+};
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
@@ -429,14 +431,28 @@ fn build(
     if !names_accept(request.server_headers.keys().chain(tool.headers.keys())) {
         builder = builder.header(reqwest::header::ACCEPT, "application/json");
     }
-    for (name, value) in request.server_headers.iter().chain(&tool.headers) {
+    for (name, value) in request.server_headers {
         builder = builder.header(name, value);
+    }
+    for (name, value) in &tool.headers {
+        if let Some(value) = header_value(value, arguments, as_text) {
+            builder = builder.header(name, value);
+        }
     }
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
         for (param, entry) in &tool.query {
-            if let Some(value) = query_value(entry, arguments, query_text) {
-                query.push((param.clone(), value));
+            match arguments.get(entry) {
+                // `name[]`: a list as the parameter repeated, one value each (PagerDuty).
+                Some(Value::Array(items)) if param.ends_with("[]") => query.extend(
+                    items
+                        .iter()
+                        .filter_map(as_text)
+                        .map(|item| (param.clone(), item)),
+                ),
+                _ => query.extend(
+                    query_value(entry, arguments, query_text).map(|value| (param.clone(), value)),
+                ),
             }
         }
         if let Some(bounds) = tool.pagination.as_ref().map(|p| p.bounds()) {
@@ -476,6 +492,7 @@ fn with_body(
         .path_args()
         .into_iter()
         .chain(tool.query_args())
+        .chain(tool.header_args())
         .collect();
     let body_args: JsonObject = arguments
         .iter()
