@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 19] = [
+const SERVERS: [(&str, usize); 20] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -30,6 +30,7 @@ const SERVERS: [(&str, usize); 19] = [
     ("typeform", 4),
     ("calendly", 5),
     ("pagerduty", 9),
+    ("zoom", 11),
 ];
 
 async fn post(

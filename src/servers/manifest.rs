@@ -129,6 +129,19 @@ pub enum OAuthProvider {
     /// OAuth app's `tenant_id` (default `common`); refresh tokens rotate, and each new one is
     /// saved before the access token is used.
     Microsoft,
+    /// Zoom: the client credentials go as HTTP Basic authentication to its token endpoint, for
+    /// the code exchange and every refresh; the authorization URL carries no scopes (they are
+    /// the app's, chosen in Zoom's Marketplace); refresh tokens rotate, and each new one is
+    /// saved before the access token is used.
+    Zoom,
+}
+
+impl OAuthProvider {
+    /// Whether the token endpoint takes the client credentials as HTTP Basic authentication
+    /// rather than in the form body.
+    pub fn basic_client_auth(self) -> bool {
+        matches!(self, OAuthProvider::Notion | OAuthProvider::Zoom)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
