@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 20] = [
+const SERVERS: [(&str, usize); 21] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -31,6 +31,7 @@ const SERVERS: [(&str, usize); 20] = [
     ("calendly", 5),
     ("pagerduty", 9),
     ("zoom", 11),
+    ("dropbox", 9),
 ];
 
 async fn post(

@@ -93,6 +93,11 @@ pub fn authorization(app: &OAuthApp, spec: &AuthSpec) -> Result<Authorization, C
         }
         // Zoom's scopes are the app's; it takes none in the authorization URL.
         OAuthProvider::Zoom => {}
+        OAuthProvider::Dropbox => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("token_access_type", "offline");
+        }
         OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
@@ -634,6 +639,15 @@ mod tests {
         let auth = authorization(&app(), &spec).unwrap();
         assert_eq!(param(&auth.url, "scope"), None);
         assert_eq!(param(&auth.url, "client_id").as_deref(), Some("cid"));
+        let dropbox = authorization(&app(), &self::spec(OAuthProvider::Dropbox, None)).unwrap();
+        assert_eq!(
+            param(&dropbox.url, "token_access_type").as_deref(),
+            Some("offline")
+        );
+        assert_eq!(
+            param(&dropbox.url, "scope").as_deref(),
+            Some("a.read b.write")
+        );
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),

@@ -134,13 +134,19 @@ pub enum OAuthProvider {
     /// the app's, chosen in Zoom's Marketplace); refresh tokens rotate, and each new one is
     /// saved before the access token is used.
     Zoom,
+    /// Dropbox: `token_access_type=offline` in the authorization URL for a refresh token, and
+    /// the client credentials as HTTP Basic authentication at its token endpoint.
+    Dropbox,
 }
 
 impl OAuthProvider {
     /// Whether the token endpoint takes the client credentials as HTTP Basic authentication
     /// rather than in the form body.
     pub fn basic_client_auth(self) -> bool {
-        matches!(self, OAuthProvider::Notion | OAuthProvider::Zoom)
+        matches!(
+            self,
+            OAuthProvider::Notion | OAuthProvider::Zoom | OAuthProvider::Dropbox
+        )
     }
 }
 
