@@ -615,5 +615,5 @@ fn the_servers_command_lists_them() {
 
 fixtures!(
     hackernews, perplexity, youtube, gmeet, gdocs, gdrive, outlook, onedrive, word, typeform,
-    calendly, pagerduty, zoom, dropbox,
+    calendly, pagerduty, zoom, dropbox, clickup,
 );

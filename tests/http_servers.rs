@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 21] = [
+const SERVERS: [(&str, usize); 22] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -32,6 +32,7 @@ const SERVERS: [(&str, usize); 21] = [
     ("pagerduty", 9),
     ("zoom", 11),
     ("dropbox", 9),
+    ("clickup", 12),
 ];
 
 async fn post(
