@@ -6,18 +6,24 @@
 //! windows Calendly takes (an availability window starts in the future and spans at most seven
 //! days). The runtime's `Api` does the credentials, the refresh-and-retry on 401 and the
 //! wording of upstream failures.
+//!
+//! guMCP's resources are code too: the user's event types as `calendly://event_type/{id}` and
+//! their active events of 30 days either side of now as `calendly://event/{id}`, each read as
+//! Calendly describes it.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
+use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{answer, required_text, text, tool};
+use crate::servers::kit::{answer, id_segment, required_text, text, text_resource, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
 /// guMCP's order of the tools, declared and coded alike.
 const ORDER: [&str; 5] = [
@@ -27,6 +33,9 @@ const ORDER: [&str; 5] = [
     "cancel_event",
     "create_scheduling_link",
 ];
+
+const EVENT_TYPE_URI: &str = "calendly://event_type/";
+const EVENT_URI: &str = "calendly://event/";
 
 /// Calendly names resources by URIs on its API host, whatever base URL requests go to.
 const API_HOST: &str = "https://api.calendly.com";
@@ -166,6 +175,22 @@ fn bare_id(given: &str) -> &str {
     given.rsplit('/').next().unwrap_or(given)
 }
 
+/// An event type or an event of a list as guMCP's resource; `None` without a URI.
+fn listed_resource(item: &Value, uri: &str, name: String) -> Option<Resource> {
+    let id = bare_id(item.get("uri")?.as_str()?);
+    let resource = Resource::new(format!("{uri}{id}"), name).with_mime_type("application/json");
+    Some(
+        match item.get("description_plain").and_then(Value::as_str) {
+            Some(description) if !description.is_empty() => resource.with_description(description),
+            _ => resource,
+        },
+    )
+}
+
+fn field<'a>(item: &'a Value, key: &str) -> &'a str {
+    item.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
 impl Calendly {
     fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
         self.upstream.manifest_api(&self.manifest, ctx)
@@ -192,6 +217,61 @@ impl Calendly {
         }
         let listed = api.json(Method::GET, "/event_types", &query, None).await?;
         Ok(listed.get("collection").cloned().unwrap_or(json!([])))
+    }
+
+    /// guMCP's resources: the user's event types, then their active events of 30 days either
+    /// side of now.
+    async fn resources(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
+        let api = self.api(ctx);
+        let user = Self::user_uri(&api).await?;
+        let types = api
+            .json(Method::GET, "/event_types", &[("user", user.clone())], None)
+            .await?;
+        let (start, end) = events_window(&JsonObject::new(), Utc::now())?;
+        let query = [
+            ("user", user),
+            ("min_start_time", stamp(start)),
+            ("max_start_time", stamp(end)),
+            ("status", "active".to_owned()),
+        ];
+        let events = api
+            .json(Method::GET, "/scheduled_events", &query, None)
+            .await?;
+        let collection = |answer: &Value| {
+            answer
+                .get("collection")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let types = collection(&types).into_iter().filter_map(|item| {
+            let minutes = item.get("duration").and_then(Value::as_i64).unwrap_or(0);
+            let name = format!("Event Type: {} ({minutes}min)", field(&item, "name"));
+            listed_resource(&item, EVENT_TYPE_URI, name)
+        });
+        let events = collection(&events).into_iter().filter_map(|item| {
+            let start: String = field(&item, "start_time").chars().take(16).collect();
+            let name = format!(
+                "Meeting: {} ({})",
+                field(&item, "name"),
+                start.replace('T', " ")
+            );
+            listed_resource(&item, EVENT_URI, name)
+        });
+        Ok(types.chain(events).collect())
+    }
+
+    /// An event type or an event as Calendly describes it; `None` for another URI.
+    async fn read(&self, uri: &str, ctx: &RequestContext) -> Result<Option<Value>, String> {
+        let path = if let Some(id) = uri.strip_prefix(EVENT_TYPE_URI) {
+            format!("/event_types/{}", id_segment(id)?)
+        } else if let Some(id) = uri.strip_prefix(EVENT_URI) {
+            format!("/scheduled_events/{}", id_segment(id)?)
+        } else {
+            return Ok(None);
+        };
+        let found = self.api(ctx).json(Method::GET, &path, &[], None).await?;
+        Ok(Some(found.get("resource").cloned().unwrap_or(found)))
     }
 
     async fn get_availability(
@@ -237,8 +317,39 @@ impl Calendly {
 }
 
 impl McpServer for Calendly {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move { self.resources(ctx).await.map_err(McpError::internal) }.boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            match self.read(uri, ctx).await.map_err(McpError::internal)? {
+                Some(found) => {
+                    let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+                    Ok(text_resource(uri, text, "application/json"))
+                }
+                None => Err(CallError::ResourceNotFound(uri.into())),
+            }
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
