@@ -4,17 +4,27 @@
 //! lists, whichever id is given (the folder first, as guMCP). The runtime's `Api` does the
 //! credentials (the token itself as the `Authorization` header, as ClickUp takes it), the
 //! retry on 401 and the wording of upstream failures.
+//!
+//! guMCP's resources are code too: each workspace as `clickup://workspace/{id}` and each of
+//! its spaces as `clickup://space/{id}`, read as ClickUp describes them.
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
-use crate::servers::http::{HttpServer, Upstream};
-use crate::servers::kit::{answer, id_segment, text, tool};
+use crate::protocol::error::McpError;
+use crate::servers::http::{Api, HttpServer, Upstream};
+use crate::servers::kit::{answer, id_segment, text, text_resource, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
+
+const WORKSPACE_URI: &str = "clickup://workspace/";
+const SPACE_URI: &str = "clickup://space/";
+/// Workspaces whose spaces are listed as resources (one request each).
+const LISTED_WORKSPACES: usize = 20;
 
 /// guMCP's order of the tools, declared and coded alike.
 const ORDER: [&str; 12] = [
@@ -123,7 +133,78 @@ fn lists_path(arguments: &JsonObject) -> Result<String, String> {
     }
 }
 
+/// A ClickUp object's text field.
+fn field<'a>(item: &'a Value, key: &str) -> &'a str {
+    item.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
 impl Clickup {
+    fn api<'a>(&'a self, ctx: &'a RequestContext) -> Api<'a> {
+        self.upstream.manifest_api(&self.manifest, ctx)
+    }
+
+    /// The user's workspaces (ClickUp's teams).
+    async fn workspaces(api: &Api<'_>) -> Result<Vec<Value>, String> {
+        let teams = api.json(Method::GET, "/team", &[], None).await?;
+        Ok(teams
+            .get("teams")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// guMCP's resources: each workspace, then its spaces.
+    async fn resources(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
+        let api = self.api(ctx);
+        let mut resources = Vec::new();
+        for workspace in Self::workspaces(&api).await?.iter().take(LISTED_WORKSPACES) {
+            let (id, name) = (field(workspace, "id"), field(workspace, "name"));
+            if id.is_empty() {
+                continue;
+            }
+            resources.push(
+                Resource::new(format!("{WORKSPACE_URI}{id}"), format!("Workspace: {name}"))
+                    .with_mime_type("application/json"),
+            );
+            let path = format!("/team/{}/space", id_segment(id)?);
+            let spaces = api.json(Method::GET, &path, &[], None).await?;
+            for space in spaces
+                .get("spaces")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let space_id = field(space, "id");
+                if space_id.is_empty() {
+                    continue;
+                }
+                resources.push(
+                    Resource::new(
+                        format!("{SPACE_URI}{space_id}"),
+                        format!("Space: {} (in {name})", field(space, "name")),
+                    )
+                    .with_mime_type("application/json"),
+                );
+            }
+        }
+        Ok(resources)
+    }
+
+    /// A workspace (found in the list of workspaces, which is what ClickUp's API reference
+    /// offers) or a space; `None` when the URI names neither.
+    async fn read(&self, uri: &str, ctx: &RequestContext) -> Result<Option<Value>, String> {
+        let api = self.api(ctx);
+        if let Some(id) = uri.strip_prefix(WORKSPACE_URI) {
+            let workspaces = Self::workspaces(&api).await?;
+            return Ok(workspaces.into_iter().find(|team| field(team, "id") == id));
+        }
+        let Some(id) = uri.strip_prefix(SPACE_URI) else {
+            return Ok(None);
+        };
+        let path = format!("/space/{}", id_segment(id)?);
+        api.json(Method::GET, &path, &[], None).await.map(Some)
+    }
+
     async fn get_lists(
         &self,
         arguments: &JsonObject,
@@ -136,11 +217,7 @@ impl Clickup {
             .map(|archived| ("archived", archived.to_string()))
             .into_iter()
             .collect();
-        let listed = self
-            .upstream
-            .manifest_api(&self.manifest, ctx)
-            .json(Method::GET, &path, &query, None)
-            .await?;
+        let listed = self.api(ctx).json(Method::GET, &path, &query, None).await?;
         Ok(listed.get("lists").cloned().unwrap_or(listed))
     }
 
@@ -155,16 +232,46 @@ impl Clickup {
             .filter(|(name, _)| !matches!(name.as_str(), "folder_id" | "space_id"))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        self.upstream
-            .manifest_api(&self.manifest, ctx)
+        self.api(ctx)
             .json(Method::POST, &path, &[], Some(&Value::Object(body)))
             .await
     }
 }
 
 impl McpServer for Clickup {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move { self.resources(ctx).await.map_err(McpError::internal) }.boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            match self.read(uri, ctx).await.map_err(McpError::internal)? {
+                Some(found) => {
+                    let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+                    Ok(text_resource(uri, text, "application/json"))
+                }
+                None => Err(CallError::ResourceNotFound(uri.into())),
+            }
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
