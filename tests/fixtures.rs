@@ -631,4 +631,10 @@ fixtures!(
     cal,
     apollo,
     mailerlite,
+    typeform,
+    calendly,
+    pagerduty,
+    zoom,
+    dropbox,
+    clickup,
 );

@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 24] = [
+const SERVERS: [(&str, usize); 30] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -35,6 +35,12 @@ const SERVERS: [(&str, usize); 24] = [
     ("cal", 10),
     ("apollo", 17),
     ("mailerlite", 33),
+    ("typeform", 4),
+    ("calendly", 5),
+    ("pagerduty", 9),
+    ("zoom", 11),
+    ("dropbox", 9),
+    ("clickup", 12),
 ];
 
 async fn post(

@@ -213,3 +213,42 @@ async fn apollo_contact_stages() {
 async fn mailerlite_groups() {
     smoke("mailerlite", "list_groups", json!({ "limit": 1 })).await;
 }
+
+#[tokio::test]
+async fn typeform_workspaces() {
+    smoke("typeform", "list_workspaces", json!({})).await;
+}
+
+#[tokio::test]
+async fn calendly_event_types() {
+    smoke("calendly", "list_event_types", json!({})).await;
+}
+
+#[tokio::test]
+async fn pagerduty_services() {
+    let Some(email) = std::env::var("GUMCP_LIVE_PAGERDUTY_EMAIL").ok() else {
+        eprintln!("skipped live pagerduty: set GUMCP_LIVE_PAGERDUTY_EMAIL (its From header)");
+        return;
+    };
+    smoke(
+        "pagerduty",
+        "list_services",
+        json!({ "email_from": email, "limit": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn zoom_upcoming_meetings() {
+    smoke("zoom", "list_upcoming_meetings", json!({})).await;
+}
+
+#[tokio::test]
+async fn dropbox_account() {
+    smoke("dropbox", "get_user_info", json!({})).await;
+}
+
+#[tokio::test]
+async fn clickup_workspaces() {
+    smoke("clickup", "get_workspaces", json!({})).await;
+}

@@ -20,7 +20,7 @@
 //! waits for an account to be connected (a call that sent the user a connect link) is told
 //! when it is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +74,9 @@ pub struct AuthActor {
     max_response_bytes: usize,
     /// Token endpoint of each OAuth service (from the server manifests).
     token_urls: Arc<HashMap<String, String>>,
+    /// The OAuth services whose token endpoint takes the client credentials as HTTP Basic
+    /// authentication (Zoom); the others get them in the form body.
+    basic_client_auth: Arc<HashSet<String>>,
     refresh_margin_secs: i64,
     /// Only for stores that refresh here; others cache for themselves.
     cache: Cache<CredentialKey, Credentials>,
@@ -99,6 +102,7 @@ impl AuthActor {
             client,
             max_response_bytes,
             token_urls: Arc::new(token_urls),
+            basic_client_auth: Arc::default(),
             refresh_margin_secs,
             cache: Cache::builder()
                 .max_capacity(CACHED_CREDENTIALS)
@@ -117,6 +121,13 @@ impl AuthActor {
     /// Counts every refresh in `metrics` by service and outcome.
     pub fn counting_refreshes_in(mut self, metrics: Arc<Metrics>) -> AuthActor {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// The OAuth services whose token endpoint wants the client credentials as HTTP Basic
+    /// authentication (the manifests' providers say which).
+    pub fn with_basic_client_auth(mut self, services: HashSet<String>) -> AuthActor {
+        self.basic_client_auth = Arc::new(services);
         self
     }
 }
@@ -193,6 +204,7 @@ impl Handler<GetCredentials> for AuthActor {
             client: self.client.clone(),
             max_response_bytes: self.max_response_bytes,
             token_urls: self.token_urls.clone(),
+            basic_client_auth: self.basic_client_auth.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
             user: get.user,
@@ -239,6 +251,7 @@ struct Flight {
     client: reqwest::Client,
     max_response_bytes: usize,
     token_urls: Arc<HashMap<String, String>>,
+    basic_client_auth: Arc<HashSet<String>>,
     margin: i64,
     service: Arc<str>,
     user: Arc<str>,
@@ -313,7 +326,12 @@ impl Flight {
                 client: &self.client,
                 max_response_bytes: self.max_response_bytes,
             };
-            match oauth::refresh(http, &app, &token_url, &stored).await {
+            let client_auth = if self.basic_client_auth.contains(&*self.service) {
+                oauth::ClientAuth::Basic
+            } else {
+                oauth::ClientAuth::Body
+            };
+            match oauth::refresh(http, &app, &token_url, &stored, client_auth).await {
                 Ok(refreshed) => {
                     self.store
                         .save(&self.service, &self.user, &refreshed)

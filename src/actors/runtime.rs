@@ -315,6 +315,11 @@ fn auth_actor(
             Some((manifest.auth_service().to_owned(), url))
         })
         .collect();
+    let basic_client_auth = registry
+        .entries()
+        .filter(|entry| entry.manifest.auth.provider.basic_client_auth())
+        .map(|entry| entry.manifest.auth_service().to_owned())
+        .collect();
     Ok(AuthActor::new(
         store,
         client,
@@ -322,5 +327,6 @@ fn auth_actor(
         token_urls,
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
-    .counting_refreshes_in(metrics))
+    .counting_refreshes_in(metrics)
+    .with_basic_client_auth(basic_client_auth))
 }

@@ -104,6 +104,13 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("response_mode", "query");
         }
+        // Zoom's scopes are the app's; it takes none in the authorization URL.
+        OAuthProvider::Zoom => {}
+        OAuthProvider::Dropbox => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("token_access_type", "offline");
+        }
         OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
@@ -291,7 +298,7 @@ pub async fn exchange(
     if spec.provider == OAuthProvider::Slack {
         return slack_exchange(http, app, token_url, redirect, code, authorization.verifier).await;
     }
-    let client_auth = if spec.provider == OAuthProvider::Notion {
+    let client_auth = if spec.provider.basic_client_auth() {
         oauth::ClientAuth::Basic
     } else {
         oauth::ClientAuth::Body
@@ -639,6 +646,58 @@ mod tests {
         .unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("secret_notion"));
         notion.verify().await;
+    }
+
+    #[tokio::test]
+    async fn zoom_asks_for_no_scopes_and_takes_the_client_credentials_as_basic_auth() {
+        let zoom = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code=the-code"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "eyJzm", "token_type": "bearer", "refresh_token": "zr1",
+                "expires_in": 3599, "scope": "meeting:read:meeting"
+            })))
+            .expect(1)
+            .mount(&zoom)
+            .await;
+        let spec = spec(
+            OAuthProvider::Zoom,
+            Some(format!("{}/oauth/token", zoom.uri())),
+        );
+        let auth = authorization(&app(), &spec).unwrap();
+        assert_eq!(param(&auth.url, "scope"), None);
+        assert_eq!(param(&auth.url, "client_id").as_deref(), Some("cid"));
+        let dropbox = authorization(&app(), &self::spec(OAuthProvider::Dropbox, None)).unwrap();
+        assert_eq!(
+            param(&dropbox.url, "token_access_type").as_deref(),
+            Some("offline")
+        );
+        assert_eq!(
+            param(&dropbox.url, "scope").as_deref(),
+            Some("a.read b.write")
+        );
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.refresh_token.as_deref(), Some("zr1"));
+        let requests = zoom.received_requests().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+        assert!(!body.contains("client_secret"), "{body}");
+        zoom.verify().await;
     }
 
     #[tokio::test]

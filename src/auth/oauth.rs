@@ -119,7 +119,7 @@ fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
 pub enum ClientAuth {
     /// In the form body (Google, GitHub, Slack, Linear).
     Body,
-    /// As HTTP Basic authentication (Notion).
+    /// As HTTP Basic authentication (Notion, Zoom).
     Basic,
 }
 
@@ -145,13 +145,15 @@ fn token_client(
     })
 }
 
-/// Trades `current`'s refresh token for a new access token at `token_url`; an answer over
-/// `http.max_response_bytes` is a transient failure.
+/// Trades `current`'s refresh token for a new access token at `token_url`, the client
+/// credentials sent as `client_auth` says; an answer over `http.max_response_bytes` is a
+/// transient failure.
 pub async fn refresh(
     http: CappedClient<'_>,
     app: &OAuthApp,
     token_url_text: &str,
     current: &Credentials,
+    client_auth: ClientAuth,
 ) -> Result<Credentials, TokenError> {
     let Some(refresh_token) = &current.refresh_token else {
         return Err(TokenError::Rejected(
@@ -159,7 +161,7 @@ pub async fn refresh(
         ));
     };
     let send = |request| send(http, request);
-    let answer = token_client(app, token_url_text, ClientAuth::Body)?
+    let answer = token_client(app, token_url_text, client_auth)?
         .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
         .request_async(&send)
         .await

@@ -144,6 +144,25 @@ pub enum OAuthProvider {
     /// OAuth app's `tenant_id` (default `common`); refresh tokens rotate, and each new one is
     /// saved before the access token is used.
     Microsoft,
+    /// Zoom: the client credentials go as HTTP Basic authentication to its token endpoint, for
+    /// the code exchange and every refresh; the authorization URL carries no scopes (they are
+    /// the app's, chosen in Zoom's Marketplace); refresh tokens rotate, and each new one is
+    /// saved before the access token is used.
+    Zoom,
+    /// Dropbox: `token_access_type=offline` in the authorization URL for a refresh token, and
+    /// the client credentials as HTTP Basic authentication at its token endpoint.
+    Dropbox,
+}
+
+impl OAuthProvider {
+    /// Whether the token endpoint takes the client credentials as HTTP Basic authentication
+    /// rather than in the form body.
+    pub fn basic_client_auth(self) -> bool {
+        matches!(
+            self,
+            OAuthProvider::Notion | OAuthProvider::Zoom | OAuthProvider::Dropbox
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

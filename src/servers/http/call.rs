@@ -10,7 +10,9 @@ use reqwest::{StatusCode, Url};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use super::spec::{fill_template, query_value, BodyErrors, BodyKind, HttpTool, Method};
+use super::spec::{
+    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, Method,
+};
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
 use crate::servers::manifest::{AuthSpec, Inject};
@@ -107,6 +109,19 @@ fn as_text(value: &Value) -> Option<String> {
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,
+    }
+}
+
+/// An argument as a query value: as [`as_text`], and a list of such values joined with commas
+/// (`fields=a,b`: Typeform's and most APIs' way of taking several values in one parameter).
+fn query_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(as_text)
+            .collect::<Option<Vec<String>>>()
+            .map(|texts| texts.join(",")),
+        other => as_text(other),
     }
 }
 
@@ -454,14 +469,28 @@ fn build(
     if !names_accept(request.server_headers.keys().chain(tool.headers.keys())) {
         builder = builder.header(reqwest::header::ACCEPT, "application/json");
     }
-    for (name, value) in request.server_headers.iter().chain(&tool.headers) {
+    for (name, value) in request.server_headers {
         builder = builder.header(name, value);
+    }
+    for (name, value) in &tool.headers {
+        if let Some(value) = header_value(value, arguments, as_text) {
+            builder = builder.header(name, value);
+        }
     }
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
         for (param, entry) in &tool.query {
-            if let Some(value) = query_value(entry, arguments, as_text) {
-                query.push((param.clone(), value));
+            match arguments.get(entry) {
+                // `name[]`: a list as the parameter repeated, one value each (PagerDuty).
+                Some(Value::Array(items)) if param.ends_with("[]") => query.extend(
+                    items
+                        .iter()
+                        .filter_map(as_text)
+                        .map(|item| (param.clone(), item)),
+                ),
+                _ => query.extend(
+                    query_value(entry, arguments, query_text).map(|value| (param.clone(), value)),
+                ),
             }
         }
         if let Some(bounds) = tool.pagination.as_ref().map(|p| p.bounds()) {
@@ -501,6 +530,7 @@ fn with_body(
         .path_args()
         .into_iter()
         .chain(tool.query_args())
+        .chain(tool.header_args())
         .collect();
     let body_args: JsonObject = arguments
         .iter()
@@ -620,6 +650,13 @@ mod tests {
             .unwrap();
         assert_eq!(with_query.as_str(), "https://api.example/v2/search?q=x");
         assert!(BaseUrl::new("not a url").join("/x").is_err());
+    }
+
+    #[test]
+    fn a_list_argument_is_one_comma_separated_query_value() {
+        assert_eq!(query_text(&json!(["a", "b", 3])), Some("a,b,3".to_owned()));
+        assert_eq!(query_text(&json!("a,b")), Some("a,b".to_owned()));
+        assert_eq!(query_text(&json!([{ "nested": 1 }])), None);
     }
 
     #[test]

@@ -408,6 +408,8 @@ pub struct Api<'a> {
     manifest: &'a Manifest,
     ctx: &'a RequestContext,
     base_url: String,
+    /// Headers of this API's requests beside the manifest's (`Api::header`).
+    headers: Vec<(String, String)>,
 }
 
 impl Upstream {
@@ -451,6 +453,7 @@ impl Upstream {
             manifest,
             ctx,
             base_url,
+            headers: Vec::new(),
         }
     }
 }
@@ -600,6 +603,13 @@ fn names_private_host(url: &reqwest::Url) -> bool {
 }
 
 impl Api<'_> {
+    /// The same API with `name: value` on each of its requests (an argument an API takes in a
+    /// header: Dropbox's `Dropbox-API-Arg`).
+    pub fn header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_owned(), value));
+        self
+    }
+
     /// `method` on `path` (under the base URL) with `query` and an optional JSON `body`; the
     /// JSON answer, or the sentence a tool error should say.
     pub async fn json(
@@ -693,6 +703,9 @@ impl Api<'_> {
                 builder = builder.header(reqwest::header::ACCEPT, "application/json");
             }
             for (name, value) in &self.manifest.headers {
+                builder = builder.header(name, value);
+            }
+            for (name, value) in &self.headers {
                 builder = builder.header(name, value);
             }
             if let Some(secret) = secret {

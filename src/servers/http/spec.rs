@@ -23,7 +23,9 @@ pub struct HttpTool {
     /// when an argument it uses is. Constant parameters are written in `path` (`?part=id`).
     #[serde(default)]
     pub query: BTreeMap<String, String>,
-    /// Headers sent with this tool's request (beside the server's own).
+    /// Headers sent with this tool's request (beside the server's own). A value with `{arg}`
+    /// placeholders is a template (`From = "{email_from}"`), the header left out when an
+    /// argument it uses is absent.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// How the remaining arguments travel. Default: `json` for POST/PUT/PATCH, none otherwise.
@@ -322,6 +324,14 @@ impl HttpTool {
             .collect()
     }
 
+    /// The argument names the header templates use.
+    pub fn header_args(&self) -> Vec<String> {
+        self.headers
+            .values()
+            .flat_map(|value| placeholders(value))
+            .collect()
+    }
+
     /// Checks the declaration; the error is the reason, ready to print.
     pub fn check(&self) -> Result<(), String> {
         let at = |what: String| format!("tool {:?}: {what}", self.name);
@@ -358,6 +368,11 @@ impl HttpTool {
                     "query {param:?} uses argument {arg:?}, which input_schema does not define"
                 )));
             }
+        }
+        if let Some(arg) = self.header_args().into_iter().find(|arg| !known(arg)) {
+            return Err(at(format!(
+                "a header uses {{{arg}}}, which input_schema does not define"
+            )));
         }
         if let Some(empty) = &self.result.empty {
             if let Some(arg) = placeholders(empty).into_iter().find(|arg| !known(arg)) {
@@ -441,6 +456,19 @@ pub fn query_value(
 ) -> Option<String> {
     if placeholders(entry).is_empty() {
         return arguments.get(entry).and_then(&as_text);
+    }
+    substitute(entry, |name| arguments.get(name).and_then(&as_text))
+}
+
+/// The value of one tool header (see [`HttpTool::headers`]): the text itself, or its template
+/// filled; `None` when an argument the template needs is absent.
+pub fn header_value(
+    entry: &str,
+    arguments: &serde_json::Map<String, Value>,
+    as_text: impl Fn(&Value) -> Option<String>,
+) -> Option<String> {
+    if placeholders(entry).is_empty() {
+        return Some(entry.to_owned());
     }
     substitute(entry, |name| arguments.get(name).and_then(&as_text))
 }
@@ -603,6 +631,26 @@ mod tests {
         );
         assert_eq!(query_value("{day}T00:00:00Z", args, text), None);
         assert_eq!(fill_text("Deleted {q}.", args), "Deleted x.");
+    }
+
+    #[test]
+    fn header_templates_take_arguments_and_constants_stay() {
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        let args = json!({ "email_from": "ada@example.com" });
+        let args = args.as_object().unwrap();
+        assert_eq!(
+            header_value("{email_from}", args, text),
+            Some("ada@example.com".into())
+        );
+        assert_eq!(header_value("{missing}", args, text), None);
+        assert_eq!(
+            header_value("2022-06-28", args, text),
+            Some("2022-06-28".into())
+        );
+        let mut from = tool("/users/{owner}");
+        from.headers.insert("From".into(), "{email}".into());
+        let err = from.check().unwrap_err();
+        assert!(err.contains("{email}"), "{err}");
     }
 
     #[test]
