@@ -613,6 +613,11 @@ async fn a_childs_stderr_is_logged_with_the_server_and_a_user_digest() {
         .unwrap_or_else(|| panic!("the child's stderr is not in the log:\n{logs}"));
     assert!(line.contains("server=echo"), "{line}");
     assert!(line.contains("user=u:"), "{line}");
+    assert!(line.contains("with token [redacted]"), "{line}");
+    assert!(
+        !logs.contains("alice-secret"),
+        "the credential reached the log:\n{logs}"
+    );
     assert!(
         !logs.contains("alice"),
         "the user id reached the log:\n{logs}"

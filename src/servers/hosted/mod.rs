@@ -342,6 +342,7 @@ impl HostedServer {
             args,
             working_dir,
             env,
+            secret: secret.map(str::to_owned),
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Launch {
     pub args: Vec<String>,
     pub working_dir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// The credential the child is given: a child that prints it on stderr does not put it in
+    /// our log, where it is blanked out.
+    pub secret: Option<String>,
 }
 
 /// Who a child runs for, as its log lines and errors name it.
@@ -125,6 +128,7 @@ pub fn spawn(
         stderr,
         owner.server.clone(),
         owner.user_label.clone(),
+        launch.secret,
     ));
     let bounds = Bounds {
         max_line_bytes: settings.max_line_bytes,
@@ -281,7 +285,7 @@ async fn ended(child: &mut Child) -> String {
     }
 }
 
-async fn log_stderr(stderr: ChildStderr, server: Arc<str>, user: String) {
+async fn log_stderr(stderr: ChildStderr, server: Arc<str>, user: String, secret: Option<String>) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
     let (mut window, mut in_window, mut dropped) = (Instant::now(), 0u32, 0u64);
@@ -307,6 +311,10 @@ async fn log_stderr(stderr: ChildStderr, server: Arc<str>, user: String) {
             continue;
         }
         let text = String::from_utf8_lossy(&line);
+        let text = match secret.as_deref().filter(|secret| !secret.is_empty()) {
+            Some(secret) => text.replace(secret, "[redacted]").into(),
+            None => text,
+        };
         tracing::info!(target: "gumcp_actors::hosted::stderr", %server, %user, "{}", text.trim_end());
     }
 }
