@@ -1,6 +1,6 @@
 //! Tasks through a hosted server: a `kind = "stdio"` child (tests/fixtures/hosted_task_server.py)
 //! that declares its tools' `execution.taskSupport` and runs the required ones as tasks of its
-//! own. The runtime lists what the child declared, runs every such call as its own task for a
+//! own, in both revisions. The runtime lists what the child declared, runs every such call as its own task for a
 //! 2026-07-28 caller, follows the child's task to its end, and cancels it at the child when
 //! the caller cancels.
 
@@ -139,5 +139,57 @@ async fn hosted_tools_run_as_tasks_follow_the_childs_task_and_cancel_it_there() 
     assert!(cancelled.starts_with("child-endless"), "{cancelled:?}");
     let ended = settled(&mut client, &mut id, &ours).await;
     assert_eq!(ended["status"], "cancelled", "{ended}");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_2025_task_of_a_hosted_tool_follows_the_childs_task_and_cancels_it_there() {
+    let root = tempfile::tempdir().unwrap();
+    let marker = root.path().join("cancelled");
+    let mut client = hosted(root.path(), &marker);
+    client.initialize("2025-11-25", json!({})).await;
+
+    // Required, and asked without `task`: refused by our runtime, as for any kind.
+    let plain = json!({ "name": "report", "arguments": {} });
+    let refused = client.request(2, "tools/call", plain).await;
+    assert!(refused["error"].is_object(), "{refused}");
+
+    // With `task`: ours at once; the child is asked for its own, and `tasks/result` waits for
+    // the child's result.
+    let call = json!({ "name": "report", "arguments": {}, "task": {} });
+    let created = client.request(3, "tools/call", call).await;
+    let ours = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!ours.starts_with("child-"), "{created}");
+    let result = client
+        .request(4, "tasks/result", json!({ "taskId": ours }))
+        .await;
+    assert_eq!(
+        result["result"]["content"][0]["text"], "report ready (2025-11-25)",
+        "{result}"
+    );
+
+    // Cancelling ours cancels the child's.
+    let call = json!({ "name": "endless", "arguments": {}, "task": {} });
+    let created = client.request(5, "tools/call", call).await;
+    let ours = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancel = client
+        .request(6, "tasks/cancel", json!({ "taskId": ours }))
+        .await;
+    assert_eq!(cancel["result"]["status"], "cancelled", "{cancel}");
+    let mut cancelled = String::new();
+    for _ in 0..POLLS {
+        cancelled = std::fs::read_to_string(&marker).unwrap_or_default();
+        if !cancelled.is_empty() {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(cancelled.starts_with("child-endless"), "{cancelled:?}");
     client.close().await;
 }

@@ -537,6 +537,9 @@ impl McpServer for HostedServer {
             if support == TaskSupport::Required {
                 ctx.link.awaits_first_answer();
             }
+            // Whether the runtime's first poll of a call that may become a task finds it done
+            // must not depend on how fast the child answered: the call is never done then.
+            tokio::task::yield_now().await;
             let child = self.child(&ctx.credentials).await?;
             let params = json!({ "name": name, "arguments": arguments });
             let modern = self.lists().modern && ctx.protocol.is_modern();
@@ -546,7 +549,11 @@ impl McpServer for HostedServer {
                 params
             };
             tasks::ask_for_task(&mut params, support, modern);
-            let mut answer = child.peer.request("tools/call", params, Some(ctx)).await?;
+            let mut answer = if support == TaskSupport::Required {
+                tasks::call_for_task(&child.peer, params, ctx, modern).await?
+            } else {
+                child.peer.request("tools/call", params, Some(ctx)).await?
+            };
             if answer.get("resultType").and_then(Value::as_str) == Some("input_required") {
                 return Err(CallError::InputRequired(input_required(answer)));
             }

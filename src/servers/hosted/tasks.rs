@@ -61,6 +61,31 @@ pub fn ask_for_task(params: &mut Value, support: TaskSupport, modern: bool) {
     }
 }
 
+/// A `tools/call` that asks the child for a task. Our call may be cancelled before the child
+/// answers, while its task's id is unknown: the request is not withdrawn then, and the task it
+/// makes is cancelled as soon as its id is known.
+pub async fn call_for_task(
+    peer: &Arc<Peer>,
+    params: Value,
+    ctx: &RequestContext,
+    modern: bool,
+) -> Result<Value, McpError> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let (peer, ctx) = (peer.clone(), ctx.clone());
+    tokio::spawn(async move {
+        let outcome = peer.request("tools/call", params, Some(&ctx)).await;
+        if let Err(Ok(late)) = answer.send(outcome) {
+            if let Some(task) = child_task(&late) {
+                let params = task_params(&task.id, &ctx, modern);
+                let _ = peer.request("tasks/cancel", params, None).await;
+            }
+        }
+    });
+    answered
+        .await
+        .unwrap_or_else(|_| Err(McpError::internal("the hosted server's call was dropped")))
+}
+
 /// The child's task, when its answer to a `tools/call` is one (`resultType: "task"` in
 /// 2026-07-28, a `CreateTaskResult` in 2025-11-25).
 pub fn child_task(answer: &Value) -> Option<ChildTask> {
@@ -185,9 +210,13 @@ struct CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
+        // Without a runtime (the process is ending) the child goes with it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if let Some(params) = self.params.take() {
             let peer = self.peer.clone();
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 let _ = peer.request("tasks/cancel", params, None).await;
             });
         }
