@@ -1,9 +1,8 @@
 //! Tasks through a hosted server: a `kind = "stdio"` child (tests/fixtures/hosted_task_server.py)
 //! that declares its tools' `execution.taskSupport` and runs the required ones as tasks of its
-//! own, in both revisions. The runtime lists what the child declared, runs every such call as its own task for a
-//! 2026-07-28 caller, follows the child's task to its end, and cancels it at the child when
-//! the caller cancels.
-
+//! own, in both revisions. The runtime lists what the child declared, runs every such call as
+//! its own task, follows the child's task to its end (relaying a question asked inside it),
+//! and cancels it at the child when the caller cancels.
 mod common;
 
 use std::path::Path;
@@ -101,6 +100,36 @@ async fn hosted_tools_run_as_tasks_follow_the_childs_task_and_cancel_it_there() 
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["result"]["content"][0]["text"], "report ready",
+        "{done}"
+    );
+
+    // A question inside the child's task becomes our task's question; the answer goes back.
+    id += 1;
+    let call = json!({ "name": "ask", "arguments": {} });
+    let created = client.request(id, "tools/call", params(call)).await;
+    let ours = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let mut waiting = Value::Null;
+    for _ in 0..POLLS {
+        id += 1;
+        let got = client
+            .request(id, "tasks/get", params(json!({ "taskId": ours })))
+            .await;
+        if got["result"]["status"] == "input_required" {
+            waiting = got["result"].clone();
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let question = &waiting["inputRequests"]["name"];
+    assert_eq!(question["method"], "elicitation/create", "{waiting}");
+    id += 1;
+    let answer = json!({ "name": { "action": "accept", "content": { "name": "Ada" } } });
+    let update = json!({ "taskId": ours, "inputResponses": answer });
+    let acked = client.request(id, "tasks/update", params(update)).await;
+    assert!(acked.get("result").is_some(), "{acked}");
+    let done = settled(&mut client, &mut id, &ours).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Ada!",
         "{done}"
     );
 

@@ -541,6 +541,9 @@ impl McpServer for HostedServer {
             // must not depend on how fast the child answered: the call is never done then.
             tokio::task::yield_now().await;
             let child = self.child(&ctx.credentials).await?;
+            if let Some(resumed) = tasks::resume(&child.peer, ctx).await {
+                return Ok(parse(self.server(), "tools/call", resumed?)?);
+            }
             let params = json!({ "name": name, "arguments": arguments });
             let modern = self.lists().modern && ctx.protocol.is_modern();
             let mut params = if modern {

@@ -16,7 +16,7 @@ use crate::protocol::error::McpError;
 use crate::protocol::meta;
 use crate::protocol::tasks::TASKS_EXTENSION;
 use crate::servers::context::Era;
-use crate::servers::{CallError, RequestContext, TaskSupport};
+use crate::servers::{CallError, InputRequired, RequestContext, TaskSupport};
 
 /// The pause between two polls of a child's task, whatever the child suggests.
 const MIN_POLL: Duration = Duration::from_millis(20);
@@ -59,6 +59,30 @@ pub fn ask_for_task(params: &mut Value, support: TaskSupport, modern: bool) {
             extensions.remove(TASKS_EXTENSION);
         }
     }
+}
+
+/// The request state of our task's round that waits on the child's task for input: the
+/// prefix, then the child's task id. It stays inside our runtime (a task's rounds are not
+/// sealed out to the client), and only a task's next round brings it back.
+const CHILD_TASK_STATE: &str = "gumcp-hosted-task:";
+
+/// The child's task a round of our task answers, with the answers for it: sent with
+/// `tasks/update`, after which the task is followed again.
+pub async fn resume(peer: &Arc<Peer>, ctx: &RequestContext) -> Option<Result<Value, CallError>> {
+    let Era::Modern {
+        input_responses,
+        request_state: Some(state),
+    } = &ctx.era
+    else {
+        return None;
+    };
+    let id = state.strip_prefix(CHILD_TASK_STATE)?.to_owned();
+    let mut params = task_params(&id, ctx, true);
+    params["inputResponses"] = Value::Object((**input_responses).clone());
+    if let Err(error) = peer.request("tasks/update", params, None).await {
+        return Some(Err(error.into()));
+    }
+    Some(follow(peer, ChildTask { id, poll: MIN_POLL }, ctx, true).await)
 }
 
 /// A `tools/call` that asks the child for a task. Our call may be cancelled before the child
@@ -120,7 +144,8 @@ pub async fn follow(
             return Err(McpError::internal("the call was cancelled").into());
         }
     };
-    if outcome.is_ok() {
+    // Done, or waiting for input our caller gives with our task's next round: left as it is.
+    if matches!(outcome, Ok(_) | Err(CallError::InputRequired(_))) {
         cancel.params = None;
     }
     outcome
@@ -172,12 +197,14 @@ async fn run(
                 .into())
             }
             Some("input_required") => {
-                return Err(McpError::internal(format!(
-                    "the hosted server's task {} asks for input, which is not relayed from \
-                     inside a hosted task",
-                    task.id
-                ))
-                .into())
+                let requests = match detail.get_mut("inputRequests").map(Value::take) {
+                    Some(Value::Object(requests)) if !requests.is_empty() => requests,
+                    _ => continue,
+                };
+                return Err(CallError::InputRequired(InputRequired {
+                    requests: requests.into_iter().collect(),
+                    state: Some(format!("{CHILD_TASK_STATE}{}", task.id)),
+                }));
             }
             _ => {}
         }
