@@ -20,7 +20,4 @@ env = { RUST_LOG = "warn" }
 TOML
 export GUMCP__SERVERS__DIR=$PWD/$servers
 export CONFORMANCE_SERVER=hosted-fixtures
-# Tasks are not relayed to a hosted child yet (a hosted server's tools run in place), so the
-# unscored tasks extension is left out here; every scored scenario must still pass.
-export CONFORMANCE_WITHOUT_TASKS=1
 exec bash scripts/conformance.sh "$@"

@@ -58,19 +58,14 @@ for revision in "${revisions[@]}"; do
   [ "$revision_status" -eq 0 ] || status=1
   # The suite's exit status counts scored scenarios only; a failing extension or pending one
   # (the tasks suite) is printed with ✗ and must fail the test too.
-  # CONFORMANCE_WITHOUT_TASKS=1 leaves the tasks extension out of both checks (for a server
-  # that does not run tasks: scripts/conformance-hosted.sh); its scored scenarios still count.
   failed=$(grep '✗' "$out/output.txt" || true)
-  if [ -n "${CONFORMANCE_WITHOUT_TASKS:-}" ]; then
-    failed=$(grep -v -E '✗ tasks-' <<<"$failed" || true)
-  fi
   if [ -n "$failed" ]; then
     echo "conformance: $revision: a scenario failed (✗), scored or not:" >&2
     echo "$failed" >&2
     status=1
   fi
   # Every tasks scenario the revision lists must have run and passed, not silently dropped.
-  if [ -z "${CONFORMANCE_SCENARIO:-}" ] && [ -z "${CONFORMANCE_WITHOUT_TASKS:-}" ]; then
+  if [ -z "${CONFORMANCE_SCENARIO:-}" ]; then
     for scenario in $(sed -n 's/^  - scenario: \(tasks-[a-z0-9-]*\)$/\1/p' \
       "$package/requirements/$revision.yaml"); do
       if ! grep -q "✓ $scenario:" "$out/output.txt"; then

@@ -59,6 +59,15 @@ pub trait ClientLink: Send + Sync {
         method: &'static str,
         params: Value,
     ) -> BoxFuture<'static, Result<Value, McpError>>;
+
+    /// The call's first answer comes from elsewhere (a hosted child that decides for itself
+    /// whether a call becomes a task): before the runtime makes a call that requires a task
+    /// its own task, it waits for that answer — an input request stays an MRTR round on
+    /// `tools/call` — or for [`ClientLink::continues`].
+    fn awaits_first_answer(&self) {}
+
+    /// The call goes on past its first answer (the hosted child made it a task of its own).
+    fn continues(&self) {}
 }
 
 /// The era-specific half of a request.

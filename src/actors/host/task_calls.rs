@@ -14,6 +14,7 @@
 //! `input_required` status (answered by `tasks/update`, then the tool runs its next round),
 //! or in 2025-11-25 go to the session that created it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -80,10 +81,27 @@ struct TaskLink {
     /// The session a 2025-11-25 task asks, and the task (its id goes with the questions, and
     /// it is `input_required` while one waits).
     asks: Option<(Arc<dyn ClientLink>, Arc<Task>)>,
+    first_answer: Arc<FirstAnswer>,
+}
+
+/// Whether a call's server answers first from elsewhere (a hosted child), and word that the
+/// call goes on past that answer (see [`ClientLink::awaits_first_answer`]).
+#[derive(Default)]
+struct FirstAnswer {
+    awaited: AtomicBool,
+    continues: tokio::sync::Notify,
 }
 
 impl ClientLink for TaskLink {
     fn notify(&self, _message: Outgoing) {}
+
+    fn awaits_first_answer(&self) {
+        self.first_answer.awaited.store(true, Ordering::Release);
+    }
+
+    fn continues(&self) {
+        self.first_answer.continues.notify_one();
+    }
 
     fn request(
         &self,
@@ -175,7 +193,7 @@ impl Host {
                     cancellation.clone(),
                 )?;
                 let asks = Some((session.clone(), task.clone()));
-                let task_ctx = task_context(ctx, cancellation, asks);
+                let task_ctx = task_context(ctx, cancellation, asks, Arc::default());
                 actix::spawn(announce_status(task.clone(), session));
                 let run = self.clone().run_task(
                     task.clone(),
@@ -219,7 +237,8 @@ impl Host {
             return self.shape_call(outcome, &name, true);
         }
         let cancellation = CancellationToken::new();
-        let task_ctx = task_context(ctx, cancellation.clone(), None);
+        let first_answer = Arc::new(FirstAnswer::default());
+        let task_ctx = task_context(ctx, cancellation.clone(), None, first_answer.clone());
         let mut first: CallFuture = {
             let (mut server, name, arguments, ctx) = (
                 server.clone(),
@@ -229,7 +248,18 @@ impl Host {
             );
             async move { server.call_tool(name, arguments, ctx).await }.boxed_local()
         };
-        let first_poll = futures::poll!(first.as_mut());
+        let first_poll = match futures::poll!(first.as_mut()) {
+            Poll::Pending
+                if support == TaskSupport::Required
+                    && first_answer.awaited.load(Ordering::Acquire) =>
+            {
+                tokio::select! {
+                    outcome = first.as_mut() => Poll::Ready(outcome),
+                    () = first_answer.continues.notified() => Poll::Pending,
+                }
+            }
+            polled => polled,
+        };
         let done = match first_poll {
             Poll::Ready(outcome) => {
                 let quick = support != TaskSupport::Required
@@ -480,17 +510,19 @@ impl Host {
 }
 
 /// The context a task's call runs in: the task's own cancellation, no notifications; a
-/// 2025-11-25 task still asks its session (`asks`, with the task's id).
+/// 2025-11-25 task still asks its session (`asks`, with the task's id); `first_answer` hears
+/// whether the server answers first from elsewhere.
 fn task_context(
     ctx: RequestContext,
     cancellation: CancellationToken,
     asks: Option<(Arc<dyn ClientLink>, Arc<Task>)>,
+    first_answer: Arc<FirstAnswer>,
 ) -> RequestContext {
     RequestContext {
         cancellation,
         progress_token: None,
         log_level: None,
-        link: Arc::new(TaskLink { asks }),
+        link: Arc::new(TaskLink { asks, first_answer }),
         ..ctx
     }
 }

@@ -15,8 +15,9 @@ pub mod limits;
 pub mod remote;
 pub mod spec;
 pub mod stdio;
+pub mod tasks;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -37,7 +38,7 @@ use super::context::CredentialSource;
 use super::manifest::{AuthKind, Manifest};
 use super::{
     CallError, Features, InputRequired, McpServer, RequestContext, ServerEvent, ServerFuture,
-    ServerInit,
+    ServerInit, TaskSupport,
 };
 use crate::protocol::error::McpError;
 
@@ -100,6 +101,9 @@ struct Lists {
     /// Whether the server speaks 2026-07-28 too (it answered `server/discover`).
     modern: bool,
     tools: Vec<Tool>,
+    /// Each tool's `execution.taskSupport` as the child declared it (rmcp's `Tool` has no
+    /// place for it).
+    task_support: HashMap<String, TaskSupport>,
     prompts: Vec<Prompt>,
     templates: Vec<ResourceTemplate>,
 }
@@ -353,10 +357,19 @@ impl HostedServer {
         peer: &Peer,
         capabilities: ServerCapabilities,
     ) -> Result<(), McpError> {
-        let tools = match capabilities.tools {
-            Some(_) => list_all::<Tool>(peer, "tools/list", "tools", None).await?,
+        let listed = match capabilities.tools {
+            Some(_) => list_all::<Value>(peer, "tools/list", "tools", None).await?,
             None => Vec::new(),
         };
+        let task_support = listed
+            .iter()
+            .filter_map(|tool| {
+                let name = tool.get("name")?.as_str()?.to_owned();
+                let support = tool.get("execution")?.get("taskSupport")?.clone();
+                Some((name, serde_json::from_value(support).ok()?))
+            })
+            .collect();
+        let tools: Vec<Tool> = parse(self.server(), "tools/list", Value::Array(listed))?;
         let prompts = match capabilities.prompts {
             Some(_) => list_all::<Prompt>(peer, "prompts/list", "prompts", None).await?,
             None => Vec::new(),
@@ -380,6 +393,7 @@ impl HostedServer {
                 capabilities,
                 modern: lists.modern,
                 tools,
+                task_support,
                 prompts,
                 templates,
             };
@@ -508,6 +522,11 @@ impl McpServer for HostedServer {
         self.lists().tools.clone()
     }
 
+    fn task_support(&self, tool: &str) -> TaskSupport {
+        let lists = self.lists();
+        lists.task_support.get(tool).copied().unwrap_or_default()
+    }
+
     fn call_tool<'a>(
         &'a self,
         name: &'a str,
@@ -515,8 +534,38 @@ impl McpServer for HostedServer {
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<CallToolResult, CallError>> {
         Box::pin(async move {
+            let support = self.task_support(name);
+            if support == TaskSupport::Required {
+                ctx.link.awaits_first_answer();
+            }
+            // Whether the runtime's first poll of a call that may become a task finds it done
+            // must not depend on how fast the child answered: the call is never done then.
+            tokio::task::yield_now().await;
+            let child = self.child(&ctx.credentials).await?;
+            if let Some(resumed) = tasks::resume(&child.peer, ctx).await {
+                return Ok(parse(self.server(), "tools/call", resumed?)?);
+            }
             let params = json!({ "name": name, "arguments": arguments });
-            self.relay("tools/call", params, ctx).await
+            let modern = self.lists().modern && ctx.protocol.is_modern();
+            let mut params = if modern {
+                client::modern_params(params, ctx)
+            } else {
+                params
+            };
+            tasks::ask_for_task(&mut params, support, modern);
+            let mut answer = if support == TaskSupport::Required {
+                tasks::call_for_task(&child.peer, params, ctx, modern).await?
+            } else {
+                child.peer.request("tools/call", params, Some(ctx)).await?
+            };
+            if answer.get("resultType").and_then(Value::as_str) == Some("input_required") {
+                return Err(CallError::InputRequired(input_required(answer)));
+            }
+            if let Some(task) = tasks::child_task(&answer) {
+                ctx.link.continues();
+                answer = tasks::follow(&child.peer, task, ctx, modern).await?;
+            }
+            Ok(parse(self.server(), "tools/call", answer)?)
         })
     }
 
