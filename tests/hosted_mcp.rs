@@ -308,3 +308,68 @@ async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
     alice.close().await;
     upstream.kill().await.unwrap();
 }
+
+/// A 2026-07-28 request that declares the tasks extension.
+fn with_tasks(params: Value) -> Value {
+    let mut meta = common::modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] =
+        json!({ "extensions": { "io.modelcontextprotocol/tasks": {} } });
+    let mut params = params;
+    params["_meta"] = meta;
+    params
+}
+
+#[tokio::test]
+async fn tools_of_a_remote_mcp_server_run_as_tasks() {
+    let upstream = common::serve(None, &[]).await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(
+        root.path(),
+        &format!("{}/conformance-fixtures/alice/mcp", upstream.url),
+    );
+    let mut alice = downstream(&config, "alice");
+    let listed = alice.request(1, "tools/list", with_tasks(json!({}))).await;
+    let support = |name: &str| {
+        let tools = listed["result"]["tools"].as_array().unwrap();
+        let tool = tools.iter().find(|tool| tool["name"] == name).unwrap();
+        tool["execution"]["taskSupport"].clone()
+    };
+    assert_eq!(support("slow_compute"), "optional", "{listed}");
+    assert_eq!(support("failing_job"), "required", "{listed}");
+
+    // Optional: run as our own task; required: the upstream's own task, followed to its end.
+    let calls = [
+        (
+            "slow_compute",
+            json!({ "seconds": 0.3, "label": "r" }),
+            "Computed r in 0.3 s",
+        ),
+        ("failing_job", json!({}), "failing_job fails on purpose"),
+    ];
+    let mut id = 1;
+    for (tool, arguments, expected) in calls {
+        id += 1;
+        let call = with_tasks(json!({ "name": tool, "arguments": arguments }));
+        let created = alice.request(id, "tools/call", call).await;
+        assert_eq!(created["result"]["resultType"], "task", "{created}");
+        let task = created["result"]["taskId"].as_str().unwrap().to_owned();
+        let mut done = Value::Null;
+        for _ in 0..200 {
+            id += 1;
+            let got = alice
+                .request(id, "tasks/get", with_tasks(json!({ "taskId": task })))
+                .await;
+            if got["result"]["status"] == "completed" || got["result"]["status"] == "failed" {
+                done = got["result"].clone();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let text = done["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains(expected), "{tool}: {done}");
+    }
+    alice.close().await;
+    upstream.stop().await;
+}

@@ -30,6 +30,15 @@ const NAMED_METHODS: &[(&str, &str)] = &[
     ("tasks/cancel", "taskId"),
 ];
 
+/// The body field `method`'s `Mcp-Name` header mirrors, if it has one (for clients of
+/// 2026-07-28 servers too, such as the hosted `mcp` kind).
+pub fn named_field(method: &str) -> Option<&'static str> {
+    NAMED_METHODS
+        .iter()
+        .find(|(named, _)| *named == method)
+        .map(|(_, field)| *field)
+}
+
 impl MirroredHeaders {
     /// Checks the headers against a request's body.
     pub fn check(&self, method: &str, params: Option<&JsonObject>) -> Result<(), McpError> {
@@ -67,10 +76,10 @@ impl MirroredHeaders {
             }
             Some(_) => {}
         }
-        let Some((_, field)) = NAMED_METHODS.iter().find(|(named, _)| *named == method) else {
+        let Some(field) = named_field(method) else {
             return Ok(());
         };
-        let body_name = params.and_then(|p| p.get(*field)).and_then(Value::as_str);
+        let body_name = params.and_then(|p| p.get(field)).and_then(Value::as_str);
         let Some(header) = &self.name else {
             return Err(missing("Mcp-Name"));
         };

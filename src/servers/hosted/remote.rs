@@ -375,11 +375,7 @@ fn modern_headers(message: &Value) -> Option<Vec<(&'static str, String)>> {
         (VERSION_HEADER, version.to_owned()),
         ("mcp-method", method.to_owned()),
     ];
-    let field = match method {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
-        _ => None,
-    };
+    let field = crate::protocol::headers::named_field(method);
     if let Some(name) = field.and_then(|field| params.get(field)?.as_str()) {
         let plain = name.bytes().all(|byte| (0x20..0x7f).contains(&byte));
         let value = if plain && name.trim() == name {
