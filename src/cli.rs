@@ -622,6 +622,7 @@ fn tool_list(
     let init = ServerInit {
         manifest: entry.manifest.clone(),
         user_id: Arc::from(settings.stdio.user_id.as_str()),
+        principal: crate::auth::principal::Principal::user(settings.stdio.user_id.as_str()),
         store: Arc::new(UserStore::new(settings.runtime.max_store_bytes_per_user)),
         events: ServerEvents::new(1),
         upstream: upstream.clone(),

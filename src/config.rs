@@ -775,7 +775,8 @@ impl Default for TaskSettings {
 pub struct HostedSettings {
     /// Child processes alive at once over all users; a start past it is refused.
     pub max_children: usize,
-    /// Child processes one user may have alive at once (one per hosted server they use).
+    /// Child processes one user may have alive at once (one per hosted server they use);
+    /// where only a key vouches for the user, counted per key.
     pub max_children_per_user: usize,
     /// How long a new child has to answer `initialize` before it is stopped and the call fails.
     pub initialize_timeout_secs: u64,

@@ -101,6 +101,7 @@ impl Supervisor {
         let init = ServerInit {
             manifest: entry.manifest.clone(),
             user_id: key.principal.user.clone(),
+            principal: key.principal.clone(),
             store: lasting.store.clone(),
             events: lasting.events.clone(),
             upstream: Upstream {

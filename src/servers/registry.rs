@@ -14,6 +14,7 @@ use super::manifest::{self, Manifest, ManifestProblem, Origin, ServerKind};
 use super::schema::SharedTools;
 use super::shape::{Shape, Shaped};
 use super::{native, McpServer, ServerEvents, UserStore};
+use crate::auth::principal::Principal;
 
 /// What a new instance is given: whose it is, the data that outlives it, its event channel,
 /// and the shared upstream client (for `http` servers).
@@ -22,6 +23,9 @@ pub struct ServerInit {
     /// The server's own manifest (its auth spec, for upstream calls through `Upstream::api`).
     pub manifest: Arc<Manifest>,
     pub user_id: Arc<str>,
+    /// Who the instance serves: the user and, where only a key vouches, that key's digest
+    /// (per-caller bounds, such as live hosted children, count by it).
+    pub principal: Principal,
     pub store: Arc<UserStore>,
     pub events: ServerEvents,
     pub upstream: Upstream,

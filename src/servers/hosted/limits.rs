@@ -2,6 +2,8 @@
 //! per user, so no user (and no number of users) can start processes without bound.
 
 use std::collections::HashMap;
+
+use crate::auth::principal::Principal;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus::IntGauge;
@@ -42,7 +44,9 @@ impl HostedRuntime {
     }
 }
 
-/// Live children, in all and per user; a user's entry exists only while they have one.
+/// Live children, in all and per caller (`Principal`: a user, and the key where only a key
+/// vouches, so a key merely claiming a user cannot use up that user's children); a caller's
+/// entry exists only while they have one.
 pub struct ChildSlots {
     max_total: usize,
     max_per_user: usize,
@@ -53,13 +57,13 @@ pub struct ChildSlots {
 #[derive(Default)]
 struct Live {
     total: usize,
-    per_user: HashMap<Arc<str>, usize>,
+    per_user: HashMap<Principal, usize>,
 }
 
 /// A place for one live child; given back when dropped (the child ended).
 pub struct ChildSlot {
     slots: Arc<ChildSlots>,
-    user: Arc<str>,
+    user: Principal,
 }
 
 impl ChildSlots {
@@ -73,7 +77,7 @@ impl ChildSlots {
     }
 
     /// A slot for a new child of `user`, or the refusal saying which bound was reached.
-    pub fn take(self: &Arc<Self>, user: &Arc<str>) -> Result<ChildSlot, McpError> {
+    pub fn take(self: &Arc<Self>, user: &Principal) -> Result<ChildSlot, McpError> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if live.total >= self.max_total {
             return Err(McpError::busy(format!(
@@ -125,7 +129,7 @@ mod tests {
     fn slots_are_bounded_in_all_and_per_user_and_given_back() {
         let gauge = IntGauge::new("live", "live children").unwrap();
         let slots = Arc::new(ChildSlots::new(3, 2, gauge.clone()));
-        let (alice, bob): (Arc<str>, Arc<str>) = (Arc::from("alice"), Arc::from("bob"));
+        let (alice, bob) = (Principal::user("alice"), Principal::user("bob"));
         let first = slots.take(&alice).unwrap();
         let _second = slots.take(&alice).unwrap();
         let refused = slots.take(&alice).err().unwrap();

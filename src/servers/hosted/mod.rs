@@ -282,7 +282,7 @@ impl HostedServer {
                 remote::connect(endpoint, server, self.init.events.clone(), fingerprint)
             }
             (None, Some(spec)) => {
-                let slot = hosted.slots.take(&self.init.user_id)?;
+                let slot = hosted.slots.take(&self.init.principal)?;
                 let owner = Owner {
                     server: Arc::from(self.server()),
                     user_label: self.user_label.clone(),
