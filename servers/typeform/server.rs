@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::{Api, HttpServer, Upstream};
-use crate::servers::kit::{id_segment, text_resource};
+use crate::servers::kit::{id_segment, json_resource};
 use crate::servers::manifest::Manifest;
 use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
 
@@ -164,13 +164,8 @@ impl McpServer for Typeform {
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
         async move {
-            match self.read(uri, ctx).await.map_err(McpError::internal)? {
-                Some(found) => {
-                    let text = serde_json::to_string_pretty(&found).unwrap_or_default();
-                    Ok(text_resource(uri, text, "application/json"))
-                }
-                None => Err(CallError::ResourceNotFound(uri.into())),
-            }
+            let found = self.read(uri, ctx).await.map_err(McpError::internal)?;
+            json_resource(uri, found)
         }
         .boxed()
     }

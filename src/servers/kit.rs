@@ -8,7 +8,7 @@ use rmcp::model::{
 };
 use serde_json::{json, Value};
 
-use super::json_object;
+use super::{json_object, CallError};
 
 /// Everything but RFC 3986's unreserved characters is encoded, so a value stays one path
 /// segment: it can add neither segments nor a query of its own.
@@ -87,6 +87,18 @@ pub fn text_resource(uri: &str, text: String, mime_type: &str) -> ReadResourceRe
     ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type(mime_type)
     ])
+}
+
+/// A resource read answered with what an API gave for it, as pretty JSON; `None` (nothing
+/// found under `uri`) is the protocol's resource-not-found.
+pub fn json_resource(uri: &str, found: Option<Value>) -> Result<ReadResourceResult, CallError> {
+    match found {
+        Some(found) => {
+            let text = serde_json::to_string_pretty(&found).unwrap_or_default();
+            Ok(text_resource(uri, text, "application/json"))
+        }
+        None => Err(CallError::ResourceNotFound(uri.into())),
+    }
 }
 
 /// A failure the model should read (`isError: true`).
