@@ -61,20 +61,29 @@ struct Undelivered {
 }
 
 /// Filled when a call stopped for want of an account and the link must travel as the
-/// protocol's answer rather than the tool's; read by the host after the call.
+/// protocol's answer rather than the tool's; read by the host after the call. Empty (nothing
+/// allocated) unless [`linked`] armed it: most requests never need one.
 #[derive(Clone, Default)]
-pub struct LinkSlot(Arc<Mutex<Option<Undelivered>>>);
+pub struct LinkSlot(Option<Arc<Mutex<Option<Undelivered>>>>);
 
 impl LinkSlot {
+    fn armed() -> LinkSlot {
+        LinkSlot(Some(Arc::default()))
+    }
+
     fn fill(&self, undelivered: Undelivered) {
-        if let Ok(mut slot) = self.0.lock() {
+        if let Some(Ok(mut slot)) = self.0.as_ref().map(|slot| slot.lock()) {
             *slot = Some(undelivered);
         }
     }
 
     /// The call's outcome, or the protocol's answer carrying the link when there is one.
     pub fn answer<T>(&self, outcome: Result<T, CallError>) -> Result<T, CallError> {
-        let Some(link) = self.0.lock().ok().and_then(|mut slot| slot.take()) else {
+        let taken = self
+            .0
+            .as_ref()
+            .and_then(|slot| slot.lock().ok().and_then(|mut slot| slot.take()));
+        let Some(link) = taken else {
             return outcome;
         };
         let mut elicitation = json!({
@@ -163,8 +172,9 @@ struct LinkedCredentials {
 }
 
 /// `inner` for one request, answering a missing account with a link as the request's protocol
-/// and client allow, or `inner` itself where no link can be made (no public address: stdio, or
-/// the pages are off).
+/// and client allow (`slot` is armed for the link that must travel as the protocol's answer),
+/// or `inner` itself where no link can be made (no public address: stdio, or the pages are
+/// off).
 pub fn linked(
     inner: Arc<dyn CredentialSource>,
     target: LinkTarget,
@@ -172,11 +182,13 @@ pub fn linked(
     capabilities: &JsonObject,
     era: &Era,
     link: Arc<dyn ClientLink>,
-    slot: LinkSlot,
+    slot: &mut LinkSlot,
 ) -> Arc<dyn CredentialSource> {
     if target.runtime.connect_links.base().is_none() {
         return inner;
     }
+    *slot = LinkSlot::armed();
+    let slot = slot.clone();
     Arc::new(LinkedCredentials {
         inner,
         target: Arc::new(target),

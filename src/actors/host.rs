@@ -148,7 +148,7 @@ impl Host {
         cancellation: CancellationToken,
         link: Arc<dyn ClientLink>,
     ) -> impl Future<Output = Outgoing> + 'static {
-        let link_slot = LinkSlot::default();
+        let mut link_slot = LinkSlot::default();
         let credentials = match &self.account_service {
             Some(service) => account_link::linked(
                 self.credentials.clone(),
@@ -162,7 +162,7 @@ impl Host {
                 &terms.client_capabilities,
                 &terms.era,
                 link.clone(),
-                link_slot.clone(),
+                &mut link_slot,
             ),
             None => self.credentials.clone(),
         };
