@@ -398,7 +398,7 @@ pub async fn revoke(
     let Some(revoke_url) = spec.revoke_url.as_deref() else {
         return Ok(false);
     };
-    let client_auth = if spec.provider == OAuthProvider::Notion {
+    let client_auth = if spec.provider.basic_client_auth() {
         oauth::ClientAuth::Basic
     } else {
         oauth::ClientAuth::Body
