@@ -119,6 +119,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub tasks: TaskSettings,
     pub hosted: HostedSettings,
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -769,6 +770,87 @@ impl Default for TaskSettings {
     }
 }
 
+/// Cluster mode: several `serve` nodes behind one plain load balancer, sharing a Redis. While
+/// `redis_url` is unset the node is alone and nothing here is used (the embedded default).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); setting it turns cluster mode
+    /// on. It may hold a password, so it is never logged.
+    pub redis_url: Option<String>,
+    /// This node's name among the others: 1 to 32 letters, digits, `-` or `_`. Unset, a random
+    /// one per start, so a restarted node is a new node whose sessions are new too.
+    pub node_id: Option<String>,
+    /// The base URL the other nodes reach this node's HTTP listener at (`http://10.0.0.5:8000`);
+    /// unset, the address `serve` bound.
+    pub advertise_url: Option<String>,
+    /// How long one Redis command may take; a request that needed it is then refused with 503
+    /// and `Retry-After`, so no request waits on a Redis that is gone.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            redis_url: None,
+            node_id: None,
+            advertise_url: None,
+            redis_timeout_ms: 500,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("redis_url", &AuthSettingsSecret(&self.redis_url))
+            .field("node_id", &self.node_id)
+            .field("advertise_url", &self.advertise_url)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .finish()
+    }
+}
+
+impl ClusterSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis_url {
+            check(
+                "cluster.redis_url",
+                "(not shown: it may hold a password)",
+                redis::Client::open(url.as_str()).is_ok(),
+                "must be a redis:// or rediss:// URL",
+            )?;
+        }
+        if let Some(node_id) = &self.node_id {
+            check(
+                "cluster.node_id",
+                node_id,
+                (1..=32).contains(&node_id.len())
+                    && node_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "must be 1 to 32 letters, digits, '-' or '_'",
+            )?;
+        }
+        if let Some(url) = &self.advertise_url {
+            check(
+                "cluster.advertise_url",
+                url,
+                reqwest::Url::parse(url).is_ok_and(|parsed| {
+                    matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
+                }),
+                "must be an http(s) URL of this node",
+            )?;
+        }
+        check(
+            "cluster.redis_timeout_ms",
+            self.redis_timeout_ms,
+            (10..=10_000).contains(&self.redis_timeout_ms),
+            "must be between 10 and 10000 milliseconds",
+        )
+    }
+}
+
 /// Hosted MCP servers (`kind = "stdio"`): the children run for users, and their bounds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -876,6 +958,7 @@ impl Settings {
     /// it, and so must anyone who changes settings afterwards (command-line flags).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_access()?;
+        self.cluster.validate()?;
         let protocol = &self.protocol;
         check(
             "protocol.page_size",
@@ -1380,6 +1463,33 @@ mod tests {
             assert!(err.contains(key), "{err}");
             assert!(err.contains("between 1024 and 1073741824 bytes"), "{err}");
         }
+    }
+
+    #[test]
+    fn bad_cluster_settings_are_refused_and_the_redis_url_never_shown() {
+        for (text, key) in [
+            (
+                "[cluster]\nredis_url = \"http://:hunter2@example.com\"\n",
+                "cluster.redis_url",
+            ),
+            ("[cluster]\nnode_id = \"a/b\"\n", "cluster.node_id"),
+            (
+                "[cluster]\nadvertise_url = \"ftp://10.0.0.5\"\n",
+                "cluster.advertise_url",
+            ),
+            (
+                "[cluster]\nredis_timeout_ms = 0\n",
+                "cluster.redis_timeout_ms",
+            ),
+        ] {
+            let file = file_with(text);
+            let err = Settings::load(Some(file.path())).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let file = file_with("[cluster]\nredis_url = \"redis://:hunter2@127.0.0.1:6379/0\"\n");
+        let settings = Settings::load(Some(file.path())).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
     }
 
     #[test]

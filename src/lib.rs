@@ -12,6 +12,7 @@
 //!   in, bytes out, one session actor per connection (none for a stateless request).
 //! - [`auth`] — credentials for upstream services: stores (local files, remote API), OAuth
 //!   token requests.
+//! - [`cluster`] — cluster mode (`cluster.redis_url`): this node's id and its Redis.
 //! - [`upstream`] — the one pooled HTTP client for upstream APIs.
 //! - [`ids`] — validation of user ids and server names before they reach a path or a key.
 //! - [`telemetry`] — logs on stderr, spans, W3C trace context, OTLP export when configured.
@@ -22,6 +23,7 @@ pub mod actors;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod ids;
 pub mod metrics;

@@ -22,6 +22,7 @@ use super::tasks::TaskStore;
 use crate::audit::{Audit, AuditError};
 use crate::auth::connect_link::ConnectLinks;
 use crate::auth::principal::Principal;
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
@@ -68,6 +69,8 @@ pub struct RuntimeParts {
     pub audit: Arc<Audit>,
     /// Long-running calls kept as tasks, per principal.
     pub tasks: Arc<TaskStore>,
+    /// The cluster this node is part of; `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// Why the runtime could not start.
@@ -122,6 +125,7 @@ impl Runtime {
             auth,
             connect_links: Arc::new(ConnectLinks::random(link_ttl)),
             tasks,
+            cluster: Cluster::from_settings(&settings.cluster).map(Arc::new),
             seal: Arc::new(StateSeal::random(seal_ttl)),
             budget: Arc::new(InFlightBudget::new(
                 settings.runtime.max_in_flight_per_user,
