@@ -637,4 +637,9 @@ fixtures!(
     zoom,
     dropbox,
     clickup,
+    airtable,
+    monday,
+    figma,
+    reddit,
+    x,
 );
