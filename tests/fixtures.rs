@@ -642,4 +642,5 @@ fixtures!(
     figma,
     reddit,
     x,
+    patreon,
 );

@@ -287,3 +287,8 @@ async fn x_profile() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn patreon_identity() {
+    smoke("patreon", "get_identity", json!({})).await;
+}
