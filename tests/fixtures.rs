@@ -643,4 +643,5 @@ fixtures!(
     reddit,
     x,
     patreon,
+    canva,
 );

@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 36] = [
+const SERVERS: [(&str, usize); 37] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -47,6 +47,7 @@ const SERVERS: [(&str, usize); 36] = [
     ("reddit", 9),
     ("x", 8),
     ("patreon", 6),
+    ("canva", 14),
 ];
 
 async fn post(

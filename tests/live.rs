@@ -292,3 +292,8 @@ async fn x_profile() {
 async fn patreon_identity() {
     smoke("patreon", "get_identity", json!({})).await;
 }
+
+#[tokio::test]
+async fn canva_profile() {
+    smoke("canva", "get_user_profile", json!({})).await;
+}

@@ -121,7 +121,8 @@ pub fn authorization_to(
         | OAuthProvider::Notion
         | OAuthProvider::Airtable
         | OAuthProvider::Figma
-        | OAuthProvider::X => {
+        | OAuthProvider::X
+        | OAuthProvider::Canva => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -820,6 +821,11 @@ mod tests {
     #[tokio::test]
     async fn x_trades_the_code_with_its_verifier_as_a_public_or_confidential_app() {
         pkce_exchange(OAuthProvider::X).await;
+    }
+
+    #[tokio::test]
+    async fn canva_trades_the_code_with_its_verifier_and_basic_auth() {
+        pkce_exchange(OAuthProvider::Canva).await;
     }
 
     #[tokio::test]

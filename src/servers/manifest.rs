@@ -171,6 +171,10 @@ pub enum OAuthProvider {
     /// public app sends its client id alone; refresh tokens rotate, and each new one is saved
     /// before the access token is used.
     X,
+    /// Canva: PKCE is required (every flow here sends it); the client credentials go as HTTP
+    /// Basic authentication to its token and revocation endpoints; refresh tokens rotate, and
+    /// each new one is saved before the access token is used.
+    Canva,
 }
 
 impl OAuthProvider {
@@ -186,6 +190,7 @@ impl OAuthProvider {
                 | OAuthProvider::Figma
                 | OAuthProvider::Reddit
                 | OAuthProvider::X
+                | OAuthProvider::Canva
         )
     }
 }

@@ -480,6 +480,10 @@ fn build(
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
         for (param, entry) in &tool.query {
+            // A further page carries the upstream's cursor, not the one the caller started at.
+            if matches!(page, Page::Cursor(cursor_param, _) if cursor_param == param) {
+                continue;
+            }
             match arguments.get(entry) {
                 // `name[]`: a list as the parameter repeated, one value each (PagerDuty).
                 Some(Value::Array(items)) if param.ends_with("[]") => query.extend(
