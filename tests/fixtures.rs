@@ -644,4 +644,5 @@ fixtures!(
     x,
     patreon,
     canva,
+    webflow,
 );

@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 37] = [
+const SERVERS: [(&str, usize); 38] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -48,6 +48,7 @@ const SERVERS: [(&str, usize); 37] = [
     ("x", 8),
     ("patreon", 6),
     ("canva", 14),
+    ("webflow", 27),
 ];
 
 async fn post(

@@ -297,3 +297,8 @@ async fn patreon_identity() {
 async fn canva_profile() {
     smoke("canva", "get_user_profile", json!({})).await;
 }
+
+#[tokio::test]
+async fn webflow_sites() {
+    smoke("webflow", "list_sites", json!({})).await;
+}
