@@ -814,6 +814,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reddit_revokes_the_refresh_token_with_basic_auth() {
+        let reddit = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/revoke_token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("token=rr1"))
+            .and(body_string_contains("token_type_hint=refresh_token"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&reddit)
+            .await;
+        let mut spec = spec(OAuthProvider::Reddit, None);
+        spec.revoke_url = Some(format!("{}/api/v1/revoke_token", reddit.uri()));
+        let credentials = Credentials {
+            access_token: Some("eyJhb.reddit".into()),
+            refresh_token: Some("rr1".into()),
+            ..Credentials::default()
+        };
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let revoked = revoke(capped(&client, LIMIT), &app(), &spec, &credentials)
+            .await
+            .unwrap();
+        assert!(revoked);
+        let requests = reddit.received_requests().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+        assert!(!body.contains("client_secret"), "{body}");
+        reddit.verify().await;
+    }
+
+    #[tokio::test]
     async fn airtable_trades_the_code_with_its_verifier_as_a_public_or_confidential_app() {
         pkce_exchange(OAuthProvider::Airtable).await;
     }
