@@ -637,4 +637,12 @@ fixtures!(
     zoom,
     dropbox,
     clickup,
+    airtable,
+    monday,
+    figma,
+    reddit,
+    x,
+    patreon,
+    canva,
+    webflow,
 );

@@ -10,7 +10,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The tool counts of guMCP's catalogue for the servers shipped here.
-const SERVERS: [(&str, usize); 30] = [
+const SERVERS: [(&str, usize); 38] = [
     ("hackernews", 6),
     ("github", 24),
     ("slack", 18),
@@ -41,6 +41,14 @@ const SERVERS: [(&str, usize); 30] = [
     ("zoom", 11),
     ("dropbox", 9),
     ("clickup", 12),
+    ("airtable", 15),
+    ("monday", 19),
+    ("figma", 11),
+    ("reddit", 9),
+    ("x", 8),
+    ("patreon", 6),
+    ("canva", 14),
+    ("webflow", 27),
 ];
 
 async fn post(

@@ -252,3 +252,53 @@ async fn dropbox_account() {
 async fn clickup_workspaces() {
     smoke("clickup", "get_workspaces", json!({})).await;
 }
+
+#[tokio::test]
+async fn airtable_bases() {
+    smoke("airtable", "list_bases", json!({})).await;
+}
+
+#[tokio::test]
+async fn monday_me() {
+    smoke("monday", "get_me", json!({})).await;
+}
+
+#[tokio::test]
+async fn figma_me() {
+    smoke("figma", "get_me", json!({})).await;
+}
+
+#[tokio::test]
+async fn reddit_hot_posts() {
+    smoke(
+        "reddit",
+        "retrieve_reddit_post",
+        json!({ "subreddit": "rust", "limit": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn x_profile() {
+    smoke(
+        "x",
+        "get_user_profile",
+        json!({ "username": "XDevelopers" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn patreon_identity() {
+    smoke("patreon", "get_identity", json!({})).await;
+}
+
+#[tokio::test]
+async fn canva_profile() {
+    smoke("canva", "get_user_profile", json!({})).await;
+}
+
+#[tokio::test]
+async fn webflow_sites() {
+    smoke("webflow", "list_sites", json!({})).await;
+}

@@ -72,7 +72,7 @@ pub struct AuthActor {
     client: reqwest::Client,
     /// `servers.max_response_bytes`, for token answers.
     max_response_bytes: usize,
-    /// Token endpoint of each OAuth service (from the server manifests).
+    /// Refresh endpoint of each OAuth service (the manifest's `refresh_url`, else its `token_url`).
     token_urls: Arc<HashMap<String, String>>,
     /// The OAuth services whose token endpoint takes the client credentials as HTTP Basic
     /// authentication (Zoom); the others get them in the form body.

@@ -302,7 +302,7 @@ impl ServerHandle {
 }
 
 /// The auth actor for these settings: the configured store, the shared upstream client, and
-/// the token endpoints the servers' manifests declare.
+/// the token (or refresh) endpoints the servers' manifests declare.
 fn auth_actor(
     settings: &Settings,
     registry: &ServerRegistry,
@@ -315,7 +315,8 @@ fn auth_actor(
         .entries()
         .filter_map(|entry| {
             let manifest = &entry.manifest;
-            let url = manifest.auth.token_url.clone()?;
+            let url =
+                (manifest.auth.refresh_url.clone()).or_else(|| manifest.auth.token_url.clone())?;
             Some((manifest.auth_service().to_owned(), url))
         })
         .collect();

@@ -111,7 +111,18 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("token_access_type", "offline");
         }
-        OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
+        OAuthProvider::Reddit => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("duration", "permanent");
+        }
+        OAuthProvider::Standard
+        | OAuthProvider::Github
+        | OAuthProvider::Notion
+        | OAuthProvider::Airtable
+        | OAuthProvider::Figma
+        | OAuthProvider::X
+        | OAuthProvider::Canva => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -475,6 +486,7 @@ mod tests {
             scopes: vec!["a.read".into(), "b.write".into()],
             authorize_url: Some("https://provider.example/authorize".into()),
             token_url,
+            refresh_url: None,
             revoke_url: None,
             provider,
             inject: None,
@@ -698,6 +710,156 @@ mod tests {
         let body = String::from_utf8_lossy(&requests[0].body).into_owned();
         assert!(!body.contains("client_secret"), "{body}");
         zoom.verify().await;
+    }
+
+    /// A PKCE provider's code exchange: the verifier whose challenge the authorization URL
+    /// carried; a public app (no secret) sends its client id in the form and no
+    /// `Authorization`, a confidential one its credentials as HTTP Basic only.
+    async fn pkce_exchange(provider: OAuthProvider) {
+        let token = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code_verifier="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "at1", "token_type": "bearer", "refresh_token": "rt1",
+                "expires_in": 3600
+            })))
+            .expect(2)
+            .mount(&token)
+            .await;
+        let spec = spec(provider, Some(format!("{}/oauth2/token", token.uri())));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let public = OAuthApp {
+            client_secret: None,
+            ..app()
+        };
+        for app in [public, app()] {
+            let auth = authorization(&app, &spec).unwrap();
+            assert_eq!(
+                param(&auth.url, "code_challenge_method").as_deref(),
+                Some("S256")
+            );
+            assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
+            let verifier = auth.verifier.secret().clone();
+            let creds = exchange(capped(&client, LIMIT), &app, &spec, auth, "c".into())
+                .await
+                .unwrap();
+            assert_eq!(creds.refresh_token.as_deref(), Some("rt1"));
+            let requests = token.received_requests().await.unwrap_or_default();
+            let last = requests.last().unwrap();
+            let body = String::from_utf8_lossy(&last.body).into_owned();
+            assert!(
+                body.contains(&format!("code_verifier={verifier}")),
+                "{body}"
+            );
+            assert!(!body.contains("client_secret"), "{body}");
+            let authorization = last.headers.get("authorization");
+            if app.client_secret.is_some() {
+                // base64("cid:secret")
+                assert_eq!(authorization.unwrap(), "Basic Y2lkOnNlY3JldA==");
+                assert!(!body.contains("client_id"), "{body}");
+            } else {
+                assert!(
+                    authorization.is_none(),
+                    "a public app has no secret to send"
+                );
+                assert!(body.contains("client_id=cid"), "{body}");
+            }
+        }
+        token.verify().await;
+    }
+
+    #[tokio::test]
+    async fn reddit_asks_for_a_permanent_grant_and_takes_basic_auth_at_its_token_endpoint() {
+        let reddit = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/access_token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code=the-code"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "eyJhb.reddit", "token_type": "bearer", "expires_in": 86400,
+                "refresh_token": "rr1", "scope": "identity read"
+            })))
+            .expect(1)
+            .mount(&reddit)
+            .await;
+        let spec = spec(
+            OAuthProvider::Reddit,
+            Some(format!("{}/api/v1/access_token", reddit.uri())),
+        );
+        let auth = authorization(&app(), &spec).unwrap();
+        assert_eq!(param(&auth.url, "duration").as_deref(), Some("permanent"));
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.refresh_token.as_deref(), Some("rr1"));
+        let requests = reddit.received_requests().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+        assert!(!body.contains("client_secret"), "{body}");
+        reddit.verify().await;
+    }
+
+    #[tokio::test]
+    async fn reddit_revokes_the_refresh_token_with_basic_auth() {
+        let reddit = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/revoke_token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("token=rr1"))
+            .and(body_string_contains("token_type_hint=refresh_token"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&reddit)
+            .await;
+        let mut spec = spec(OAuthProvider::Reddit, None);
+        spec.revoke_url = Some(format!("{}/api/v1/revoke_token", reddit.uri()));
+        let credentials = Credentials {
+            access_token: Some("eyJhb.reddit".into()),
+            refresh_token: Some("rr1".into()),
+            ..Credentials::default()
+        };
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let revoked = revoke(capped(&client, LIMIT), &app(), &spec, &credentials)
+            .await
+            .unwrap();
+        assert!(revoked);
+        let requests = reddit.received_requests().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+        assert!(!body.contains("client_secret"), "{body}");
+        reddit.verify().await;
+    }
+
+    #[tokio::test]
+    async fn airtable_trades_the_code_with_its_verifier_as_a_public_or_confidential_app() {
+        pkce_exchange(OAuthProvider::Airtable).await;
+    }
+
+    #[tokio::test]
+    async fn x_trades_the_code_with_its_verifier_as_a_public_or_confidential_app() {
+        pkce_exchange(OAuthProvider::X).await;
+    }
+
+    #[tokio::test]
+    async fn canva_trades_the_code_with_its_verifier_and_basic_auth() {
+        pkce_exchange(OAuthProvider::Canva).await;
     }
 
     #[tokio::test]

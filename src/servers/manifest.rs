@@ -88,6 +88,9 @@ pub struct AuthSpec {
     pub authorize_url: Option<String>,
     /// The provider's token endpoint (OAuth only); used to connect and to refresh.
     pub token_url: Option<String>,
+    /// The provider's refresh endpoint, where it is not the token endpoint (Figma's
+    /// `/v1/oauth/refresh`); refreshes go to `token_url` otherwise.
+    pub refresh_url: Option<String>,
     /// The provider's token revocation endpoint (RFC 7009), told when a user disconnects.
     pub revoke_url: Option<String>,
     /// Provider quirks the `auth` command must honour.
@@ -152,6 +155,26 @@ pub enum OAuthProvider {
     /// Dropbox: `token_access_type=offline` in the authorization URL for a refresh token, and
     /// the client credentials as HTTP Basic authentication at its token endpoint.
     Dropbox,
+    /// Airtable: PKCE is required (every flow here sends it); a confidential app's client
+    /// credentials go as HTTP Basic authentication to its token endpoint, a public app sends
+    /// its client id alone in the form; refresh tokens rotate, and each new one is saved
+    /// before the access token is used.
+    Airtable,
+    /// Figma: the client credentials as HTTP Basic authentication at its token and refresh
+    /// endpoints; a refresh answers a new access token only (the refresh token stays).
+    Figma,
+    /// Reddit: `duration=permanent` in the authorization URL for a refresh token, and the
+    /// client credentials as HTTP Basic authentication at its token and revocation endpoints.
+    Reddit,
+    /// X: PKCE is required (every flow here sends it); a confidential app's client
+    /// credentials go as HTTP Basic authentication to its token and revocation endpoints, a
+    /// public app sends its client id alone; refresh tokens rotate, and each new one is saved
+    /// before the access token is used.
+    X,
+    /// Canva: PKCE is required (every flow here sends it); the client credentials go as HTTP
+    /// Basic authentication to its token and revocation endpoints; refresh tokens rotate, and
+    /// each new one is saved before the access token is used.
+    Canva,
 }
 
 impl OAuthProvider {
@@ -160,7 +183,14 @@ impl OAuthProvider {
     pub fn basic_client_auth(self) -> bool {
         matches!(
             self,
-            OAuthProvider::Notion | OAuthProvider::Zoom | OAuthProvider::Dropbox
+            OAuthProvider::Notion
+                | OAuthProvider::Zoom
+                | OAuthProvider::Dropbox
+                | OAuthProvider::Airtable
+                | OAuthProvider::Figma
+                | OAuthProvider::Reddit
+                | OAuthProvider::X
+                | OAuthProvider::Canva
         )
     }
 }

@@ -480,6 +480,10 @@ fn build(
     let mut query: Vec<(String, String)> = Vec::new();
     if own_request {
         for (param, entry) in &tool.query {
+            // A further page carries the upstream's cursor, not the one the caller started at.
+            if matches!(page, Page::Cursor(cursor_param, _) if cursor_param == param) {
+                continue;
+            }
             match arguments.get(entry) {
                 // `name[]`: a list as the parameter repeated, one value each (PagerDuty).
                 Some(Value::Array(items)) if param.ends_with("[]") => query.extend(
@@ -488,6 +492,14 @@ fn build(
                         .filter_map(as_text)
                         .map(|item| (param.clone(), item)),
                 ),
+                // `name[*]`: an object as one parameter per key, `name[key]=value` (JSON:API's
+                // sparse fieldsets: Patreon's `fields[post]=title,url`).
+                Some(Value::Object(entries)) if param.ends_with("[*]") => {
+                    let stem = &param[..param.len() - "[*]".len()];
+                    query.extend(entries.iter().filter_map(|(key, value)| {
+                        Some((format!("{stem}[{key}]"), query_text(value)?))
+                    }))
+                }
                 _ => query.extend(
                     query_value(entry, arguments, query_text).map(|value| (param.clone(), value)),
                 ),
@@ -577,6 +589,8 @@ fn upstream_message(bytes: &[u8]) -> String {
             "/error_description",
             "/error",
             "/errors/0/message",
+            "/errors/0/detail",
+            "/detail",
         ]
         .iter()
         .find_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
@@ -665,6 +679,19 @@ mod tests {
         assert_eq!(
             upstream_message(br#"{"ok":false,"error":"channel_not_found"}"#),
             "channel_not_found"
+        );
+        // JSON:API (Patreon) and RFC 7807 problems (X).
+        assert_eq!(
+            upstream_message(
+                br#"{"errors":[{"code":1,"detail":"Campaign not found","title":"x"}]}"#
+            ),
+            "Campaign not found"
+        );
+        assert_eq!(
+            upstream_message(
+                br#"{"title":"Unauthorized","detail":"Unauthorized","type":"about:blank"}"#
+            ),
+            "Unauthorized"
         );
         assert_eq!(
             upstream_message(b"<html>gateway</html>"),

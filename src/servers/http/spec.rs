@@ -21,6 +21,9 @@ pub struct HttpTool {
     /// Query parameters: parameter name → argument name; left out when the argument is. A
     /// value with `{arg}` placeholders is a template instead (`"{date}T00:00:00Z"`), left out
     /// when an argument it uses is. Constant parameters are written in `path` (`?part=id`).
+    /// A list argument goes comma-separated, or repeated when the parameter ends in `[]`; an
+    /// object argument under a parameter ending in `[*]` becomes one parameter per key
+    /// (`fields[*]` given `{"post": "title"}` sends `fields[post]=title`).
     #[serde(default)]
     pub query: BTreeMap<String, String>,
     /// Headers sent with this tool's request (beside the server's own). A value with `{arg}`
