@@ -64,3 +64,67 @@ async fn excel_workbooks_are_resources_read_with_their_worksheets() {
     assert_eq!(details["worksheets"][0]["name"], "Sheet1");
     upstream.verify().await;
 }
+
+/// teams' resources: each channel of the user's teams as `teams://channel/{team}_{channel}`,
+/// read as its messages, oldest first.
+#[tokio::test]
+async fn teams_channels_are_resources_read_as_their_messages() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/me/joinedTeams"))
+        .and(header("authorization", "Bearer EwB.teams"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [
+            { "id": "t1", "displayName": "Sales" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/teams/t1/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [
+            { "id": "19:gen@thread.tacv2", "displayName": "General", "membershipType": "standard" },
+            { "id": "19:deals@thread.tacv2", "displayName": "Deals", "membershipType": "private" }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/teams/t1/channels/19%3Adeals%40thread.tacv2/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": [
+            { "createdDateTime": "2025-05-02T09:00:00Z", "from": { "user": { "displayName": "Bo" } }, "body": { "content": "signed" } },
+            { "createdDateTime": "2025-05-01T09:00:00Z", "from": { "user": { "displayName": "Ann" } }, "body": { "content": "sent" } }
+        ] })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let tokens = json!({ "access_token": "EwB.teams", "refresh_token": "M.r1", "expires_at": 4102444800_i64 });
+    let mut client = shipped_server(root.path(), "teams", tokens, &upstream.uri());
+    let listed = client
+        .request(1, "resources/list", json!({ "_meta": modern_meta() }))
+        .await;
+    let resources = listed["result"]["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 2, "{listed}");
+    assert_eq!(
+        resources[1]["uri"],
+        "teams://channel/t1_19:deals@thread.tacv2"
+    );
+    assert_eq!(resources[1]["name"], "#Sales/Deals");
+    assert_eq!(
+        resources[1]["description"],
+        "Private Teams channel: #Sales/Deals"
+    );
+    let read = client
+        .request(
+            2,
+            "resources/read",
+            json!({ "uri": "teams://channel/t1_19:deals@thread.tacv2", "_meta": modern_meta() }),
+        )
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"],
+        "[2025-05-01T09:00:00Z] Ann: sent\n[2025-05-02T09:00:00Z] Bo: signed",
+        "{read}"
+    );
+    upstream.verify().await;
+}
