@@ -639,4 +639,5 @@ fixtures!(
     clickup,
     excel,
     teams,
+    sharepoint,
 );
