@@ -467,6 +467,9 @@ mod tests {
             "/sites/contoso.sharepoint.com"
         );
         assert!(site_path("contoso").is_err());
-        assert!(site_path("https://contoso.sharepoint.com/sites/%2E%2E").is_err());
+        assert_eq!(
+            site_path("https://contoso.sharepoint.com/sites/a%2Fb%3Fc").unwrap(),
+            "/sites/contoso.sharepoint.com:/sites/a%2Fb%3Fc"
+        );
     }
 }
