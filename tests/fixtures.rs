@@ -640,4 +640,5 @@ fixtures!(
     excel,
     teams,
     sharepoint,
+    jira,
 );

@@ -152,6 +152,10 @@ pub enum OAuthProvider {
     /// Dropbox: `token_access_type=offline` in the authorization URL for a refresh token, and
     /// the client credentials as HTTP Basic authentication at its token endpoint.
     Dropbox,
+    /// Atlassian (OAuth 2.0 3LO): `audience=api.atlassian.com` and `prompt=consent` in the
+    /// authorization URL; refresh tokens rotate (with `offline_access`), and each new one is
+    /// saved before the access token is used.
+    Atlassian,
 }
 
 impl OAuthProvider {
