@@ -1,6 +1,6 @@
-//! The resources of excel, teams and sharepoint against a mock of Microsoft Graph, as guMCP
-//! offers them. Their tools are covered by `tests/fixtures.rs`, their provider (the Microsoft
-//! identity platform) by `tests/provider_microsoft.rs`.
+//! The resources of excel and teams against a mock of Microsoft Graph, as guMCP offers them
+//! (guMCP offers none for sharepoint). Their tools are covered by `tests/fixtures.rs`, their
+//! provider (the Microsoft identity platform) by `tests/provider_microsoft.rs`.
 
 mod common;
 
