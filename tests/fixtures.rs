@@ -645,4 +645,8 @@ fixtures!(
     patreon,
     canva,
     webflow,
+    excel,
+    teams,
+    sharepoint,
+    jira,
 );

@@ -302,3 +302,28 @@ async fn canva_profile() {
 async fn webflow_sites() {
     smoke("webflow", "list_sites", json!({})).await;
 }
+
+#[tokio::test]
+async fn excel_search_workbooks() {
+    smoke(
+        "excel",
+        "search_workbooks",
+        json!({ "query": "a", "limit": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn teams_joined_teams() {
+    smoke("teams", "get_teams", json!({})).await;
+}
+
+#[tokio::test]
+async fn sharepoint_search_sites() {
+    smoke("sharepoint", "search_sites", json!({ "query": "a" })).await;
+}
+
+#[tokio::test]
+async fn jira_myself() {
+    smoke("jira", "get_myself", json!({})).await;
+}

@@ -104,6 +104,12 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("response_mode", "query");
         }
+        OAuthProvider::Atlassian => {
+            request = request
+                .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
+                .add_extra_param("audience", "api.atlassian.com")
+                .add_extra_param("prompt", "consent");
+        }
         // Zoom's scopes are the app's; it takes none in the authorization URL.
         OAuthProvider::Zoom => {}
         OAuthProvider::Dropbox => {
@@ -580,6 +586,60 @@ mod tests {
         .unwrap();
         assert_eq!(creds.access_token.as_deref(), Some("EwB.first"));
         assert_eq!(creds.refresh_token.as_deref(), Some("M.r1"));
+    }
+
+    #[test]
+    fn atlassian_asks_for_its_api_audience_and_consent() {
+        let auth = authorization(&app(), &spec(OAuthProvider::Atlassian, None)).unwrap();
+        assert_eq!(
+            param(&auth.url, "audience").as_deref(),
+            Some("api.atlassian.com")
+        );
+        assert_eq!(param(&auth.url, "prompt").as_deref(), Some("consent"));
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
+        assert_eq!(param(&auth.url, "response_type").as_deref(), Some("code"));
+        assert_eq!(
+            param(&auth.url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+    }
+
+    #[tokio::test]
+    async fn atlassian_trades_the_code_for_a_rotating_refresh_token() {
+        let atlassian = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("client_id=cid"))
+            .and(body_string_contains("client_secret=secret"))
+            .and(body_string_contains("redirect_uri="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "eyJat.first", "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": "ar1", "scope": "read:jira-work offline_access"
+            })))
+            .expect(1)
+            .mount(&atlassian)
+            .await;
+        let spec = spec(
+            OAuthProvider::Atlassian,
+            Some(format!("{}/oauth/token", atlassian.uri())),
+        );
+        let auth = authorization(&app(), &spec).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("eyJat.first"));
+        assert_eq!(creds.refresh_token.as_deref(), Some("ar1"));
+        assert!(creds.expires_at.is_some());
+        atlassian.verify().await;
     }
 
     #[test]

@@ -175,6 +175,10 @@ pub enum OAuthProvider {
     /// Basic authentication to its token and revocation endpoints; refresh tokens rotate, and
     /// each new one is saved before the access token is used.
     Canva,
+    /// Atlassian (OAuth 2.0 3LO): `audience=api.atlassian.com` and `prompt=consent` in the
+    /// authorization URL; refresh tokens rotate (with `offline_access`), and each new one is
+    /// saved before the access token is used.
+    Atlassian,
 }
 
 impl OAuthProvider {

@@ -57,6 +57,11 @@ impl BaseUrl {
         BaseUrl { text, parsed }
     }
 
+    /// This base with `prefix` (a path) after it.
+    pub fn under(&self, prefix: &str) -> BaseUrl {
+        BaseUrl::new(&format!("{}{prefix}", self.text))
+    }
+
     /// The base joined with `path` (a filled template): the parsed base with its path extended,
     /// or — for a base that did not parse, or a template that writes its own query or fragment —
     /// the joined text, which reqwest parses (and refuses, if it must).
@@ -591,6 +596,8 @@ fn upstream_message(bytes: &[u8]) -> String {
             "/errors/0/message",
             "/errors/0/detail",
             "/detail",
+            // Jira's `{"errorMessages": [...], "errors": {...}}`.
+            "/errorMessages/0",
         ]
         .iter()
         .find_map(|pointer| body.pointer(pointer).and_then(Value::as_str))

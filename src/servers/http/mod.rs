@@ -100,11 +100,29 @@ impl HttpServer {
         secret_of(&self.manifest, credentials)
     }
 
+    /// Runs the declared tool `name` with `prefix` between the base URL and the tool's path:
+    /// for an API whose root depends on the user (Jira's `/ex/jira/{cloud id}/rest/api/3`,
+    /// found by the server's code), so its plain calls can still be declared.
+    pub async fn call_tool_under(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        ctx: &RequestContext,
+        prefix: &str,
+    ) -> Result<CallToolResult, CallError> {
+        let Some(tool) = self.manifest.tools.iter().find(|tool| tool.name == name) else {
+            return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
+        };
+        self.run(tool, arguments, ctx, &self.base_url.under(prefix))
+            .await
+    }
+
     async fn run(
         &self,
         tool: &HttpTool,
         arguments: JsonObject,
         ctx: &RequestContext,
+        base_url: &BaseUrl,
     ) -> Result<CallToolResult, CallError> {
         let mut arguments = arguments;
         for (name, value) in &tool.defaults {
@@ -120,7 +138,7 @@ impl HttpServer {
             }
         }
         let request = Request {
-            base_url: &self.base_url,
+            base_url,
             server_headers: &self.manifest.headers,
             tool,
             arguments: &arguments,
@@ -379,7 +397,7 @@ impl McpServer for HttpServer {
             let Some(tool) = self.manifest.tools.iter().find(|tool| tool.name == name) else {
                 return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             };
-            self.run(tool, arguments, ctx).await
+            self.run(tool, arguments, ctx, &self.base_url).await
         })
     }
 }
@@ -603,6 +621,13 @@ fn names_private_host(url: &reqwest::Url) -> bool {
 }
 
 impl Api<'_> {
+    /// The same API with `prefix` after its base URL on each of its requests (an API whose
+    /// root depends on the user: Jira's `/ex/jira/{cloud id}/rest/api/3`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.base_url.push_str(prefix);
+        self
+    }
+
     /// The same API with `name: value` on each of its requests (an argument an API takes in a
     /// header: Dropbox's `Dropbox-API-Arg`).
     pub fn header(mut self, name: &str, value: String) -> Self {
