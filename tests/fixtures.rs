@@ -663,4 +663,5 @@ fixtures!(
     clickup,
     hubspot,
     stripe,
+    intercom,
 );
