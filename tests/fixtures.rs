@@ -664,4 +664,5 @@ fixtures!(
     hubspot,
     stripe,
     intercom,
+    attio,
 );
