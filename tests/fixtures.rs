@@ -665,4 +665,5 @@ fixtures!(
     stripe,
     intercom,
     attio,
+    klaviyo,
 );

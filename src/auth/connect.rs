@@ -111,7 +111,10 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("token_access_type", "offline");
         }
-        OAuthProvider::Standard | OAuthProvider::Github | OAuthProvider::Notion => {
+        OAuthProvider::Standard
+        | OAuthProvider::Github
+        | OAuthProvider::Notion
+        | OAuthProvider::Klaviyo => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }

@@ -152,6 +152,9 @@ pub enum OAuthProvider {
     /// Dropbox: `token_access_type=offline` in the authorization URL for a refresh token, and
     /// the client credentials as HTTP Basic authentication at its token endpoint.
     Dropbox,
+    /// Klaviyo: the standard flow (scopes, PKCE), with the client credentials as HTTP Basic
+    /// authentication at its token endpoint, for the code and every refresh.
+    Klaviyo,
 }
 
 impl OAuthProvider {
@@ -160,7 +163,10 @@ impl OAuthProvider {
     pub fn basic_client_auth(self) -> bool {
         matches!(
             self,
-            OAuthProvider::Notion | OAuthProvider::Zoom | OAuthProvider::Dropbox
+            OAuthProvider::Notion
+                | OAuthProvider::Zoom
+                | OAuthProvider::Dropbox
+                | OAuthProvider::Klaviyo
         )
     }
 }

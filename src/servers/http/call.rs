@@ -599,6 +599,8 @@ fn upstream_message(bytes: &[u8]) -> String {
             "/error_description",
             "/error",
             "/errors/0/message",
+            // JSON:API (Klaviyo).
+            "/errors/0/detail",
         ]
         .iter()
         .find_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
