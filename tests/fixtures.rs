@@ -2,7 +2,7 @@
 //! per server, every fixture of `tests/fixtures/<server>.toml` through it.
 //!
 //! A fixture is an example tool call, the upstream requests it must make (method, encoded path,
-//! the exact query, the body, the `Authorization` header and any other headers named), the
+//! the exact query, the JSON or form body, the `Authorization` header and any other headers named), the
 //! canned answer of each in the real API's shape, and what the tool's result must contain.
 //! The mock answers a request only if it is one the fixture expects (in any order, each once);
 //! anything else is answered 418 and reported. Beside the calls, the server's `tools/list` is
@@ -74,6 +74,9 @@ struct Expected {
     /// they must be there, and are left out of the comparison with `body`.
     #[serde(default)]
     ignore: Vec<String>,
+    /// A form-encoded body, exactly: every field (a list for a repeated one), none more.
+    #[serde(default)]
+    form: Option<BTreeMap<String, Value>>,
     /// Parts a non-JSON body (an upload) must contain.
     #[serde(default)]
     body_contains: Vec<String>,
@@ -205,24 +208,8 @@ fn differences(
             expected.path
         ));
     }
-    let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in request.url.query_pairs() {
-        query
-            .entry(name.into_owned())
-            .or_default()
-            .push(value.into_owned());
-    }
-    let wanted: BTreeMap<String, Vec<String>> = expected
-        .query
-        .iter()
-        .map(|(name, value)| {
-            let values = match value {
-                Value::Array(items) => items.iter().map(plain).collect(),
-                other => vec![plain(other)],
-            };
-            (name.clone(), values)
-        })
-        .collect();
+    let query = pairs(request.url.query_pairs());
+    let wanted = listed(&expected.query);
     if query != wanted {
         why.push(format!("query {query:?} is not {wanted:?}"));
     }
@@ -248,7 +235,14 @@ fn differences(
         }
     }
     let body = String::from_utf8_lossy(&request.body);
+    if let Some(form) = &expected.form {
+        let sent = pairs(oauth2::url::form_urlencoded::parse(&request.body));
+        if sent != listed(form) || header("content-type").as_deref() != Some(FORM) {
+            why.push(format!("form body {body} is not {form:?}"));
+        }
+    }
     match &expected.body {
+        None if expected.form.is_some() => {}
         Some(json) => {
             let sent = serde_json::from_slice::<Value>(&request.body)
                 .ok()
@@ -268,6 +262,36 @@ fn differences(
         }
     }
     (!why.is_empty()).then(|| why.join("; "))
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Name-value pairs (a query, a form) as each name's values in order.
+fn pairs<'a>(
+    found: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut pairs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in found {
+        pairs
+            .entry(name.into_owned())
+            .or_default()
+            .push(value.into_owned());
+    }
+    pairs
+}
+
+/// Expected pairs as [`pairs`] gives them: a list for a repeated name.
+fn listed(expected: &BTreeMap<String, Value>) -> BTreeMap<String, Vec<String>> {
+    expected
+        .iter()
+        .map(|(name, value)| {
+            let values = match value {
+                Value::Array(items) => items.iter().map(plain).collect(),
+                other => vec![plain(other)],
+            };
+            (name.clone(), values)
+        })
+        .collect()
 }
 
 /// Removes the values at `pointers` from `body`; whether every one was there.
@@ -649,4 +673,9 @@ fixtures!(
     teams,
     sharepoint,
     jira,
+    hubspot,
+    stripe,
+    intercom,
+    attio,
+    klaviyo,
 );

@@ -327,3 +327,28 @@ async fn sharepoint_search_sites() {
 async fn jira_myself() {
     smoke("jira", "get_myself", json!({})).await;
 }
+
+#[tokio::test]
+async fn hubspot_contacts() {
+    smoke("hubspot", "list_contacts", json!({ "limit": 1 })).await;
+}
+
+#[tokio::test]
+async fn stripe_balance() {
+    smoke("stripe", "retrieve_balance", json!({})).await;
+}
+
+#[tokio::test]
+async fn intercom_admins() {
+    smoke("intercom", "list_admins", json!({})).await;
+}
+
+#[tokio::test]
+async fn attio_lists() {
+    smoke("attio", "list_lists", json!({})).await;
+}
+
+#[tokio::test]
+async fn klaviyo_lists() {
+    smoke("klaviyo", "get_lists", json!({})).await;
+}

@@ -128,7 +128,8 @@ pub fn authorization_to(
         | OAuthProvider::Airtable
         | OAuthProvider::Figma
         | OAuthProvider::X
-        | OAuthProvider::Canva => {
+        | OAuthProvider::Canva
+        | OAuthProvider::Klaviyo => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -682,6 +683,53 @@ mod tests {
         assert_eq!(creds.access_token.as_deref(), Some("xoxp-user"));
         assert_eq!(creds.extra["bot_token"], "xoxb-bot");
         assert_eq!(creds.extra["team"]["id"], "T1");
+    }
+
+    #[tokio::test]
+    async fn klaviyo_asks_for_its_scopes_with_pkce_and_takes_the_client_credentials_as_basic_auth()
+    {
+        let klaviyo = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("code_verifier="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "kl-at", "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": "kl-rt"
+            })))
+            .expect(1)
+            .mount(&klaviyo)
+            .await;
+        let spec = spec(
+            OAuthProvider::Klaviyo,
+            Some(format!("{}/oauth/token", klaviyo.uri())),
+        );
+        let auth = authorization(&app(), &spec).unwrap();
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
+        assert_eq!(
+            param(&auth.url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            "the-code".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.refresh_token.as_deref(), Some("kl-rt"));
+        let requests = klaviyo.received_requests().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+        assert!(!body.contains("client_secret"), "{body}");
+        klaviyo.verify().await;
     }
 
     #[tokio::test]

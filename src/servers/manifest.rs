@@ -179,6 +179,9 @@ pub enum OAuthProvider {
     /// authorization URL; refresh tokens rotate (with `offline_access`), and each new one is
     /// saved before the access token is used.
     Atlassian,
+    /// Klaviyo: the standard flow (scopes, PKCE), with the client credentials as HTTP Basic
+    /// authentication at its token endpoint, for the code and every refresh.
+    Klaviyo,
 }
 
 impl OAuthProvider {
@@ -195,6 +198,7 @@ impl OAuthProvider {
                 | OAuthProvider::Reddit
                 | OAuthProvider::X
                 | OAuthProvider::Canva
+                | OAuthProvider::Klaviyo
         )
     }
 }

@@ -559,7 +559,10 @@ fn with_body(
         .collect();
     if let Some(template) = &tool.body_template {
         let body = fill_template(template, arguments).unwrap_or(Value::Null);
-        return builder.json(&body);
+        return match tool.body_kind() {
+            BodyKind::Form => builder.form(&form_fields(&body)),
+            _ => builder.json(&body),
+        };
     }
     match tool.body_kind() {
         // A method that defines a body says it sends none: `Content-Length: 0` (RFC 9110
@@ -574,14 +577,33 @@ fn with_body(
             "query": tool.graphql.as_deref().unwrap_or_default(),
             "variables": body_args,
         })),
-        BodyKind::Form => {
-            let form: Vec<(String, String)> = body_args
+        BodyKind::Form => builder.form(&form_fields(&Value::Object(body_args))),
+    }
+}
+
+/// An object as form fields, nested values in brackets as Stripe and Rails-style APIs take
+/// them (`metadata[plan]=pro`, `items[0][price]=price_1`); null values, empty objects and
+/// empty lists send nothing.
+pub fn form_fields(body: &Value) -> Vec<(String, String)> {
+    fn flatten(name: String, value: &Value, fields: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(object) => object
                 .iter()
-                .filter_map(|(name, value)| Some((name.clone(), as_text(value)?)))
-                .collect();
-            builder.form(&form)
+                .for_each(|(key, item)| flatten(format!("{name}[{key}]"), item, fields)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(at, item)| flatten(format!("{name}[{at}]"), item, fields)),
+            other => fields.extend(as_text(other).map(|text| (name, text))),
         }
     }
+    let mut fields = Vec::new();
+    if let Value::Object(object) = body {
+        for (key, value) in object {
+            flatten(key.clone(), value, &mut fields);
+        }
+    }
+    fields
 }
 
 /// The upstream's own explanation, from the common error shapes, else the start of the body.
@@ -678,6 +700,31 @@ mod tests {
         assert_eq!(query_text(&json!(["a", "b", 3])), Some("a,b,3".to_owned()));
         assert_eq!(query_text(&json!("a,b")), Some("a,b".to_owned()));
         assert_eq!(query_text(&json!([{ "nested": 1 }])), None);
+    }
+
+    #[test]
+    fn nested_values_become_bracketed_form_fields() {
+        let body = json!({
+            "customer": "cus_1",
+            "items": [{ "price": "price_1", "quantity": 2 }],
+            "metadata": { "plan": "pro", "gone": null },
+            "off_session": true,
+            "tags": [],
+            "none": null,
+        });
+        let sent = form_fields(&body);
+        let sent: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            sent,
+            [
+                ("customer", "cus_1"),
+                ("items[0][price]", "price_1"),
+                ("items[0][quantity]", "2"),
+                ("metadata[plan]", "pro"),
+                ("off_session", "true"),
+            ]
+        );
+        assert!(form_fields(&json!("not an object")).is_empty());
     }
 
     #[test]

@@ -648,6 +648,18 @@ impl Api<'_> {
         self.send(method, path, query, body).await
     }
 
+    /// `method` on `path` with `query` and `body` as form fields (nested values bracketed, as
+    /// [`call::form_fields`] does); the JSON answer, or the sentence a tool error should say.
+    pub async fn form(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+    ) -> Result<Value, String> {
+        self.send(method, path, query, ApiBody::Form(body)).await
+    }
+
     /// `method` on `path` with `bytes` of `content_type` as the body (an upload: Drive's
     /// multipart, a file's content); the JSON answer, or the sentence a tool error should say.
     pub async fn upload(
@@ -742,6 +754,7 @@ impl Api<'_> {
             match body {
                 ApiBody::None => {}
                 ApiBody::Json(body) => builder = builder.json(body),
+                ApiBody::Form(body) => builder = builder.form(&call::form_fields(body)),
                 ApiBody::Raw {
                     content_type,
                     bytes,
@@ -770,6 +783,8 @@ impl Api<'_> {
 enum ApiBody<'a> {
     None,
     Json(&'a Value),
+    /// Form fields (Stripe's request bodies).
+    Form(&'a Value),
     Raw {
         content_type: &'a str,
         bytes: &'a [u8],

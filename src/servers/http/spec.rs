@@ -48,9 +48,11 @@ pub struct HttpTool {
     pub result: Projection,
     /// For `body = "graphql"`: the query; the body arguments become its variables.
     pub graphql: Option<String>,
-    /// A JSON body shaped by the API rather than by the arguments: `"{arg}"` stands for the
-    /// argument's value (its JSON type kept), and drops out of its object or list when the
-    /// argument is absent; `{arg}` inside longer text is replaced by the argument as text.
+    /// A body shaped by the API rather than by the arguments (JSON, or form fields when
+    /// `body = "form"`): `"{arg}"` stands for the argument's value (its JSON type kept), and
+    /// drops out of its object or list when the argument is absent — the whole template may be
+    /// one argument, an object that is the body; `{arg}` inside longer text is replaced by the
+    /// argument as text.
     pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
@@ -261,6 +263,7 @@ pub enum Method {
 pub enum BodyKind {
     None,
     Json,
+    /// `application/x-www-form-urlencoded`, nested values in brackets (`metadata[plan]=pro`).
     Form,
     /// `{"query": <graphql>, "variables": {…the body arguments…}}`.
     Graphql,
