@@ -637,4 +637,5 @@ fixtures!(
     zoom,
     dropbox,
     clickup,
+    firecrawl,
 );

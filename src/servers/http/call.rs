@@ -11,7 +11,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::spec::{
-    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, Method,
+    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, JobRequest, Method,
 };
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
@@ -94,6 +94,9 @@ pub enum Page<'a> {
     /// A next-page URL the upstream named (under the base URL only).
     Url(&'a str),
     Item(&'a Value),
+    /// A request about the job the tool started (its status, its cancellation): `{id}` in
+    /// the path is the job's id.
+    Job(&'a JobRequest, &'a str),
 }
 
 /// A successful answer and, if the upstream named one, the URL of its next page.
@@ -428,7 +431,7 @@ fn method_of(method: Method) -> reqwest::Method {
     }
 }
 
-fn build(
+pub(super) fn build(
     upstream: &Upstream,
     request: &Request<'_>,
     page: Page<'_>,
@@ -441,6 +444,10 @@ fn build(
         (Page::Item(id), Some(each)) => (
             reqwest::Method::GET,
             base.join(&fill(&each.path, |_| as_text(id))?)?,
+        ),
+        (Page::Job(job, id), _) => (
+            method_of(job.method),
+            base.join(&fill(&job.path, |_| Some(id.to_owned()))?)?,
         ),
         (Page::Url(url), _) => {
             // A next-page link goes only where the credentials are meant to go.
@@ -515,6 +522,10 @@ fn build(
     }
     if own_request {
         builder = with_body(builder, tool, arguments);
+    } else if let Page::Job(job, _) = page {
+        if matches!(job.method, Method::Post | Method::Put | Method::Patch) {
+            builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
+        }
     }
     Ok(builder.timeout(upstream.timeout))
 }

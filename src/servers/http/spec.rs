@@ -51,10 +51,96 @@ pub struct HttpTool {
     pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
+    /// The request starts a job upstream (a crawl, a run, a parse): follow it to its end.
+    pub poll: Option<Poll>,
     /// Whether the tool may run as a task the client polls (`forbidden`, `optional`,
     /// `required`): for calls that can take long enough to outlive a connection.
     #[serde(default)]
     pub task_support: crate::servers::TaskSupport,
+}
+
+/// How the job a tool's request started is followed (see [`super::poll`]): its status is
+/// read at `path` — pauses growing from 250 ms to `interval_ms` — until it is one of `done`
+/// (the answer is the start answer with the last status laid over it, then `result`) or of
+/// `failed` (a tool error with the message at `message`), or until `max_wait_secs` have gone
+/// by (the job is left running and the answer says so). Meanwhile each status is a progress
+/// notification; a call cancelled while the job runs sends `cancel`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Poll {
+    /// A JSON pointer to the job's id in the start answer (`/id`, `/data/id`).
+    pub id: String,
+    /// The status request's path; `{id}` is the job's id.
+    pub path: String,
+    /// A JSON pointer to the status text in a status answer.
+    pub status: String,
+    /// Statuses that mean the job is finished.
+    pub done: Vec<String>,
+    /// Statuses that mean the job failed or was stopped.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// A JSON pointer to the failure's reason in a status answer.
+    pub message: Option<String>,
+    /// JSON pointers to how much is done and of how much (pages crawled of pages found);
+    /// without them, progress counts the polls.
+    pub progress: Option<String>,
+    pub total: Option<String>,
+    /// The request that stops the job, sent when the call is cancelled before it ends.
+    pub cancel: Option<JobRequest>,
+    /// The longest pause between two status requests.
+    #[serde(default = "default_poll_interval")]
+    pub interval_ms: u64,
+    /// How long the call follows the job before answering that it is still running.
+    #[serde(default = "default_poll_wait")]
+    pub max_wait_secs: u64,
+}
+
+/// One request about a job: `{id}` in its path is the job's id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    #[serde(default)]
+    pub method: Method,
+    pub path: String,
+}
+
+fn default_poll_interval() -> u64 {
+    5_000
+}
+
+fn default_poll_wait() -> u64 {
+    300
+}
+
+impl Poll {
+    fn check(&self) -> Result<(), String> {
+        let pointers = [Some(&self.id), Some(&self.status)]
+            .into_iter()
+            .chain([&self.message, &self.progress, &self.total].map(Option::as_ref))
+            .flatten();
+        if let Some(bad) = pointers.into_iter().find(|p| !p.starts_with('/')) {
+            return Err(format!("poll: {bad:?} must be a JSON pointer"));
+        }
+        let paths = std::iter::once(&self.path).chain(self.cancel.as_ref().map(|c| &c.path));
+        for path in paths {
+            if !path.starts_with('/') || placeholders(path) != ["id"] {
+                return Err(format!(
+                    "poll: path {path:?} must start with '/' and use {{id}} (and nothing else)"
+                ));
+            }
+        }
+        if self.done.is_empty() {
+            return Err("poll.done must name at least one status".into());
+        }
+        if !(100..=60_000).contains(&self.interval_ms) || !(1..=3_600).contains(&self.max_wait_secs)
+        {
+            return Err(
+                "poll.interval_ms must be within 100..=60000 and poll.max_wait_secs within 1..=3600"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How a list answer continues on further pages. Pages are followed while the answer says
@@ -436,6 +522,12 @@ impl HttpTool {
                 ));
             }
         }
+        if let Some(poll) = &self.poll {
+            poll.check().map_err(at)?;
+            if self.pagination.is_some() || self.each.is_some() {
+                return Err(at("poll goes with neither pagination nor each".into()));
+            }
+        }
         if let Some(pick) = &self.result.pick {
             if !pick.is_empty() && !pick.starts_with('/') {
                 return Err(at(format!(
@@ -583,6 +675,7 @@ mod tests {
             result: Projection::default(),
             graphql: None,
             pagination: None,
+            poll: None,
             body_template: None,
             task_support: crate::servers::TaskSupport::Forbidden,
         }

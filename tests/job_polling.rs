@@ -1,0 +1,149 @@
+//! Tools that start a job upstream and follow it (the `http` engine's `poll`), through the
+//! real binary against a mock that takes a few status requests to finish: progress goes to
+//! the client while the call waits, and a cancelled call stops the job upstream.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{shipped_server, StdioClient};
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A crawl of three pages that has crawled one more page at each status request.
+struct Crawling(Arc<AtomicUsize>);
+
+impl Respond for Crawling {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let polls = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        let status = if polls >= 3 { "completed" } else { "scraping" };
+        let pages: Vec<Value> = (1..=polls.min(3))
+            .map(|n| json!({ "markdown": format!("# Page {n}") }))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({
+            "status": status, "total": 3, "completed": polls.min(3), "creditsUsed": polls.min(3),
+            "data": pages
+        }))
+    }
+}
+
+async fn firecrawl(root: &std::path::Path, upstream: &MockServer) -> StdioClient {
+    Mock::given(method("POST"))
+        .and(path("/crawl"))
+        .and(header("authorization", "Bearer fc-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "success": true, "id": "c1", "url": "https://api.firecrawl.dev/v1/crawl/c1"
+        })))
+        .mount(upstream)
+        .await;
+    let mut client = shipped_server(
+        root,
+        "firecrawl",
+        json!({ "api_key": "fc-test" }),
+        &upstream.uri(),
+    );
+    client.initialize("2025-06-18", json!({})).await;
+    client
+}
+
+fn crawl_call(id: i64) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {
+            "name": "crawl_website",
+            "arguments": { "url": "https://docs.example", "limit": 3 },
+            "_meta": { "progressToken": "crawl-1" }
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_crawl_reports_progress_while_it_runs_and_answers_with_its_pages() {
+    let upstream = MockServer::start().await;
+    let polls = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("GET"))
+        .and(path("/crawl/c1"))
+        .and(header("authorization", "Bearer fc-test"))
+        .respond_with(Crawling(polls.clone()))
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = firecrawl(root.path(), &upstream).await;
+    client.send(crawl_call(1)).await;
+    let reply = client.wait_for_id(&json!(1)).await;
+    let result = &reply["result"];
+    assert_eq!(result["isError"], false, "{reply}");
+    assert_eq!(result["structuredContent"]["status"], "completed");
+    assert_eq!(result["structuredContent"]["id"], "c1");
+    assert_eq!(
+        result["structuredContent"]["data"][2]["markdown"],
+        "# Page 3"
+    );
+    let progress: Vec<&Value> = client
+        .seen
+        .iter()
+        .filter(|message| message["method"] == "notifications/progress")
+        .map(|message| &message["params"])
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            &json!({ "progressToken": "crawl-1", "progress": 1.0, "total": 3.0, "message": "scraping: 1 of 3" }),
+            &json!({ "progressToken": "crawl-1", "progress": 2.0, "total": 3.0, "message": "scraping: 2 of 3" }),
+        ]
+    );
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_cancelled_crawl_is_cancelled_upstream() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/crawl/c1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "scraping", "total": 50, "completed": 1, "data": []
+        })))
+        .mount(&upstream)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crawl/c1"))
+        .and(header("authorization", "Bearer fc-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": "cancelled" })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = firecrawl(root.path(), &upstream).await;
+    client.send(crawl_call(7)).await;
+    // The first progress notification says the job is being followed.
+    loop {
+        let message = client.next().await;
+        if message["method"] == "notifications/progress" {
+            break;
+        }
+        assert_ne!(message["id"], 7, "the crawl ended early: {message}");
+    }
+    client
+        .notify(
+            "notifications/cancelled",
+            json!({ "requestId": 7, "reason": "the user changed their mind" }),
+        )
+        .await;
+    let mut cancelled = false;
+    for _ in 0..200 {
+        let requests = upstream.received_requests().await.unwrap_or_default();
+        if requests.iter().any(|r| r.method.as_str() == "DELETE") {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cancelled, "no DELETE /crawl/c1 reached the upstream");
+    // The session goes on, and the cancelled call is not answered.
+    let pong = client.request(8, "ping", json!({})).await;
+    assert_eq!(pong["result"], json!({}), "{pong}");
+    assert!(client.seen.iter().all(|message| message["id"] != 7));
+    upstream.verify().await;
+}
