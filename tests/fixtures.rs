@@ -638,4 +638,5 @@ fixtures!(
     dropbox,
     clickup,
     firecrawl,
+    apify,
 );

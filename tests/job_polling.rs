@@ -117,33 +117,102 @@ async fn a_cancelled_crawl_is_cancelled_upstream() {
     let root = tempfile::tempdir().unwrap();
     let mut client = firecrawl(root.path(), &upstream).await;
     client.send(crawl_call(7)).await;
-    // The first progress notification says the job is being followed.
-    loop {
-        let message = client.next().await;
-        if message["method"] == "notifications/progress" {
-            break;
-        }
-        assert_ne!(message["id"], 7, "the crawl ended early: {message}");
-    }
+    first_progress(&mut client, 7).await;
     client
         .notify(
             "notifications/cancelled",
             json!({ "requestId": 7, "reason": "the user changed their mind" }),
         )
         .await;
-    let mut cancelled = false;
-    for _ in 0..200 {
-        let requests = upstream.received_requests().await.unwrap_or_default();
-        if requests.iter().any(|r| r.method.as_str() == "DELETE") {
-            cancelled = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(cancelled, "no DELETE /crawl/c1 reached the upstream");
+    assert!(
+        reached(&upstream, "DELETE", "/crawl/c1").await,
+        "no DELETE /crawl/c1 reached the upstream"
+    );
     // The session goes on, and the cancelled call is not answered.
     let pong = client.request(8, "ping", json!({})).await;
     assert_eq!(pong["result"], json!({}), "{pong}");
     assert!(client.seen.iter().all(|message| message["id"] != 7));
+    upstream.verify().await;
+}
+
+/// Whether `method path` reaches the upstream within ten seconds.
+async fn reached(upstream: &MockServer, method: &str, path: &str) -> bool {
+    for _ in 0..200 {
+        let requests = upstream.received_requests().await.unwrap_or_default();
+        if requests
+            .iter()
+            .any(|r| r.method.as_str() == method && r.url.path() == path)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Reads until the first progress notification of a call (the call's job is being followed).
+async fn first_progress(client: &mut StdioClient, call: i64) {
+    loop {
+        let message = client.next().await;
+        if message["method"] == "notifications/progress" {
+            return;
+        }
+        assert_ne!(message["id"], call, "the call ended early: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_actor_run_is_aborted() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/acts/a2/runs"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "data": { "id": "r1", "actId": "a2", "status": "READY" }
+        })))
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/actor-runs/r1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "id": "r1", "status": "RUNNING", "statusMessage": "Crawling" }
+        })))
+        .mount(&upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/actor-runs/r1/abort"))
+        .and(header("authorization", "Bearer apify-test"))
+        .and(header("content-length", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "id": "r1", "status": "ABORTING" }
+        })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut client = shipped_server(
+        root.path(),
+        "apify",
+        json!({ "token": "apify-test" }),
+        &upstream.uri(),
+    );
+    client.initialize("2025-06-18", json!({})).await;
+    client
+        .send(json!({
+            "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {
+                "name": "run_actor",
+                "arguments": { "actor_id": "a2" },
+                "_meta": { "progressToken": 3 }
+            }
+        }))
+        .await;
+    first_progress(&mut client, 3).await;
+    client
+        .notify("notifications/cancelled", json!({ "requestId": 3 }))
+        .await;
+    assert!(
+        reached(&upstream, "POST", "/actor-runs/r1/abort").await,
+        "the run was not aborted"
+    );
     upstream.verify().await;
 }
