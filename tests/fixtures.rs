@@ -639,4 +639,5 @@ fixtures!(
     clickup,
     firecrawl,
     apify,
+    reducto,
 );

@@ -645,6 +645,31 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// The bytes of the file `given` names inside `servers.local_files_dir` (see
+    /// [`Upstream::local_file`]), refused past `servers.max_response_bytes` (what one request
+    /// may carry here), read off the async threads; `argument` names it in errors.
+    pub async fn read_local_file(&self, given: &str, argument: &str) -> Result<Vec<u8>, String> {
+        let path = self.local_file(given)?;
+        let limit = self.max_response_bytes;
+        let argument = argument.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            let metadata = std::fs::metadata(&path)
+                .map_err(|err| format!("the file cannot be read: {err}"))?;
+            if !metadata.is_file() {
+                return Err(format!("{argument} is not a file"));
+            }
+            if metadata.len() > limit as u64 {
+                return Err(format!(
+                    "the file is larger than servers.max_response_bytes ({limit} bytes)"
+                ));
+            }
+            std::fs::read(&path).map_err(|err| format!("the file cannot be read: {err}"))
+        });
+        read.await.map_err(|err| err.to_string())?
+    }
+}
+
 /// Whether a URL's host is `localhost` or an address of this host or its networks.
 fn names_private_host(url: &reqwest::Url) -> bool {
     use std::net::IpAddr;
