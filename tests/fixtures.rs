@@ -640,4 +640,5 @@ fixtures!(
     firecrawl,
     apify,
     reducto,
+    gmaps,
 );

@@ -370,19 +370,10 @@ pub async fn exchange_raw(
 }
 
 /// A failure an upstream reported inside a 200 answer: the configured success flag being
-/// `false`, or GraphQL `errors`.
+/// `false` or status not being one of the good ones, or GraphQL `errors`.
 fn failure_in_body(body: &Value, request: &Request<'_>) -> Option<String> {
-    let errors = request.body_errors;
-    if let Some(flag) = &errors.success_flag {
-        if body.pointer(flag) == Some(&Value::Bool(false)) {
-            let message = errors
-                .message
-                .as_deref()
-                .and_then(|pointer| body.pointer(pointer))
-                .and_then(Value::as_str)
-                .unwrap_or("the request failed");
-            return Some(message.to_owned());
-        }
+    if let Some(failure) = request.body_errors.failure(body) {
+        return Some(failure);
     }
     if request.tool.body_kind() == BodyKind::Graphql {
         let first = body.pointer("/errors/0")?;

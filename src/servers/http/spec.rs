@@ -253,6 +253,41 @@ pub struct BodyErrors {
     pub success_flag: Option<String>,
     /// A JSON pointer to the failure's message (Slack: `/error`).
     pub message: Option<String>,
+    /// A JSON pointer to a status text; any value but those of `ok_statuses` is a failure
+    /// (Google Maps: `/status`, `OK` and `ZERO_RESULTS`).
+    pub status: Option<String>,
+    #[serde(default)]
+    pub ok_statuses: Vec<String>,
+}
+
+impl BodyErrors {
+    /// The failure a 200 answer reports, by its success flag or its status; native code checks
+    /// its answers with it too.
+    pub fn failure(&self, body: &Value) -> Option<String> {
+        let message = || {
+            self.message
+                .as_deref()
+                .and_then(|pointer| body.pointer(pointer))
+                .and_then(Value::as_str)
+        };
+        if let Some(flag) = &self.success_flag {
+            if body.pointer(flag) == Some(&Value::Bool(false)) {
+                return Some(message().unwrap_or("the request failed").to_owned());
+            }
+        }
+        let status = self
+            .status
+            .as_deref()
+            .and_then(|pointer| body.pointer(pointer))
+            .and_then(Value::as_str)?;
+        if self.ok_statuses.iter().any(|ok| ok == status) {
+            return None;
+        }
+        Some(match message() {
+            Some(message) => format!("{status}: {message}"),
+            None => status.to_owned(),
+        })
+    }
 }
 
 /// A prompt declared in the manifest: its messages are templates over its arguments.
