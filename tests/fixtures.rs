@@ -641,4 +641,5 @@ fixtures!(
     apify,
     reducto,
     gmaps,
+    instacart,
 );
