@@ -642,4 +642,5 @@ fixtures!(
     reducto,
     gmaps,
     instacart,
+    lemlist,
 );

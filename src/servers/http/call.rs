@@ -223,6 +223,7 @@ pub fn authorize(
             builder
         }
         Inject::Basic => builder.basic_auth(secret, Option::<&str>::None),
+        Inject::BasicPassword => builder.basic_auth("", Some(secret)),
     }
 }
 
