@@ -643,4 +643,5 @@ fixtures!(
     gmaps,
     instacart,
     lemlist,
+    ahrefs,
 );
