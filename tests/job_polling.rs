@@ -1,6 +1,7 @@
 //! Tools that start a job upstream and follow it (the `http` engine's `poll`), through the
 //! real binary against a mock that takes a few status requests to finish: progress goes to
-//! the client while the call waits, and a cancelled call stops the job upstream.
+//! the client while the call waits, and a cancelled call — or a cancelled task running it —
+//! stops the job upstream.
 
 mod common;
 
@@ -213,6 +214,68 @@ async fn a_cancelled_actor_run_is_aborted() {
     assert!(
         reached(&upstream, "POST", "/actor-runs/r1/abort").await,
         "the run was not aborted"
+    );
+    upstream.verify().await;
+}
+
+#[tokio::test]
+async fn a_crawl_run_as_a_task_is_cancelled_upstream_with_the_task() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/crawl/c1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "scraping", "total": 50, "completed": 1, "data": []
+        })))
+        .mount(&upstream)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crawl/c1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": "cancelled" })))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    Mock::given(method("POST"))
+        .and(path("/crawl"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "success": true, "id": "c1", "url": "https://api.firecrawl.dev/v1/crawl/c1"
+        })))
+        .mount(&upstream)
+        .await;
+    let mut client = shipped_server(
+        root.path(),
+        "firecrawl",
+        json!({ "api_key": "fc-test" }),
+        &upstream.uri(),
+    );
+    client.initialize("2025-11-25", json!({})).await;
+    let listed = client.request(1, "tools/list", json!({})).await;
+    let crawl = listed["result"]["tools"]
+        .as_array()
+        .and_then(|tools| tools.iter().find(|tool| tool["name"] == "crawl_website"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(crawl["execution"]["taskSupport"], "optional", "{crawl}");
+    let call = json!({
+        "name": "crawl_website", "arguments": { "url": "https://docs.example" },
+        "task": { "ttl": 60000 }
+    });
+    let created = client.request(2, "tools/call", call).await;
+    let id = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    assert!(
+        reached(&upstream, "GET", "/crawl/c1").await,
+        "the task never followed the crawl"
+    );
+    let cancelled = client
+        .request(3, "tasks/cancel", json!({ "taskId": id }))
+        .await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    assert!(
+        reached(&upstream, "DELETE", "/crawl/c1").await,
+        "the cancelled task left the crawl running"
     );
     upstream.verify().await;
 }
