@@ -835,6 +835,37 @@ mod tests {
     }
 
     #[test]
+    fn a_poll_is_checked_at_load() {
+        let poll = |extra: &str| -> Poll {
+            toml::from_str(&format!(
+                "id = \"/id\"\npath = \"/jobs/{{id}}\"\nstatus = \"/status\"\ndone = [\"done\"]\n{extra}"
+            ))
+            .unwrap()
+        };
+        let mut job = tool("/jobs");
+        job.poll = Some(poll(""));
+        assert!(job.check().is_ok());
+        for (extra, why) in [
+            ("cancel = { method = \"DELETE\", path = \"/jobs\" }", "{id}"),
+            ("interval_ms = 10", "interval_ms"),
+            ("max_wait_secs = 0", "max_wait_secs"),
+            ("progress = \"completed\"", "JSON pointer"),
+        ] {
+            job.poll = Some(poll(extra));
+            let err = job.check().unwrap_err();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+        job.poll = Some(poll(""));
+        job.each = Some(Each {
+            path: "/x/{item}".into(),
+            limit_arg: None,
+            default_limit: 1,
+            max_limit: 1,
+        });
+        assert!(job.check().unwrap_err().contains("neither"));
+    }
+
+    #[test]
     fn a_path_argument_the_schema_lacks_is_refused() {
         assert!(tool("/users/{owner}").check().is_ok());
         let err = tool("/repos/{owner}/{repo}").check().unwrap_err();
