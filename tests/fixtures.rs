@@ -678,4 +678,11 @@ fixtures!(
     intercom,
     attio,
     klaviyo,
+    firecrawl,
+    apify,
+    reducto,
+    gmaps,
+    instacart,
+    lemlist,
+    ahrefs,
 );

@@ -352,3 +352,45 @@ async fn attio_lists() {
 async fn klaviyo_lists() {
     smoke("klaviyo", "get_lists", json!({})).await;
 }
+
+#[tokio::test]
+async fn firecrawl_credit_usage() {
+    smoke("firecrawl", "check_credit_usage", json!({})).await;
+}
+
+#[tokio::test]
+async fn apify_actors() {
+    smoke("apify", "list_actors", json!({ "limit": 1 })).await;
+}
+
+#[tokio::test]
+async fn reducto_version() {
+    smoke("reducto", "get_version", json!({})).await;
+}
+
+#[tokio::test]
+async fn gmaps_geocode() {
+    smoke(
+        "gmaps",
+        "address_to_coordinates",
+        json!({ "address": "1600 Amphitheatre Parkway, Mountain View, CA" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lemlist_team() {
+    smoke("lemlist", "get_team", json!({})).await;
+}
+
+#[tokio::test]
+async fn ahrefs_domain_rating() {
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let date = yesterday.format("%Y-%m-%d").to_string();
+    smoke(
+        "ahrefs",
+        "domain_rating",
+        json!({ "target": "ahrefs.com", "date": date }),
+    )
+    .await;
+}

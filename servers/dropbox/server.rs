@@ -184,10 +184,10 @@ impl Dropbox {
             Some("overwrite") => "overwrite",
             _ => "add",
         };
-        let local = self
+        let bytes = self
             .upstream
-            .local_file(required_text(arguments, "file_path")?)?;
-        let bytes = read_local(local, self.upstream.max_response_bytes).await?;
+            .read_local_file(required_text(arguments, "file_path")?, "file_path")
+            .await?;
         let argument = api_arg(&UploadArg {
             path: &destination,
             mode,
@@ -278,25 +278,6 @@ impl Dropbox {
             )
             .await
     }
-}
-
-/// A local file's bytes, refused past `limit` (what one request may carry here); read off the
-/// async threads.
-async fn read_local(path: std::path::PathBuf, limit: usize) -> Result<Vec<u8>, String> {
-    let read = tokio::task::spawn_blocking(move || {
-        let metadata =
-            std::fs::metadata(&path).map_err(|err| format!("the file cannot be read: {err}"))?;
-        if !metadata.is_file() {
-            return Err("file_path is not a file".to_owned());
-        }
-        if metadata.len() > limit as u64 {
-            return Err(format!(
-                "the file is larger than servers.max_response_bytes ({limit} bytes)"
-            ));
-        }
-        std::fs::read(&path).map_err(|err| format!("the file cannot be read: {err}"))
-    });
-    read.await.map_err(|err| err.to_string())?
 }
 
 /// Makes the local folder a download goes to (guMCP made it too), off the async threads.

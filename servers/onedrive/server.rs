@@ -239,13 +239,14 @@ impl Onedrive {
         arguments: &JsonObject,
         ctx: &RequestContext,
     ) -> Result<Value, String> {
-        let local = self
-            .upstream
-            .local_file(required_text(arguments, "local_file_path")?)?;
+        let local = required_text(arguments, "local_file_path")?;
         let destination = required_text(arguments, "destination_path")?;
         let target =
             drive_path(destination)?.ok_or("destination_path must name a file, not the root")?;
-        let bytes = read_local(local, self.upstream.max_response_bytes).await?;
+        let bytes = self
+            .upstream
+            .read_local_file(local, "local_file_path")
+            .await?;
         let uploaded = self
             .api(ctx)
             .upload(
@@ -392,25 +393,6 @@ impl Onedrive {
             shown(path)
         )))
     }
-}
-
-/// A local file's bytes, refused past `limit` (what one request may carry here); read off the
-/// async threads.
-async fn read_local(path: std::path::PathBuf, limit: usize) -> Result<Vec<u8>, String> {
-    let read = tokio::task::spawn_blocking(move || {
-        let metadata =
-            std::fs::metadata(&path).map_err(|err| format!("the file cannot be read: {err}"))?;
-        if !metadata.is_file() {
-            return Err("local_file_path is not a file".to_owned());
-        }
-        if metadata.len() > limit as u64 {
-            return Err(format!(
-                "the file is larger than servers.max_response_bytes ({limit} bytes)"
-            ));
-        }
-        std::fs::read(&path).map_err(|err| format!("the file cannot be read: {err}"))
-    });
-    read.await.map_err(|err| err.to_string())?
 }
 
 /// Writes `bytes` to a local file, off the async threads.

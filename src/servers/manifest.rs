@@ -106,6 +106,8 @@ pub struct AuthSpec {
 pub enum Inject {
     Bearer,
     Basic,
+    /// HTTP Basic with the secret as the password and no user name (lemlist's `:key`).
+    BasicPassword,
     Header(String),
     Query(String),
 }
@@ -116,6 +118,7 @@ impl<'de> Deserialize<'de> for Inject {
         match text.split_once(':') {
             None if text == "bearer" => Ok(Inject::Bearer),
             None if text == "basic" => Ok(Inject::Basic),
+            None if text == "basic_password" => Ok(Inject::BasicPassword),
             Some(("header", name)) if !name.trim().is_empty() => {
                 Ok(Inject::Header(name.trim().to_owned()))
             }
@@ -123,7 +126,7 @@ impl<'de> Deserialize<'de> for Inject {
                 Ok(Inject::Query(name.trim().to_owned()))
             }
             _ => Err(serde::de::Error::custom(format!(
-                "inject {text:?} must be \"bearer\", \"basic\", \"header:<Name>\" or \"query:<name>\""
+                "inject {text:?} must be \"bearer\", \"basic\", \"basic_password\", \"header:<Name>\" or \"query:<name>\""
             ))),
         }
     }

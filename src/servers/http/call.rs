@@ -11,7 +11,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use super::spec::{
-    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, Method,
+    fill_template, header_value, query_value, BodyErrors, BodyKind, HttpTool, JobRequest, Method,
 };
 use super::Upstream;
 use crate::servers::kit::SEGMENT;
@@ -99,6 +99,9 @@ pub enum Page<'a> {
     /// A next-page URL the upstream named (under the base URL only).
     Url(&'a str),
     Item(&'a Value),
+    /// A request about the job the tool started (its status, its cancellation): `{id}` in
+    /// the path is the job's id.
+    Job(&'a JobRequest, &'a str),
 }
 
 /// A successful answer and, if the upstream named one, the URL of its next page.
@@ -225,6 +228,7 @@ pub fn authorize(
             builder
         }
         Inject::Basic => builder.basic_auth(secret, Option::<&str>::None),
+        Inject::BasicPassword => builder.basic_auth("", Some(secret)),
     }
 }
 
@@ -372,19 +376,10 @@ pub async fn exchange_raw(
 }
 
 /// A failure an upstream reported inside a 200 answer: the configured success flag being
-/// `false`, or GraphQL `errors`.
+/// `false` or status not being one of the good ones, or GraphQL `errors`.
 fn failure_in_body(body: &Value, request: &Request<'_>) -> Option<String> {
-    let errors = request.body_errors;
-    if let Some(flag) = &errors.success_flag {
-        if body.pointer(flag) == Some(&Value::Bool(false)) {
-            let message = errors
-                .message
-                .as_deref()
-                .and_then(|pointer| body.pointer(pointer))
-                .and_then(Value::as_str)
-                .unwrap_or("the request failed");
-            return Some(message.to_owned());
-        }
+    if let Some(failure) = request.body_errors.failure(body) {
+        return Some(failure);
     }
     if request.tool.body_kind() == BodyKind::Graphql {
         let first = body.pointer("/errors/0")?;
@@ -433,7 +428,7 @@ fn method_of(method: Method) -> reqwest::Method {
     }
 }
 
-fn build(
+pub(super) fn build(
     upstream: &Upstream,
     request: &Request<'_>,
     page: Page<'_>,
@@ -446,6 +441,10 @@ fn build(
         (Page::Item(id), Some(each)) => (
             reqwest::Method::GET,
             base.join(&fill(&each.path, |_| as_text(id))?)?,
+        ),
+        (Page::Job(job, id), _) => (
+            method_of(job.method),
+            base.join(&fill(&job.path, |_| Some(id.to_owned()))?)?,
         ),
         (Page::Url(url), _) => {
             // A next-page link goes only where the credentials are meant to go.
@@ -532,6 +531,10 @@ fn build(
     }
     if own_request {
         builder = with_body(builder, tool, arguments);
+    } else if let Page::Job(job, _) = page {
+        if matches!(job.method, Method::Post | Method::Put | Method::Patch) {
+            builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
+        }
     }
     Ok(builder.timeout(upstream.timeout))
 }

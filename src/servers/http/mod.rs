@@ -7,8 +7,10 @@
 //!
 //! - [`spec`] — the declarations and their checks.
 //! - [`call`] — building and sending one upstream request.
+//! - [`poll`] — following a job the request started, with progress and cancellation.
 
 pub mod call;
+pub mod poll;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -161,6 +163,11 @@ impl HttpServer {
             Ok(answer) => answer,
             Err(failure) => return Ok(tool_error(self.explain(failure, &ctx.user_id))),
         };
+        if let Some(poll) = &tool.poll {
+            return Ok(self
+                .follow_job(&request, poll, first.body, secret.as_deref(), ctx)
+                .await);
+        }
         let answer = match &tool.pagination {
             None => first.body,
             Some(pagination) => {
@@ -214,6 +221,77 @@ impl HttpServer {
             self.picked(answer, tool)
         };
         Ok(success(project_fields(picked, &tool.result.fields)))
+    }
+
+    /// Follows the job `start` announced (see [`poll`]) and answers with its end: the start
+    /// answer with the last status over it, projected as declared; a job still running at the
+    /// end of the wait as it stands, and a sentence saying so.
+    async fn follow_job(
+        &self,
+        request: &Request<'_>,
+        poll: &spec::Poll,
+        start: Value,
+        secret: Option<&str>,
+        ctx: &RequestContext,
+    ) -> CallToolResult {
+        let service = self
+            .manifest
+            .title
+            .as_deref()
+            .unwrap_or(&self.manifest.name);
+        let id = match start.pointer(&poll.id) {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(Value::Number(id)) => id.to_string(),
+            _ => return tool_error(format!("{service} started no job (its answer has no id)")),
+        };
+        let stop = poll.cancel.as_ref().and_then(|cancel| {
+            call::build(&self.upstream, request, Page::Job(cancel, &id), secret).ok()
+        });
+        let mut cancel = poll::CancelOnDrop::new(self.upstream.clone(), stop, &id);
+        let status = spec::JobRequest {
+            method: spec::Method::Get,
+            path: poll.path.clone(),
+        };
+        let page = Page::Job(&status, &id);
+        let upstream = &self.upstream;
+        let status_of = move || async move {
+            call::send(upstream, request, page, secret)
+                .await
+                .map(|a| a.body)
+        };
+        let followed = poll::follow(poll, ctx, &start, status_of).await;
+        if !matches!(followed, Err(poll::Stop::Cancelled)) {
+            cancel.disarm();
+        }
+        match followed {
+            Ok(poll::Followed::Done(status)) => {
+                let answer = project_pick(poll::merged(start, status), request.tool);
+                success(project_fields(answer, &request.tool.result.fields))
+            }
+            Ok(poll::Followed::Running(status)) => {
+                let mut answer = success(poll::merged(start, status));
+                answer.content.push(rmcp::model::ContentBlock::text(format!(
+                    "The job {id} is still running after {} s; it goes on at {service}: \
+                     ask for its status later with its id.",
+                    poll.max_wait_secs
+                )));
+                answer
+            }
+            Err(poll::Stop::Failed { status, reason }) => tool_error(match reason {
+                Some(reason) => format!("{service}'s job {id} ended {status}: {reason}"),
+                None => format!("{service}'s job {id} ended {status}"),
+            }),
+            Err(poll::Stop::Cancelled) if poll.cancel.is_some() => tool_error(format!(
+                "the call was cancelled; {service}'s job {id} is being stopped"
+            )),
+            Err(poll::Stop::Cancelled) => tool_error(format!(
+                "the call was cancelled; {service}'s job {id} goes on"
+            )),
+            Err(poll::Stop::Upstream(failure)) => tool_error(format!(
+                "{} (while following the job {id})",
+                self.explain(failure, &ctx.user_id)
+            )),
+        }
     }
 
     /// `result.pick` of an answer — unless pagination already picked and joined the pages.
@@ -582,6 +660,31 @@ impl Upstream {
             return Err(format!("{given:?} is outside the local files folder"));
         }
         Ok(joined)
+    }
+}
+
+impl Upstream {
+    /// The bytes of the file `given` names inside `servers.local_files_dir` (see
+    /// [`Upstream::local_file`]), refused past `servers.max_response_bytes` (what one request
+    /// may carry here), read off the async threads; `argument` names it in errors.
+    pub async fn read_local_file(&self, given: &str, argument: &str) -> Result<Vec<u8>, String> {
+        let path = self.local_file(given)?;
+        let limit = self.max_response_bytes;
+        let argument = argument.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            let metadata = std::fs::metadata(&path)
+                .map_err(|err| format!("the file cannot be read: {err}"))?;
+            if !metadata.is_file() {
+                return Err(format!("{argument} is not a file"));
+            }
+            if metadata.len() > limit as u64 {
+                return Err(format!(
+                    "the file is larger than servers.max_response_bytes ({limit} bytes)"
+                ));
+            }
+            std::fs::read(&path).map_err(|err| format!("the file cannot be read: {err}"))
+        });
+        read.await.map_err(|err| err.to_string())?
     }
 }
 

@@ -56,10 +56,96 @@ pub struct HttpTool {
     pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
+    /// The request starts a job upstream (a crawl, a run, a parse): follow it to its end.
+    pub poll: Option<Poll>,
     /// Whether the tool may run as a task the client polls (`forbidden`, `optional`,
     /// `required`): for calls that can take long enough to outlive a connection.
     #[serde(default)]
     pub task_support: crate::servers::TaskSupport,
+}
+
+/// How the job a tool's request started is followed (see [`super::poll`]): its status is
+/// read at `path` — pauses growing from 250 ms to `interval_ms` — until it is one of `done`
+/// (the answer is the start answer with the last status laid over it, then `result`) or of
+/// `failed` (a tool error with the message at `message`), or until `max_wait_secs` have gone
+/// by (the job is left running and the answer says so). Meanwhile each status is a progress
+/// notification; a call cancelled while the job runs sends `cancel`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Poll {
+    /// A JSON pointer to the job's id in the start answer (`/id`, `/data/id`).
+    pub id: String,
+    /// The status request's path; `{id}` is the job's id.
+    pub path: String,
+    /// A JSON pointer to the status text in a status answer.
+    pub status: String,
+    /// Statuses that mean the job is finished.
+    pub done: Vec<String>,
+    /// Statuses that mean the job failed or was stopped.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// A JSON pointer to the failure's reason in a status answer.
+    pub message: Option<String>,
+    /// JSON pointers to how much is done and of how much (pages crawled of pages found);
+    /// without them, progress counts the polls.
+    pub progress: Option<String>,
+    pub total: Option<String>,
+    /// The request that stops the job, sent when the call is cancelled before it ends.
+    pub cancel: Option<JobRequest>,
+    /// The longest pause between two status requests.
+    #[serde(default = "default_poll_interval")]
+    pub interval_ms: u64,
+    /// How long the call follows the job before answering that it is still running.
+    #[serde(default = "default_poll_wait")]
+    pub max_wait_secs: u64,
+}
+
+/// One request about a job: `{id}` in its path is the job's id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    #[serde(default)]
+    pub method: Method,
+    pub path: String,
+}
+
+fn default_poll_interval() -> u64 {
+    5_000
+}
+
+fn default_poll_wait() -> u64 {
+    300
+}
+
+impl Poll {
+    fn check(&self) -> Result<(), String> {
+        let pointers = [Some(&self.id), Some(&self.status)]
+            .into_iter()
+            .chain([&self.message, &self.progress, &self.total].map(Option::as_ref))
+            .flatten();
+        if let Some(bad) = pointers.into_iter().find(|p| !p.starts_with('/')) {
+            return Err(format!("poll: {bad:?} must be a JSON pointer"));
+        }
+        let paths = std::iter::once(&self.path).chain(self.cancel.as_ref().map(|c| &c.path));
+        for path in paths {
+            if !path.starts_with('/') || placeholders(path) != ["id"] {
+                return Err(format!(
+                    "poll: path {path:?} must start with '/' and use {{id}} (and nothing else)"
+                ));
+            }
+        }
+        if self.done.is_empty() {
+            return Err("poll.done must name at least one status".into());
+        }
+        if !(100..=60_000).contains(&self.interval_ms) || !(1..=3_600).contains(&self.max_wait_secs)
+        {
+            return Err(
+                "poll.interval_ms must be within 100..=60000 and poll.max_wait_secs within 1..=3600"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How a list answer continues on further pages. Pages are followed while the answer says
@@ -172,6 +258,41 @@ pub struct BodyErrors {
     pub success_flag: Option<String>,
     /// A JSON pointer to the failure's message (Slack: `/error`).
     pub message: Option<String>,
+    /// A JSON pointer to a status text; any value but those of `ok_statuses` is a failure
+    /// (Google Maps: `/status`, `OK` and `ZERO_RESULTS`).
+    pub status: Option<String>,
+    #[serde(default)]
+    pub ok_statuses: Vec<String>,
+}
+
+impl BodyErrors {
+    /// The failure a 200 answer reports, by its success flag or its status; native code checks
+    /// its answers with it too.
+    pub fn failure(&self, body: &Value) -> Option<String> {
+        let message = || {
+            self.message
+                .as_deref()
+                .and_then(|pointer| body.pointer(pointer))
+                .and_then(Value::as_str)
+        };
+        if let Some(flag) = &self.success_flag {
+            if body.pointer(flag) == Some(&Value::Bool(false)) {
+                return Some(message().unwrap_or("the request failed").to_owned());
+            }
+        }
+        let status = self
+            .status
+            .as_deref()
+            .and_then(|pointer| body.pointer(pointer))
+            .and_then(Value::as_str)?;
+        if self.ok_statuses.iter().any(|ok| ok == status) {
+            return None;
+        }
+        Some(match message() {
+            Some(message) => format!("{status}: {message}"),
+            None => status.to_owned(),
+        })
+    }
 }
 
 /// A prompt declared in the manifest: its messages are templates over its arguments.
@@ -442,6 +563,12 @@ impl HttpTool {
                 ));
             }
         }
+        if let Some(poll) = &self.poll {
+            poll.check().map_err(at)?;
+            if self.pagination.is_some() || self.each.is_some() {
+                return Err(at("poll goes with neither pagination nor each".into()));
+            }
+        }
         if let Some(pick) = &self.result.pick {
             if !pick.is_empty() && !pick.starts_with('/') {
                 return Err(at(format!(
@@ -589,6 +716,7 @@ mod tests {
             result: Projection::default(),
             graphql: None,
             pagination: None,
+            poll: None,
             body_template: None,
             task_support: crate::servers::TaskSupport::Forbidden,
         }
@@ -710,6 +838,37 @@ mod tests {
         });
         let err = listed.check().unwrap_err();
         assert!(err.contains("limit_arg \"count\""), "{err}");
+    }
+
+    #[test]
+    fn a_poll_is_checked_at_load() {
+        let poll = |extra: &str| -> Poll {
+            toml::from_str(&format!(
+                "id = \"/id\"\npath = \"/jobs/{{id}}\"\nstatus = \"/status\"\ndone = [\"done\"]\n{extra}"
+            ))
+            .unwrap()
+        };
+        let mut job = tool("/jobs");
+        job.poll = Some(poll(""));
+        assert!(job.check().is_ok());
+        for (extra, why) in [
+            ("cancel = { method = \"DELETE\", path = \"/jobs\" }", "{id}"),
+            ("interval_ms = 10", "interval_ms"),
+            ("max_wait_secs = 0", "max_wait_secs"),
+            ("progress = \"completed\"", "JSON pointer"),
+        ] {
+            job.poll = Some(poll(extra));
+            let err = job.check().unwrap_err();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+        job.poll = Some(poll(""));
+        job.each = Some(Each {
+            path: "/x/{item}".into(),
+            limit_arg: None,
+            default_limit: 1,
+            max_limit: 1,
+        });
+        assert!(job.check().unwrap_err().contains("neither"));
     }
 
     #[test]
