@@ -3,7 +3,8 @@
 //! the caller's task, so no actor types leak past this module. (Sessions are started through
 //! `session::SessionHandle::open`.)
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use actix::prelude::*;
 use rmcp::model::{
@@ -26,6 +27,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 use crate::servers::hosted::HostedRuntime;
 use crate::servers::http::Upstream;
 use crate::servers::{
@@ -184,6 +186,29 @@ impl Runtime {
     }
 }
 
+/// A name for a session or a 2026-07-28 listen, unique in the process, under which a server
+/// that passes subscriptions and log levels on (a hosted server) keeps them.
+pub fn next_holder() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A session's (or listen's) subscriptions and log level at a server instance; dropping it —
+/// the session or listen ended — lets go of them there.
+#[derive(Debug)]
+pub struct Interest {
+    core: Weak<ServerCore>,
+    holder: u64,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade() {
+            core.release(self.holder);
+        }
+    }
+}
+
 /// A user's server instance, as async calls that run on the caller's task. It re-finds the
 /// instance if the old one was retired (idle), so holders may keep it for as long as they like.
 #[derive(Clone)]
@@ -218,8 +243,31 @@ impl ServerHandle {
     pub async fn prepare(
         &mut self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<(), McpError> {
+    ) -> Result<(), CallError> {
         self.core().await?.prepare(credentials).await
+    }
+
+    /// Passes a session's subscription (or its end) to the instance.
+    pub async fn subscribe(
+        &mut self,
+        holder: u64,
+        uri: &str,
+        subscribed: bool,
+    ) -> Result<(), McpError> {
+        self.core().await?.subscribe(holder, uri, subscribed).await
+    }
+
+    /// Passes a session's log level to the instance.
+    pub async fn set_log_level(&mut self, holder: u64, level: LogLevel) -> Result<(), McpError> {
+        self.core().await?.set_log_level(holder, level).await
+    }
+
+    /// What lets go of `holder`'s subscriptions and level at this instance when dropped.
+    pub fn interest(&self, holder: u64) -> Interest {
+        Interest {
+            core: Arc::downgrade(&self.core),
+            holder,
+        }
     }
 
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {

@@ -2,6 +2,7 @@
 //! legacy sessions' list-changed and resource-updated notifications.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use rmcp::model::JsonObject;
@@ -10,6 +11,8 @@ use tokio::sync::broadcast;
 
 use super::{deliver, Answer, SessionActor};
 use crate::actors::outbox::Outbox;
+use crate::actors::runtime::{next_holder, Interest};
+use crate::protocol::error::McpError;
 use crate::protocol::jsonrpc::{Outgoing, RequestId};
 use crate::protocol::meta::SUBSCRIPTION_ID;
 use crate::protocol::tasks::TASKS_EXTENSION;
@@ -26,6 +29,8 @@ pub(super) struct Listen {
     resource_uris: HashSet<String>,
     /// Status changes of the principal's tasks (`notifications/tasks`, the tasks extension).
     tasks: bool,
+    /// Its subscriptions at a server that passes them on, let go of when the listen ends.
+    interest: Option<Arc<Interest>>,
 }
 
 impl SessionActor {
@@ -61,10 +66,123 @@ impl SessionActor {
                     json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
                 ),
             );
-            act.listens.insert(id, listen);
+            let uris: Vec<String> = listen.resource_uris.iter().cloned().collect();
+            act.listens.insert(id.clone(), listen);
+            if act.host.passes_interest_on() && !uris.is_empty() {
+                act.pass_on_listen(id, uris, ctx);
+            }
             act.watch_events(ctx);
         }));
         Answer::Pending
+    }
+
+    /// `resources/subscribe` or `resources/unsubscribe` at a server that passes them on: the
+    /// session's own subscription changes once the server has passed it on.
+    pub(super) fn pass_on_subscription(
+        &mut self,
+        id: RequestId,
+        method: &str,
+        params: &JsonObject,
+        out: &Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
+            let error = McpError::invalid_params("missing required parameter `uri`");
+            return Answer::Now(Outgoing::reply(id, Err(error)));
+        };
+        let subscribed = method == "resources/subscribe";
+        if subscribed {
+            if let Err(error) = self.admit_subscription(&uri) {
+                return Answer::Now(Outgoing::reply(id, Err(error)));
+            }
+        }
+        let server = self.host.server();
+        let holder = self.holder;
+        let passed = {
+            let uri = uri.clone();
+            async move {
+                let mut server = server.await?;
+                server.subscribe(holder, &uri, subscribed).await?;
+                Ok::<_, McpError>(server)
+            }
+        };
+        let out = out.clone();
+        ctx.spawn(passed.into_actor(self).map(move |outcome, act, _| {
+            let reply = outcome.map(|server| {
+                if act.interest.is_none() {
+                    act.interest = Some(server.interest(holder));
+                }
+                if subscribed {
+                    act.resource_subscriptions.insert(uri);
+                } else {
+                    act.resource_subscriptions.remove(&uri);
+                }
+                json!({})
+            });
+            deliver(&out, Outgoing::reply(id, reply));
+        }));
+        Answer::Pending
+    }
+
+    /// `logging/setLevel` (already the session's own) passed on to a server that passes it on.
+    pub(super) fn pass_on_level(
+        &mut self,
+        id: RequestId,
+        out: &Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let Some(level) = self.log_level else {
+            return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
+        };
+        let server = self.host.server();
+        let holder = self.holder;
+        let passed = async move {
+            let mut server = server.await?;
+            server.set_log_level(holder, level).await?;
+            Ok::<_, McpError>(server)
+        };
+        let out = out.clone();
+        ctx.spawn(passed.into_actor(self).map(move |outcome, act, _| {
+            let reply = outcome.map(|server| {
+                if act.interest.is_none() {
+                    act.interest = Some(server.interest(holder));
+                }
+                json!({})
+            });
+            deliver(&out, Outgoing::reply(id, reply));
+        }));
+        Answer::Pending
+    }
+
+    /// A listen's resource subscriptions passed on to a server that passes them on, under a
+    /// name of the listen's own; they are let go of when the listen ends.
+    fn pass_on_listen(&mut self, id: RequestId, uris: Vec<String>, ctx: &mut Context<Self>) {
+        let server = self.host.server();
+        let holder = next_holder();
+        let passed = async move {
+            let mut server = server.await?;
+            let interest = server.interest(holder);
+            for uri in uris {
+                if let Err(error) = server.subscribe(holder, &uri, true).await {
+                    tracing::warn!(%error, "a listen's subscription was not passed on");
+                }
+            }
+            Ok::<_, McpError>(interest)
+        };
+        ctx.spawn(
+            passed
+                .into_actor(self)
+                .map(move |outcome, act, _| match outcome {
+                    Ok(interest) => {
+                        if let Some(listen) = act.listens.get_mut(&id) {
+                            listen.interest = Some(Arc::new(interest));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a listen's subscriptions were not passed on")
+                    }
+                }),
+        );
     }
 
     pub(super) fn watch_events(&mut self, ctx: &mut Context<Self>) {
@@ -112,6 +230,7 @@ fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Valu
         prompts: asked("promptsListChanged") && features.prompts_list_changed,
         resources: asked("resourcesListChanged") && features.resources_list_changed,
         tasks: asked(TASKS_EXTENSION),
+        interest: None,
         resource_uris: if features.resources_subscribe {
             wanted
                 .get("resourceSubscriptions")

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::{self, rejection, Host, Terms};
 use super::outbox::Outbox;
-use super::runtime::Runtime;
+use super::runtime::{next_holder, Interest, Runtime};
 use crate::auth::access::Caller;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
@@ -80,6 +80,10 @@ pub struct SessionActor {
     legacy: Option<LegacyState>,
     log_level: Option<LogLevel>,
     resource_subscriptions: HashSet<String>,
+    /// The session's name at a server that passes subscriptions and log levels on, and what
+    /// lets go of them there when the session ends.
+    holder: u64,
+    interest: Option<Interest>,
     listens: HashMap<RequestId, Listen>,
     in_flight: HashMap<RequestId, InFlight>,
     awaiting_client: HashMap<RequestId, oneshot::Sender<Result<Value, McpError>>>,
@@ -116,6 +120,8 @@ impl SessionActor {
             out,
             legacy: None,
             resource_subscriptions: HashSet::new(),
+            holder: next_holder(),
+            interest: None,
             listens: HashMap::new(),
             in_flight: HashMap::new(),
             awaiting_client: HashMap::new(),
@@ -131,6 +137,13 @@ impl SessionActor {
     /// Adds a resource subscription within the session's bounds: subscriptions are kept for the
     /// session's life, so their number and size are what a client could grow without end.
     fn subscribe(&mut self, uri: &str) -> Result<Value, McpError> {
+        self.admit_subscription(uri)?;
+        self.resource_subscriptions.insert(uri.to_owned());
+        Ok(json!({}))
+    }
+
+    /// Whether the session may subscribe to `uri` (within its bounds).
+    fn admit_subscription(&self, uri: &str) -> Result<(), McpError> {
         let limit = self
             .host
             .runtime
@@ -153,8 +166,7 @@ impl SessionActor {
                  (protocol.max_subscriptions_per_session); unsubscribe from some first"
             )));
         }
-        self.resource_subscriptions.insert(uri.to_owned());
-        Ok(json!({}))
+        Ok(())
     }
 
     /// Sends on the session-wide stream (server-initiated notifications).
@@ -349,7 +361,13 @@ impl SessionActor {
         };
         let params = params.unwrap_or_default();
         match method.as_str() {
-            "logging/setLevel" => Answer::Now(Outgoing::reply(id, self.set_level(&params))),
+            "logging/setLevel" => match self.set_level(&params) {
+                Ok(_) if self.host.passes_interest_on() => self.pass_on_level(id, out, ctx),
+                outcome => Answer::Now(Outgoing::reply(id, outcome)),
+            },
+            "resources/subscribe" | "resources/unsubscribe" if self.host.passes_interest_on() => {
+                self.pass_on_subscription(id, &method, &params, out, ctx)
+            }
             "resources/subscribe" | "resources/unsubscribe" => {
                 let outcome = match params.get("uri").and_then(Value::as_str) {
                     Some(uri) if method == "resources/subscribe" => self.subscribe(uri),

@@ -17,7 +17,7 @@ pub mod spec;
 pub mod stdio;
 pub mod tasks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -41,6 +41,7 @@ use super::{
     ServerInit, TaskSupport,
 };
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 
 pub use limits::HostedRuntime;
 
@@ -53,6 +54,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Pages of one listing read from a child before it is taken as endless.
 const MAX_PAGES: usize = 100;
+
+/// Resources one principal's sessions may keep subscribed at a hosted server at once (each
+/// subscribed upstream once, however many sessions asked); one more is refused.
+const MAX_UPSTREAM_SUBSCRIPTIONS: usize = 1024;
 
 /// A live connection to a hosted server: its client, a digest of the credential it was opened
 /// with (another one means a new connection), and what keeps it running — a child process, a
@@ -92,6 +97,49 @@ pub struct HostedServer {
     restarts: Mutex<VecDeque<Instant>>,
     /// Set when the instance is retired: no child is started for it any more.
     shut_down: AtomicBool,
+    /// What this principal's sessions asked the child for.
+    asked: Mutex<Asked>,
+}
+
+/// What this principal's sessions (and listens: each a holder) asked the server for: the
+/// resources they subscribed to, each subscribed upstream once while any holder wants it, and
+/// the log levels they asked for, of which the most verbose is passed on. A new child is told
+/// all of it when it starts.
+#[derive(Default)]
+struct Asked {
+    uris: HashMap<String, HashSet<u64>>,
+    levels: HashMap<u64, LogLevel>,
+    /// The level last passed on.
+    sent_level: Option<LogLevel>,
+}
+
+impl Asked {
+    fn most_verbose(&self) -> Option<LogLevel> {
+        self.levels.values().min().copied()
+    }
+
+    /// Takes `holder`'s subscriptions away; the resources no holder wants any more.
+    fn release(&mut self, holder: u64) -> Vec<String> {
+        let mut emptied = Vec::new();
+        self.uris.retain(|uri, holders| {
+            holders.remove(&holder);
+            if holders.is_empty() {
+                emptied.push(uri.clone());
+            }
+            !holders.is_empty()
+        });
+        emptied
+    }
+
+    /// The level to pass on now, when it differs from the one last passed on.
+    fn level_to_send(&mut self) -> Option<LogLevel> {
+        let most = self.most_verbose();
+        if most.is_none() || most == self.sent_level {
+            return None;
+        }
+        self.sent_level = most;
+        most
+    }
 }
 
 /// What the child listed when it was last asked.
@@ -120,6 +168,51 @@ impl HostedServer {
             lists: RwLock::new(Lists::default()),
             restarts: Mutex::new(VecDeque::new()),
             shut_down: AtomicBool::new(false),
+            asked: Mutex::new(Asked::default()),
+        }
+    }
+
+    fn asked(&self) -> std::sync::MutexGuard<'_, Asked> {
+        self.asked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live child, whatever credential it was started with.
+    fn running_child(&self) -> Option<Arc<Connection>> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|child| !child.peer.is_closed())
+            .cloned()
+    }
+
+    fn upstream_subscribe(&self) -> bool {
+        let lists = self.lists();
+        let resources = lists.capabilities.resources.as_ref();
+        resources.and_then(|r| r.subscribe).unwrap_or(false)
+    }
+
+    /// Tells a new child what the sessions asked for: their subscriptions and log level.
+    async fn pass_on_asked(&self, peer: &Peer) {
+        let (uris, level) = {
+            let mut asked = self.asked();
+            asked.sent_level = None;
+            let level = asked.level_to_send();
+            (asked.uris.keys().cloned().collect::<Vec<_>>(), level)
+        };
+        let mut requests: Vec<(&str, Value)> = Vec::new();
+        if self.upstream_subscribe() {
+            requests.extend(
+                uris.into_iter()
+                    .map(|uri| ("resources/subscribe", json!({ "uri": uri }))),
+            );
+        }
+        if let (Some(level), true) = (level, self.lists().capabilities.logging.is_some()) {
+            requests.push(("logging/setLevel", json!({ "level": level })));
+        }
+        for (method, params) in requests {
+            if let Err(error) = peer.request(method, params, None).await {
+                tracing::warn!(server = %self.server(), user = %self.user_label, %error, "{method} refused by the hosted server");
+            }
         }
     }
 
@@ -145,7 +238,7 @@ impl HostedServer {
     async fn child(
         &self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<Arc<Connection>, McpError> {
+    ) -> Result<Arc<Connection>, CallError> {
         let secret = self.secret(credentials).await?;
         let fingerprint = secret
             .as_deref()
@@ -161,7 +254,8 @@ impl HostedServer {
             return Err(McpError::internal(format!(
                 "this instance of the {} server was stopped; retry",
                 self.server()
-            )));
+            ))
+            .into());
         }
         let previous = self
             .current
@@ -234,11 +328,12 @@ impl HostedServer {
             .inc();
     }
 
-    /// The user's secret, when the child is to be given one.
+    /// The user's secret, when the child is to be given one; a missing account is
+    /// [`CallError::Account`] (the request's credentials make its connect link).
     async fn secret(
         &self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<Option<String>, McpError> {
+    ) -> Result<Option<String>, CallError> {
         // A remote server is always sent the credential; a child only where `[stdio]` says.
         let wanted = self
             .manifest
@@ -248,10 +343,7 @@ impl HostedServer {
         if self.manifest.auth.kind == AuthKind::None || !wanted {
             return Ok(None);
         }
-        let stored = credentials
-            .get()
-            .await
-            .map_err(|err| McpError::internal(err.to_string()))?;
+        let stored = credentials.get().await.map_err(CallError::Account)?;
         super::http::secret_of(&self.manifest, &stored)
             .map(Some)
             .ok_or_else(|| {
@@ -259,6 +351,7 @@ impl HostedServer {
                     "the stored {} credentials hold neither an access token nor an API key",
                     self.manifest.auth_service()
                 ))
+                .into()
             })
     }
 
@@ -307,6 +400,7 @@ impl HostedServer {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .modern = modern;
+        self.pass_on_asked(&child.peer).await;
         Ok(child)
     }
 
@@ -468,6 +562,14 @@ fn input_required(mut answer: Value) -> InputRequired {
     InputRequired { requests, state }
 }
 
+/// A failure as the JSON-RPC error of a method that has no other way to answer.
+fn protocol_error(error: CallError) -> McpError {
+    match error {
+        CallError::Protocol(error) => error,
+        other => McpError::internal(other.to_string()),
+    }
+}
+
 fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Result<T, McpError> {
     serde_json::from_value(answer).map_err(|err| {
         McpError::internal(format!(
@@ -483,7 +585,11 @@ impl McpServer for HostedServer {
         Features {
             tools_list_changed: changes(capabilities.tools.as_ref().and_then(|t| t.list_changed)),
             resources: capabilities.resources.is_some(),
-            resources_subscribe: false,
+            resources_subscribe: capabilities
+                .resources
+                .as_ref()
+                .and_then(|r| r.subscribe)
+                .unwrap_or(false),
             resources_list_changed: changes(
                 capabilities.resources.as_ref().and_then(|r| r.list_changed),
             ),
@@ -499,7 +605,7 @@ impl McpServer for HostedServer {
     fn prepare<'a>(
         &'a self,
         credentials: &'a Arc<dyn CredentialSource>,
-    ) -> ServerFuture<'a, Result<(), McpError>> {
+    ) -> ServerFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
             let child = self.child(credentials).await?;
             if child.peer.take_lists_stale() {
@@ -516,6 +622,129 @@ impl McpServer for HostedServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        holder: u64,
+        uri: &'a str,
+        subscribed: bool,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        Box::pin(async move {
+            if !self.upstream_subscribe() {
+                return Ok(());
+            }
+            let method = {
+                let mut asked = self.asked();
+                let full = asked.uris.len() >= MAX_UPSTREAM_SUBSCRIPTIONS;
+                if subscribed {
+                    match asked.uris.get_mut(uri) {
+                        Some(holders) => {
+                            holders.insert(holder);
+                            None
+                        }
+                        None if full => {
+                            return Err(McpError::busy(format!(
+                                "your sessions are subscribed to {MAX_UPSTREAM_SUBSCRIPTIONS} \
+                                 resources of the {} server already; unsubscribe from some first",
+                                self.server()
+                            )));
+                        }
+                        None => {
+                            asked.uris.insert(uri.to_owned(), HashSet::from([holder]));
+                            Some("resources/subscribe")
+                        }
+                    }
+                } else {
+                    let emptied = asked.uris.get_mut(uri).is_some_and(|holders| {
+                        holders.remove(&holder);
+                        holders.is_empty()
+                    });
+                    if emptied {
+                        asked.uris.remove(uri);
+                    }
+                    emptied.then_some("resources/unsubscribe")
+                }
+            };
+            // No child running: the next one is told when it starts.
+            let (Some(method), Some(child)) = (method, self.running_child()) else {
+                return Ok(());
+            };
+            let sent = child
+                .peer
+                .request(method, json!({ "uri": uri }), None)
+                .await;
+            if let (Err(_), true) = (&sent, subscribed) {
+                let mut asked = self.asked();
+                let emptied = asked.uris.get_mut(uri).is_some_and(|holders| {
+                    holders.remove(&holder);
+                    holders.is_empty()
+                });
+                if emptied {
+                    asked.uris.remove(uri);
+                }
+            }
+            sent.map(drop)
+        })
+    }
+
+    fn set_log_level(
+        &self,
+        holder: u64,
+        level: LogLevel,
+    ) -> ServerFuture<'_, Result<(), McpError>> {
+        Box::pin(async move {
+            if self.lists().capabilities.logging.is_none() {
+                return Ok(());
+            }
+            let level = {
+                let mut asked = self.asked();
+                asked.levels.insert(holder, level);
+                asked.level_to_send()
+            };
+            let (Some(level), Some(child)) = (level, self.running_child()) else {
+                return Ok(());
+            };
+            let params = json!({ "level": level });
+            child
+                .peer
+                .request("logging/setLevel", params, None)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn release(&self, holder: u64) {
+        let (emptied, level) = {
+            let mut asked = self.asked();
+            let emptied = asked.release(holder);
+            let had_level = asked.levels.remove(&holder).is_some();
+            (emptied, had_level.then(|| asked.level_to_send()).flatten())
+        };
+        if emptied.is_empty() && level.is_none() {
+            return;
+        }
+        let (Some(child), Ok(runtime)) =
+            (self.running_child(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let mut requests: Vec<(&'static str, Value)> = emptied
+            .into_iter()
+            .map(|uri| ("resources/unsubscribe", json!({ "uri": uri })))
+            .collect();
+        if let Some(level) = level {
+            requests.push(("logging/setLevel", json!({ "level": level })));
+        }
+        runtime.spawn(async move {
+            for (method, params) in requests {
+                let _ = child.peer.request(method, params, None).await;
+            }
+        });
+    }
+
+    fn holds_subscriptions(&self) -> bool {
+        !self.asked().uris.is_empty()
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -577,7 +806,7 @@ impl McpServer for HostedServer {
             if self.lists().capabilities.resources.is_none() {
                 return Ok(Vec::new());
             }
-            let child = self.child(&ctx.credentials).await?;
+            let child = self.child(&ctx.credentials).await.map_err(protocol_error)?;
             list_all(&child.peer, "resources/list", "resources", Some(ctx)).await
         })
     }
@@ -623,10 +852,7 @@ impl McpServer for HostedServer {
                 serde_json::to_value(params).map_err(|err| McpError::internal(err.to_string()))?;
             self.relay("completion/complete", params, ctx)
                 .await
-                .map_err(|err| match err {
-                    CallError::Protocol(error) => error,
-                    other => McpError::internal(other.to_string()),
-                })
+                .map_err(protocol_error)
         })
     }
 }
