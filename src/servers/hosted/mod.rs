@@ -66,6 +66,9 @@ pub struct Connection {
     pub peer: Arc<Peer>,
     pub fingerprint: Option<[u8; 32]>,
     _running: Box<dyn Send + Sync>,
+    /// Turns true once what the connection opens after the handshake is open (a remote
+    /// session's standalone stream), so nothing the server sends after it starts is missed.
+    settled: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Connection {
@@ -78,6 +81,23 @@ impl Connection {
             peer,
             fingerprint,
             _running: running,
+            settled: None,
+        }
+    }
+
+    /// The same, ready only once `settled` turns true.
+    pub fn settled_by(self, settled: tokio::sync::watch::Receiver<bool>) -> Self {
+        Connection {
+            settled: Some(settled),
+            ..self
+        }
+    }
+
+    /// Waits until what opens after the handshake is open (at most `timeout`).
+    async fn settle(&self, timeout: Duration) {
+        if let Some(settled) = &self.settled {
+            let mut settled = settled.clone();
+            let _ = tokio::time::timeout(timeout, settled.wait_for(|done| *done)).await;
         }
     }
 }
@@ -393,6 +413,7 @@ impl HostedServer {
         };
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
         let initialized = child.peer.initialize(timeout).await?;
+        child.settle(timeout).await;
         let modern = child.peer.speaks_modern(timeout).await;
         self.read_lists(&child.peer, initialized.capabilities)
             .await?;
