@@ -224,7 +224,7 @@ async fn a_2026_caller_is_relayed_statelessly_to_our_own_serve_with_its_input_re
 
 /// The Python fixture serving Streamable HTTP on a free loopback port: the process, and its
 /// MCP endpoint.
-async fn python_upstream() -> (tokio::process::Child, String) {
+async fn python_upstream(mode: &str) -> (tokio::process::Child, String) {
     let venv = Path::new(ROOT).join(".tools/venv/bin/python");
     let status = std::process::Command::new("bash")
         .arg(Path::new(ROOT).join("scripts/python-env.sh"))
@@ -239,6 +239,7 @@ async fn python_upstream() -> (tokio::process::Child, String) {
         .arg(Path::new(ROOT).join("tests/fixtures/hosted_echo_server.py"))
         .env("HOSTED_FIXTURE_HTTP_PORT", port.to_string())
         .env("HOSTED_TOKEN", "upstream's own")
+        .env("HOSTED_FIXTURE_MODE", mode)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -260,7 +261,7 @@ async fn python_upstream() -> (tokio::process::Child, String) {
 
 #[tokio::test]
 async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
-    let (mut upstream, url) = python_upstream().await;
+    let (mut upstream, url) = python_upstream("").await;
     let root = tempfile::tempdir().unwrap();
     let config = project(root.path(), &url);
     let mut alice = downstream(&config, "alice");
@@ -384,7 +385,7 @@ async fn tools_of_a_remote_mcp_server_run_as_tasks() {
 
 #[tokio::test]
 async fn subscriptions_reach_the_upstream_and_its_standalone_stream_reaches_the_session() {
-    let (mut upstream, url) = python_upstream().await;
+    let (mut upstream, url) = python_upstream("").await;
     let root = tempfile::tempdir().unwrap();
     let config = project(root.path(), &url);
     let mut alice = downstream(&config, "alice");
@@ -413,6 +414,50 @@ async fn subscriptions_reach_the_upstream_and_its_standalone_stream_reaches_the_
         },
     };
     assert_eq!(updated["params"]["uri"], "fixture://greeting", "{updated}");
+    alice.close().await;
+    upstream.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upstream_that_speaks_only_2026_is_spoken_to_statelessly_for_every_caller() {
+    let (mut upstream, url) = python_upstream("modern-only").await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &url);
+    let mut alice = downstream(&config, "alice");
+    // A 2025 caller: its session is ours; each of its requests reaches the upstream alone.
+    let init = alice.initialize("2025-06-18", json!({})).await;
+    assert!(
+        init["result"]["capabilities"].get("tools").is_some(),
+        "{init}"
+    );
+    let tools = alice.request(1, "tools/list", json!({})).await;
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{tools}"))
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert!(names.contains(&"whoami"), "{tools}");
+    let said = call(&mut alice, 2, "whoami", json!({})).await;
+    let said: Value = serde_json::from_str(text(&said)).unwrap();
+    assert_eq!(said["token"], "upstream's own");
+    let read = alice
+        .request(3, "resources/read", json!({"uri": "fixture://greeting"}))
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "hello from the fixture",
+        "{read}"
+    );
+    // A 2026-07-28 caller, with its own `_meta`.
+    let modern = alice
+        .request(
+            4,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}, "_meta": common::modern_meta()}),
+        )
+        .await;
+    let modern: Value = serde_json::from_str(text(&modern)).unwrap();
+    assert_eq!(modern["token"], "upstream's own");
     alice.close().await;
     upstream.kill().await.unwrap();
 }

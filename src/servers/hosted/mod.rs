@@ -168,6 +168,11 @@ struct Lists {
     capabilities: ServerCapabilities,
     /// Whether the server speaks 2026-07-28 too (it answered `server/discover`).
     modern: bool,
+    /// Whether it speaks only 2026-07-28 (it refused `initialize`): each request stands
+    /// alone, with its own `_meta`; subscriptions and log levels are not passed on (that
+    /// revision has no `resources/subscribe` or `logging/setLevel`; a request's level is in
+    /// its `_meta`).
+    modern_only: bool,
     tools: Vec<Tool>,
     /// Each tool's `execution.taskSupport` as the child declared it (rmcp's `Tool` has no
     /// place for it).
@@ -207,8 +212,17 @@ impl HostedServer {
 
     fn upstream_subscribe(&self) -> bool {
         let lists = self.lists();
+        if lists.modern_only {
+            return false;
+        }
         let resources = lists.capabilities.resources.as_ref();
         resources.and_then(|r| r.subscribe).unwrap_or(false)
+    }
+
+    /// Whether `logging/setLevel` is passed on (a server that takes it).
+    fn passes_levels(&self) -> bool {
+        let lists = self.lists();
+        lists.capabilities.logging.is_some() && !lists.modern_only
     }
 
     /// Tells a new child what the sessions asked for: their subscriptions and log level.
@@ -226,7 +240,7 @@ impl HostedServer {
                     .map(|uri| ("resources/subscribe", json!({ "uri": uri }))),
             );
         }
-        if let (Some(level), true) = (level, self.lists().capabilities.logging.is_some()) {
+        if let (Some(level), true) = (level, self.passes_levels()) {
             requests.push(("logging/setLevel", json!({ "level": level })));
         }
         for (method, params) in requests {
@@ -412,15 +426,34 @@ impl HostedServer {
             }
         };
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
-        let initialized = child.peer.initialize(timeout).await?;
-        child.settle(timeout).await;
-        let modern = child.peer.speaks_modern(timeout).await;
-        self.read_lists(&child.peer, initialized.capabilities)
-            .await?;
-        self.lists
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .modern = modern;
+        let (capabilities, modern, modern_only) = match child.peer.initialize(timeout).await {
+            Ok(initialized) => {
+                child.settle(timeout).await;
+                let modern = child.peer.speaks_modern(timeout).await;
+                (initialized.capabilities, modern, false)
+            }
+            // A remote server that speaks only 2026-07-28 refuses the handshake; its
+            // `server/discover` says what it offers.
+            Err(refused) if self.manifest.mcp.is_some() => {
+                let Some(discovered) = child.peer.discover(timeout).await else {
+                    return Err(refused);
+                };
+                child.peer.speak_modern_only();
+                let capabilities = discovered
+                    .get("capabilities")
+                    .cloned()
+                    .and_then(|capabilities| serde_json::from_value(capabilities).ok())
+                    .unwrap_or_default();
+                (capabilities, true, true)
+            }
+            Err(refused) => return Err(refused),
+        };
+        self.read_lists(&child.peer, capabilities).await?;
+        {
+            let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+            lists.modern = modern;
+            lists.modern_only = modern_only;
+        }
         self.pass_on_asked(&child.peer).await;
         Ok(child)
     }
@@ -507,6 +540,7 @@ impl HostedServer {
             *lists = Lists {
                 capabilities,
                 modern: lists.modern,
+                modern_only: lists.modern_only,
                 tools,
                 task_support,
                 prompts,
@@ -601,16 +635,15 @@ fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Resu
 
 impl McpServer for HostedServer {
     fn features(&self) -> Features {
-        let capabilities = &self.lists().capabilities;
-        let changes = |flag: Option<bool>| flag.unwrap_or(false);
+        let lists = self.lists();
+        let capabilities = &lists.capabilities;
+        // A server that speaks only 2026-07-28 announces changes on `subscriptions/listen`,
+        // which is not held open to it: none reach us.
+        let changes = |flag: Option<bool>| flag.unwrap_or(false) && !lists.modern_only;
         Features {
             tools_list_changed: changes(capabilities.tools.as_ref().and_then(|t| t.list_changed)),
             resources: capabilities.resources.is_some(),
-            resources_subscribe: capabilities
-                .resources
-                .as_ref()
-                .and_then(|r| r.subscribe)
-                .unwrap_or(false),
+            resources_subscribe: changes(capabilities.resources.as_ref().and_then(|r| r.subscribe)),
             resources_list_changed: changes(
                 capabilities.resources.as_ref().and_then(|r| r.list_changed),
             ),
@@ -715,7 +748,7 @@ impl McpServer for HostedServer {
         level: LogLevel,
     ) -> ServerFuture<'_, Result<(), McpError>> {
         Box::pin(async move {
-            if self.lists().capabilities.logging.is_none() {
+            if !self.passes_levels() {
                 return Ok(());
             }
             let level = {
