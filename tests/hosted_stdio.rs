@@ -1014,3 +1014,104 @@ async fn a_principals_sessions_share_one_upstream_subscription_and_the_most_verb
     c.close().await;
     served.stop().await;
 }
+
+/// Reads SSE events from a streamed answer until one carries a message with `method`.
+async fn next_event_with(
+    response: &mut reqwest::Response,
+    pending: &mut String,
+    method: &str,
+) -> Value {
+    loop {
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            let message = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .find_map(|data| serde_json::from_str::<Value>(data.trim()).ok());
+            if let Some(message) = message.filter(|message| message["method"] == method) {
+                return message;
+            }
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {method} in time"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before {method}"));
+        pending.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+    }
+}
+
+#[tokio::test]
+async fn a_2026_listens_resource_subscriptions_reach_the_child_until_it_ends() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let servers = root.path().join("servers");
+    let env = [("GUMCP__SERVERS__DIR", servers.to_str().unwrap())];
+    let served = common::serve(Some(&config), &env).await;
+    let client = http_client();
+    let endpoint = format!("{}/echo/alice/mcp", served.url);
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "notifications": {"resourceSubscriptions": ["fixture://greeting"]},
+        "_meta": modern_meta()
+    }});
+    let mut stream = client
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(listen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut pending = String::new();
+    let acknowledged = next_event_with(
+        &mut stream,
+        &mut pending,
+        "notifications/subscriptions/acknowledged",
+    )
+    .await;
+    assert_eq!(
+        acknowledged["params"]["notifications"]["resourceSubscriptions"],
+        json!(["fixture://greeting"]),
+        "{acknowledged}"
+    );
+    // The listen's subscription reaches the child (passed on after the acknowledgement).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let asked = http_call(&served.url, "echo", "alice", "asked").await;
+        if common::text_of(&asked["result"]).contains("subscribe") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listen's subscription never reached the child"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let touch = json!({"uri": "fixture://greeting"});
+    let touched = stateless_call(&client, &endpoint, "touch", touch, modern_meta())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(touched.status(), 200);
+    let updated =
+        next_event_with(&mut stream, &mut pending, "notifications/resources/updated").await;
+    assert_eq!(updated["params"]["uri"], "fixture://greeting", "{updated}");
+    // The listen ends with its connection: nobody wants the greeting any more.
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let asked = http_call(&served.url, "echo", "alice", "asked").await;
+        if common::text_of(&asked["result"]).contains("unsubscribe") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ended listen's subscription stayed: {asked}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.stop().await;
+}
