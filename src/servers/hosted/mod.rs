@@ -55,6 +55,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Pages of one listing read from a child before it is taken as endless.
 const MAX_PAGES: usize = 100;
 
+/// How long a new remote connection waits for its standalone stream to be answered.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+
 /// Resources one principal's sessions may keep subscribed at a hosted server at once (each
 /// subscribed upstream once, however many sessions asked); one more is refused.
 const MAX_UPSTREAM_SUBSCRIPTIONS: usize = 1024;
@@ -93,11 +96,12 @@ impl Connection {
         }
     }
 
-    /// Waits until what opens after the handshake is open (at most `timeout`).
-    async fn settle(&self, timeout: Duration) {
+    /// Waits until what opens after the handshake is open — at most [`MAX_SETTLE`]: a server
+    /// that holds its stream's answer back until it has something to send delays no start.
+    async fn settle(&self) {
         if let Some(settled) = &self.settled {
             let mut settled = settled.clone();
-            let _ = tokio::time::timeout(timeout, settled.wait_for(|done| *done)).await;
+            let _ = tokio::time::timeout(MAX_SETTLE, settled.wait_for(|done| *done)).await;
         }
     }
 }
@@ -428,7 +432,7 @@ impl HostedServer {
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
         let (capabilities, modern, modern_only) = match child.peer.initialize(timeout).await {
             Ok(initialized) => {
-                child.settle(timeout).await;
+                child.settle().await;
                 let modern = child.peer.speaks_modern(timeout).await;
                 (initialized.capabilities, modern, false)
             }

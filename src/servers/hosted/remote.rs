@@ -286,7 +286,7 @@ impl Session {
     /// POSTs `line` (once more after renewing a dropped session); the ids of the responses
     /// that came back.
     async fn exchange(
-        &self,
+        self: &Arc<Self>,
         line: &str,
         initializing: bool,
         peer: &Arc<Peer>,
@@ -313,6 +313,8 @@ impl Session {
         let mut response = self.post(line, &before, &[]).await?;
         if response.status() == StatusCode::NOT_FOUND && before.id.is_some() && !initializing {
             self.renew(before.id.as_deref()).await?;
+            // The new session's standalone stream (reopened, if the old one gave up).
+            self.open_stream(peer);
             response = self.post(line, &self.state(), &[]).await?;
         }
         let mut answered = Vec::new();
