@@ -914,3 +914,31 @@ impl McpServer for HostedServer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_verbose_level_is_passed_on_once_and_a_released_holder_lets_go() {
+        let mut asked = Asked::default();
+        asked.levels.insert(1, LogLevel::Error);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Error));
+        asked.levels.insert(2, LogLevel::Debug);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Debug));
+        asked.levels.insert(3, LogLevel::Warning);
+        assert_eq!(
+            asked.level_to_send(),
+            None,
+            "nothing more verbose was asked for"
+        );
+        for (holder, uri) in [(1, "a"), (2, "a"), (2, "b")] {
+            asked.uris.entry(uri.to_owned()).or_default().insert(holder);
+        }
+        assert_eq!(asked.release(2), vec!["b".to_owned()]);
+        asked.levels.remove(&2);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Warning));
+        assert_eq!(asked.release(1), vec!["a".to_owned()]);
+        assert!(asked.uris.is_empty());
+    }
+}
