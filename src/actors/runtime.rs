@@ -4,7 +4,7 @@
 //! `session::SessionHandle::open`.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use rmcp::model::{
@@ -186,24 +186,44 @@ impl Runtime {
     }
 }
 
-/// A name for a session or a 2026-07-28 listen, unique in the process, under which a server
-/// that passes subscriptions and log levels on (a hosted server) keeps them.
-pub fn next_holder() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+/// A session's (or a 2026-07-28 listen's) subscriptions and log level at a server that passes
+/// them on (a hosted server), under a name unique in the process; dropping it — the session or
+/// listen ended — lets go of them at the live instance. Made with the session (or listen), so
+/// no request that passes something on can leave it behind.
+pub struct Interest {
+    runtime: Runtime,
+    key: ServerKey,
+    holder: u64,
 }
 
-/// A session's (or listen's) subscriptions and log level at a server instance; dropping it —
-/// the session or listen ended — lets go of them there.
-#[derive(Debug)]
-pub struct Interest {
-    core: Weak<ServerCore>,
-    holder: u64,
+impl Interest {
+    pub fn new(runtime: &Runtime, key: &ServerKey) -> Interest {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Interest {
+            runtime: runtime.clone(),
+            key: key.clone(),
+            holder: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The name the server keeps it under.
+    pub fn holder(&self) -> u64 {
+        self.holder
+    }
+}
+
+impl std::fmt::Debug for Interest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interest")
+            .field("server", &self.key.server)
+            .field("holder", &self.holder)
+            .finish()
+    }
 }
 
 impl Drop for Interest {
     fn drop(&mut self) {
-        if let Some(core) = self.core.upgrade() {
+        if let Some(core) = self.runtime.directory.live_server(&self.key) {
             core.release(self.holder);
         }
     }
@@ -260,14 +280,6 @@ impl ServerHandle {
     /// Passes a session's log level to the instance.
     pub async fn set_log_level(&mut self, holder: u64, level: LogLevel) -> Result<(), McpError> {
         self.core().await?.set_log_level(holder, level).await
-    }
-
-    /// What lets go of `holder`'s subscriptions and level at this instance when dropped.
-    pub fn interest(&self, holder: u64) -> Interest {
-        Interest {
-            core: Arc::downgrade(&self.core),
-            holder,
-        }
     }
 
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {

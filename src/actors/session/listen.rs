@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use super::{deliver, Answer, SessionActor};
 use crate::actors::outbox::Outbox;
-use crate::actors::runtime::{next_holder, Interest};
+use crate::actors::runtime::Interest;
 use crate::protocol::error::McpError;
 use crate::protocol::jsonrpc::{Outgoing, RequestId};
 use crate::protocol::meta::SUBSCRIPTION_ID;
@@ -66,11 +66,14 @@ impl SessionActor {
                     json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
                 ),
             );
-            let uris: Vec<String> = listen.resource_uris.iter().cloned().collect();
-            act.listens.insert(id.clone(), listen);
-            if act.host.passes_interest_on() && !uris.is_empty() {
-                act.pass_on_listen(id, uris, ctx);
+            let mut listen = listen;
+            if act.host.passes_interest_on() && !listen.resource_uris.is_empty() {
+                let interest = Interest::new(&act.host.runtime, &act.host.key);
+                let uris = listen.resource_uris.iter().cloned().collect();
+                act.pass_on_listen(interest.holder(), uris, ctx);
+                listen.interest = Some(Arc::new(interest));
             }
+            act.listens.insert(id, listen);
             act.watch_events(ctx);
         }));
         Answer::Pending
@@ -96,22 +99,18 @@ impl SessionActor {
                 return Answer::Now(Outgoing::reply(id, Err(error)));
             }
         }
+        let Some(holder) = self.interest.as_ref().map(Interest::holder) else {
+            let error = McpError::internal("this server takes no subscriptions of its own");
+            return Answer::Now(Outgoing::reply(id, Err(error)));
+        };
         let server = self.host.server();
-        let holder = self.holder;
         let passed = {
             let uri = uri.clone();
-            async move {
-                let mut server = server.await?;
-                server.subscribe(holder, &uri, subscribed).await?;
-                Ok::<_, McpError>(server)
-            }
+            async move { server.await?.subscribe(holder, &uri, subscribed).await }
         };
         let out = out.clone();
         ctx.spawn(passed.into_actor(self).map(move |outcome, act, _| {
-            let reply = outcome.map(|server| {
-                if act.interest.is_none() {
-                    act.interest = Some(server.interest(holder));
-                }
+            let reply = outcome.map(|()| {
                 if subscribed {
                     act.resource_subscriptions.insert(uri);
                 } else {
@@ -128,6 +127,7 @@ impl SessionActor {
     pub(super) fn pass_on_level(
         &mut self,
         id: RequestId,
+        holder: u64,
         out: &Outbox,
         ctx: &mut Context<Self>,
     ) -> Answer {
@@ -135,54 +135,32 @@ impl SessionActor {
             return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
         };
         let server = self.host.server();
-        let holder = self.holder;
-        let passed = async move {
-            let mut server = server.await?;
-            server.set_log_level(holder, level).await?;
-            Ok::<_, McpError>(server)
-        };
+        let passed = async move { server.await?.set_log_level(holder, level).await };
         let out = out.clone();
-        ctx.spawn(passed.into_actor(self).map(move |outcome, act, _| {
-            let reply = outcome.map(|server| {
-                if act.interest.is_none() {
-                    act.interest = Some(server.interest(holder));
-                }
-                json!({})
-            });
-            deliver(&out, Outgoing::reply(id, reply));
+        ctx.spawn(passed.into_actor(self).map(move |outcome, _, _| {
+            deliver(&out, Outgoing::reply(id, outcome.map(|()| json!({}))));
         }));
         Answer::Pending
     }
 
-    /// A listen's resource subscriptions passed on to a server that passes them on, under a
-    /// name of the listen's own; they are let go of when the listen ends.
-    fn pass_on_listen(&mut self, id: RequestId, uris: Vec<String>, ctx: &mut Context<Self>) {
+    /// A listen's resource subscriptions passed on to a server that passes them on, under
+    /// the listen's own name (its [`Interest`] lets go of them when it ends).
+    fn pass_on_listen(&mut self, holder: u64, uris: Vec<String>, ctx: &mut Context<Self>) {
         let server = self.host.server();
-        let holder = next_holder();
         let passed = async move {
-            let mut server = server.await?;
-            let interest = server.interest(holder);
+            let mut server = match server.await {
+                Ok(server) => server,
+                Err(error) => {
+                    return tracing::warn!(%error, "a listen's subscriptions were not passed on")
+                }
+            };
             for uri in uris {
                 if let Err(error) = server.subscribe(holder, &uri, true).await {
                     tracing::warn!(%error, "a listen's subscription was not passed on");
                 }
             }
-            Ok::<_, McpError>(interest)
         };
-        ctx.spawn(
-            passed
-                .into_actor(self)
-                .map(move |outcome, act, _| match outcome {
-                    Ok(interest) => {
-                        if let Some(listen) = act.listens.get_mut(&id) {
-                            listen.interest = Some(Arc::new(interest));
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "a listen's subscriptions were not passed on")
-                    }
-                }),
-        );
+        ctx.spawn(passed.into_actor(self));
     }
 
     pub(super) fn watch_events(&mut self, ctx: &mut Context<Self>) {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::{self, rejection, Host, Terms};
 use super::outbox::Outbox;
-use super::runtime::{next_holder, Interest, Runtime};
+use super::runtime::{Interest, Runtime};
 use crate::auth::access::Caller;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
@@ -80,9 +80,8 @@ pub struct SessionActor {
     legacy: Option<LegacyState>,
     log_level: Option<LogLevel>,
     resource_subscriptions: HashSet<String>,
-    /// The session's name at a server that passes subscriptions and log levels on, and what
-    /// lets go of them there when the session ends.
-    holder: u64,
+    /// At a server that passes subscriptions and log levels on (a hosted server): the
+    /// session's name there, which lets go of them when the session ends.
     interest: Option<Interest>,
     listens: HashMap<RequestId, Listen>,
     in_flight: HashMap<RequestId, InFlight>,
@@ -109,19 +108,22 @@ impl SessionActor {
         on_stop: oneshot::Sender<()>,
     ) -> Self {
         let log_level = Some(runtime.settings.protocol.default_log_level);
+        let host = Host::new(runtime, server_name, caller);
+        let interest = host
+            .passes_interest_on()
+            .then(|| Interest::new(&host.runtime, &host.key));
         SessionActor {
+            interest,
             span: tracing::info_span!(
                 "mcp.session",
                 server = server_name,
                 user = %crate::telemetry::user_label(&caller.principal.user),
             ),
             log_level,
-            host: Host::new(runtime, server_name, caller),
+            host,
             out,
             legacy: None,
             resource_subscriptions: HashSet::new(),
-            holder: next_holder(),
-            interest: None,
             listens: HashMap::new(),
             in_flight: HashMap::new(),
             awaiting_client: HashMap::new(),
@@ -361,11 +363,11 @@ impl SessionActor {
         };
         let params = params.unwrap_or_default();
         match method.as_str() {
-            "logging/setLevel" => match self.set_level(&params) {
-                Ok(_) if self.host.passes_interest_on() => self.pass_on_level(id, out, ctx),
-                outcome => Answer::Now(Outgoing::reply(id, outcome)),
+            "logging/setLevel" => match (self.set_level(&params), &self.interest) {
+                (Ok(_), Some(interest)) => self.pass_on_level(id, interest.holder(), out, ctx),
+                (outcome, _) => Answer::Now(Outgoing::reply(id, outcome)),
             },
-            "resources/subscribe" | "resources/unsubscribe" if self.host.passes_interest_on() => {
+            "resources/subscribe" | "resources/unsubscribe" if self.interest.is_some() => {
                 self.pass_on_subscription(id, &method, &params, out, ctx)
             }
             "resources/subscribe" | "resources/unsubscribe" => {
