@@ -103,7 +103,7 @@ async fn our_own_serve_upstream_gets_each_users_key_and_a_dropped_session_is_ren
     .unwrap();
     let upstream = common::serve(
         Some(&upstream_config),
-        &[("GUMCP__HTTP__DETACHED_SESSION_SECS", "1")],
+        &[("GUMCP__HTTP__SESSION_IDLE_SECS", "1")],
     )
     .await;
     let root = tempfile::tempdir().unwrap();
@@ -136,11 +136,12 @@ async fn our_own_serve_upstream_gets_each_users_key_and_a_dropped_session_is_ren
         1
     );
 
-    // The upstream ends the session once it has been idle (detached) for a second.
+    // The upstream ends the session once it has had no request for a second (its standalone
+    // stream, open to us, does not keep it).
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut id = 3;
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let read = call(&mut alice, id, "retrieve-data", json!({"key": "k"})).await;
         assert_eq!(text(&read), "Value for 'k': v", "{read}");
         if sessions_opened(&upstream.metrics_url, "simple-tools-server").await >= 2 {
@@ -221,8 +222,9 @@ async fn a_2026_caller_is_relayed_statelessly_to_our_own_serve_with_its_input_re
     upstream.stop().await;
 }
 
-#[tokio::test]
-async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
+/// The Python fixture serving Streamable HTTP on a free loopback port: the process, and its
+/// MCP endpoint.
+async fn python_upstream(mode: &str) -> (tokio::process::Child, String) {
     let venv = Path::new(ROOT).join(".tools/venv/bin/python");
     let status = std::process::Command::new("bash")
         .arg(Path::new(ROOT).join("scripts/python-env.sh"))
@@ -233,10 +235,11 @@ async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let mut upstream = tokio::process::Command::new(venv)
+    let upstream = tokio::process::Command::new(venv)
         .arg(Path::new(ROOT).join("tests/fixtures/hosted_echo_server.py"))
         .env("HOSTED_FIXTURE_HTTP_PORT", port.to_string())
         .env("HOSTED_TOKEN", "upstream's own")
+        .env("HOSTED_FIXTURE_MODE", mode)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -253,8 +256,14 @@ async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (upstream, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+#[tokio::test]
+async fn a_python_sdk_upstream_is_relayed_with_progress_and_questions() {
+    let (mut upstream, url) = python_upstream("").await;
     let root = tempfile::tempdir().unwrap();
-    let config = project(root.path(), &format!("http://127.0.0.1:{port}/mcp"));
+    let config = project(root.path(), &url);
     let mut alice = downstream(&config, "alice");
     alice
         .initialize("2025-06-18", json!({"elicitation": {}}))
@@ -372,4 +381,83 @@ async fn tools_of_a_remote_mcp_server_run_as_tasks() {
     }
     alice.close().await;
     upstream.stop().await;
+}
+
+#[tokio::test]
+async fn subscriptions_reach_the_upstream_and_its_standalone_stream_reaches_the_session() {
+    let (mut upstream, url) = python_upstream("").await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &url);
+    let mut alice = downstream(&config, "alice");
+    let init = alice.initialize("2025-06-18", json!({})).await;
+    assert_eq!(
+        init["result"]["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
+    );
+    let greeting = json!({"uri": "fixture://greeting"});
+    let subscribed = alice.request(1, "resources/subscribe", greeting).await;
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    let asked = call(&mut alice, 2, "asked", json!({})).await;
+    assert_eq!(text(&asked), r#"[["subscribe", "fixture://greeting"]]"#);
+    // The update is related to no request: the upstream sends it on its standalone stream.
+    let touched = call(&mut alice, 3, "touch", json!({"uri": "fixture://greeting"})).await;
+    assert_eq!(text(&touched), "touched");
+    let updated = "notifications/resources/updated";
+    let mut seen = std::mem::take(&mut alice.seen).into_iter();
+    let updated = match seen.find(|message| message["method"] == updated) {
+        Some(message) => message,
+        None => loop {
+            let message = alice.next().await;
+            if message["method"] == updated {
+                break message;
+            }
+        },
+    };
+    assert_eq!(updated["params"]["uri"], "fixture://greeting", "{updated}");
+    alice.close().await;
+    upstream.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upstream_that_speaks_only_2026_is_spoken_to_statelessly_for_every_caller() {
+    let (mut upstream, url) = python_upstream("modern-only").await;
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &url);
+    let mut alice = downstream(&config, "alice");
+    // A 2025 caller: its session is ours; each of its requests reaches the upstream alone.
+    let init = alice.initialize("2025-06-18", json!({})).await;
+    assert!(
+        init["result"]["capabilities"].get("tools").is_some(),
+        "{init}"
+    );
+    let tools = alice.request(1, "tools/list", json!({})).await;
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{tools}"))
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert!(names.contains(&"whoami"), "{tools}");
+    let said = call(&mut alice, 2, "whoami", json!({})).await;
+    let said: Value = serde_json::from_str(text(&said)).unwrap();
+    assert_eq!(said["token"], "upstream's own");
+    let read = alice
+        .request(3, "resources/read", json!({"uri": "fixture://greeting"}))
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "hello from the fixture",
+        "{read}"
+    );
+    // A 2026-07-28 caller, with its own `_meta`.
+    let modern = alice
+        .request(
+            4,
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}, "_meta": common::modern_meta()}),
+        )
+        .await;
+    let modern: Value = serde_json::from_str(text(&modern)).unwrap();
+    assert_eq!(modern["token"], "upstream's own");
+    alice.close().await;
+    upstream.kill().await.unwrap();
 }

@@ -712,3 +712,406 @@ async fn the_example_hosted_servers_load_with_their_kinds_and_readmes() {
         );
     }
 }
+
+/// The `value` of the hidden input named `name` in an HTML page.
+fn form_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_missing_account_is_answered_with_the_connect_link_and_the_child_starts_once_connected() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let servers = root.path().join("servers");
+    let env = [("GUMCP__SERVERS__DIR", servers.to_str().unwrap())];
+    let served = common::serve(Some(&config), &env).await;
+    let client = http_client();
+    let endpoint = format!("{}/echo/dave/mcp", served.url);
+    // No URL elicitation: the tool's error names the link, as for a server that reads its
+    // credentials inside the tool.
+    let plain = http_call(&served.url, "echo", "dave", "whoami").await;
+    assert_eq!(plain["result"]["isError"], true, "{plain}");
+    let text = common::text_of(&plain["result"]);
+    assert!(
+        text.contains("no echo account is connected for user dave"),
+        "{text}"
+    );
+    assert!(text.contains("connect one at http://"), "{text}");
+    // With it: an InputRequiredResult carrying the URL elicitation.
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {"url": {}}});
+    let asked: Value = stateless_call(&client, &endpoint, "whoami", json!({}), meta)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let request = &asked["result"]["inputRequests"]["connect_account"];
+    assert_eq!(request["params"]["mode"], "url", "{asked}");
+    let link = request["params"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/connect/echo?t=", served.url)),
+        "{link}"
+    );
+    // Over stdio there is no page to link to: the tool's error names the `auth` command.
+    let mut session = common::StdioClient::start_with_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "stdio",
+            "--server",
+            "echo",
+            "--user-id",
+            "dave",
+        ],
+        &[
+            ("RUST_LOG", "warn"),
+            ("GUMCP__SERVERS__DIR", servers.to_str().unwrap()),
+        ],
+    );
+    let init = session.initialize("2025-11-25", json!({})).await;
+    assert!(init.get("result").is_some(), "{init}");
+    let refused = call(&mut session, 1, "whoami").await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = common::text_of(&refused["result"]);
+    assert!(
+        text.contains("gumcp-actors auth --server echo --user-id dave"),
+        "{text}"
+    );
+    // Connect dave's account on the page the link opens.
+    let page = client
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_field(&page, "csrf");
+    let token = link.split_once("?t=").unwrap().1.to_owned();
+    let saved = client
+        .post(format!("{}/connect/echo", served.url))
+        .form(&[
+            ("t", token.as_str()),
+            ("csrf", &csrf),
+            ("api_key", "dave-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    let answer = http_call(&served.url, "echo", "dave", "whoami").await;
+    let said: Value = serde_json::from_str(common::text_of(&answer["result"])).unwrap();
+    assert_eq!(said["token"], "dave-secret", "{answer}");
+    session.close().await;
+    served.stop().await;
+}
+
+/// What the fixture says the host passed on to it (`asked`), over stdio.
+async fn asked_over_stdio(client: &mut StdioClient, id: i64) -> Value {
+    let reply = call(client, id, "asked").await;
+    serde_json::from_str(common::text_of(&reply["result"])).unwrap_or_else(|_| panic!("{reply}"))
+}
+
+#[tokio::test]
+async fn subscriptions_and_the_log_level_reach_the_child_and_its_updates_reach_the_session() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let mut client = stdio_client(&config, &[]);
+    let init = client.initialize("2025-06-18", json!({})).await;
+    assert_eq!(
+        init["result"]["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
+    );
+    let greeting = json!({"uri": "fixture://greeting"});
+    let subscribed = client
+        .request(1, "resources/subscribe", greeting.clone())
+        .await;
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    let level = client
+        .request(2, "logging/setLevel", json!({"level": "debug"}))
+        .await;
+    assert_eq!(level["result"], json!({}), "{level}");
+    assert_eq!(
+        asked_over_stdio(&mut client, 3).await,
+        json!([["subscribe", "fixture://greeting"], ["setLevel", "debug"]])
+    );
+    let params = json!({"name": "touch", "arguments": {"uri": "fixture://greeting"}});
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": params}))
+        .await;
+    let updated = wait_for_method(&mut client, "notifications/resources/updated").await;
+    assert_eq!(updated["params"]["uri"], "fixture://greeting", "{updated}");
+    let unsubscribed = client.request(5, "resources/unsubscribe", greeting).await;
+    assert_eq!(unsubscribed["result"], json!({}), "{unsubscribed}");
+    let asked = asked_over_stdio(&mut client, 6).await;
+    assert_eq!(
+        asked[2],
+        json!(["unsubscribe", "fixture://greeting"]),
+        "{asked}"
+    );
+    client.close().await;
+}
+
+/// A legacy Streamable HTTP session with `serve`.
+struct HttpSession {
+    client: reqwest::Client,
+    url: String,
+    id: String,
+}
+
+/// The JSON-RPC answer in a Streamable HTTP body (JSON, or the SSE event with an id).
+fn answer_of(body: &str) -> Value {
+    if let Ok(value) = serde_json::from_str(body) {
+        return value;
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .unwrap_or_else(|| panic!("no answer in {body}"))
+}
+
+impl HttpSession {
+    async fn open(url: &str) -> HttpSession {
+        let client = http_client();
+        let initialized = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "tests", "version": "1"}}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = initialized.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let _ = initialized.text().await;
+        let session = HttpSession {
+            client,
+            url: url.to_owned(),
+            id,
+        };
+        session
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        session
+    }
+
+    async fn post(&self, body: Value) -> String {
+        self.client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn request(&self, id: i64, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        answer_of(&self.post(body).await)
+    }
+
+    async fn asked(&self, id: i64) -> Value {
+        let params = json!({"name": "asked", "arguments": {}});
+        let reply = self.request(id, "tools/call", params).await;
+        serde_json::from_str(common::text_of(&reply["result"]))
+            .unwrap_or_else(|_| panic!("{reply}"))
+    }
+
+    async fn close(self) {
+        let closed = self
+            .client
+            .delete(&self.url)
+            .header("mcp-session-id", &self.id)
+            .send()
+            .await
+            .unwrap();
+        assert!(closed.status().is_success(), "{}", closed.status());
+    }
+}
+
+#[tokio::test]
+async fn a_principals_sessions_share_one_upstream_subscription_and_the_most_verbose_level() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let servers = root.path().join("servers");
+    let env = [("GUMCP__SERVERS__DIR", servers.to_str().unwrap())];
+    let served = common::serve(Some(&config), &env).await;
+    let url = format!("{}/echo/alice/mcp", served.url);
+    let (a, b) = (HttpSession::open(&url).await, HttpSession::open(&url).await);
+    let greeting = json!({"uri": "fixture://greeting"});
+    for (session, id) in [(&a, 1), (&b, 2)] {
+        let reply = session
+            .request(id, "resources/subscribe", greeting.clone())
+            .await;
+        assert_eq!(reply["result"], json!({}), "{reply}");
+    }
+    a.request(3, "resources/subscribe", json!({"uri": "fixture://other"}))
+        .await;
+    a.request(4, "logging/setLevel", json!({"level": "error"}))
+        .await;
+    b.request(5, "logging/setLevel", json!({"level": "debug"}))
+        .await;
+    // A third session that asks for less changes nothing upstream.
+    let c = HttpSession::open(&url).await;
+    c.request(6, "logging/setLevel", json!({"level": "warning"}))
+        .await;
+    let before = json!([
+        ["subscribe", "fixture://greeting"],
+        ["subscribe", "fixture://other"],
+        ["setLevel", "error"],
+        ["setLevel", "debug"]
+    ]);
+    assert_eq!(a.asked(7).await, before);
+    // b still wants the greeting; once b leaves, nobody does, and the level goes back to the
+    // most verbose one left.
+    a.request(8, "resources/unsubscribe", greeting).await;
+    assert_eq!(a.asked(9).await, before);
+    b.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut id = 10;
+    let after = loop {
+        let asked = a.asked(id).await;
+        if asked.as_array().unwrap().len() >= 6 {
+            break asked;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b's leaving never reached the child: {asked}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        id += 1;
+    };
+    assert_eq!(
+        after[4],
+        json!(["unsubscribe", "fixture://greeting"]),
+        "{after}"
+    );
+    assert_eq!(after[5], json!(["setLevel", "warning"]), "{after}");
+    a.close().await;
+    c.close().await;
+    served.stop().await;
+}
+
+/// Reads SSE events from a streamed answer until one carries a message with `method`.
+async fn next_event_with(
+    response: &mut reqwest::Response,
+    pending: &mut String,
+    method: &str,
+) -> Value {
+    loop {
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            let message = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .find_map(|data| serde_json::from_str::<Value>(data.trim()).ok());
+            if let Some(message) = message.filter(|message| message["method"] == method) {
+                return message;
+            }
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {method} in time"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before {method}"));
+        pending.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+    }
+}
+
+#[tokio::test]
+async fn a_2026_listens_resource_subscriptions_reach_the_child_until_it_ends() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path(), &["echo"], "", "");
+    let servers = root.path().join("servers");
+    let env = [("GUMCP__SERVERS__DIR", servers.to_str().unwrap())];
+    let served = common::serve(Some(&config), &env).await;
+    let client = http_client();
+    let endpoint = format!("{}/echo/alice/mcp", served.url);
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "notifications": {"resourceSubscriptions": ["fixture://greeting"]},
+        "_meta": modern_meta()
+    }});
+    let mut stream = client
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(listen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut pending = String::new();
+    let acknowledged = next_event_with(
+        &mut stream,
+        &mut pending,
+        "notifications/subscriptions/acknowledged",
+    )
+    .await;
+    assert_eq!(
+        acknowledged["params"]["notifications"]["resourceSubscriptions"],
+        json!(["fixture://greeting"]),
+        "{acknowledged}"
+    );
+    // The listen's subscription reaches the child (passed on after the acknowledgement).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let asked = http_call(&served.url, "echo", "alice", "asked").await;
+        if common::text_of(&asked["result"]).contains("subscribe") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listen's subscription never reached the child"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let touch = json!({"uri": "fixture://greeting"});
+    let touched = stateless_call(&client, &endpoint, "touch", touch, modern_meta())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(touched.status(), 200);
+    let updated =
+        next_event_with(&mut stream, &mut pending, "notifications/resources/updated").await;
+    assert_eq!(updated["params"]["uri"], "fixture://greeting", "{updated}");
+    // The listen ends with its connection: nobody wants the greeting any more.
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let asked = http_call(&served.url, "echo", "alice", "asked").await;
+        if common::text_of(&asked["result"]).contains("unsubscribe") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ended listen's subscription stayed: {asked}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.stop().await;
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::{BoxFuture, LocalBoxFuture};
 use futures::FutureExt;
-use rmcp::model::JsonObject;
+use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -30,6 +30,7 @@ use crate::protocol::meta::{self, LogLevel, ModernMeta};
 use crate::protocol::tasks;
 use crate::protocol::version::ProtocolVersion;
 use crate::servers::context::{ClientLink, CredentialSource, Era};
+use crate::servers::kit::tool_error;
 use crate::servers::manifest::{AuthKind, ServerKind};
 use crate::servers::{CallError, RequestContext};
 use crate::telemetry;
@@ -121,16 +122,46 @@ impl Host {
         }
     }
 
+    /// Whether the server passes sessions' subscriptions and log levels on (a hosted
+    /// server's child): only then do they go beyond the session.
+    pub fn passes_interest_on(&self) -> bool {
+        self.prepares
+    }
+
     /// A future that finds the user's server (in the directory, or started), readies it for
-    /// this caller's credentials (a hosted server's child) and hands it back.
+    /// this caller's credentials (a hosted server's child) and hands it back. A missing
+    /// account leaves a hosted server unready rather than failing: what describes the server
+    /// (`initialize`, `server/discover`) still answers, and the requests that need the
+    /// account answer with its connect link ([`Host::serve`]).
     pub fn server(&self) -> impl Future<Output = Result<ServerHandle, McpError>> {
+        let prepared = self.prepared(self.credentials.clone());
+        async move {
+            match prepared.await {
+                Ok(server) | Err((Some(server), CallError::Account(_))) => Ok(server),
+                Err((_, CallError::Protocol(error))) => Err(error),
+                Err((_, other)) => Err(McpError::internal(other.to_string())),
+            }
+        }
+    }
+
+    /// The user's server readied with `credentials`; a failure to ready it comes with the
+    /// server, when one was found.
+    fn prepared(
+        &self,
+        credentials: Arc<dyn CredentialSource>,
+    ) -> impl Future<Output = Result<ServerHandle, (Option<ServerHandle>, CallError)>> {
         let runtime = self.runtime.clone();
         let key = self.key.clone();
-        let credentials = self.prepares.then(|| self.credentials.clone());
+        let prepares = self.prepares;
         async move {
-            let mut server = runtime.server_of(key).await?;
-            if let Some(credentials) = credentials {
-                server.prepare(&credentials).await?;
+            let mut server = runtime
+                .server_of(key)
+                .await
+                .map_err(|error| (None, error.into()))?;
+            if prepares {
+                if let Err(error) = server.prepare(&credentials).await {
+                    return Err((Some(server), error));
+                }
             }
             Ok(server)
         }
@@ -198,7 +229,7 @@ impl Host {
             .unwrap_or_default();
         span.record("tool", target.as_str());
         let modern = terms.protocol.is_modern();
-        let server = self.server();
+        let server = self.prepared(request_ctx.credentials.clone());
         let host = self.clone();
         let param_headers = terms.param_headers;
         let call_span = span.clone();
@@ -206,7 +237,13 @@ impl Host {
             let started = std::time::Instant::now();
             let outcome = async {
                 let call = parsed?;
-                let mut server = server.await?;
+                let mut server = match server.await {
+                    Ok(server) => server,
+                    Err((_, error)) => {
+                        let result = host.unready(&method, &call, error, &link_slot, modern)?;
+                        return Ok(host.finish(result, &method, modern));
+                    }
+                };
                 if let (Some(headers), ServerMethod::CallTool { name, arguments }) =
                     (&param_headers, &call)
                 {
@@ -223,12 +260,7 @@ impl Host {
                             .await?
                     }
                 };
-                let settings = &host.runtime.settings.protocol;
-                Ok(if modern {
-                    dispatch::finish_modern(result, &method, &host.server_info, settings)
-                } else {
-                    dispatch::finish_legacy(result)
-                })
+                Ok(host.finish(result, &method, modern))
             }
             .await;
             host.record(&method, &target, &outcome, started, &call_span);
@@ -313,6 +345,49 @@ impl Host {
                 dispatch::shape(outcome, &to, &target, modern, seal)
             }
         }
+    }
+
+    /// A raw result as the era sends it.
+    fn finish(&self, result: Value, method: &str, modern: bool) -> Value {
+        if modern {
+            let settings = &self.runtime.settings.protocol;
+            dispatch::finish_modern(result, method, &self.server_info, settings)
+        } else {
+            dispatch::finish_legacy(result)
+        }
+    }
+
+    /// The raw result of `call` when the server could not be readied for it (a hosted
+    /// server's child): a missing account answered as a server that reads its credentials in
+    /// the call answers it — the connect link as the request's protocol and client carry it,
+    /// or the tool's error naming it; listings get the error naming it.
+    fn unready(
+        &self,
+        method: &str,
+        call: &ServerMethod,
+        error: CallError,
+        link_slot: &LinkSlot,
+        modern: bool,
+    ) -> Result<Value, McpError> {
+        let outcome: Result<CallToolResult, CallError> = match call {
+            ServerMethod::CallTool { .. }
+            | ServerMethod::ReadResource { .. }
+            | ServerMethod::GetPrompt { .. } => link_slot.answer(Err(error)),
+            _ => Err(error),
+        };
+        let outcome = match (call, outcome) {
+            (ServerMethod::CallTool { .. }, Err(CallError::Account(error))) => {
+                Ok(tool_error(error.to_string()))
+            }
+            (_, outcome) => outcome,
+        };
+        let subject = self.key.principal.seal_subject();
+        let to = SealedFor {
+            server: &self.key.server,
+            user: &subject,
+            method,
+        };
+        dispatch::shape(outcome, &to, call.target(), modern, &self.runtime.seal)
     }
 
     /// `server/discover`: the server's versions, capabilities and instructions.

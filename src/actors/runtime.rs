@@ -3,6 +3,7 @@
 //! the caller's task, so no actor types leak past this module. (Sessions are started through
 //! `session::SessionHandle::open`.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -27,6 +28,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::protocol::dispatch::StateSeal;
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 use crate::servers::hosted::HostedRuntime;
 use crate::servers::http::Upstream;
 use crate::servers::{
@@ -188,6 +190,49 @@ impl Runtime {
     }
 }
 
+/// A session's (or a 2026-07-28 listen's) subscriptions and log level at a server that passes
+/// them on (a hosted server), under a name unique in the process; dropping it — the session or
+/// listen ended — lets go of them at the live instance. Made with the session (or listen), so
+/// no request that passes something on can leave it behind.
+pub struct Interest {
+    runtime: Runtime,
+    key: ServerKey,
+    holder: u64,
+}
+
+impl Interest {
+    pub fn new(runtime: &Runtime, key: &ServerKey) -> Interest {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Interest {
+            runtime: runtime.clone(),
+            key: key.clone(),
+            holder: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The name the server keeps it under.
+    pub fn holder(&self) -> u64 {
+        self.holder
+    }
+}
+
+impl std::fmt::Debug for Interest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interest")
+            .field("server", &self.key.server)
+            .field("holder", &self.holder)
+            .finish()
+    }
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        if let Some(core) = self.runtime.directory.live_server(&self.key) {
+            core.release(self.holder);
+        }
+    }
+}
+
 /// A user's server instance, as async calls that run on the caller's task. It re-finds the
 /// instance if the old one was retired (idle), so holders may keep it for as long as they like.
 #[derive(Clone)]
@@ -222,8 +267,23 @@ impl ServerHandle {
     pub async fn prepare(
         &mut self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<(), McpError> {
+    ) -> Result<(), CallError> {
         self.core().await?.prepare(credentials).await
+    }
+
+    /// Passes a session's subscription (or its end) to the instance.
+    pub async fn subscribe(
+        &mut self,
+        holder: u64,
+        uri: &str,
+        subscribed: bool,
+    ) -> Result<(), McpError> {
+        self.core().await?.subscribe(holder, uri, subscribed).await
+    }
+
+    /// Passes a session's log level to the instance.
+    pub async fn set_log_level(&mut self, holder: u64, level: LogLevel) -> Result<(), McpError> {
+        self.core().await?.set_log_level(holder, level).await
     }
 
     pub async fn describe(&mut self) -> Result<ServerDescription, McpError> {

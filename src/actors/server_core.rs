@@ -29,6 +29,7 @@ use tokio::sync::broadcast;
 use crate::auth::principal::Principal;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 use crate::servers::schema::SchemaCache;
 use crate::servers::{
     CallError, CredentialSource, McpServer, RequestContext, ServerDescription, ServerEntry,
@@ -146,7 +147,7 @@ impl ServerCore {
 
     /// Readies the instance for this caller (see [`McpServer::prepare`]); refused while the
     /// server is paused.
-    pub async fn prepare(&self, credentials: &Arc<dyn CredentialSource>) -> Result<(), McpError> {
+    pub async fn prepare(&self, credentials: &Arc<dyn CredentialSource>) -> Result<(), CallError> {
         self.check_paused()?;
         // Counted as running: starting a hosted child may outlast the idle TTL.
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -154,9 +155,9 @@ impl ServerCore {
         self.instance().prepare(credentials).await
     }
 
-    /// No call running and none for `ttl`.
+    /// No call running and none for `ttl`, and no session's subscription held.
     pub fn is_idle(&self, ttl: Duration) -> bool {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+        if self.in_flight.load(Ordering::Relaxed) > 0 || self.current().holds_subscriptions() {
             return false;
         }
         let last = Duration::from_millis(self.last_active.load(Ordering::Relaxed));
@@ -170,10 +171,35 @@ impl ServerCore {
 
     fn instance(&self) -> Arc<dyn McpServer> {
         self.touch();
+        self.current()
+    }
+
+    /// The instance, without counting as use.
+    fn current(&self) -> Arc<dyn McpServer> {
         self.instance
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Passes a session's subscription (or its end) to the instance.
+    pub async fn subscribe(
+        &self,
+        holder: u64,
+        uri: &str,
+        subscribed: bool,
+    ) -> Result<(), McpError> {
+        self.instance().subscribe(holder, uri, subscribed).await
+    }
+
+    /// Passes a session's log level to the instance.
+    pub async fn set_log_level(&self, holder: u64, level: LogLevel) -> Result<(), McpError> {
+        self.instance().set_log_level(holder, level).await
+    }
+
+    /// `holder` (a session or listen) ended.
+    pub fn release(&self, holder: u64) {
+        self.current().release(holder);
     }
 
     pub fn describe(&self) -> ServerDescription {

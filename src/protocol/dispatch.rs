@@ -324,6 +324,7 @@ pub fn shape<T: Serialize>(
         Err(CallError::InputRequired(_)) => Err(McpError::internal(
             "the server asked for client input in a way this protocol version cannot carry",
         )),
+        Err(CallError::Account(error)) => Err(McpError::internal(error.to_string())),
     }
 }
 

@@ -36,6 +36,11 @@ pub enum CallError {
     /// More input is needed from the client (2026-07-28 multi round-trip requests).
     #[error("input required from the client")]
     InputRequired(InputRequired),
+    /// The user's account for the server's service is missing or refused (its text says where
+    /// to connect it): a tool call answers it as the tool's error, as a server that reads its
+    /// credentials inside the tool does; other methods as a JSON-RPC error.
+    #[error(transparent)]
+    Account(AuthError),
 }
 
 /// The requests a server needs the client to fulfil before it retries, keyed by name.

@@ -30,6 +30,7 @@ pub use registry::{NativeFactory, ServerEntry, ServerInit, ServerRegistry};
 pub use store::UserStore;
 
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 
 /// What the server says about itself at `initialize` and `server/discover`.
 #[derive(Debug, Clone)]
@@ -99,17 +100,49 @@ pub trait McpServer: Send + Sync + 'static {
 
     /// Makes the instance ready to be listed and called, with the credentials of whoever is
     /// asking: a hosted server starts (or restarts) its child here and reads its lists. Code
-    /// compiled in is always ready.
+    /// compiled in is always ready. A missing account is [`CallError::Account`], so the
+    /// request can answer it with the connect link.
     fn prepare<'a>(
         &'a self,
         _credentials: &'a std::sync::Arc<dyn CredentialSource>,
-    ) -> ServerFuture<'a, Result<(), McpError>> {
+    ) -> ServerFuture<'a, Result<(), CallError>> {
         Box::pin(async { Ok(()) })
     }
 
     /// The instance is retired (idle): let go of what it holds outside the process, such as
     /// a hosted server's child. Calls still running may finish.
     fn shutdown(&self) {}
+
+    /// A session (or a 2026-07-28 listen; `holder` names it) subscribed to `uri`, or let go
+    /// of it. The runtime keeps each session's subscriptions itself; a server whose updates
+    /// come from elsewhere (a hosted server's child) passes them on here.
+    fn subscribe<'a>(
+        &'a self,
+        _holder: u64,
+        _uri: &'a str,
+        _subscribed: bool,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// A session asked for log messages from `level` up (the runtime filters each session's
+    /// messages itself); a hosted server passes on the most verbose level any holder asked for.
+    fn set_log_level(
+        &self,
+        _holder: u64,
+        _level: LogLevel,
+    ) -> ServerFuture<'_, Result<(), McpError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// `holder` is gone: what it subscribed to and the level it asked for are let go of.
+    fn release(&self, _holder: u64) {}
+
+    /// Whether sessions' subscriptions are held here: the instance is then not retired for
+    /// idleness, which would end them.
+    fn holds_subscriptions(&self) -> bool {
+        false
+    }
 
     /// Tools in a stable order (clients cache by it).
     fn tools(&self) -> Vec<Tool>;

@@ -18,6 +18,7 @@ use super::{
     CallError, CredentialSource, Features, McpServer, RequestContext, ServerFuture, TaskSupport,
 };
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 
 /// The `[shape]` section of a manifest.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -163,12 +164,37 @@ impl McpServer for Shaped {
     fn prepare<'a>(
         &'a self,
         credentials: &'a Arc<dyn CredentialSource>,
-    ) -> ServerFuture<'a, Result<(), McpError>> {
+    ) -> ServerFuture<'a, Result<(), CallError>> {
         self.inner.prepare(credentials)
     }
 
     fn shutdown(&self) {
         self.inner.shutdown();
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        holder: u64,
+        uri: &'a str,
+        subscribed: bool,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        self.inner.subscribe(holder, uri, subscribed)
+    }
+
+    fn set_log_level(
+        &self,
+        holder: u64,
+        level: LogLevel,
+    ) -> ServerFuture<'_, Result<(), McpError>> {
+        self.inner.set_log_level(holder, level)
+    }
+
+    fn release(&self, holder: u64) {
+        self.inner.release(holder);
+    }
+
+    fn holds_subscriptions(&self) -> bool {
+        self.inner.holds_subscriptions()
     }
 
     fn tools(&self) -> Vec<Tool> {

@@ -156,3 +156,23 @@ async def test_a_2026_client_is_served_by_the_same_child(connect):
         assert "modern" in text_of(echoed)
         summed = await client.call_tool("get-sum", {"a": 20, "b": 22})
         assert "42" in text_of(summed)
+
+
+async def test_a_subscription_reaches_the_child_and_its_updates_reach_the_client(connect):
+    updated = []
+
+    async def on_message(message):
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            updated.append(str(message.params.uri))
+
+    async with connect(message_handler=on_message) as client:
+        uri = str((await client.list_resources()).resources[0].uri)
+        await client.subscribe_resource(uri)
+        # The child announces its subscribed resources' updates once this is on (at once,
+        # then every 5 s); only a subscription it received makes it announce any.
+        await client.call_tool("toggle-subscriber-updates", {})
+        with anyio.fail_after(30):
+            while uri not in updated:
+                await anyio.sleep(0.05)
+        await client.unsubscribe_resource(uri)
+        await client.call_tool("toggle-subscriber-updates", {})

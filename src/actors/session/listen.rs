@@ -2,6 +2,7 @@
 //! legacy sessions' list-changed and resource-updated notifications.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use rmcp::model::JsonObject;
@@ -10,6 +11,8 @@ use tokio::sync::broadcast;
 
 use super::{deliver, Answer, SessionActor};
 use crate::actors::outbox::Outbox;
+use crate::actors::runtime::Interest;
+use crate::protocol::error::McpError;
 use crate::protocol::jsonrpc::{Outgoing, RequestId};
 use crate::protocol::meta::SUBSCRIPTION_ID;
 use crate::protocol::tasks::TASKS_EXTENSION;
@@ -26,6 +29,8 @@ pub(super) struct Listen {
     resource_uris: HashSet<String>,
     /// Status changes of the principal's tasks (`notifications/tasks`, the tasks extension).
     tasks: bool,
+    /// Its subscriptions at a server that passes them on, let go of when the listen ends.
+    interest: Option<Arc<Interest>>,
 }
 
 impl SessionActor {
@@ -61,10 +66,101 @@ impl SessionActor {
                     json!({ "_meta": { SUBSCRIPTION_ID: id }, "notifications": agreed }),
                 ),
             );
+            let mut listen = listen;
+            if act.host.passes_interest_on() && !listen.resource_uris.is_empty() {
+                let interest = Interest::new(&act.host.runtime, &act.host.key);
+                let uris = listen.resource_uris.iter().cloned().collect();
+                act.pass_on_listen(interest.holder(), uris, ctx);
+                listen.interest = Some(Arc::new(interest));
+            }
             act.listens.insert(id, listen);
             act.watch_events(ctx);
         }));
         Answer::Pending
+    }
+
+    /// `resources/subscribe` or `resources/unsubscribe` at a server that passes them on: the
+    /// session's own subscription changes once the server has passed it on.
+    pub(super) fn pass_on_subscription(
+        &mut self,
+        id: RequestId,
+        method: &str,
+        params: &JsonObject,
+        out: &Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
+            let error = McpError::invalid_params("missing required parameter `uri`");
+            return Answer::Now(Outgoing::reply(id, Err(error)));
+        };
+        let subscribed = method == "resources/subscribe";
+        if subscribed {
+            if let Err(error) = self.admit_subscription(&uri) {
+                return Answer::Now(Outgoing::reply(id, Err(error)));
+            }
+        }
+        let Some(holder) = self.interest.as_ref().map(Interest::holder) else {
+            let error = McpError::internal("this server takes no subscriptions of its own");
+            return Answer::Now(Outgoing::reply(id, Err(error)));
+        };
+        let server = self.host.server();
+        let passed = {
+            let uri = uri.clone();
+            async move { server.await?.subscribe(holder, &uri, subscribed).await }
+        };
+        let out = out.clone();
+        ctx.spawn(passed.into_actor(self).map(move |outcome, act, _| {
+            let reply = outcome.map(|()| {
+                if subscribed {
+                    act.resource_subscriptions.insert(uri);
+                } else {
+                    act.resource_subscriptions.remove(&uri);
+                }
+                json!({})
+            });
+            deliver(&out, Outgoing::reply(id, reply));
+        }));
+        Answer::Pending
+    }
+
+    /// `logging/setLevel` (already the session's own) passed on to a server that passes it on.
+    pub(super) fn pass_on_level(
+        &mut self,
+        id: RequestId,
+        holder: u64,
+        out: &Outbox,
+        ctx: &mut Context<Self>,
+    ) -> Answer {
+        let Some(level) = self.log_level else {
+            return Answer::Now(Outgoing::reply(id, Ok(json!({}))));
+        };
+        let server = self.host.server();
+        let passed = async move { server.await?.set_log_level(holder, level).await };
+        let out = out.clone();
+        ctx.spawn(passed.into_actor(self).map(move |outcome, _, _| {
+            deliver(&out, Outgoing::reply(id, outcome.map(|()| json!({}))));
+        }));
+        Answer::Pending
+    }
+
+    /// A listen's resource subscriptions passed on to a server that passes them on, under
+    /// the listen's own name (its [`Interest`] lets go of them when it ends).
+    fn pass_on_listen(&mut self, holder: u64, uris: Vec<String>, ctx: &mut Context<Self>) {
+        let server = self.host.server();
+        let passed = async move {
+            let mut server = match server.await {
+                Ok(server) => server,
+                Err(error) => {
+                    return tracing::warn!(%error, "a listen's subscriptions were not passed on")
+                }
+            };
+            for uri in uris {
+                if let Err(error) = server.subscribe(holder, &uri, true).await {
+                    tracing::warn!(%error, "a listen's subscription was not passed on");
+                }
+            }
+        };
+        ctx.spawn(passed.into_actor(self));
     }
 
     pub(super) fn watch_events(&mut self, ctx: &mut Context<Self>) {
@@ -112,6 +208,7 @@ fn agree(wanted: &JsonObject, features: &Features, out: Outbox) -> (Listen, Valu
         prompts: asked("promptsListChanged") && features.prompts_list_changed,
         resources: asked("resourcesListChanged") && features.resources_list_changed,
         tasks: asked(TASKS_EXTENSION),
+        interest: None,
         resource_uris: if features.resources_subscribe {
             wanted
                 .get("resourceSubscriptions")

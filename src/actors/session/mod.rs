@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::host::{self, rejection, Host, Terms};
 use super::outbox::Outbox;
-use super::runtime::Runtime;
+use super::runtime::{Interest, Runtime};
 use crate::auth::access::Caller;
 use crate::metrics::Rejection;
 use crate::protocol::dispatch;
@@ -80,6 +80,9 @@ pub struct SessionActor {
     legacy: Option<LegacyState>,
     log_level: Option<LogLevel>,
     resource_subscriptions: HashSet<String>,
+    /// At a server that passes subscriptions and log levels on (a hosted server): the
+    /// session's name there, which lets go of them when the session ends.
+    interest: Option<Interest>,
     listens: HashMap<RequestId, Listen>,
     in_flight: HashMap<RequestId, InFlight>,
     awaiting_client: HashMap<RequestId, oneshot::Sender<Result<Value, McpError>>>,
@@ -105,14 +108,19 @@ impl SessionActor {
         on_stop: oneshot::Sender<()>,
     ) -> Self {
         let log_level = Some(runtime.settings.protocol.default_log_level);
+        let host = Host::new(runtime, server_name, caller);
+        let interest = host
+            .passes_interest_on()
+            .then(|| Interest::new(&host.runtime, &host.key));
         SessionActor {
+            interest,
             span: tracing::info_span!(
                 "mcp.session",
                 server = server_name,
                 user = %crate::telemetry::user_label(&caller.principal.user),
             ),
             log_level,
-            host: Host::new(runtime, server_name, caller),
+            host,
             out,
             legacy: None,
             resource_subscriptions: HashSet::new(),
@@ -131,6 +139,13 @@ impl SessionActor {
     /// Adds a resource subscription within the session's bounds: subscriptions are kept for the
     /// session's life, so their number and size are what a client could grow without end.
     fn subscribe(&mut self, uri: &str) -> Result<Value, McpError> {
+        self.admit_subscription(uri)?;
+        self.resource_subscriptions.insert(uri.to_owned());
+        Ok(json!({}))
+    }
+
+    /// Whether the session may subscribe to `uri` (within its bounds).
+    fn admit_subscription(&self, uri: &str) -> Result<(), McpError> {
         let limit = self
             .host
             .runtime
@@ -153,8 +168,7 @@ impl SessionActor {
                  (protocol.max_subscriptions_per_session); unsubscribe from some first"
             )));
         }
-        self.resource_subscriptions.insert(uri.to_owned());
-        Ok(json!({}))
+        Ok(())
     }
 
     /// Sends on the session-wide stream (server-initiated notifications).
@@ -349,7 +363,13 @@ impl SessionActor {
         };
         let params = params.unwrap_or_default();
         match method.as_str() {
-            "logging/setLevel" => Answer::Now(Outgoing::reply(id, self.set_level(&params))),
+            "logging/setLevel" => match (self.set_level(&params), &self.interest) {
+                (Ok(_), Some(interest)) => self.pass_on_level(id, interest.holder(), out, ctx),
+                (outcome, _) => Answer::Now(Outgoing::reply(id, outcome)),
+            },
+            "resources/subscribe" | "resources/unsubscribe" if self.interest.is_some() => {
+                self.pass_on_subscription(id, &method, &params, out, ctx)
+            }
             "resources/subscribe" | "resources/unsubscribe" => {
                 let outcome = match params.get("uri").and_then(Value::as_str) {
                     Some(uri) if method == "resources/subscribe" => self.subscribe(uri),

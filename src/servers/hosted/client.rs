@@ -41,6 +41,9 @@ pub struct Peer {
     lists_stale: AtomicBool,
     /// Its questions being asked of a client right now.
     open_questions: Arc<AtomicUsize>,
+    /// Set for a server that speaks only 2026-07-28: every request carries that revision's
+    /// `_meta`, and there are no notifications to send it (a request ends with its answer).
+    modern_only: AtomicBool,
 }
 
 #[derive(Default)]
@@ -67,7 +70,7 @@ struct Awaiting<'a> {
 impl Drop for Awaiting<'_> {
     fn drop(&mut self) {
         let was_pending = self.peer.state().pending.remove(&self.id).is_some();
-        if was_pending {
+        if was_pending && !self.peer.is_modern_only() {
             self.peer.send_now(notification(
                 "notifications/cancelled",
                 json!({ "requestId": self.id, "reason": "the caller cancelled the request" }),
@@ -86,7 +89,17 @@ impl Peer {
             events,
             lists_stale: AtomicBool::new(false),
             open_questions: Arc::new(AtomicUsize::new(0)),
+            modern_only: AtomicBool::new(false),
         }
+    }
+
+    /// From now on, speaks to the server in 2026-07-28 only (it refused `initialize`).
+    pub fn speak_modern_only(&self) {
+        self.modern_only.store(true, Ordering::Release);
+    }
+
+    fn is_modern_only(&self) -> bool {
+        self.modern_only.load(Ordering::Acquire)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, PeerState> {
@@ -149,6 +162,11 @@ impl Peer {
     /// Then a 2026-07-28 caller's requests go to it in that revision (see
     /// [`modern_params`]), and its input requests come back to the caller as such.
     pub async fn speaks_modern(&self, timeout: Duration) -> bool {
+        self.discover(timeout).await.is_some()
+    }
+
+    /// The server's `server/discover` result, if it lists 2026-07-28.
+    pub async fn discover(&self, timeout: Duration) -> Option<Value> {
         let params = json!({ "_meta": {
             meta::PROTOCOL_VERSION: ProtocolVersion::MODERN.as_str(),
             meta::CLIENT_CAPABILITIES: {},
@@ -156,17 +174,12 @@ impl Peer {
         }});
         let discovered =
             tokio::time::timeout(timeout, self.request("server/discover", params, None));
-        match discovered.await {
-            Ok(Ok(result)) => result
-                .get("supportedVersions")
-                .and_then(Value::as_array)
-                .is_some_and(|versions| {
-                    versions
-                        .iter()
-                        .any(|v| v == ProtocolVersion::MODERN.as_str())
-                }),
-            _ => false,
-        }
+        let result = discovered.await.ok()?.ok()?;
+        let versions = result.get("supportedVersions")?.as_array()?;
+        versions
+            .iter()
+            .any(|v| v == ProtocolVersion::MODERN.as_str())
+            .then_some(result)
     }
 
     /// Sends a request and waits for its answer. With a `caller`, the server's progress, log
@@ -179,6 +192,9 @@ impl Peer {
         caller: Option<&RequestContext>,
     ) -> Result<Value, McpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.is_modern_only() {
+            modern_meta(&mut params, caller);
+        }
         if caller.is_some_and(|ctx| ctx.progress_token.is_some()) {
             // Our own id as the token: callers' tokens may collide, ours cannot.
             if let Some(params) = params.as_object_mut() {
@@ -222,6 +238,9 @@ impl Peer {
 
     /// Sends a notification (waiting for room on the channel).
     pub async fn notify(&self, method: &str, params: Value) {
+        if self.is_modern_only() {
+            return;
+        }
         let _ = self.outbound.send(notification(method, params)).await;
     }
 
@@ -440,6 +459,39 @@ pub fn modern_params(mut params: Value, ctx: &RequestContext) -> Value {
         fields.insert("requestState".to_owned(), json!(state));
     }
     params
+}
+
+/// Gives a request to a server that speaks only 2026-07-28 the `_meta` that revision needs,
+/// unless it has it (a 2026-07-28 caller's, see [`modern_params`]): the revision, the
+/// caller's capabilities and log level (none for the runtime's own requests).
+fn modern_meta(params: &mut Value, caller: Option<&RequestContext>) {
+    if params.is_null() {
+        *params = json!({});
+    }
+    let Some(fields) = params.as_object_mut() else {
+        return;
+    };
+    let meta = fields.entry("_meta").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    if meta.contains_key(meta::PROTOCOL_VERSION) {
+        return;
+    }
+    let capabilities =
+        caller.map_or_else(Default::default, |ctx| (*ctx.client_capabilities).clone());
+    meta.insert(
+        meta::PROTOCOL_VERSION.to_owned(),
+        json!(ProtocolVersion::MODERN.as_str()),
+    );
+    meta.insert(
+        meta::CLIENT_CAPABILITIES.to_owned(),
+        Value::Object(capabilities),
+    );
+    meta.insert(meta::CLIENT_INFO.to_owned(), client_info());
+    if let Some(level) = caller.and_then(|ctx| ctx.log_level) {
+        meta.insert(meta::LOG_LEVEL.to_owned(), json!(level));
+    }
 }
 
 fn notification(method: &str, params: Value) -> String {

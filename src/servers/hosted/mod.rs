@@ -17,7 +17,7 @@ pub mod spec;
 pub mod stdio;
 pub mod tasks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -41,6 +41,7 @@ use super::{
     ServerInit, TaskSupport,
 };
 use crate::protocol::error::McpError;
+use crate::protocol::meta::LogLevel;
 
 pub use limits::HostedRuntime;
 
@@ -54,6 +55,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Pages of one listing read from a child before it is taken as endless.
 const MAX_PAGES: usize = 100;
 
+/// How long a new remote connection waits for its standalone stream to be answered.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+
+/// Resources one principal's sessions may keep subscribed at a hosted server at once (each
+/// subscribed upstream once, however many sessions asked); one more is refused.
+const MAX_UPSTREAM_SUBSCRIPTIONS: usize = 1024;
+
 /// A live connection to a hosted server: its client, a digest of the credential it was opened
 /// with (another one means a new connection), and what keeps it running — a child process, a
 /// remote session's task — which dropping it ends.
@@ -61,6 +69,9 @@ pub struct Connection {
     pub peer: Arc<Peer>,
     pub fingerprint: Option<[u8; 32]>,
     _running: Box<dyn Send + Sync>,
+    /// Turns true once what the connection opens after the handshake is open (a remote
+    /// session's standalone stream), so nothing the server sends after it starts is missed.
+    settled: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Connection {
@@ -73,6 +84,24 @@ impl Connection {
             peer,
             fingerprint,
             _running: running,
+            settled: None,
+        }
+    }
+
+    /// The same, ready only once `settled` turns true.
+    pub fn settled_by(self, settled: tokio::sync::watch::Receiver<bool>) -> Self {
+        Connection {
+            settled: Some(settled),
+            ..self
+        }
+    }
+
+    /// Waits until what opens after the handshake is open — at most [`MAX_SETTLE`]: a server
+    /// that holds its stream's answer back until it has something to send delays no start.
+    async fn settle(&self) {
+        if let Some(settled) = &self.settled {
+            let mut settled = settled.clone();
+            let _ = tokio::time::timeout(MAX_SETTLE, settled.wait_for(|done| *done)).await;
         }
     }
 }
@@ -92,6 +121,49 @@ pub struct HostedServer {
     restarts: Mutex<VecDeque<Instant>>,
     /// Set when the instance is retired: no child is started for it any more.
     shut_down: AtomicBool,
+    /// What this principal's sessions asked the child for.
+    asked: Mutex<Asked>,
+}
+
+/// What this principal's sessions (and listens: each a holder) asked the server for: the
+/// resources they subscribed to, each subscribed upstream once while any holder wants it, and
+/// the log levels they asked for, of which the most verbose is passed on. A new child is told
+/// all of it when it starts.
+#[derive(Default)]
+struct Asked {
+    uris: HashMap<String, HashSet<u64>>,
+    levels: HashMap<u64, LogLevel>,
+    /// The level last passed on.
+    sent_level: Option<LogLevel>,
+}
+
+impl Asked {
+    fn most_verbose(&self) -> Option<LogLevel> {
+        self.levels.values().min().copied()
+    }
+
+    /// Takes `holder`'s subscriptions away; the resources no holder wants any more.
+    fn release(&mut self, holder: u64) -> Vec<String> {
+        let mut emptied = Vec::new();
+        self.uris.retain(|uri, holders| {
+            holders.remove(&holder);
+            if holders.is_empty() {
+                emptied.push(uri.clone());
+            }
+            !holders.is_empty()
+        });
+        emptied
+    }
+
+    /// The level to pass on now, when it differs from the one last passed on.
+    fn level_to_send(&mut self) -> Option<LogLevel> {
+        let most = self.most_verbose();
+        if most.is_none() || most == self.sent_level {
+            return None;
+        }
+        self.sent_level = most;
+        most
+    }
 }
 
 /// What the child listed when it was last asked.
@@ -100,6 +172,11 @@ struct Lists {
     capabilities: ServerCapabilities,
     /// Whether the server speaks 2026-07-28 too (it answered `server/discover`).
     modern: bool,
+    /// Whether it speaks only 2026-07-28 (it refused `initialize`): each request stands
+    /// alone, with its own `_meta`; subscriptions and log levels are not passed on (that
+    /// revision has no `resources/subscribe` or `logging/setLevel`; a request's level is in
+    /// its `_meta`).
+    modern_only: bool,
     tools: Vec<Tool>,
     /// Each tool's `execution.taskSupport` as the child declared it (rmcp's `Tool` has no
     /// place for it).
@@ -120,6 +197,60 @@ impl HostedServer {
             lists: RwLock::new(Lists::default()),
             restarts: Mutex::new(VecDeque::new()),
             shut_down: AtomicBool::new(false),
+            asked: Mutex::new(Asked::default()),
+        }
+    }
+
+    fn asked(&self) -> std::sync::MutexGuard<'_, Asked> {
+        self.asked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live child, whatever credential it was started with.
+    fn running_child(&self) -> Option<Arc<Connection>> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|child| !child.peer.is_closed())
+            .cloned()
+    }
+
+    fn upstream_subscribe(&self) -> bool {
+        let lists = self.lists();
+        if lists.modern_only {
+            return false;
+        }
+        let resources = lists.capabilities.resources.as_ref();
+        resources.and_then(|r| r.subscribe).unwrap_or(false)
+    }
+
+    /// Whether `logging/setLevel` is passed on (a server that takes it).
+    fn passes_levels(&self) -> bool {
+        let lists = self.lists();
+        lists.capabilities.logging.is_some() && !lists.modern_only
+    }
+
+    /// Tells a new child what the sessions asked for: their subscriptions and log level.
+    async fn pass_on_asked(&self, peer: &Peer) {
+        let (uris, level) = {
+            let mut asked = self.asked();
+            asked.sent_level = None;
+            let level = asked.level_to_send();
+            (asked.uris.keys().cloned().collect::<Vec<_>>(), level)
+        };
+        let mut requests: Vec<(&str, Value)> = Vec::new();
+        if self.upstream_subscribe() {
+            requests.extend(
+                uris.into_iter()
+                    .map(|uri| ("resources/subscribe", json!({ "uri": uri }))),
+            );
+        }
+        if let (Some(level), true) = (level, self.passes_levels()) {
+            requests.push(("logging/setLevel", json!({ "level": level })));
+        }
+        for (method, params) in requests {
+            if let Err(error) = peer.request(method, params, None).await {
+                tracing::warn!(server = %self.server(), user = %self.user_label, %error, "{method} refused by the hosted server");
+            }
         }
     }
 
@@ -145,7 +276,7 @@ impl HostedServer {
     async fn child(
         &self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<Arc<Connection>, McpError> {
+    ) -> Result<Arc<Connection>, CallError> {
         let secret = self.secret(credentials).await?;
         let fingerprint = secret
             .as_deref()
@@ -161,7 +292,8 @@ impl HostedServer {
             return Err(McpError::internal(format!(
                 "this instance of the {} server was stopped; retry",
                 self.server()
-            )));
+            ))
+            .into());
         }
         let previous = self
             .current
@@ -234,11 +366,12 @@ impl HostedServer {
             .inc();
     }
 
-    /// The user's secret, when the child is to be given one.
+    /// The user's secret, when the child is to be given one; a missing account is
+    /// [`CallError::Account`] (the request's credentials make its connect link).
     async fn secret(
         &self,
         credentials: &Arc<dyn CredentialSource>,
-    ) -> Result<Option<String>, McpError> {
+    ) -> Result<Option<String>, CallError> {
         // A remote server is always sent the credential; a child only where `[stdio]` says.
         let wanted = self
             .manifest
@@ -248,10 +381,7 @@ impl HostedServer {
         if self.manifest.auth.kind == AuthKind::None || !wanted {
             return Ok(None);
         }
-        let stored = credentials
-            .get()
-            .await
-            .map_err(|err| McpError::internal(err.to_string()))?;
+        let stored = credentials.get().await.map_err(CallError::Account)?;
         super::http::secret_of(&self.manifest, &stored)
             .map(Some)
             .ok_or_else(|| {
@@ -259,6 +389,7 @@ impl HostedServer {
                     "the stored {} credentials hold neither an access token nor an API key",
                     self.manifest.auth_service()
                 ))
+                .into()
             })
     }
 
@@ -299,14 +430,35 @@ impl HostedServer {
             }
         };
         let timeout = Duration::from_secs(hosted.settings.initialize_timeout_secs);
-        let initialized = child.peer.initialize(timeout).await?;
-        let modern = child.peer.speaks_modern(timeout).await;
-        self.read_lists(&child.peer, initialized.capabilities)
-            .await?;
-        self.lists
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .modern = modern;
+        let (capabilities, modern, modern_only) = match child.peer.initialize(timeout).await {
+            Ok(initialized) => {
+                child.settle().await;
+                let modern = child.peer.speaks_modern(timeout).await;
+                (initialized.capabilities, modern, false)
+            }
+            // A remote server that speaks only 2026-07-28 refuses the handshake; its
+            // `server/discover` says what it offers.
+            Err(refused) if self.manifest.mcp.is_some() => {
+                let Some(discovered) = child.peer.discover(timeout).await else {
+                    return Err(refused);
+                };
+                child.peer.speak_modern_only();
+                let capabilities = discovered
+                    .get("capabilities")
+                    .cloned()
+                    .and_then(|capabilities| serde_json::from_value(capabilities).ok())
+                    .unwrap_or_default();
+                (capabilities, true, true)
+            }
+            Err(refused) => return Err(refused),
+        };
+        self.read_lists(&child.peer, capabilities).await?;
+        {
+            let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+            lists.modern = modern;
+            lists.modern_only = modern_only;
+        }
+        self.pass_on_asked(&child.peer).await;
         Ok(child)
     }
 
@@ -392,6 +544,7 @@ impl HostedServer {
             *lists = Lists {
                 capabilities,
                 modern: lists.modern,
+                modern_only: lists.modern_only,
                 tools,
                 task_support,
                 prompts,
@@ -468,6 +621,14 @@ fn input_required(mut answer: Value) -> InputRequired {
     InputRequired { requests, state }
 }
 
+/// A failure as the JSON-RPC error of a method that has no other way to answer.
+fn protocol_error(error: CallError) -> McpError {
+    match error {
+        CallError::Protocol(error) => error,
+        other => McpError::internal(other.to_string()),
+    }
+}
+
 fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Result<T, McpError> {
     serde_json::from_value(answer).map_err(|err| {
         McpError::internal(format!(
@@ -478,12 +639,15 @@ fn parse<T: DeserializeOwned>(server: &str, method: &str, answer: Value) -> Resu
 
 impl McpServer for HostedServer {
     fn features(&self) -> Features {
-        let capabilities = &self.lists().capabilities;
-        let changes = |flag: Option<bool>| flag.unwrap_or(false);
+        let lists = self.lists();
+        let capabilities = &lists.capabilities;
+        // A server that speaks only 2026-07-28 announces changes on `subscriptions/listen`,
+        // which is not held open to it: none reach us.
+        let changes = |flag: Option<bool>| flag.unwrap_or(false) && !lists.modern_only;
         Features {
             tools_list_changed: changes(capabilities.tools.as_ref().and_then(|t| t.list_changed)),
             resources: capabilities.resources.is_some(),
-            resources_subscribe: false,
+            resources_subscribe: changes(capabilities.resources.as_ref().and_then(|r| r.subscribe)),
             resources_list_changed: changes(
                 capabilities.resources.as_ref().and_then(|r| r.list_changed),
             ),
@@ -499,7 +663,7 @@ impl McpServer for HostedServer {
     fn prepare<'a>(
         &'a self,
         credentials: &'a Arc<dyn CredentialSource>,
-    ) -> ServerFuture<'a, Result<(), McpError>> {
+    ) -> ServerFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
             let child = self.child(credentials).await?;
             if child.peer.take_lists_stale() {
@@ -516,6 +680,129 @@ impl McpServer for HostedServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        holder: u64,
+        uri: &'a str,
+        subscribed: bool,
+    ) -> ServerFuture<'a, Result<(), McpError>> {
+        Box::pin(async move {
+            if !self.upstream_subscribe() {
+                return Ok(());
+            }
+            let method = {
+                let mut asked = self.asked();
+                let full = asked.uris.len() >= MAX_UPSTREAM_SUBSCRIPTIONS;
+                if subscribed {
+                    match asked.uris.get_mut(uri) {
+                        Some(holders) => {
+                            holders.insert(holder);
+                            None
+                        }
+                        None if full => {
+                            return Err(McpError::busy(format!(
+                                "your sessions are subscribed to {MAX_UPSTREAM_SUBSCRIPTIONS} \
+                                 resources of the {} server already; unsubscribe from some first",
+                                self.server()
+                            )));
+                        }
+                        None => {
+                            asked.uris.insert(uri.to_owned(), HashSet::from([holder]));
+                            Some("resources/subscribe")
+                        }
+                    }
+                } else {
+                    let emptied = asked.uris.get_mut(uri).is_some_and(|holders| {
+                        holders.remove(&holder);
+                        holders.is_empty()
+                    });
+                    if emptied {
+                        asked.uris.remove(uri);
+                    }
+                    emptied.then_some("resources/unsubscribe")
+                }
+            };
+            // No child running: the next one is told when it starts.
+            let (Some(method), Some(child)) = (method, self.running_child()) else {
+                return Ok(());
+            };
+            let sent = child
+                .peer
+                .request(method, json!({ "uri": uri }), None)
+                .await;
+            if let (Err(_), true) = (&sent, subscribed) {
+                let mut asked = self.asked();
+                let emptied = asked.uris.get_mut(uri).is_some_and(|holders| {
+                    holders.remove(&holder);
+                    holders.is_empty()
+                });
+                if emptied {
+                    asked.uris.remove(uri);
+                }
+            }
+            sent.map(drop)
+        })
+    }
+
+    fn set_log_level(
+        &self,
+        holder: u64,
+        level: LogLevel,
+    ) -> ServerFuture<'_, Result<(), McpError>> {
+        Box::pin(async move {
+            if !self.passes_levels() {
+                return Ok(());
+            }
+            let level = {
+                let mut asked = self.asked();
+                asked.levels.insert(holder, level);
+                asked.level_to_send()
+            };
+            let (Some(level), Some(child)) = (level, self.running_child()) else {
+                return Ok(());
+            };
+            let params = json!({ "level": level });
+            child
+                .peer
+                .request("logging/setLevel", params, None)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn release(&self, holder: u64) {
+        let (emptied, level) = {
+            let mut asked = self.asked();
+            let emptied = asked.release(holder);
+            let had_level = asked.levels.remove(&holder).is_some();
+            (emptied, had_level.then(|| asked.level_to_send()).flatten())
+        };
+        if emptied.is_empty() && level.is_none() {
+            return;
+        }
+        let (Some(child), Ok(runtime)) =
+            (self.running_child(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let mut requests: Vec<(&'static str, Value)> = emptied
+            .into_iter()
+            .map(|uri| ("resources/unsubscribe", json!({ "uri": uri })))
+            .collect();
+        if let Some(level) = level {
+            requests.push(("logging/setLevel", json!({ "level": level })));
+        }
+        runtime.spawn(async move {
+            for (method, params) in requests {
+                let _ = child.peer.request(method, params, None).await;
+            }
+        });
+    }
+
+    fn holds_subscriptions(&self) -> bool {
+        !self.asked().uris.is_empty()
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -577,7 +864,7 @@ impl McpServer for HostedServer {
             if self.lists().capabilities.resources.is_none() {
                 return Ok(Vec::new());
             }
-            let child = self.child(&ctx.credentials).await?;
+            let child = self.child(&ctx.credentials).await.map_err(protocol_error)?;
             list_all(&child.peer, "resources/list", "resources", Some(ctx)).await
         })
     }
@@ -623,10 +910,35 @@ impl McpServer for HostedServer {
                 serde_json::to_value(params).map_err(|err| McpError::internal(err.to_string()))?;
             self.relay("completion/complete", params, ctx)
                 .await
-                .map_err(|err| match err {
-                    CallError::Protocol(error) => error,
-                    other => McpError::internal(other.to_string()),
-                })
+                .map_err(protocol_error)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_verbose_level_is_passed_on_once_and_a_released_holder_lets_go() {
+        let mut asked = Asked::default();
+        asked.levels.insert(1, LogLevel::Error);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Error));
+        asked.levels.insert(2, LogLevel::Debug);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Debug));
+        asked.levels.insert(3, LogLevel::Warning);
+        assert_eq!(
+            asked.level_to_send(),
+            None,
+            "nothing more verbose was asked for"
+        );
+        for (holder, uri) in [(1, "a"), (2, "a"), (2, "b")] {
+            asked.uris.entry(uri.to_owned()).or_default().insert(holder);
+        }
+        assert_eq!(asked.release(2), vec!["b".to_owned()]);
+        asked.levels.remove(&2);
+        assert_eq!(asked.level_to_send(), Some(LogLevel::Warning));
+        assert_eq!(asked.release(1), vec!["a".to_owned()]);
+        assert!(asked.uris.is_empty());
     }
 }

@@ -3,14 +3,20 @@
 //! `initialize`, and the negotiated protocol version; each answer — JSON, or an SSE stream
 //! carrying the server's notifications and requests before the response — read within
 //! `servers.max_response_bytes` and handed to the client. A session the upstream has dropped
-//! (404) is initialized again and the message sent once more.
+//! (404) is initialized again and the message sent once more. Once the session is initialized,
+//! the upstream's standalone GET stream — what it sends outside any request — is read into the
+//! client the same way, reopened (with `Last-Event-ID`) when it ends, and closed with the
+//! session.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::client::Peer;
 use super::Connection;
@@ -19,6 +25,13 @@ use crate::servers::ServerEvents;
 
 /// Messages queued for the upstream.
 const OUTBOUND_QUEUE: usize = 256;
+
+/// Times in a row the standalone stream is reopened without a message between; past them it
+/// stays closed until the session is initialized again.
+const MAX_STREAM_RETRIES: u32 = 5;
+
+/// The pause before reopening the standalone stream; it doubles with each retry in a row.
+const FIRST_STREAM_BACKOFF: Duration = Duration::from_millis(250);
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -39,6 +52,13 @@ struct Session {
     state: Mutex<SessionState>,
     /// Held while the session is initialized again, so concurrent 404s do it once.
     renewing: tokio::sync::Mutex<()>,
+    /// Set while the standalone stream's task runs.
+    streaming: AtomicBool,
+    /// Cancelled when the connection ends: the standalone stream closes with it.
+    closed: CancellationToken,
+    /// Turns true once the standalone stream was first answered (open, refused, or none to
+    /// open), so the connection is not used before it can carry the server's messages.
+    settled: watch::Sender<bool>,
 }
 
 #[derive(Default, Clone)]
@@ -49,9 +69,10 @@ struct SessionState {
     initialize: Option<String>,
 }
 
-/// Keeps the session's task alive; dropping it ends the task.
+/// Keeps the session's tasks alive; dropping it ends them.
 struct Running {
     _stop: oneshot::Sender<()>,
+    _stream: DropGuard,
 }
 
 /// Opens the connection (the handshake is the caller's, through the returned client).
@@ -68,7 +89,12 @@ pub fn connect(
         server,
         state: Mutex::new(SessionState::default()),
         renewing: tokio::sync::Mutex::new(()),
+        streaming: AtomicBool::new(false),
+        closed: CancellationToken::new(),
+        settled: watch::channel(false).0,
     });
+    let settled = session.settled.subscribe();
+    let stream = session.closed.clone().drop_guard();
     let (stop, mut stopped) = oneshot::channel::<()>();
     let weak = Arc::downgrade(&peer);
     tokio::spawn(async move {
@@ -85,7 +111,11 @@ pub fn connect(
         }
         session.close().await;
     });
-    Connection::new(peer, fingerprint, Box::new(Running { _stop: stop }))
+    let running = Running {
+        _stop: stop,
+        _stream: stream,
+    };
+    Connection::new(peer, fingerprint, Box::new(running)).settled_by(settled)
 }
 
 impl Session {
@@ -97,8 +127,9 @@ impl Session {
     }
 
     /// Sends one message of the client's and hands what comes back to it; a request that gets
-    /// no answer is answered with the reason, so no caller waits for ever.
-    async fn deliver(&self, line: String, peer: &Arc<Peer>) {
+    /// no answer is answered with the reason, so no caller waits for ever. Once the
+    /// upstream took `notifications/initialized`, its standalone stream is opened.
+    async fn deliver(self: &Arc<Self>, line: String, peer: &Arc<Peer>) {
         let message: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         // A request of ours: something must answer it.
         let id = message
@@ -126,6 +157,9 @@ impl Session {
                 return;
             }
         };
+        if message["method"] == "notifications/initialized" {
+            self.open_stream(peer);
+        }
         let unanswered = id.filter(|id| !answered.contains(id));
         if let Some(id) = unanswered {
             peer.receive(json!({
@@ -137,10 +171,122 @@ impl Session {
         }
     }
 
+    /// Starts reading the upstream's standalone stream, unless it is being read already.
+    fn open_stream(self: &Arc<Self>, peer: &Arc<Peer>) {
+        if self.streaming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let session = self.clone();
+        let peer = Arc::downgrade(peer);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = session.closed.cancelled() => {}
+                _ = session.stream(peer) => {}
+            }
+            session.settled.send_replace(true);
+            session.streaming.store(false, Ordering::Release);
+        });
+    }
+
+    /// Reads the standalone stream until the upstream says it has none (405), or it failed
+    /// [`MAX_STREAM_RETRIES`] times in a row; each message goes to the client as one on a
+    /// POST's answer would.
+    async fn stream(&self, peer: Weak<Peer>) {
+        let mut failures = 0u32;
+        let mut last_event: Option<String> = None;
+        loop {
+            let state = self.state();
+            let Some(id) = state.id.clone() else {
+                return;
+            };
+            let mut request = self
+                .endpoint
+                .client
+                .get(&self.endpoint.url)
+                .header(ACCEPT, "text/event-stream")
+                .header(SESSION_HEADER, id);
+            if let Some(protocol) = &state.protocol {
+                request = request.header(VERSION_HEADER, protocol);
+            }
+            if let Some(event) = &last_event {
+                request = request.header("last-event-id", event);
+            }
+            let mut query = Vec::new();
+            if let Some(secret) = &self.endpoint.secret {
+                request = crate::servers::http::call::authorize(
+                    request,
+                    &mut query,
+                    &self.endpoint.auth,
+                    secret,
+                );
+            }
+            if !query.is_empty() {
+                request = request.query(&query);
+            }
+            let response = request.send().await;
+            self.settled.send_replace(true);
+            let received = match response {
+                Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(response) if response.status().is_success() => {
+                    self.read_stream(response, &peer, &mut last_event).await
+                }
+                Ok(response) => {
+                    tracing::debug!(server = %self.server, status = response.status().as_u16(), "hosted upstream refused its standalone stream");
+                    false
+                }
+                Err(err) => {
+                    tracing::debug!(server = %self.server, "hosted upstream's standalone stream: {}", err.without_url());
+                    false
+                }
+            };
+            if peer.strong_count() == 0 {
+                return;
+            }
+            failures = if received { 0 } else { failures + 1 };
+            if failures > MAX_STREAM_RETRIES {
+                tracing::warn!(server = %self.server, "hosted upstream's standalone stream keeps failing; it stays closed");
+                return;
+            }
+            let backoff = FIRST_STREAM_BACKOFF.saturating_mul(2u32.saturating_pow(failures));
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Reads one opening of the standalone stream; whether it carried any message.
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        peer: &Weak<Peer>,
+        last_event: &mut Option<String>,
+    ) -> bool {
+        let limit = self.endpoint.max_response_bytes;
+        let mut pending = Vec::new();
+        let mut received = false;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            pending.extend(chunk.iter().filter(|byte| **byte != b'\r'));
+            while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
+                let event: Vec<u8> = pending.drain(..end + 2).collect();
+                if let Some(id) = event_id(&event) {
+                    *last_event = Some(id);
+                }
+                let (Some(message), Some(peer)) = (event_data(&event), peer.upgrade()) else {
+                    continue;
+                };
+                received = true;
+                peer.receive(message);
+            }
+            if pending.len() > limit {
+                tracing::warn!(server = %self.server, "hosted upstream sent an event larger than {limit} bytes (servers.max_response_bytes) on its standalone stream");
+                return received;
+            }
+        }
+        received
+    }
+
     /// POSTs `line` (once more after renewing a dropped session); the ids of the responses
     /// that came back.
     async fn exchange(
-        &self,
+        self: &Arc<Self>,
         line: &str,
         initializing: bool,
         peer: &Arc<Peer>,
@@ -167,6 +313,8 @@ impl Session {
         let mut response = self.post(line, &before, &[]).await?;
         if response.status() == StatusCode::NOT_FOUND && before.id.is_some() && !initializing {
             self.renew(before.id.as_deref()).await?;
+            // The new session's standalone stream (reopened, if the old one gave up).
+            self.open_stream(peer);
             response = self.post(line, &self.state(), &[]).await?;
         }
         let mut answered = Vec::new();
@@ -388,6 +536,15 @@ fn modern_headers(message: &Value) -> Option<Vec<(&'static str, String)>> {
         headers.push(("mcp-name", value));
     }
     Some(headers)
+}
+
+/// The `id:` of one SSE event, if it has one.
+fn event_id(event: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(event).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("id:"))
+        .map(|id| id.strip_prefix(' ').unwrap_or(id).to_owned())
 }
 
 /// The JSON message of one SSE event (its `data:` lines), if it has one.
