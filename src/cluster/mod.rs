@@ -6,6 +6,8 @@
 //! reconnecting by itself; every command is bounded by `cluster.redis_timeout_ms`, so a Redis
 //! that is gone turns into [`ClusterError::Unavailable`] quickly instead of a request that hangs.
 
+pub mod membership;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ pub struct Cluster {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
+    membership: membership::Membership,
 }
 
 impl Cluster {
@@ -46,12 +49,23 @@ impl Cluster {
             client,
             connection: OnceCell::new(),
             timeout: Duration::from_millis(settings.redis_timeout_ms),
+            membership: membership::Membership::default(),
         })
     }
 
     /// This node's id in the cluster.
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// The tag this node puts in the ids of the sessions it holds.
+    pub fn tag(&self) -> membership::NodeTag {
+        membership::tag_of(&self.node_id)
+    }
+
+    /// The members this node last saw alive.
+    pub fn members(&self) -> Vec<membership::Node> {
+        self.membership.nodes()
     }
 
     /// How long one Redis command may take.

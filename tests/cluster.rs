@@ -1,0 +1,398 @@
+//! Cluster mode (`cluster.redis_url`) through the real binary: three `serve` nodes on one Redis,
+//! a session opened on one node and driven through the others (legacy SSE messages and
+//! Streamable HTTP 2025 requests are forwarded to the owner), a killed owner's sessions
+//! answering 404 elsewhere, and a Redis that goes away and comes back.
+//!
+//! The shared Redis of the machines (127.0.0.1:6379) is used with a database number of its own
+//! (13); the test that stops Redis starts its own `redis-server` on a free port.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Served, WAIT};
+use serde_json::{json, Value};
+
+const SERVER: &str = "conformance-fixtures";
+
+/// Starts a node of the cluster at `redis`, called `id`.
+async fn node(redis: &str, id: &str) -> Served {
+    common::serve(
+        None,
+        &[
+            ("GUMCP__CLUSTER__REDIS_URL", redis),
+            ("GUMCP__CLUSTER__NODE_ID", id),
+            ("GUMCP__CLUSTER__REDIS_TIMEOUT_MS", "300"),
+        ],
+    )
+    .await
+}
+
+/// Three nodes on database 13 of the machines' Redis, with ids unique to this run.
+async fn three_nodes(redis: &str) -> Vec<Served> {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        nodes.push(node(redis, &format!("{name}-{run}")).await);
+    }
+    nodes
+}
+
+/// Waits until every node's `/health_check` lists `count` members.
+async fn members_seen(nodes: &[&Served], count: usize) {
+    let client = common::http_client();
+    for node in nodes {
+        let mut seen = 0;
+        for _ in 0..100 {
+            let health: Value = client
+                .get(format!("{}/health_check", node.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            seen = health["cluster"]["members"].as_array().map_or(0, Vec::len);
+            if seen == count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen, count, "{} sees every member", node.url);
+    }
+}
+
+fn call(id: i64) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": "test_simple_text", "arguments": {} }
+    })
+}
+
+fn initialize(version: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": { "name": "cluster-test", "version": "1" }
+        }
+    })
+}
+
+/// Opens a legacy SSE stream on `base`; the stream and its message endpoint.
+async fn open_sse(client: &reqwest::Client, base: &str) -> (reqwest::Response, String) {
+    let mut response = client
+        .get(format!("{base}/{SERVER}/alice"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("session_id=") || !seen.ends_with("\r\n\r\n") {
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let endpoint = seen
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (response, endpoint)
+}
+
+/// The next `event: message` of an SSE stream, as JSON.
+async fn next_message(stream: &mut reqwest::Response, buffer: &mut String) -> Value {
+    loop {
+        if let Some(end) = buffer.find("\r\n\r\n") {
+            let event: String = buffer.drain(..end + 4).collect();
+            if event.contains("event: message") {
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(WAIT, stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// A POST to a 2025 Streamable session on `base`.
+fn streamable_post(
+    client: &reqwest::Client,
+    base: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let mut request = client
+        .post(format!("{base}/{SERVER}/alice/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    request
+}
+
+/// The JSON-RPC answer of a Streamable POST, whether it came as JSON or as an SSE stream.
+async fn answer_of(response: reqwest::Response) -> Value {
+    let sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|kind| kind.to_str().unwrap().starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    if !sse {
+        return serde_json::from_str(&text).unwrap();
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str::<Value>(data).unwrap())
+        .find(|message| message.get("id").is_some() && message.get("method").is_none())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_session_on_one_node_is_driven_through_every_node() {
+    let nodes = three_nodes("redis://127.0.0.1:6379/13").await;
+    members_seen(&nodes.iter().collect::<Vec<_>>(), 3).await;
+    let client = common::http_client();
+
+    // Legacy SSE: the stream on node a, every message POSTed to another node.
+    let (mut stream, endpoint) = open_sse(&client, &nodes[0].url).await;
+    let mut buffer = String::new();
+    let post = |base: &str, body: Value| {
+        client
+            .post(format!("{base}{endpoint}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let accepted = post(&nodes[1].url, initialize("2024-11-05")).await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.text().await.unwrap(), "Accepted");
+    assert_eq!(
+        next_message(&mut stream, &mut buffer).await["result"]["protocolVersion"],
+        "2024-11-05"
+    );
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(
+        post(&nodes[2].url, initialized).await.unwrap().status(),
+        202
+    );
+    for (id, node) in [(1, &nodes[1]), (2, &nodes[2]), (3, &nodes[0])] {
+        assert_eq!(post(&node.url, call(id)).await.unwrap().status(), 202);
+        let answer = next_message(&mut stream, &mut buffer).await;
+        assert_eq!(answer["id"], id);
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    // A made-up session id, tagged or not, is the SDK's 404 wherever it lands.
+    let unknown = endpoint.replace(
+        endpoint.rsplit("session_id=").next().unwrap(),
+        &uuid::Uuid::new_v4().simple().to_string(),
+    );
+    let lost = client
+        .post(format!("{}{unknown}", nodes[1].url))
+        .body(call(9).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lost.status(), 404);
+    assert_eq!(lost.text().await.unwrap(), "Could not find session");
+
+    // Streamable HTTP 2025: initialize on node b, then each request on another node.
+    let opened = streamable_post(&client, &nodes[1].url, None, &initialize("2025-06-18"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    answer_of(opened).await;
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let noted = streamable_post(&client, &nodes[2].url, Some(&session), &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(noted.status(), 202);
+    for (id, node) in [(1, &nodes[0]), (2, &nodes[2]), (3, &nodes[1])] {
+        let answer = streamable_post(&client, &node.url, Some(&session), &call(id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let answer = answer_of(answer).await;
+        assert_eq!(answer["id"], id);
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    // The standalone stream opens through node c.
+    let listen = client
+        .get(format!("{}/{SERVER}/alice/mcp", nodes[2].url))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listen.status(), 200);
+    drop(listen);
+    // DELETE through node a ends it on node b; it is then unknown everywhere.
+    let ended = client
+        .delete(format!("{}/{SERVER}/alice/mcp", nodes[0].url))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    for node in &nodes {
+        let gone = streamable_post(&client, &node.url, Some(&session), &call(4))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), 404);
+    }
+
+    // The owner of the legacy session killed: its messages answer 404 on the others, at once.
+    let mut nodes = nodes;
+    let owner = nodes.remove(0);
+    drop(stream);
+    owner.stop().await;
+    for node in &nodes {
+        let lost = tokio::time::timeout(WAIT, post(&node.url, call(5)))
+            .await
+            .expect("no request hangs on a dead owner")
+            .unwrap();
+        assert_eq!(lost.status(), 404);
+    }
+    members_seen(&nodes.iter().collect::<Vec<_>>(), 2).await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// A `redis-server` of this test's own, on a free port, without persistence.
+struct OwnRedis {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    async fn start(port: u16) -> OwnRedis {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return OwnRedis { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on {port}");
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.expect("redis-server stops");
+    }
+}
+
+#[tokio::test]
+async fn without_redis_foreign_sessions_get_503_and_everything_recovers() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let redis = OwnRedis::start(port).await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let nodes = three_nodes(&url).await;
+    members_seen(&nodes.iter().collect::<Vec<_>>(), 3).await;
+    let client = common::http_client();
+    let opened = streamable_post(&client, &nodes[0].url, None, &initialize("2025-06-18"))
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    answer_of(opened).await;
+    let status_through = |node: usize, id: i64| {
+        let request = streamable_post(&client, &nodes[node].url, Some(&session), &call(id));
+        async move {
+            let answer = tokio::time::timeout(WAIT, request.send())
+                .await
+                .expect("no request hangs while Redis is away")
+                .unwrap();
+            (
+                answer.status().as_u16(),
+                answer
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    assert_eq!(status_through(1, 1).await.0, 200);
+
+    redis.stop().await;
+    let mut refused = None;
+    for id in 0..100 {
+        let (status, retry) = status_through(1, 10 + id).await;
+        if status == 503 {
+            refused = retry;
+            break;
+        }
+        assert_eq!(
+            status, 200,
+            "until the view goes stale, the request goes through"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refused.as_deref(), Some("1"), "503 with Retry-After");
+    // The owner itself keeps serving its session.
+    assert_eq!(status_through(0, 200).await.0, 200);
+
+    let redis = OwnRedis::start(port).await;
+    let mut recovered = false;
+    for id in 0..100 {
+        if status_through(2, 300 + id).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "forwarding works again once Redis is back");
+    for node in nodes {
+        node.stop().await;
+    }
+    redis.stop().await;
+}
