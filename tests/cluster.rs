@@ -11,10 +11,14 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Served, WAIT};
+use common::{modern_meta, stateless_call, Served, WAIT};
 use serde_json::{json, Value};
 
 const SERVER: &str = "conformance-fixtures";
+
+/// `cluster.shared_keys` of every node: a new key that seals and an old one still accepted.
+const SHARED_KEYS: &str = "new:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,\
+                           old:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
 /// Starts a node of the cluster at `redis`, called `id`.
 async fn node(redis: &str, id: &str) -> Served {
@@ -24,6 +28,7 @@ async fn node(redis: &str, id: &str) -> Served {
             ("GUMCP__CLUSTER__REDIS_URL", redis),
             ("GUMCP__CLUSTER__NODE_ID", id),
             ("GUMCP__CLUSTER__REDIS_TIMEOUT_MS", "300"),
+            ("GUMCP__CLUSTER__SHARED_KEYS", SHARED_KEYS),
         ],
     )
     .await
@@ -283,6 +288,80 @@ async fn a_session_on_one_node_is_driven_through_every_node() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// 2026-07-28 requests are served where they land: a multi-round call whose `requestState`
+/// was sealed on one node continues on the others, and a node without the shared keys refuses
+/// to start.
+#[tokio::test]
+async fn a_sealed_request_state_opens_on_every_node() {
+    let nodes = three_nodes("redis://127.0.0.1:6379/13").await;
+    let client = common::http_client();
+    let mut meta = modern_meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let round = |node: usize, arguments: Value| {
+        let mut body: Value = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {
+                "name": "test_input_required_result_multi_round",
+                "arguments": {}, "_meta": meta.clone()
+            }
+        });
+        for (key, value) in arguments.as_object().unwrap() {
+            body["params"][key] = value.clone();
+        }
+        let request = stateless_call(
+            &client,
+            &format!("{}/{SERVER}/alice/mcp", nodes[node].url),
+            "test_input_required_result_multi_round",
+            json!({}),
+            meta.clone(),
+        )
+        .body(body.to_string());
+        async move { answer_of(request.send().await.unwrap()).await }
+    };
+    let first = round(0, json!({})).await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let second = round(
+        1,
+        json!({
+            "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}},
+            "requestState": first["result"]["requestState"]
+        }),
+    )
+    .await;
+    assert!(
+        second["result"]["inputRequests"]["step2"].is_object(),
+        "{second}"
+    );
+    let done = round(
+        2,
+        json!({
+            "inputResponses": {"step2": {"action": "accept", "content": {"color": "green"}}},
+            "requestState": second["result"]["requestState"]
+        }),
+    )
+    .await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, Ada! Your favorite color is green.",
+        "{done}"
+    );
+    for node in nodes {
+        node.stop().await;
+    }
+
+    let refused = tokio::process::Command::new(common::binary())
+        .args(["serve", "--port", "0", "--metrics-port", "0"])
+        .env("GUMCP__CLUSTER__REDIS_URL", "redis://127.0.0.1:6379/13")
+        .env(
+            "GUMCP__SERVERS__DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/servers"),
+        )
+        .stdin(Stdio::null())
+        .output();
+    let refused = tokio::time::timeout(WAIT, refused).await.unwrap().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cluster.shared_keys"));
 }
 
 /// A `redis-server` of this test's own, on a free port, without persistence.

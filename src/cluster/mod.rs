@@ -6,6 +6,7 @@
 //! reconnecting by itself; every command is bounded by `cluster.redis_timeout_ms`, so a Redis
 //! that is gone turns into [`ClusterError::Unavailable`] quickly instead of a request that hangs.
 
+pub mod keys;
 pub mod membership;
 
 use std::sync::Arc;
