@@ -55,7 +55,7 @@ mod tests {
     #[test]
     fn both_keys_open_during_a_rotation_and_the_first_seals() {
         let (old, new) = (key("old", 1), key("new", 2));
-        let before = keyring(&[old.clone()], "state").unwrap();
+        let before = keyring(std::slice::from_ref(&old), "state").unwrap();
         let during = keyring(&[new.clone(), old.clone()], "state").unwrap();
         let peer = keyring(&[old.clone(), new.clone()], "state").unwrap();
         let sealed = before.seal(b"x");
