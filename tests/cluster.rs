@@ -364,6 +364,68 @@ async fn a_sealed_request_state_opens_on_every_node() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("cluster.shared_keys"));
 }
 
+/// A resource update announced by alice's server instance on one node reaches alice's session
+/// subscribed on another node (Redis pub/sub); that other users' channels stay apart is
+/// checked in `cluster::events`.
+#[tokio::test]
+async fn a_users_notifications_reach_their_sessions_on_other_nodes() {
+    let nodes = three_nodes("redis://127.0.0.1:6379/13").await;
+    let client = common::http_client();
+    let (mut stream, endpoint) = open_sse(&client, &nodes[0].url).await;
+    let mut buffer = String::new();
+    let post = |body: Value| {
+        client
+            .post(format!("{}{endpoint}", nodes[0].url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    post(initialize("2025-06-18")).await.unwrap();
+    next_message(&mut stream, &mut buffer).await;
+    post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .await
+        .unwrap();
+    let subscribe = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+        "params": { "uri": "test://watched-resource" }
+    });
+    post(subscribe).await.unwrap();
+    assert_eq!(next_message(&mut stream, &mut buffer).await["id"], 1);
+
+    let trigger = |node: usize| {
+        stateless_call(
+            &client,
+            &format!("{}/{SERVER}/alice/mcp", nodes[node].url),
+            "test_trigger_resource_update",
+            json!({}),
+            modern_meta(),
+        )
+        .send()
+    };
+    // The nodes' pub/sub subscriptions may still be starting: the trigger is repeated, a
+    // bounded number of times.
+    let mut update = None;
+    for _ in 0..50 {
+        assert_eq!(trigger(2).await.unwrap().status(), 200);
+        let waited = tokio::time::timeout(
+            Duration::from_millis(200),
+            next_message(&mut stream, &mut buffer),
+        )
+        .await;
+        if let Ok(message) = waited {
+            update = Some(message);
+            break;
+        }
+    }
+    let update = update.expect("alice's update reached her session on node a");
+    assert_eq!(update["method"], "notifications/resources/updated");
+    assert_eq!(update["params"]["uri"], "test://watched-resource");
+    drop(stream);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
 /// A `redis-server` of this test's own, on a free port, without persistence.
 struct OwnRedis {
     child: tokio::process::Child,

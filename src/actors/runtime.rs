@@ -97,6 +97,7 @@ impl Runtime {
         let metrics = Arc::new(Metrics::new());
         let upstream = Upstream::from_settings(&settings, metrics.clone())?;
         let audit = Arc::new(Audit::from_settings(&settings.audit, metrics.clone())?);
+        let cluster = Cluster::from_settings(&settings.cluster).map(Arc::new);
         let supervisor = Supervisor::new(
             registry.clone(),
             directory.clone(),
@@ -110,6 +111,7 @@ impl Runtime {
                 metrics.clone(),
             ),
         )
+        .in_cluster(cluster.clone())
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
@@ -120,7 +122,6 @@ impl Runtime {
             metrics.clone(),
         )?);
         let link_ttl = std::time::Duration::from_secs(settings.http.connect_link_secs);
-        let cluster = Cluster::from_settings(&settings.cluster).map(Arc::new);
         // In a cluster what is sealed for a client must open on every node; without the shared
         // keys the node does not start.
         let (seal, connect_links) = match &cluster {

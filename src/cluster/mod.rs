@@ -6,6 +6,7 @@
 //! reconnecting by itself; every command is bounded by `cluster.redis_timeout_ms`, so a Redis
 //! that is gone turns into [`ClusterError::Unavailable`] quickly instead of a request that hangs.
 
+pub mod events;
 pub mod keys;
 pub mod membership;
 
@@ -33,6 +34,7 @@ pub struct Cluster {
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
     membership: membership::Membership,
+    events: events::ClusterEvents,
 }
 
 impl Cluster {
@@ -46,11 +48,12 @@ impl Cluster {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
         Some(Cluster {
-            node_id: Arc::from(node_id),
             client,
             connection: OnceCell::new(),
             timeout: Duration::from_millis(settings.redis_timeout_ms),
             membership: membership::Membership::default(),
+            events: events::ClusterEvents::new(&node_id),
+            node_id: Arc::from(node_id),
         })
     }
 

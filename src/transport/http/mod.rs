@@ -527,6 +527,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             .advertise_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", bound.api));
+        cluster.relay_events();
         cluster.keep_membership(advertised)
     });
     let sweeper = actix_rt::spawn(sweep(
