@@ -203,6 +203,22 @@ async fn a_session_on_one_node_is_driven_through_every_node() {
         assert_eq!(answer["id"], id);
         assert_eq!(answer["result"]["isError"], false, "{answer}");
     }
+    let metrics = client
+        .get(&nodes[1].metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "gumcp_cluster_node{node=\"b-",
+        "gumcp_cluster_redis_up{node=\"b-",
+        "gumcp_cluster_forwarded_requests_total{outcome=\"forwarded\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains("} 3\n") && metrics.contains("gumcp_cluster_members"));
     // A made-up session id, tagged or not, is the SDK's 404 wherever it lands.
     let unknown = endpoint.replace(
         endpoint.rsplit("session_id=").next().unwrap(),

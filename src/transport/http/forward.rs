@@ -66,12 +66,14 @@ pub struct Forwarder {
     cluster: Arc<Cluster>,
     client: reqwest::Client,
     head_timeout: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Forwarder {
     pub fn new(
         cluster: Arc<Cluster>,
         head_timeout: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Forwarder, crate::upstream::ClientError> {
         crate::upstream::install_crypto_provider();
         let client = reqwest::Client::builder()
@@ -84,6 +86,7 @@ impl Forwarder {
             cluster,
             client,
             head_timeout,
+            metrics,
         })
     }
 
@@ -102,7 +105,18 @@ impl Forwarder {
         id: &Uuid,
         not_found: impl FnOnce() -> HttpResponse,
     ) -> HttpResponse {
-        match self.send(request, body, id).await {
+        let sent = self.send(request, body, id).await;
+        let outcome = match &sent {
+            Ok(_) => "forwarded",
+            Err(ForwardError::OwnerGone) => "owner_gone",
+            Err(ForwardError::Cluster(_)) => "unavailable",
+            Err(ForwardError::OwnerSlow) => "owner_slow",
+        };
+        self.metrics
+            .cluster_forwards
+            .with_label_values(&[outcome])
+            .inc();
+        match sent {
             Ok(answer) => relay(answer),
             Err(ForwardError::OwnerGone) => not_found(),
             Err(ForwardError::Cluster(err)) => unavailable(&err),

@@ -356,6 +356,18 @@ async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
         .live_actors
         .with_label_values(&["server"])
         .set(runtime.live_servers_now() as i64);
+    if let Some(cluster) = &runtime.cluster {
+        let (metrics, node) = (&runtime.metrics, [cluster.node_id()]);
+        metrics.cluster_node.with_label_values(&node).set(1);
+        metrics
+            .cluster_members
+            .with_label_values(&node)
+            .set(cluster.members().len() as i64);
+        metrics
+            .cluster_redis_up
+            .with_label_values(&node)
+            .set(i64::from(cluster.redis_healthy().await));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(runtime.metrics.render())
@@ -433,6 +445,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             forward::Forwarder::new(
                 cluster,
                 Duration::from_secs(settings.protocol.client_request_timeout_secs),
+                runtime.metrics.clone(),
             )
         })
         .transpose()?;
