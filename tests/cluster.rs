@@ -219,11 +219,14 @@ async fn a_session_on_one_node_is_driven_through_every_node() {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     assert!(metrics.contains("} 3\n") && metrics.contains("gumcp_cluster_members"));
-    // A made-up session id, tagged or not, is the SDK's 404 wherever it lands.
-    let unknown = endpoint.replace(
-        endpoint.rsplit("session_id=").next().unwrap(),
-        &uuid::Uuid::new_v4().simple().to_string(),
+    // A made-up session id with a live node's tag is the SDK's 404 wherever it lands.
+    let real = endpoint.rsplit("session_id=").next().unwrap();
+    let made_up = format!(
+        "{}{}",
+        &real[..8],
+        &uuid::Uuid::new_v4().simple().to_string()[8..]
     );
+    let unknown = endpoint.replace(real, &made_up);
     let lost = client
         .post(format!("{}{unknown}", nodes[1].url))
         .body(call(9).to_string())

@@ -26,6 +26,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const EXPIRY: Duration = Duration::from_secs(3);
 /// How old the last membership read may be before it is no longer trusted.
 pub const STALE: Duration = Duration::from_secs(3);
+/// How long reads must have succeeded without a break before a node missing from them is
+/// taken for gone: every live node has registered again by then (a Redis that came back
+/// empty, a node that just started).
+pub const SETTLED: Duration = Duration::from_millis(EXPIRY.as_millis() as u64 + 1000);
 /// Fewest time between two reads forced by a session whose owner is not in the view (a node
 /// that joined since the last heartbeat), so made-up session ids cannot hammer Redis.
 const FORCED_READ_GAP: Duration = Duration::from_millis(200);
@@ -64,6 +68,8 @@ struct View {
     nodes: Vec<Node>,
     read_at: Option<Instant>,
     forced_at: Option<Instant>,
+    /// Since when every read has succeeded; `None` after a failed one.
+    healthy_since: Option<Instant>,
 }
 
 impl Membership {
@@ -92,11 +98,35 @@ impl Membership {
             .cloned()
     }
 
+    /// What a node missing from the view means: gone (`Ok(None)`) once reads have succeeded
+    /// for [`SETTLED`]; before that it may simply not have registered again yet, and the
+    /// request is refused as unavailable rather than told its session is gone.
+    fn absent(&self) -> Result<Option<Node>, ClusterError> {
+        let settled = self
+            .view
+            .read()
+            .ok()
+            .and_then(|view| view.healthy_since)
+            .is_some_and(|since| since.elapsed() >= SETTLED);
+        if settled {
+            Ok(None)
+        } else {
+            Err(ClusterError::Unavailable)
+        }
+    }
+
+    fn failed(&self) {
+        if let Ok(mut view) = self.view.write() {
+            view.healthy_since = None;
+        }
+    }
+
     fn store(&self, nodes: Vec<Node>, forced: bool) {
         if let Ok(mut view) = self.view.write() {
             let now = Instant::now();
             view.nodes = nodes;
             view.read_at = Some(now);
+            view.healthy_since.get_or_insert(now);
             if forced {
                 view.forced_at = Some(now);
             }
@@ -155,6 +185,14 @@ impl Cluster {
     }
 
     async fn read_members_into(&self, forced: bool) -> Result<Vec<Node>, ClusterError> {
+        let read = self.read_members_once(forced).await;
+        if read.is_err() {
+            self.membership.failed();
+        }
+        read
+    }
+
+    async fn read_members_once(&self, forced: bool) -> Result<Vec<Node>, ClusterError> {
         let mut redis = self.redis().await?;
         let mut ids: Vec<String> = self.bounded(redis.smembers(NODES)).await?;
         ids.sort();
@@ -181,20 +219,21 @@ impl Cluster {
 
     /// The node holding sessions tagged `tag`: `Ok(None)` when no live member has that tag (the
     /// owner died or left, or the id was made up), `Err` when the view is stale and Redis cannot
-    /// be read.
+    /// be read, or has been readable again for too short a time to tell (see [`SETTLED`]).
     pub async fn owner(&self, tag: NodeTag) -> Result<Option<Node>, ClusterError> {
-        if let Some(node) = self
-            .membership
-            .with_tag(tag)
-            .filter(|_| self.membership.fresh())
-        {
-            return Ok(Some(node));
-        }
-        if self.membership.fresh() && !self.membership.may_force() {
-            return Ok(None);
+        if self.membership.fresh() {
+            if let Some(node) = self.membership.with_tag(tag) {
+                return Ok(Some(node));
+            }
+            if !self.membership.may_force() {
+                return self.membership.absent();
+            }
         }
         self.read_members_into(true).await?;
-        Ok(self.membership.with_tag(tag))
+        match self.membership.with_tag(tag) {
+            Some(node) => Ok(Some(node)),
+            None => self.membership.absent(),
+        }
     }
 
     /// Registers this node and keeps its record and its view of the others current, for as
@@ -278,6 +317,13 @@ mod tests {
         two.leave().await;
         let seen = one.read_members().await.unwrap();
         assert!(seen.iter().all(|node| node.id != two.node_id()));
+        // Too soon after the first read to tell a node that left from one not registered
+        // again yet; once reads have gone on for long enough, it is gone.
+        let early = one.owner(tag_of(two.node_id())).await;
+        assert!(matches!(early, Err(ClusterError::Unavailable)), "{early:?}");
+        if let Ok(mut view) = one.membership.view.write() {
+            view.healthy_since = Some(Instant::now() - SETTLED);
+        }
         assert_eq!(one.owner(tag_of(two.node_id())).await.unwrap(), None);
         one.leave().await;
     }

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -128,10 +129,10 @@ class RoundRobinProxy:
 
 
 @contextlib.contextmanager
-def three_nodes(database: int):
+def three_nodes(database: int, redis: str = REDIS):
     run = uuid.uuid4().hex[:8]
     env = {
-        "GUMCP__CLUSTER__REDIS_URL": f"{REDIS}/{database}",
+        "GUMCP__CLUSTER__REDIS_URL": f"{redis}/{database}",
         "GUMCP__CLUSTER__SHARED_KEYS": SHARED_KEYS,
         "GUMCP__CLUSTER__REDIS_TIMEOUT_MS": "300",
     }
@@ -250,3 +251,121 @@ async def test_a_killed_node_costs_no_stateless_request_once_marked_down():
         assert proxy.down == {nodes[0].base}
         assert after_down["failed"] == 0, after_down
         assert after_down["ok"] > 0 and total["ok"] > 0, (after_down, total)
+
+
+class OwnRedis:
+    """A `redis-server` of this test's own on a free port, without persistence, that can be
+    stopped and started again on the same port."""
+
+    def __init__(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def redis_seen_up(nodes) -> bool:
+    """Whether every node answers Redis `up` and sees all the nodes (a fresh view)."""
+    for node in nodes:
+        health = httpx2.get(f"{node.base}/health_check", trust_env=False).json()["cluster"]
+        if health["redis"] != "up" or len(health["members"]) != len(nodes):
+            return False
+    return True
+
+
+async def test_redis_stopped_and_restarted_under_load():
+    """8 workers drive one 2025 session through the proxy (two of three POSTs forwarded) while
+    the cluster's Redis stops and comes back: only 200s, and 503s with `Retry-After: 1`, while
+    it is away (503s among them), and only 200s once the nodes see it again."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "cluster-test", "version": "1"},
+        },
+    }
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "test_simple_text", "arguments": {}}}
+    with OwnRedis() as redis, three_nodes(0, f"redis://127.0.0.1:{redis.port}") as nodes, RoundRobinProxy(
+        [n.base for n in nodes]
+    ) as proxy:
+        url = f"{proxy.base}/conformance-fixtures/redis-{uuid.uuid4().hex[:8]}/mcp"
+        phase = {"now": "up"}
+        seen: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        stop = anyio.Event()
+
+        async def until(predicate, rounds: int = 400) -> None:
+            for _ in range(rounds):
+                if predicate():
+                    return
+                await anyio.sleep(0.05)
+
+        with anyio.fail_after(LIMIT):
+            async with httpx2.AsyncClient(trust_env=False, timeout=15.0) as client:
+                opened = await client.post(url, json=init, headers=headers)
+                assert opened.status_code == 200
+                session = {
+                    **headers,
+                    "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                    "MCP-Protocol-Version": "2025-11-25",
+                }
+                initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+                assert (await client.post(url, json=initialized, headers=session)).status_code == 202
+
+                async def worker():
+                    while not stop.is_set():
+                        started_in = phase["now"]
+                        response = await client.post(url, json=call, headers=session)
+                        if response.status_code == 503:
+                            assert response.headers.get("retry-after") == "1"
+                        seen[started_in][response.status_code] += 1
+
+                async with anyio.create_task_group() as group:
+                    for _ in range(8):
+                        group.start_soon(worker)
+                    await until(lambda: seen["up"][200] >= 50)
+                    phase["now"] = "down"
+                    redis.stop()
+                    await until(lambda: seen["down"][503] >= 20)
+                    phase["now"] = "back"
+                    redis.start()
+                    for _ in range(100):
+                        if await anyio.to_thread.run_sync(redis_seen_up, nodes):
+                            break
+                        await anyio.sleep(0.1)
+                    phase["now"] = "recovered"
+                    await until(lambda: seen["recovered"][200] >= 100)
+                    stop.set()
+        for statuses in seen.values():
+            assert set(statuses) <= {200, 503}, seen
+        assert seen["up"][503] == 0, seen
+        assert seen["down"][503] >= 20 and seen["down"][200] > 0, seen
+        assert set(seen["recovered"]) == {200} and seen["recovered"][200] >= 100, seen
