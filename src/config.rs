@@ -642,41 +642,51 @@ impl AuthSettings {
                 })
             }
         };
-        let invalid = || ConfigError::Invalid {
-            key,
-            value: "(not shown)".to_owned(),
-            allowed: ENCRYPTION_KEYS_RULE,
-        };
-        let mut keys: Vec<EncryptionKey> = Vec::new();
-        for entry in text
-            .split(['\n', ','])
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
-        {
-            let (id, encoded) = entry.split_once(':').ok_or_else(invalid)?;
-            let id = id.trim();
-            let id_ok = !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !id_ok || keys.iter().any(|known| known.id == id) {
-                return Err(invalid());
-            }
-            let decoded =
-                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
-                    .map_err(|_| invalid())?;
-            let bytes = <[u8; 32]>::try_from(decoded.as_slice()).map_err(|_| invalid())?;
-            keys.push(EncryptionKey {
-                id: id.to_owned(),
-                bytes,
-            });
-        }
-        if keys.is_empty() {
+        key_entries(key, &text, ENCRYPTION_KEYS_RULE)
+    }
+}
+
+/// The `id:base64-key` entries of `text` (commas or new lines between them, `#` comments), in
+/// order; `key` and `rule` name the setting in errors, which never show the value.
+fn key_entries(
+    key: &'static str,
+    text: &str,
+    rule: &'static str,
+) -> Result<Vec<EncryptionKey>, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        key,
+        value: "(not shown)".to_owned(),
+        allowed: rule,
+    };
+    let mut keys: Vec<EncryptionKey> = Vec::new();
+    for entry in text
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
+    {
+        let (id, encoded) = entry.split_once(':').ok_or_else(invalid)?;
+        let id = id.trim();
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok || keys.iter().any(|known| known.id == id) {
             return Err(invalid());
         }
-        Ok(keys)
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
+                .map_err(|_| invalid())?;
+        let bytes = <[u8; 32]>::try_from(decoded.as_slice()).map_err(|_| invalid())?;
+        keys.push(EncryptionKey {
+            id: id.to_owned(),
+            bytes,
+        });
     }
+    if keys.is_empty() {
+        return Err(invalid());
+    }
+    Ok(keys)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -787,6 +797,12 @@ pub struct ClusterSettings {
     /// How long one Redis command may take; a request that needed it is then refused with 503
     /// and `Retry-After`, so no request waits on a Redis that is gone.
     pub redis_timeout_ms: u64,
+    /// The keys every node shares to seal what a client may bring to another node: 2026-07-28
+    /// `requestState` and connect links (and their forms). `id:base64-key` entries as in
+    /// `auth.encryption_keys`: the first seals, every one opens, so a new key goes first and the
+    /// old one stays until what it sealed has expired. Required in cluster mode; usually given
+    /// as `GUMCP__CLUSTER__SHARED_KEYS`.
+    pub shared_keys: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -796,6 +812,7 @@ impl Default for ClusterSettings {
             node_id: None,
             advertise_url: None,
             redis_timeout_ms: 500,
+            shared_keys: None,
         }
     }
 }
@@ -807,12 +824,36 @@ impl std::fmt::Debug for ClusterSettings {
             .field("node_id", &self.node_id)
             .field("advertise_url", &self.advertise_url)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("shared_keys", &AuthSettingsSecret(&self.shared_keys))
             .finish()
     }
 }
 
+/// What `cluster.shared_keys` entries must look like (the value itself is never shown).
+const SHARED_KEYS_RULE: &str = "cluster mode needs one or more `id:key` entries separated by \
+    commas or new lines: a unique id of at most 64 letters, digits, `-` or `_`, and a key of 32 \
+    bytes in base64 (`openssl rand -base64 32`), the same on every node; the first seals, every \
+    one opens";
+
 impl ClusterSettings {
+    /// The keys shared by every node, the sealing one first; an error in cluster mode when they
+    /// are missing or malformed (the node must not start: what it sealed would not open
+    /// elsewhere).
+    pub fn shared_keys(&self) -> Result<Vec<EncryptionKey>, ConfigError> {
+        match &self.shared_keys {
+            Some(text) => key_entries("cluster.shared_keys", text, SHARED_KEYS_RULE),
+            None => Err(ConfigError::Invalid {
+                key: "cluster.shared_keys",
+                value: "(unset)".to_owned(),
+                allowed: SHARED_KEYS_RULE,
+            }),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.shared_keys.is_some() {
+            self.shared_keys()?;
+        }
         if let Some(url) = &self.redis_url {
             check(
                 "cluster.redis_url",

@@ -42,6 +42,14 @@ pub struct Metrics {
     pub tasks: IntGaugeVec,
     /// Time from a task's creation to its terminal state, by server and final state.
     pub task_seconds: HistogramVec,
+    /// Cluster mode (set when `/metrics` is read, labelled with this node's id so nothing
+    /// shows on a single node): this node (always 1), the members it sees, whether Redis
+    /// answers; and the requests for other nodes' sessions by
+    /// outcome (`forwarded`, `owner_gone`, `unavailable`, `owner_slow`).
+    pub cluster_node: IntGaugeVec,
+    pub cluster_members: IntGaugeVec,
+    pub cluster_redis_up: IntGaugeVec,
+    pub cluster_forwards: IntCounterVec,
 }
 
 /// Why a bound refused work; the label value of `gumcp_rejections_total`.
@@ -222,8 +230,41 @@ impl Metrics {
             &["server", "state"],
         )
         .expect("static metric definition");
+        let cluster_node = IntGaugeVec::new(
+            Opts::new("gumcp_cluster_node", "This node of the cluster (always 1)"),
+            &["node"],
+        )
+        .expect("static metric definition");
+        let cluster_members = IntGaugeVec::new(
+            Opts::new(
+                "gumcp_cluster_members",
+                "Nodes of the cluster this node last saw alive, itself included",
+            ),
+            &["node"],
+        )
+        .expect("static metric definition");
+        let cluster_redis_up = IntGaugeVec::new(
+            Opts::new(
+                "gumcp_cluster_redis_up",
+                "1 when the cluster's Redis answered a PING in time, else 0",
+            ),
+            &["node"],
+        )
+        .expect("static metric definition");
+        let cluster_forwards = IntCounterVec::new(
+            Opts::new(
+                "gumcp_cluster_forwarded_requests_total",
+                "Requests for sessions held by other nodes, by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric definition");
         for collector in [
-            Box::new(active_connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cluster_node.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cluster_members.clone()),
+            Box::new(cluster_redis_up.clone()),
+            Box::new(cluster_forwards.clone()),
+            Box::new(active_connections.clone()),
             Box::new(connection_total.clone()),
             Box::new(requests.clone()),
             Box::new(request_seconds.clone()),
@@ -263,6 +304,10 @@ impl Metrics {
             upstream_seconds,
             tasks,
             task_seconds,
+            cluster_node,
+            cluster_members,
+            cluster_redis_up,
+            cluster_forwards,
         }
     }
 

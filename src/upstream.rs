@@ -8,7 +8,7 @@ use std::time::Duration;
 /// fallback: reqwest's default client follows redirects, so start-up fails instead.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client for upstream services: {0}")]
-pub struct ClientError(reqwest::Error);
+pub struct ClientError(pub(crate) reqwest::Error);
 
 /// Makes rustls use the `ring` provider; needed once per process before the first TLS
 /// connection, harmless to repeat.

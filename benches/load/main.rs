@@ -188,6 +188,13 @@ async fn run_all(opts: &Opts) -> Vec<Row> {
     };
     let upstream = mock.as_ref().map(|mock| mock.url.as_str());
     for scenario in opts.scenarios() {
+        if scenario == Scenario::Cluster {
+            match cluster_rows(opts, &limits).await {
+                Ok(cluster) => rows.extend(cluster),
+                Err(err) => rows.push(Row::failed("gumcp", scenario, err.to_string())),
+            }
+            continue;
+        }
         if let Some(url) = &opts.url {
             if matches!(scenario, Scenario::StdioPing | Scenario::Startup) {
                 eprintln!(
@@ -232,7 +239,44 @@ fn routes(opts: &Opts, endpoint: Endpoint, shared_mcp: bool, scenario: Scenario)
         user_prefix: opts.user_prefix.clone(),
         shared_mcp,
         call,
+        posts: None,
     })
+}
+
+/// `cluster`: two gumcp nodes on one Redis, the sessions' streams on the first; a row with
+/// every POST to the owner, then one with every POST to the other node.
+async fn cluster_rows(opts: &Opts, limits: &Limits) -> Res<Vec<Row>> {
+    let scenario = Scenario::Cluster;
+    let mut nodes = Vec::new();
+    for name in ["owner", "other"] {
+        let mut launch = Target::Gumcp.launch_for(scenario, None, opts.tenant_idle_ttl);
+        launch.env.push((
+            "GUMCP__CLUSTER__NODE_ID".to_owned(),
+            format!("bench-{name}"),
+        ));
+        nodes.push(Server::launch(
+            Target::Gumcp,
+            &format!("cluster-{name}"),
+            &launch,
+        )?);
+    }
+    // Two heartbeats, so each node has seen the other before the first forwarded POST.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let owner = Endpoint::parse(&nodes[0].url).await?;
+    let other = Endpoint::parse(&nodes[1].url).await?;
+    let mut rows = Vec::new();
+    for (label, posts) in [("gumcp-owner", None), ("gumcp-forwarded", Some(other))] {
+        let routes = Arc::new(Routes {
+            posts,
+            ..(*routes(opts, owner.clone(), false, scenario)).clone()
+        });
+        let mut row =
+            scenarios::run_http(label, scenario, routes, Some(nodes[0].pid), limits).await;
+        row.note = "legacy SSE on node 1; POSTs to node 1 (owner) or node 2 (forwarded)".to_owned();
+        rows.push(row);
+    }
+    drop(nodes);
+    Ok(rows)
 }
 
 /// What is known of a running target besides its address.

@@ -44,6 +44,11 @@ pub enum Scenario {
     StdioPing,
     /// Time from exec to the first successful GET /health_check, and RSS at idle.
     Startup,
+    /// Two gumcp nodes in cluster mode on one Redis (`GUMCP_BENCH_REDIS_URL`, else database 9
+    /// of 127.0.0.1:6379), 50 legacy SSE sessions on the first: `sse-calls` with every POST to
+    /// the owner, then with every POST to the other node (forwarded), one row each. Only when
+    /// asked for by name.
+    Cluster,
 }
 
 impl Scenario {
@@ -70,6 +75,7 @@ impl Scenario {
             Scenario::Tenants => "tenants",
             Scenario::StdioPing => "stdio-ping",
             Scenario::Startup => "startup",
+            Scenario::Cluster => "cluster",
         }
     }
 

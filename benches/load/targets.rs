@@ -49,6 +49,7 @@ impl Target {
         let upstream = matches!(scenario, Scenario::UpstreamCalls | Scenario::UpstreamSse);
         match self {
             Target::Gumcp => true,
+            _ if scenario == Scenario::Cluster => false,
             Target::Floor => !upstream,
             Target::RmcpDefault | Target::RmcpTuned => matches!(
                 scenario,
@@ -75,6 +76,20 @@ impl Target {
             }
             (Target::RmcpDefault | Target::RmcpTuned, Scenario::UpstreamCalls, Some(url)) => {
                 launch.args = vec!["--upstream".to_owned(), url.to_owned()];
+            }
+            (Target::Gumcp, Scenario::Cluster, _) => {
+                let redis = std::env::var("GUMCP_BENCH_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379/9".to_owned());
+                launch.env.extend(
+                    [
+                        ("GUMCP__CLUSTER__REDIS_URL", redis.as_str()),
+                        (
+                            "GUMCP__CLUSTER__SHARED_KEYS",
+                            "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                        ),
+                    ]
+                    .map(|(key, value)| (key.to_owned(), value.to_owned())),
+                );
             }
             (Target::Gumcp, Scenario::Tenants, _) => launch.env.push((
                 "GUMCP__RUNTIME__SERVER_IDLE_TTL_SECS".to_owned(),

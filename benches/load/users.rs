@@ -25,6 +25,9 @@ pub struct Routes {
     pub shared_mcp: bool,
     /// The tool calls the preset makes.
     pub call: Call,
+    /// `cluster`: where a legacy session's messages are POSTed, when not where its stream is
+    /// (another node, which forwards them to the owner).
+    pub posts: Option<Endpoint>,
 }
 
 impl Routes {
@@ -181,7 +184,7 @@ pub async fn sse_calls(shared: Arc<Shared>, routes: Arc<Routes>, index: usize) -
 async fn sse_session(shared: &Shared, routes: &Routes, index: usize, tally: &mut Tally) -> Res<()> {
     let user = routes.user(index);
     let mut session = timed("open SSE", open_sse(routes, &user)).await?;
-    let mut conn = Conn::connect(&routes.endpoint).await?;
+    let mut conn = Conn::connect(routes.posts.as_ref().unwrap_or(&routes.endpoint)).await?;
     let mut id = 1u64;
     post_sse(&mut conn, &session.post_path, mcp::initialize(id)).await?;
     if !timed("initialize", sse_reply(&mut session, id)).await? {

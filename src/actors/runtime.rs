@@ -99,6 +99,7 @@ impl Runtime {
         let metrics = Arc::new(Metrics::new());
         let upstream = Upstream::from_settings(&settings, metrics.clone())?;
         let audit = Arc::new(Audit::from_settings(&settings.audit, metrics.clone())?);
+        let cluster = Cluster::from_settings(&settings.cluster).map(Arc::new);
         let supervisor = Supervisor::new(
             registry.clone(),
             directory.clone(),
@@ -112,6 +113,7 @@ impl Runtime {
                 metrics.clone(),
             ),
         )
+        .in_cluster(cluster.clone())
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
@@ -122,13 +124,33 @@ impl Runtime {
             metrics.clone(),
         )?);
         let link_ttl = std::time::Duration::from_secs(settings.http.connect_link_secs);
+        // In a cluster what is sealed for a client must open on every node; without the shared
+        // keys the node does not start.
+        let (seal, connect_links) = match &cluster {
+            Some(_) => {
+                let keys = settings.cluster.shared_keys()?;
+                let refused = |_| crate::config::ConfigError::Invalid {
+                    key: "cluster.shared_keys",
+                    value: "(not shown)".to_owned(),
+                    allowed: "keys the request-state keyring accepts",
+                };
+                (
+                    StateSeal::with_codec(
+                        crate::cluster::keys::keyring(&keys, "request-state").map_err(refused)?,
+                        seal_ttl,
+                    ),
+                    ConnectLinks::shared(&keys, link_ttl).map_err(refused)?,
+                )
+            }
+            None => (StateSeal::random(seal_ttl), ConnectLinks::random(link_ttl)),
+        };
         let tasks = Arc::new(TaskStore::new(settings.tasks.clone(), metrics.clone()));
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
-            connect_links: Arc::new(ConnectLinks::random(link_ttl)),
+            connect_links: Arc::new(connect_links),
             tasks,
-            cluster: Cluster::from_settings(&settings.cluster).map(Arc::new),
-            seal: Arc::new(StateSeal::random(seal_ttl)),
+            cluster,
+            seal: Arc::new(seal),
             budget: Arc::new(InFlightBudget::new(
                 settings.runtime.max_in_flight_per_user,
                 metrics.clone(),

@@ -55,6 +55,8 @@ pub struct Supervisor {
     upstream: Upstream,
     metrics: Arc<Metrics>,
     hosted: HostedRuntime,
+    /// Cluster mode: relays each event channel's changes to and from the other nodes.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Supervisor {
@@ -78,7 +80,13 @@ impl Supervisor {
             arbiters,
             next_arbiter: 0,
             lasting: HashMap::new(),
+            cluster: None,
         }
+    }
+
+    /// The same supervisor, whose event channels reach the other nodes of `cluster`.
+    pub fn in_cluster(self, cluster: Option<Arc<crate::cluster::Cluster>>) -> Self {
+        Supervisor { cluster, ..self }
     }
 
     fn start_server(
@@ -94,9 +102,16 @@ impl Supervisor {
                     name: key.server.to_string(),
                     available: self.registry.names(),
                 })?;
-        let lasting = self.lasting.entry(key.clone()).or_insert_with(|| Lasting {
-            store: Arc::new(UserStore::new(self.settings.max_store_bytes_per_user)),
-            events: ServerEvents::new(EVENT_CHANNEL_CAPACITY),
+        let cluster = self.cluster.as_ref();
+        let lasting = self.lasting.entry(key.clone()).or_insert_with(|| {
+            let events = ServerEvents::new(EVENT_CHANNEL_CAPACITY);
+            if let Some(cluster) = cluster {
+                cluster.events().attach(&key, &events);
+            }
+            Lasting {
+                store: Arc::new(UserStore::new(self.settings.max_store_bytes_per_user)),
+                events,
+            }
         });
         let init = ServerInit {
             manifest: entry.manifest.clone(),

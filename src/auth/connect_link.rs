@@ -6,14 +6,14 @@
 //! the user and the server (or every server) and expires. What it names is encrypted
 //! (AES-256-GCM), since the spec forbids personal information in an elicitation's URL, and
 //! then sealed (HMAC-SHA-256 with an expiry, rmcp's `RequestStateCodec`); both keys are made
-//! at start, so a token cannot be read, forged or altered, and it dies with the process. Form tokens (CSRF) are sealed the same way, bound to the
+//! at start, so a token cannot be read, forged or altered, and it dies with the process — or,
+//! in a cluster, come from `cluster.shared_keys`, so a link made on one node opens on all. Form tokens (CSRF) are sealed the same way, bound to the
 //! user, the server and the action, so a page of another site cannot make a form that passes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
+use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
 use aes_gcm::Aes256Gcm;
 use rmcp::model::{RequestStateCodec, SealOptions};
 
@@ -58,10 +58,9 @@ pub enum LinkError {
 /// Signs and checks connect links; knows the public address the links start with.
 pub struct ConnectLinks {
     codec: RequestStateCodec,
-    /// Hides whom and what a link names.
-    cipher: Aes256Gcm,
-    /// Each token's nonce: a count, so no two tokens of this key share one.
-    tokens_made: AtomicU64,
+    /// Hide whom and what a link names: the first hides, every one reveals (key rotation in a
+    /// cluster). Each token's nonce is random, since every node of a cluster uses the key.
+    ciphers: Vec<Aes256Gcm>,
     ttl: Duration,
     /// `http.public_url`, or the loopback address `serve` bound; unset until then (and for
     /// stdio, where there are no pages to link to).
@@ -85,11 +84,28 @@ impl ConnectLinks {
         };
         ConnectLinks {
             codec: RequestStateCodec::new_unchecked(random_key().to_vec()),
-            cipher: Aes256Gcm::new(&random_key().into()),
-            tokens_made: AtomicU64::new(0),
+            ciphers: vec![Aes256Gcm::new(&random_key().into())],
             ttl,
             base: OnceLock::new(),
         }
+    }
+
+    /// Links valid for `ttl` that every node of a cluster makes and opens alike: sealed and
+    /// hidden with keys derived from `cluster.shared_keys` (the first seals, all open).
+    pub fn shared(
+        keys: &[crate::config::EncryptionKey],
+        ttl: Duration,
+    ) -> Result<ConnectLinks, rmcp::model::RequestStateError> {
+        use crate::cluster::keys::{keyring, purpose_key};
+        Ok(ConnectLinks {
+            codec: keyring(keys, "connect-link-seal")?,
+            ciphers: keys
+                .iter()
+                .map(|key| Aes256Gcm::new(&purpose_key(key, "connect-link-cipher").into()))
+                .collect(),
+            ttl,
+            base: OnceLock::new(),
+        })
     }
 
     /// How long a link stays valid.
@@ -114,20 +130,23 @@ impl ConnectLinks {
             LinkScope::Server(server) => server.as_str(),
         };
         let payload = format!("{user}\u{0}{scope}");
-        let mut nonce = [0u8; 12];
-        let count = self.tokens_made.fetch_add(1, Ordering::Relaxed);
-        nonce[..8].copy_from_slice(&count.to_be_bytes());
-        let hidden = self.cipher.encrypt(
-            &Nonce::<Aes256Gcm>::from(nonce),
-            Payload {
-                msg: payload.as_bytes(),
-                aad: LINK_PURPOSE,
-            },
-        );
-        // Encryption fails only past the cipher's message size, which no user id reaches; a
-        // token that hides nothing then opens as invalid rather than naming anyone.
-        let mut sealed = nonce.to_vec();
-        sealed.extend(hidden.unwrap_or_default());
+        // Drawing a nonce fails only without an OS random source, and encryption only past the
+        // cipher's message size, which no user id reaches; a token that hides nothing then
+        // opens as invalid rather than naming anyone.
+        let mut sealed = Vec::new();
+        if let (Ok(nonce), Some(cipher)) =
+            (Nonce::<Aes256Gcm>::try_generate(), self.ciphers.first())
+        {
+            let hidden = cipher.encrypt(
+                &nonce,
+                Payload {
+                    msg: payload.as_bytes(),
+                    aad: LINK_PURPOSE,
+                },
+            );
+            sealed.extend_from_slice(&nonce);
+            sealed.extend(hidden.unwrap_or_default());
+        }
         let options = SealOptions::new()
             .associated_data(LINK_PURPOSE)
             .ttl(self.ttl);
@@ -154,15 +173,16 @@ impl ConnectLinks {
         let (nonce, hidden) = sealed.split_at_checked(12).ok_or(LinkError::Invalid)?;
         let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| LinkError::Invalid)?;
         let bytes = self
-            .cipher
-            .decrypt(
-                &nonce,
-                Payload {
+            .ciphers
+            .iter()
+            .find_map(|cipher| {
+                let hidden = Payload {
                     msg: hidden,
                     aad: LINK_PURPOSE,
-                },
-            )
-            .map_err(|_| LinkError::Invalid)?;
+                };
+                cipher.decrypt(&nonce, hidden).ok()
+            })
+            .ok_or(LinkError::Invalid)?;
         let text = String::from_utf8(bytes).map_err(|_| LinkError::Invalid)?;
         let (user, scope) = text.split_once('\u{0}').ok_or(LinkError::Invalid)?;
         Ok(LinkClaim {
@@ -238,6 +258,19 @@ mod tests {
         let all = links.open(&links.token("bob", &LinkScope::All)).unwrap();
         assert!(all.allows("slack"));
         let other = ConnectLinks::random(Duration::from_secs(60));
+        let key = |id: &str, byte| crate::config::EncryptionKey {
+            id: id.to_owned(),
+            bytes: [byte; 32],
+        };
+        let node = ConnectLinks::shared(&[key("new", 2), key("old", 1)], links.ttl()).unwrap();
+        let peer = ConnectLinks::shared(&[key("old", 1)], links.ttl()).unwrap();
+        let shared = peer.token("carol", &scope);
+        assert_eq!(
+            node.open(&shared).unwrap().user,
+            "carol",
+            "a peer's link opens"
+        );
+        assert_eq!(links.open(&shared), Err(LinkError::Invalid));
         assert_eq!(
             other.open(&links.token("alice", &scope)),
             Err(LinkError::Invalid)

@@ -6,6 +6,10 @@
 //! reconnecting by itself; every command is bounded by `cluster.redis_timeout_ms`, so a Redis
 //! that is gone turns into [`ClusterError::Unavailable`] quickly instead of a request that hangs.
 
+pub mod events;
+pub mod keys;
+pub mod membership;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +33,8 @@ pub struct Cluster {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
+    membership: membership::Membership,
+    events: events::ClusterEvents,
 }
 
 impl Cluster {
@@ -42,16 +48,28 @@ impl Cluster {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
         Some(Cluster {
-            node_id: Arc::from(node_id),
             client,
             connection: OnceCell::new(),
             timeout: Duration::from_millis(settings.redis_timeout_ms),
+            membership: membership::Membership::default(),
+            events: events::ClusterEvents::new(&node_id),
+            node_id: Arc::from(node_id),
         })
     }
 
     /// This node's id in the cluster.
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// The tag this node puts in the ids of the sessions it holds.
+    pub fn tag(&self) -> membership::NodeTag {
+        membership::tag_of(&self.node_id)
+    }
+
+    /// The members this node last saw alive.
+    pub fn members(&self) -> Vec<membership::Node> {
+        self.membership.nodes()
     }
 
     /// How long one Redis command may take.

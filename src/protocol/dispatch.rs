@@ -21,8 +21,9 @@ use crate::servers::{CallError, Features, InputRequired, ServerDescription};
 
 /// Seals and opens `requestState` so a client cannot forge or replay it across servers, users,
 /// methods or tools (SEP-2322 asks servers to protect its integrity). The key is one per
-/// process and every server shares it, so the server name is part of what is bound: a state
-/// one server handed out must not reach another server's tool of the same name.
+/// process (in a cluster, one shared by every node, from `cluster.shared_keys`) and every server
+/// shares it, so the server name is part of what is bound: a state one server handed out must
+/// not reach another server's tool of the same name.
 pub struct StateSeal {
     codec: RequestStateCodec,
     ttl: std::time::Duration,
@@ -41,6 +42,11 @@ impl StateSeal {
             codec: RequestStateCodec::new_unchecked(key),
             ttl,
         }
+    }
+
+    /// A seal with `codec` (a cluster's shared keyring, see `cluster::keys`).
+    pub fn with_codec(codec: RequestStateCodec, ttl: std::time::Duration) -> Self {
+        StateSeal { codec, ttl }
     }
 
     /// Server names and user ids (checked by `ids`) and the server methods hold no NUL, so

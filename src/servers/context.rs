@@ -281,6 +281,24 @@ struct EventChannel {
     sender: OnceLock<broadcast::Sender<ServerEvent>>,
     capacity: usize,
     tools_generation: AtomicU64,
+    /// Cluster mode: where this channel's changes also go, for the same user's sessions on the
+    /// other nodes.
+    relay: OnceLock<Arc<dyn EventRelay>>,
+}
+
+/// Carries a channel's changes to the other nodes of a cluster (`cluster::events`).
+pub trait EventRelay: Send + Sync + std::fmt::Debug {
+    fn publish(&self, event: &ServerEvent);
+}
+
+/// A [`ServerEvents`] that does not keep the channel alive (the cluster's index of channels).
+#[derive(Debug, Clone)]
+pub struct WeakServerEvents(std::sync::Weak<EventChannel>);
+
+impl WeakServerEvents {
+    pub fn upgrade(&self) -> Option<ServerEvents> {
+        self.0.upgrade().map(|inner| ServerEvents { inner })
+    }
 }
 
 impl ServerEvents {
@@ -290,12 +308,32 @@ impl ServerEvents {
                 sender: OnceLock::new(),
                 capacity,
                 tools_generation: AtomicU64::new(0),
+                relay: OnceLock::new(),
             }),
         }
     }
 
-    /// Announces a change; nobody listening is not an error.
+    /// Sends every change announced from now on through `relay` too (once; later calls
+    /// change nothing).
+    pub fn relay_to(&self, relay: Arc<dyn EventRelay>) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    pub fn downgrade(&self) -> WeakServerEvents {
+        WeakServerEvents(Arc::downgrade(&self.inner))
+    }
+
+    /// Announces a change here and, in a cluster, on the other nodes; nobody listening is not
+    /// an error.
     pub fn send(&self, event: ServerEvent) {
+        if let Some(relay) = self.inner.relay.get() {
+            relay.publish(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// Announces a change to this node's listeners only (one relayed from another node).
+    pub fn deliver(&self, event: ServerEvent) {
         if event == ServerEvent::ToolsListChanged {
             self.inner.tools_generation.fetch_add(1, Ordering::SeqCst);
         }

@@ -24,7 +24,8 @@ use rmcp::model::{
 };
 
 pub use context::{
-    CallError, CredentialSource, InputRequired, RequestContext, ServerEvent, ServerEvents,
+    CallError, CredentialSource, EventRelay, InputRequired, RequestContext, ServerEvent,
+    ServerEvents, WeakServerEvents,
 };
 pub use registry::{NativeFactory, ServerEntry, ServerInit, ServerRegistry};
 pub use store::UserStore;

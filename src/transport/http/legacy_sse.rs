@@ -85,7 +85,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
 }
 
 /// The `session_id` of a query string, borrowed from it unless it was percent-encoded.
-fn session_id_of(query: &str) -> Option<Cow<'_, str>> {
+pub(super) fn session_id_of(query: &str) -> Option<Cow<'_, str>> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "session_id")
         .map(|(_, value)| value)
@@ -114,7 +114,7 @@ pub async fn post_message(
     let Ok(session_id) = Uuid::try_parse(&session_id) else {
         return reply::plain(StatusCode::BAD_REQUEST, "Invalid session ID");
     };
-    let not_found = || reply::plain(StatusCode::NOT_FOUND, "Could not find session");
+    let not_found = session_not_found;
     let Some(entry) = find(&state, &session_id, &target) else {
         return not_found();
     };
@@ -123,6 +123,11 @@ pub async fn post_message(
         Ok(_) => reply::plain(StatusCode::ACCEPTED, "Accepted"),
         Err(_) => not_found(),
     }
+}
+
+/// The answer for a message to a session that does not exist (the Python SDK's).
+pub(super) fn session_not_found() -> HttpResponse {
+    reply::plain(StatusCode::NOT_FOUND, "Could not find session")
 }
 
 fn find(state: &HttpState, id: &Uuid, target: &Target) -> Option<Arc<super::sessions::Entry>> {

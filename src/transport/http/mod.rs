@@ -26,6 +26,7 @@ mod connect;
 /// Public (hidden from the docs) only for the SSE framing micro-benchmark in `benches/`.
 #[doc(hidden)]
 pub mod events;
+mod forward;
 mod guard;
 mod legacy_sse;
 mod pages;
@@ -105,6 +106,8 @@ pub struct HttpState {
     trusted_proxies: TrustedProxies,
     /// OAuth sign-ins started on the connect pages, waiting for the provider's answer.
     sign_ins: connect::PendingSignIns,
+    /// Cluster mode: passes requests for other nodes' sessions on.
+    forwarder: Option<forward::Forwarder>,
 }
 
 /// The server and caller a request is for.
@@ -287,6 +290,19 @@ struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'static str>,
     servers: Vec<String>,
+    /// Cluster mode only (guMCP's shape is unchanged on a single node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterHealth>,
+}
+
+/// This node's view of the cluster.
+#[derive(Serialize)]
+struct ClusterHealth {
+    node_id: String,
+    /// `up` when Redis answered a `PING` within `cluster.redis_timeout_ms`, else `down`.
+    redis: &'static str,
+    /// The nodes this node last saw alive (itself included once registered).
+    members: Vec<crate::cluster::membership::Node>,
 }
 
 /// `GET /` as guMCP answers it.
@@ -295,15 +311,31 @@ async fn health_root(state: web::Data<HttpState>) -> HttpResponse {
         status: "ok",
         message: Some("guMCP server running"),
         servers: state.runtime.registry.names(),
+        cluster: None,
     })
 }
 
-/// `GET /health_check` as guMCP answers it.
+/// `GET /health_check` as guMCP answers it; in cluster mode with the node's view of the
+/// cluster too. A Redis that is down does not make the node unhealthy: its own sessions and
+/// stateless requests are still served.
 async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
+    let cluster = match &state.runtime.cluster {
+        Some(cluster) => Some(ClusterHealth {
+            node_id: cluster.node_id().to_owned(),
+            redis: if cluster.redis_healthy().await {
+                "up"
+            } else {
+                "down"
+            },
+            members: cluster.members(),
+        }),
+        None => None,
+    };
     HttpResponse::Ok().json(Health {
         status: "ok",
         message: None,
         servers: state.runtime.registry.names(),
+        cluster,
     })
 }
 
@@ -324,6 +356,18 @@ async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
         .live_actors
         .with_label_values(&["server"])
         .set(runtime.live_servers_now() as i64);
+    if let Some(cluster) = &runtime.cluster {
+        let (metrics, node) = (&runtime.metrics, [cluster.node_id()]);
+        metrics.cluster_node.with_label_values(&node).set(1);
+        metrics
+            .cluster_members
+            .with_label_values(&node)
+            .set(cluster.members().len() as i64);
+        metrics
+            .cluster_redis_up
+            .with_label_values(&node)
+            .set(i64::from(cluster.redis_healthy().await));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(runtime.metrics.render())
@@ -386,11 +430,25 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         }
         _ => None,
     };
-    let sessions = Arc::new(SessionTable::new(
-        http.max_sessions,
-        http.max_sessions_per_user,
-        runtime.metrics.clone(),
-    ));
+    let cluster = runtime.cluster.clone();
+    let sessions = Arc::new(
+        SessionTable::new(
+            http.max_sessions,
+            http.max_sessions_per_user,
+            runtime.metrics.clone(),
+        )
+        .tagged(cluster.as_ref().map(|cluster| cluster.tag())),
+    );
+    let forwarder = cluster
+        .clone()
+        .map(|cluster| {
+            forward::Forwarder::new(
+                cluster,
+                Duration::from_secs(settings.protocol.client_request_timeout_secs),
+                runtime.metrics.clone(),
+            )
+        })
+        .transpose()?;
     let access = CallerAccess::from_settings(
         &settings,
         tokens,
@@ -416,6 +474,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         access,
         trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
         sign_ins: connect::PendingSignIns::new(Duration::from_secs(http.connect_link_secs)),
+        forwarder,
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
     let metrics_origins = origins.clone();
@@ -475,6 +534,15 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
     on_bound(bound);
     tracing::info!(address = %bound.api, metrics = %bound.metrics, "serving");
 
+    let heartbeat = cluster.as_ref().map(|cluster| {
+        let advertised = settings
+            .cluster
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", bound.api));
+        cluster.relay_events();
+        cluster.keep_membership(advertised)
+    });
     let sweeper = actix_rt::spawn(sweep(
         sessions.clone(),
         Duration::from_secs(http.session_idle_secs),
@@ -487,6 +555,10 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
         "shutting down: draining"
     );
     sweeper.abort();
+    if let (Some(cluster), Some(heartbeat)) = (&cluster, heartbeat) {
+        heartbeat.abort();
+        cluster.leave().await;
+    }
     sessions.drain_all(grace);
     let stopped = api_handle.stop(true);
     if tokio::time::timeout(grace + Duration::from_secs(1), stopped)

@@ -9,7 +9,9 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{legacy_sse, reply, streamable, HttpState};
+use uuid::Uuid;
+
+use super::{forward::Forwarder, legacy_sse, reply, streamable, HttpState};
 
 /// Where an MCP request goes, with the path's server and session key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,14 @@ pub async fn mcp(
     let Some(route) = McpRoute::of(request.match_info().as_str()) else {
         return reply::plain(StatusCode::NOT_FOUND, "Not Found");
     };
+    if let Some((forwarder, id)) = state
+        .forwarder
+        .as_ref()
+        .and_then(|forwarder| Some((forwarder, session_named(&request, route)?)))
+        .filter(|(forwarder, id)| forwarder.is_foreign(&request, id))
+    {
+        return forward(forwarder, &request, &state, route, payload, id).await;
+    }
     let method = request.method();
     match route {
         McpRoute::Streamable { .. } if method == Method::POST => {
@@ -119,6 +129,52 @@ pub async fn mcp(
         }
         McpRoute::SseStream { .. } => method_not_allowed("GET"),
     }
+}
+
+/// The session a request names, if its route has sessions: the `session_id` of a legacy
+/// message, the `Mcp-Session-Id` of a 2025 Streamable request.
+fn session_named(request: &HttpRequest, route: McpRoute<'_>) -> Option<Uuid> {
+    let named = match route {
+        McpRoute::Messages { .. } => legacy_sse::session_id_of(request.query_string())?,
+        McpRoute::Streamable { .. } if !streamable::is_modern(request) => request
+            .headers()
+            .get(streamable::SESSION_HEADER)?
+            .to_str()
+            .ok()?
+            .into(),
+        _ => return None,
+    };
+    Uuid::try_parse(&named).ok()
+}
+
+/// Passes a request for another node's session on (cluster mode), its body read within the
+/// usual bounds first.
+async fn forward(
+    forwarder: &Forwarder,
+    request: &HttpRequest,
+    state: &HttpState,
+    route: McpRoute<'_>,
+    payload: web::Payload,
+    id: Uuid,
+) -> HttpResponse {
+    let body = if request.method() == Method::POST {
+        match reply::read_body(request, payload, &state.body_limits()).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        }
+    } else {
+        Vec::new()
+    };
+    let legacy = matches!(route, McpRoute::Messages { .. });
+    forwarder
+        .forward(request, body, &id, || {
+            if legacy {
+                legacy_sse::session_not_found()
+            } else {
+                streamable::session_not_found()
+            }
+        })
+        .await
 }
 
 fn method_not_allowed(allowed: &'static str) -> HttpResponse {

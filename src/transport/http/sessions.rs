@@ -13,7 +13,21 @@ use uuid::Uuid;
 use super::replay::StreamHub;
 use crate::actors::session::SessionHandle;
 use crate::auth::principal::Principal;
+use crate::cluster::membership::NodeTag;
 use crate::metrics::{Metrics, Rejection};
+
+/// A random session id whose first four bytes are `tag`.
+fn tagged_id(tag: NodeTag) -> Uuid {
+    let mut bytes = *Uuid::new_v4().as_bytes();
+    bytes[..4].copy_from_slice(&tag);
+    Uuid::from_bytes(bytes)
+}
+
+/// The node tag in a session id (meaningful in cluster mode only).
+pub fn tag_in(id: &Uuid) -> NodeTag {
+    let bytes = id.as_bytes();
+    [bytes[0], bytes[1], bytes[2], bytes[3]]
+}
 
 /// Which transport a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +110,9 @@ pub struct SessionTable {
     seats: Arc<Seats>,
     metrics: Arc<Metrics>,
     epoch: Instant,
+    /// In a cluster, this node's tag, put in the first bytes of every session id so any node
+    /// can tell where a session lives (the other 96 bits stay random: still unguessable).
+    tag: Option<NodeTag>,
 }
 
 struct Seats {
@@ -137,7 +154,13 @@ impl SessionTable {
             }),
             metrics,
             epoch: Instant::now(),
+            tag: None,
         }
+    }
+
+    /// The same table, whose session ids carry `tag` (cluster mode).
+    pub fn tagged(self, tag: Option<NodeTag>) -> SessionTable {
+        SessionTable { tag, ..self }
     }
 
     /// Takes a seat for `principal` (a user, or a key claiming one: a made-up key cannot take
@@ -172,7 +195,10 @@ impl SessionTable {
         session: SessionHandle,
         streams: Option<Arc<StreamHub>>,
     ) -> Uuid {
-        let id = Uuid::new_v4();
+        let id = match self.tag {
+            Some(tag) => tagged_id(tag),
+            None => Uuid::new_v4(),
+        };
         let entry = Arc::new(Entry {
             principal: seat.principal.clone(),
             server,

@@ -34,7 +34,7 @@ use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::Outgoing;
 use crate::protocol::version::ProtocolVersion;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
@@ -75,7 +75,7 @@ fn header_text<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
 }
 
 /// Whether the request is in the 2026-07-28 era: its version header names no 2025 revision.
-fn is_modern(request: &HttpRequest) -> bool {
+pub(super) fn is_modern(request: &HttpRequest) -> bool {
     header_text(request, VERSION_HEADER).is_some_and(|version| {
         ProtocolVersion::parse(version).is_none_or(ProtocolVersion::is_modern)
     })
@@ -94,7 +94,7 @@ fn bad_request(message: impl Into<String>) -> HttpResponse {
     reply::rpc_error(StatusCode::BAD_REQUEST, McpError::invalid_request(message))
 }
 
-fn session_not_found() -> HttpResponse {
+pub(super) fn session_not_found() -> HttpResponse {
     reply::rpc_error(
         StatusCode::NOT_FOUND,
         McpError::new(
