@@ -477,6 +477,14 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             )
         })
         .transpose()?;
+    let sign_in_ttl = Duration::from_secs(http.connect_link_secs);
+    // A clustered node has its shared keys: the runtime refused to start without them.
+    let sign_ins = match (&cluster, settings.cluster.shared_keys()) {
+        (Some(cluster), Ok(keys)) => {
+            connect::PendingSignIns::in_cluster(sign_in_ttl, cluster.clone(), &keys)
+        }
+        _ => connect::PendingSignIns::here(sign_in_ttl),
+    };
     let access = CallerAccess::from_settings(
         &settings,
         tokens,
@@ -501,7 +509,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             && !settings.access.allow_open_on_network,
         access,
         trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
-        sign_ins: connect::PendingSignIns::new(Duration::from_secs(http.connect_link_secs)),
+        sign_ins,
         forwarder,
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
