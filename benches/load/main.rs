@@ -7,6 +7,7 @@
 
 mod http;
 mod mcp;
+mod preset;
 mod procfs;
 mod report;
 mod run;
@@ -26,8 +27,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::http::{Endpoint, Res};
+use crate::preset::{Limits, Scenario};
 use crate::report::Row;
-use crate::scenarios::{Limits, Scenario};
 use crate::targets::{Server, Target};
 use crate::upstream::MockUpstream;
 use crate::users::Routes;

@@ -6,10 +6,31 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::preset::Scenario;
 use crate::procfs::Sample;
 use crate::run::Shared;
-use crate::scenarios::Scenario;
-use crate::tenants::TenantMemory;
+
+/// The memory story of one `tenants` run, kept in the JSON beside the row.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TenantMemory {
+    pub users_per_wave: usize,
+    pub connections: usize,
+    pub rss_before_kib: u64,
+    pub rss_wave1_kib: u64,
+    /// RSS once every instance has stopped (gumcp only).
+    pub rss_idle_kib: Option<u64>,
+    pub rss_wave2_kib: u64,
+    /// Live instances by the server's gauge (gumcp only), at the same moments.
+    pub live_before: Option<u64>,
+    pub live_wave1: Option<u64>,
+    pub live_idle: Option<u64>,
+    pub live_wave2: Option<u64>,
+    /// RSS growth over wave 1 per live instance it added (per request where none are counted).
+    pub kib_per_instance: f64,
+    pub wave1_secs: f64,
+    pub idle_wait_secs: Option<f64>,
+    pub wave2_secs: f64,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {

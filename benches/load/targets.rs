@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 
 use crate::http::Res;
-use crate::scenarios::Scenario;
+use crate::preset::Scenario;
 
 /// How long a server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -17,13 +17,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use hyper::Method;
-use serde::Serialize;
 
 use crate::http::{read_body, Conn, Endpoint, Res};
+use crate::preset::{Limits, Scenario};
 use crate::procfs::{self, Sample};
-use crate::report::Row;
+use crate::report::{Row, TenantMemory};
 use crate::run::{histogram, timed, Shared};
-use crate::scenarios::{Limits, Scenario};
 use crate::users::{self, Routes};
 
 /// How often the live-instance gauge is read while waiting for the idle stop.
@@ -34,28 +33,6 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// Time for the server to finish what follows a wave (actors starting or stopping) before its
 /// memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
-
-/// The memory story of one `tenants` run, kept in the JSON beside the row.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct TenantMemory {
-    pub users_per_wave: usize,
-    pub connections: usize,
-    pub rss_before_kib: u64,
-    pub rss_wave1_kib: u64,
-    /// RSS once every instance has stopped (gumcp only).
-    pub rss_idle_kib: Option<u64>,
-    pub rss_wave2_kib: u64,
-    /// Live instances by the server's gauge (gumcp only), at the same moments.
-    pub live_before: Option<u64>,
-    pub live_wave1: Option<u64>,
-    pub live_idle: Option<u64>,
-    pub live_wave2: Option<u64>,
-    /// RSS growth over wave 1 per live instance it added (per request where none are counted).
-    pub kib_per_instance: f64,
-    pub wave1_secs: f64,
-    pub idle_wait_secs: Option<f64>,
-    pub wave2_secs: f64,
-}
 
 /// Runs the preset against a started target (`pid`, and gumcp's `metrics` endpoint).
 pub async fn tenants(
