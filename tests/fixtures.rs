@@ -685,4 +685,5 @@ fixtures!(
     instacart,
     lemlist,
     ahrefs,
+    discourse,
 );

@@ -394,3 +394,8 @@ async fn ahrefs_domain_rating() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn discourse_categories() {
+    smoke("discourse", "list_categories", json!({})).await;
+}

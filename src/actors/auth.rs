@@ -423,6 +423,9 @@ pub enum Connection {
     },
     /// The user typed the service's API key into the form.
     ApiKey(String),
+    /// The user typed the values of an API-key server's `[[auth.key_fields]]` (already
+    /// checked: `auth::key_fields::credentials_from`).
+    KeyFields(Credentials),
 }
 
 /// Connects `user`'s account for `service`: the code exchanged (or the key taken) and the
@@ -464,6 +467,7 @@ impl Handler<Connect> for AuthActor {
                     api_key: Some(api_key),
                     ..Credentials::default()
                 },
+                Connection::KeyFields(credentials) => credentials,
                 Connection::OAuthCode {
                     spec,
                     authorization,
@@ -628,7 +632,13 @@ impl Handler<Status> for AuthActor {
                 None => AccountState::NotConnected,
                 Some(_) if refused => AccountState::NeedsReconnect,
                 Some(credentials) => {
+                    // A credential of several fields (Twilio's SIDs and secret) has no
+                    // token and may have no `api_key`: stored values with no token count.
+                    let fields_only = credentials.access_token.is_none()
+                        && credentials.refresh_token.is_none()
+                        && !credentials.extra.is_empty();
                     let usable = credentials.api_key.is_some()
+                        || fields_only
                         || credentials.refresh_token.is_some()
                         || (credentials.access_token.is_some()
                             && !credentials.expires_within(unix_now(), 0));

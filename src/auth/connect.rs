@@ -497,6 +497,7 @@ mod tests {
             revoke_url: None,
             provider,
             inject: None,
+            key_fields: Vec::new(),
         }
     }
 

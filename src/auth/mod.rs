@@ -14,6 +14,8 @@
 //! - [`connect`] — connecting an account (`gumcp-actors auth`, the web pages): the browser
 //!   flow, API keys, revocation.
 //! - [`connect_link`] — signed, short-lived links to the web connect pages; form tokens.
+//! - [`key_fields`] — API-key credentials of several values (a site URL, a user name, SIDs),
+//!   asked for one by one and stored flat, as guMCP stores them.
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
 
@@ -21,6 +23,7 @@ pub mod access;
 pub mod connect;
 pub mod connect_link;
 pub mod credentials;
+pub mod key_fields;
 pub mod local;
 pub mod oauth;
 pub mod postgres;

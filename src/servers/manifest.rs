@@ -99,6 +99,10 @@ pub struct AuthSpec {
     /// Where an `http` server puts the secret: `bearer` (default), `basic`, `header:<Name>` or
     /// `query:<name>`.
     pub inject: Option<Inject>,
+    /// The values an `api_key` server asks for when its credential is more than one key
+    /// (`[[auth.key_fields]]`); empty: the key alone.
+    #[serde(default)]
+    pub key_fields: Vec<crate::auth::key_fields::KeyField>,
 }
 
 /// How a secret travels to the upstream API.
@@ -500,6 +504,12 @@ fn check_hosted(manifest: &Manifest) -> Result<(), String> {
 fn check_auth(auth: &AuthSpec) -> Result<(), String> {
     if let Some(service) = &auth.service {
         ids::validate_server_name(service).map_err(|err| format!("auth.service: {err}"))?;
+    }
+    if !auth.key_fields.is_empty() {
+        if auth.kind != AuthKind::ApiKey {
+            return Err("auth.key_fields is only for kind = \"api_key\"".to_owned());
+        }
+        crate::auth::key_fields::check_fields(&auth.key_fields)?;
     }
     if auth.kind == AuthKind::Oauth2 {
         for (key, url) in [

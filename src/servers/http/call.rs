@@ -620,6 +620,8 @@ fn upstream_message(bytes: &[u8]) -> String {
             "/error",
             "/errors/0/message",
             "/errors/0/detail",
+            // Discourse's `{"errors": ["Title is too short"], "error_type": …}`.
+            "/errors/0",
             "/detail",
             // Jira's `{"errorMessages": [...], "errors": {...}}`.
             "/errorMessages/0",
@@ -749,6 +751,10 @@ mod tests {
                 br#"{"title":"Unauthorized","detail":"Unauthorized","type":"about:blank"}"#
             ),
             "Unauthorized"
+        );
+        assert_eq!(
+            upstream_message(br#"{"errors":["Title is too short"],"error_type":"x"}"#),
+            "Title is too short"
         );
         assert_eq!(
             upstream_message(b"<html>gateway</html>"),

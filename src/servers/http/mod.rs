@@ -27,6 +27,7 @@ use super::kit::{success, tool_error};
 use super::manifest::{AuthKind, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
+use crate::auth::key_fields::{self, KeyField};
 use crate::protocol::error::McpError;
 use call::{BaseUrl, Failure, Page, Request};
 use spec::{fill_text, render_prompt, HttpTool, Pagination};
@@ -486,6 +487,7 @@ pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<Strin
         AuthKind::ApiKey => credentials
             .api_key
             .clone()
+            .or_else(|| stored_key(credentials, &manifest.auth.key_fields))
             .or_else(|| credentials.access_token.clone()),
         // A personal access token may be stored as either (guMCP's GitHub reads both).
         _ => credentials
@@ -493,6 +495,14 @@ pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<Strin
             .clone()
             .or_else(|| credentials.api_key.clone()),
     }
+}
+
+/// The key of a credential of several fields stored in guMCP's metadata shape (`value`).
+fn stored_key(credentials: &Credentials, fields: &[KeyField]) -> Option<String> {
+    let field = fields
+        .iter()
+        .find(|field| field.name == key_fields::API_KEY)?;
+    key_fields::value_of(credentials, field).map(str::to_owned)
 }
 
 /// An upstream API as native server code calls it. The runtime applies the user's credentials
