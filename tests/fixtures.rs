@@ -686,4 +686,5 @@ fixtures!(
     lemlist,
     ahrefs,
     discourse,
+    posthog,
 );

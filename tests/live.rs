@@ -399,3 +399,12 @@ async fn ahrefs_domain_rating() {
 async fn discourse_categories() {
     smoke("discourse", "list_categories", json!({})).await;
 }
+
+#[tokio::test]
+async fn posthog_dashboards() {
+    let arguments = match std::env::var("GUMCP_LIVE_POSTHOG_PROJECT") {
+        Ok(project) => json!({ "project_id": project.parse::<i64>().unwrap_or_default() }),
+        Err(_) => json!({}),
+    };
+    smoke("posthog", "list_dashboards", arguments).await;
+}

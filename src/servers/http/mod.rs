@@ -516,6 +516,8 @@ pub struct Api<'a> {
     base_url: String,
     /// Headers of this API's requests beside the manifest's (`Api::header`).
     headers: Vec<(String, String)>,
+    /// Whether the user's credentials go with the requests (`Api::anonymous`: no).
+    authorized: bool,
 }
 
 impl Upstream {
@@ -560,6 +562,7 @@ impl Upstream {
             ctx,
             base_url,
             headers: Vec::new(),
+            authorized: true,
         }
     }
 }
@@ -741,6 +744,21 @@ impl Api<'_> {
         self
     }
 
+    /// The same requests sent to `base_url` exactly, whatever the config overrides: a second
+    /// host of the same service, derived by the server from the effective base URL
+    /// (PostHog's ingestion host beside its app host).
+    pub fn at(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The same API without the user's credentials: an endpoint that authenticates by what
+    /// the body carries (PostHog's event capture takes the project's public token).
+    pub fn anonymous(mut self) -> Self {
+        self.authorized = false;
+        self
+    }
+
     /// The same API with `name: value` on each of its requests (an argument an API takes in a
     /// header: Dropbox's `Dropbox-API-Arg`).
     pub fn header(mut self, name: &str, value: String) -> Self {
@@ -833,6 +851,7 @@ impl Api<'_> {
         let user = &self.ctx.user_id;
         let mut secret = match self.manifest.auth.kind {
             AuthKind::None => None,
+            _ if !self.authorized => None,
             _ => match self.ctx.credentials.get().await {
                 Ok(credentials) => secret_of(self.manifest, &credentials),
                 Err(err) => return Err(err.to_string()),
