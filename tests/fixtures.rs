@@ -687,4 +687,5 @@ fixtures!(
     ahrefs,
     discourse,
     posthog,
+    twilio,
 );

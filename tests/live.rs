@@ -408,3 +408,8 @@ async fn posthog_dashboards() {
     };
     smoke("posthog", "list_dashboards", arguments).await;
 }
+
+#[tokio::test]
+async fn twilio_messages() {
+    smoke("twilio", "list_messages", json!({ "page_size": 1 })).await;
+}

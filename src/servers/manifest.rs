@@ -112,6 +112,12 @@ pub enum Inject {
     Basic,
     /// HTTP Basic with the secret as the password and no user name (lemlist's `:key`).
     BasicPassword,
+    /// HTTP Basic with two `[[auth.key_fields]]` as user name and password (Twilio's API key
+    /// SID and secret): `basic_fields:<user field>:<password field>`.
+    BasicFields {
+        user: String,
+        password: String,
+    },
     Header(String),
     Query(String),
 }
@@ -129,8 +135,19 @@ impl<'de> Deserialize<'de> for Inject {
             Some(("query", name)) if !name.trim().is_empty() => {
                 Ok(Inject::Query(name.trim().to_owned()))
             }
+            Some(("basic_fields", fields)) => match fields.split_once(':') {
+                Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                    Ok(Inject::BasicFields {
+                        user: user.to_owned(),
+                        password: password.to_owned(),
+                    })
+                }
+                _ => Err(serde::de::Error::custom(
+                    "inject \"basic_fields:<user field>:<password field>\" names two key fields",
+                )),
+            },
             _ => Err(serde::de::Error::custom(format!(
-                "inject {text:?} must be \"bearer\", \"basic\", \"basic_password\", \"header:<Name>\" or \"query:<name>\""
+                "inject {text:?} must be \"bearer\", \"basic\", \"basic_password\", \"basic_fields:<user>:<password>\", \"header:<Name>\" or \"query:<name>\""
             ))),
         }
     }
@@ -511,6 +528,15 @@ fn check_auth(auth: &AuthSpec) -> Result<(), String> {
         }
         crate::auth::key_fields::check_fields(&auth.key_fields)?;
     }
+    if let Some(Inject::BasicFields { user, password }) = &auth.inject {
+        for name in [user, password] {
+            if !auth.key_fields.iter().any(|field| field.name == *name) {
+                return Err(format!(
+                    "auth.inject names {name:?}, which is not one of auth.key_fields"
+                ));
+            }
+        }
+    }
     if auth.kind == AuthKind::Oauth2 {
         for (key, url) in [
             ("auth.authorize_url", &auth.authorize_url),
@@ -682,6 +708,34 @@ kind = "api_key"
         assert!(text
             .iter()
             .any(|p| p.contains("gamma") && p.contains("[mcp] section")));
+    }
+
+    #[test]
+    fn basic_fields_must_name_key_fields() {
+        let with = |inject: &str| {
+            GOOD.replace(
+                "kind = \"api_key\"",
+                &format!(
+                    "kind = \"api_key\"\ninject = \"{inject}\"\n\
+                     [[auth.key_fields]]\nname = \"sid\"\nlabel = \"SID\"\n\
+                     [[auth.key_fields]]\nname = \"secret\"\nlabel = \"Secret\"\nsecret = true\n"
+                ),
+            )
+        };
+        let parsed = parse(&with("basic_fields:sid:secret")).unwrap();
+        assert_eq!(
+            parsed.auth.inject,
+            Some(Inject::BasicFields {
+                user: "sid".into(),
+                password: "secret".into()
+            })
+        );
+        let wrong = parse(&with("basic_fields:sid:token")).unwrap_err();
+        assert!(
+            wrong.contains("\"token\", which is not one of auth.key_fields"),
+            "{wrong}"
+        );
+        assert!(parse(&with("basic_fields:sid")).is_err());
     }
 
     #[test]

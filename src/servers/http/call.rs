@@ -229,6 +229,11 @@ pub fn authorize(
         }
         Inject::Basic => builder.basic_auth(secret, Option::<&str>::None),
         Inject::BasicPassword => builder.basic_auth("", Some(secret)),
+        // `secret_of` joined the two fields with the first `:`; a user name holds none.
+        Inject::BasicFields { .. } => match secret.split_once(':') {
+            Some((user, password)) => builder.basic_auth(user, Some(password)),
+            None => builder.basic_auth(secret, Option::<&str>::None),
+        },
     }
 }
 

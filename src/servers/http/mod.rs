@@ -24,7 +24,7 @@ use rmcp::model::{
 use serde_json::Value;
 
 use super::kit::{success, tool_error};
-use super::manifest::{AuthKind, Manifest};
+use super::manifest::{AuthKind, Inject, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
 use crate::auth::key_fields::{self, KeyField};
@@ -483,6 +483,13 @@ impl McpServer for HttpServer {
 
 /// The secret to send: the access token (OAuth) or the API key.
 pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
+    if let Some(Inject::BasicFields { user, password }) = &manifest.auth.inject {
+        let field = |name: &str| {
+            let field = manifest.auth.key_fields.iter().find(|f| f.name == name)?;
+            key_fields::value_of(credentials, field)
+        };
+        return Some(format!("{}:{}", field(user)?, field(password)?));
+    }
     match manifest.auth.kind {
         AuthKind::ApiKey => credentials
             .api_key
