@@ -688,4 +688,5 @@ fixtures!(
     discourse,
     posthog,
     twilio,
+    snowflake,
 );

@@ -413,3 +413,8 @@ async fn posthog_dashboards() {
 async fn twilio_messages() {
     smoke("twilio", "list_messages", json!({ "page_size": 1 })).await;
 }
+
+#[tokio::test]
+async fn snowflake_databases() {
+    smoke("snowflake", "list_databases", json!({})).await;
+}

@@ -23,8 +23,12 @@ pub const API_KEY: &str = "api_key";
 pub struct KeyField {
     /// The credential's field it is stored in (`api_key` for the key; else guMCP's name).
     pub name: String,
-    /// What the prompt and the form call it; guMCP's metadata names it the same way.
+    /// What the prompt and the form call it; guMCP's metadata names it the same way unless
+    /// `metadata_name` says otherwise.
     pub label: String,
+    /// guMCP's metadata name for it, where the label differs (Snowflake's token is its
+    /// "Password").
+    pub metadata_name: Option<String>,
     /// An example shown in the empty form field.
     pub placeholder: Option<String>,
     /// Typed at a hidden prompt and a password field.
@@ -117,6 +121,19 @@ pub fn credentials_from(
     Ok(credentials)
 }
 
+/// The field that holds the key sent upstream: `api_key`, else the only secret field.
+pub fn key_field(fields: &[KeyField]) -> Option<&KeyField> {
+    fields
+        .iter()
+        .find(|field| field.name == API_KEY)
+        .or_else(
+            || match fields.iter().filter(|f| f.secret).collect::<Vec<_>>()[..] {
+                [only] => Some(only),
+                _ => None,
+            },
+        )
+}
+
 /// The value of `field` in stored credentials: its own field, else guMCP's metadata shape
 /// (the item labelled as the field, or `value` for the key). Empty counts as absent.
 pub fn value_of<'a>(credentials: &'a Credentials, field: &KeyField) -> Option<&'a str> {
@@ -125,6 +142,7 @@ pub fn value_of<'a>(credentials: &'a Credentials, field: &KeyField) -> Option<&'
     } else {
         credentials.extra.get(&field.name).and_then(Value::as_str)
     };
+    let metadata_name = field.metadata_name.as_deref().unwrap_or(&field.label);
     let from_metadata = || {
         if field.name == API_KEY {
             return credentials.extra.get("value").and_then(Value::as_str);
@@ -134,7 +152,7 @@ pub fn value_of<'a>(credentials: &'a Credentials, field: &KeyField) -> Option<&'
             .get("metadata")?
             .as_array()?
             .iter()
-            .find(|item| item.get("name").and_then(Value::as_str) == Some(field.label.as_str()))?
+            .find(|item| item.get("name").and_then(Value::as_str) == Some(metadata_name))?
             .get("value")?
             .as_str()
     };
@@ -211,6 +229,7 @@ mod tests {
         KeyField {
             name: name.into(),
             label: label.into(),
+            metadata_name: None,
             placeholder: None,
             secret: false,
             optional: false,
@@ -265,6 +284,25 @@ mod tests {
                 Some("system")
             ]
         );
+    }
+
+    #[test]
+    fn the_key_is_api_key_else_the_only_secret_field_named_as_gumcp_names_it() {
+        let mut token = field("password", "Programmatic access token", FieldCheck::Text);
+        token.secret = true;
+        token.metadata_name = Some("Password".into());
+        let fields = vec![
+            field("account", "Account Identifier", FieldCheck::Text),
+            token,
+        ];
+        let key = key_field(&fields).unwrap();
+        assert_eq!(key.name, "password");
+        let stored: Credentials = serde_json::from_value(json!({
+            "metadata": [{ "name": "Password", "value": "pat-1" }]
+        }))
+        .unwrap();
+        assert_eq!(value_of(&stored, key), Some("pat-1"));
+        assert_eq!(key_field(&discourse()).unwrap().name, API_KEY);
     }
 
     #[test]

@@ -504,12 +504,10 @@ pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<Strin
     }
 }
 
-/// The key of a credential of several fields stored in guMCP's metadata shape (`value`).
+/// The key of a credential of several fields: its own field (`key_fields::key_field`), or
+/// guMCP's metadata shape.
 fn stored_key(credentials: &Credentials, fields: &[KeyField]) -> Option<String> {
-    let field = fields
-        .iter()
-        .find(|field| field.name == key_fields::API_KEY)?;
-    key_fields::value_of(credentials, field).map(str::to_owned)
+    key_fields::value_of(credentials, key_fields::key_field(fields)?).map(str::to_owned)
 }
 
 /// An upstream API as native server code calls it. The runtime applies the user's credentials
