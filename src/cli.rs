@@ -387,8 +387,16 @@ async fn connect_account(
                 ));
             }
             let typed = key_fields::read_fields(service, fields).map_err(ConnectError::Io)?;
-            key_fields::credentials_from(fields, &typed)
-                .map_err(|err| ConnectError::Setup(err.to_string()))?
+            if manifest.auth.session.is_some() {
+                say(format_args!("Signing in to {service} for a session."));
+            }
+            let http = upstream::CappedClient {
+                client: &client,
+                max_response_bytes: settings.servers.max_response_bytes,
+            };
+            key_fields::connect_values(&manifest.auth, &typed, http)
+                .await
+                .map_err(ConnectError::Setup)?
         }
         AuthKind::ApiKey => {
             announce();

@@ -689,4 +689,5 @@ fixtures!(
     posthog,
     twilio,
     snowflake,
+    bluesky,
 );

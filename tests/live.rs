@@ -418,3 +418,8 @@ async fn twilio_messages() {
 async fn snowflake_databases() {
     smoke("snowflake", "list_databases", json!({})).await;
 }
+
+#[tokio::test]
+async fn bluesky_profile() {
+    smoke("bluesky", "get_my_profile", json!({})).await;
+}

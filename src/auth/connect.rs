@@ -498,6 +498,7 @@ mod tests {
             provider,
             inject: None,
             key_fields: Vec::new(),
+            session: None,
         }
     }
 

@@ -134,6 +134,35 @@ pub fn key_field(fields: &[KeyField]) -> Option<&KeyField> {
         )
 }
 
+/// What to store for the values typed: the credentials [`credentials_from`] makes, or — for
+/// a server with `[auth.session]` — the session they are traded for (the password is not
+/// kept). The error is the sentence to show.
+pub async fn connect_values(
+    spec: &crate::servers::manifest::AuthSpec,
+    typed: &BTreeMap<String, String>,
+    http: crate::upstream::CappedClient<'_>,
+) -> Result<Credentials, String> {
+    let credentials = credentials_from(&spec.key_fields, typed).map_err(|err| err.to_string())?;
+    let Some(session) = &spec.session else {
+        return Ok(credentials);
+    };
+    let field = |name: &str| {
+        spec.key_fields
+            .iter()
+            .find(|field| field.name == name)
+            .and_then(|field| value_of(&credentials, field))
+            .unwrap_or_default()
+    };
+    super::session::create(
+        http,
+        &session.create_url,
+        field(&session.identifier),
+        field(&session.password),
+    )
+    .await
+    .map_err(|err| err.to_string())
+}
+
 /// The value of `field` in stored credentials: its own field, else guMCP's metadata shape
 /// (the item labelled as the field, or `value` for the key). Empty counts as absent.
 pub fn value_of<'a>(credentials: &'a Credentials, field: &KeyField) -> Option<&'a str> {

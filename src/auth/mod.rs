@@ -13,6 +13,7 @@
 //! - [`resource_server`] — callers' OAuth access tokens (JWTs) checked, RFC 9728 metadata.
 //! - [`connect`] — connecting an account (`gumcp-actors auth`, the web pages): the browser
 //!   flow, API keys, revocation.
+//! - [`session`] — AT Protocol password sessions (Bluesky): made once, refreshed like OAuth.
 //! - [`connect_link`] — signed, short-lived links to the web connect pages; form tokens.
 //! - [`key_fields`] — API-key credentials of several values (a site URL, a user name, SIDs),
 //!   asked for one by one and stored flat, as guMCP stores them.
@@ -30,6 +31,7 @@ pub mod postgres;
 pub mod principal;
 pub mod remote;
 pub mod resource_server;
+pub mod session;
 pub mod store;
 
 use std::sync::Arc;

@@ -103,6 +103,9 @@ pub struct AuthSpec {
     /// (`[[auth.key_fields]]`); empty: the key alone.
     #[serde(default)]
     pub key_fields: Vec<crate::auth::key_fields::KeyField>,
+    /// The key fields are traded for a session when connecting, and the session is refreshed
+    /// (`[auth.session]`, the AT Protocol's: Bluesky).
+    pub session: Option<crate::auth::session::SessionSpec>,
 }
 
 /// How a secret travels to the upstream API.
@@ -527,6 +530,15 @@ fn check_auth(auth: &AuthSpec) -> Result<(), String> {
             return Err("auth.key_fields is only for kind = \"api_key\"".to_owned());
         }
         crate::auth::key_fields::check_fields(&auth.key_fields)?;
+    }
+    if let Some(session) = &auth.session {
+        for name in [&session.identifier, &session.password] {
+            if !auth.key_fields.iter().any(|field| field.name == *name) {
+                return Err(format!(
+                    "auth.session names {name:?}, which is not one of auth.key_fields"
+                ));
+            }
+        }
     }
     if let Some(Inject::BasicFields { user, password }) = &auth.inject {
         for name in [user, password] {

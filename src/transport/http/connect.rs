@@ -734,13 +734,18 @@ async fn save_api_key(
         if let Some(api_key) = form.api_key.clone() {
             typed.insert(key_fields::API_KEY.to_owned(), api_key);
         }
-        match key_fields::credentials_from(fields, &typed) {
+        let client = state.runtime.upstream_client();
+        let http = crate::upstream::CappedClient {
+            client: &client,
+            max_response_bytes: state.runtime.settings.servers.max_response_bytes,
+        };
+        match key_fields::connect_values(&entry.manifest.auth, &typed, http).await {
             Ok(credentials) => Some(Connection::KeyFields(credentials)),
             Err(err) => {
                 return problem(
                     StatusCode::BAD_REQUEST,
                     "Not saved",
-                    &err.to_string(),
+                    &err,
                     "Go back and correct it; nothing was stored.",
                 )
             }
