@@ -1,7 +1,7 @@
 //! discourse beyond its tools (`tests/fixtures.rs`): guMCP's resources (categories and latest
 //! topics, read as `/c/{id}/show.json` and `/t/{id}.json`), credentials in guMCP's Gumloop
-//! shape (`metadata` + `value`), and a stored forum URL that is not https refused before any
-//! request is made.
+//! shape (`metadata` + `value`), and a stored forum URL that is not https, or names a local or
+//! private address, refused before any request is made.
 
 mod common;
 
@@ -124,13 +124,13 @@ async fn gumcps_gumloop_shape_is_read() {
     upstream.verify().await;
 }
 
-#[tokio::test]
-async fn a_stored_forum_url_that_is_not_https_is_refused_before_any_request() {
+/// alice's discourse with `base_url` stored and no base-URL override: the first tool
+/// call's error text, which never shows the key and says how to reconnect.
+async fn refused_with(base_url: &str) -> String {
     let root = tempfile::tempdir().unwrap();
     let creds = root.path().join("local_auth/credentials/discourse");
     std::fs::create_dir_all(&creds).unwrap();
-    let stored =
-        json!({ "api_key": "k3", "base_url": "http://127.0.0.1:9/forum", "username": "system" });
+    let stored = json!({ "api_key": "k3", "base_url": base_url, "username": "system" });
     std::fs::write(creds.join("alice_credentials.json"), stored.to_string()).unwrap();
     let config = root.path().join("gumcp.toml");
     std::fs::write(&config, "[auth]\nlocal_dir = \"local_auth\"\n").unwrap();
@@ -146,11 +146,38 @@ async fn a_stored_forum_url_that_is_not_https_is_refused_before_any_request() {
     ]);
     let result = call_tool(&mut client, 1, "list_categories", json!({})).await;
     assert_eq!(result["isError"], true, "{result}");
-    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    let text = result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!text.contains("k3"), "{text}");
     assert!(
-        text.contains("the Discourse URL stored for user alice must start with https://")
-            && text.contains("gumcp-actors auth --server discourse --user-id alice"),
+        text.contains("gumcp-actors auth --server discourse --user-id alice"),
         "{text}"
     );
-    assert!(!text.contains("k3"), "{text}");
+    text
+}
+
+#[tokio::test]
+async fn a_stored_forum_url_that_is_not_https_is_refused_before_any_request() {
+    let text = refused_with("http://127.0.0.1:9/forum").await;
+    assert!(
+        text.contains("the Discourse URL stored for user alice must start with https://"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_forum_url_that_is_private_is_refused_before_any_request() {
+    for private in [
+        "https://127.0.0.1:9",
+        "https://169.254.169.254",
+        "https://localhost",
+    ] {
+        let text = refused_with(private).await;
+        assert!(
+            text.contains("names a local or private address"),
+            "{private}: {text}"
+        );
+    }
 }

@@ -172,9 +172,17 @@ impl Discourse {
             let Some((field, url)) = field("base_url") else {
                 return Err(missing("Discourse URL"));
             };
-            key_fields::site_url(url).map_err(|reason| {
+            let site = key_fields::site_url(url).map_err(|reason| {
                 format!("the {} stored for user {user} {reason}; {reconnect}", field.label)
-            })?
+            })?;
+            if self.upstream.refuses_site(&site) {
+                return Err(format!(
+                    "the {} stored for user {user} names a local or private address, which \
+                     this server does not reach (servers.fetch_private_urls); {reconnect}",
+                    field.label
+                ));
+            }
+            site
         };
         Ok(self
             .upstream

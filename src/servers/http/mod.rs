@@ -706,6 +706,16 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// Whether requests to `url`, an address a user gave as their service's root (a Discourse
+    /// forum), are refused because it names a loopback, private or link-local host — as
+    /// [`Upstream::fetch_file`] refuses them, unless `servers.fetch_private_urls`.
+    pub fn refuses_site(&self, url: &str) -> bool {
+        !self.fetch_private_urls
+            && reqwest::Url::parse(url).map_or(true, |parsed| names_private_host(&parsed))
+    }
+}
+
 /// Whether a URL's host is `localhost` or an address of this host or its networks.
 fn names_private_host(url: &reqwest::Url) -> bool {
     use std::net::IpAddr;
