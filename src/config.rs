@@ -594,6 +594,17 @@ pub enum AuthBackend {
     Postgres,
 }
 
+impl AuthBackend {
+    /// The name the config file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthBackend::Local => "local",
+            AuthBackend::Remote => "remote",
+            AuthBackend::Postgres => "postgres",
+        }
+    }
+}
+
 /// One key credentials are encrypted with at rest: its id (stored beside each row, so keys
 /// can rotate) and its 32 bytes. `Debug` shows the id only.
 #[derive(Clone)]

@@ -50,6 +50,9 @@ pub struct Metrics {
     pub cluster_members: IntGaugeVec,
     pub cluster_redis_up: IntGaugeVec,
     pub cluster_forwards: IntCounterVec,
+    /// Whether the credential store's own service (PostgreSQL) answered `SELECT 1` in time,
+    /// labelled with the backend; set when `/metrics` is read, absent for file stores.
+    pub credential_store_up: IntGaugeVec,
 }
 
 /// Why a bound refused work; the label value of `gumcp_rejections_total`.
@@ -259,8 +262,17 @@ impl Metrics {
             &["outcome"],
         )
         .expect("static metric definition");
+        let credential_store_up = IntGaugeVec::new(
+            Opts::new(
+                "gumcp_credential_store_up",
+                "1 when the credential store's database answered in time, else 0",
+            ),
+            &["backend"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(cluster_node.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(credential_store_up.clone()),
             Box::new(cluster_members.clone()),
             Box::new(cluster_redis_up.clone()),
             Box::new(cluster_forwards.clone()),
@@ -308,6 +320,7 @@ impl Metrics {
             cluster_members,
             cluster_redis_up,
             cluster_forwards,
+            credential_store_up,
         }
     }
 

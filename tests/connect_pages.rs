@@ -1157,3 +1157,87 @@ async fn the_pages_are_off_with_a_read_only_store() {
     assert_eq!(call["isError"], true, "{call}");
     assert!(!text(&call).contains("/connect"), "{call}");
 }
+
+/// `cluster.shared_keys` of the clustered nodes below.
+const SHARED_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The settings of a cluster node called `id` on `redis`.
+fn clustered<'a>(redis: &'a str, id: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("GUMCP__CLUSTER__REDIS_URL", redis),
+        ("GUMCP__CLUSTER__NODE_ID", id),
+        ("GUMCP__CLUSTER__REDIS_TIMEOUT_MS", "300"),
+        ("GUMCP__CLUSTER__SHARED_KEYS", SHARED_KEYS),
+    ]
+}
+
+/// Behind a load balancer the provider sends the browser back to whichever node: the sign-in
+/// (kept encrypted in Redis, database 8 of the machines' Redis) finishes there, in its own
+/// browser only, and once.
+#[tokio::test]
+async fn in_a_cluster_a_sign_in_started_on_one_node_finishes_on_another_once() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let redis = "redis://127.0.0.1:6379/8";
+    let (first, second) = (format!("a-{}", &run[..8]), format!("b-{}", &run[..8]));
+    let w = world(&clustered(redis, &first)).await;
+    let servers = w.root.path().join("servers");
+    let mut env = clustered(redis, &second).to_vec();
+    env.push(("GUMCP__SERVERS__DIR", servers.to_str().unwrap()));
+    let other = common::serve(Some(&w.root.path().join("gumcp.toml")), &env).await;
+
+    let link = w.link("alice-key").await;
+    let (provider_url, cookie) = w.start_sign_in(&link, "mockhub").await;
+    let back = w.authorize(&provider_url).await;
+    let elsewhere = format!(
+        "{}{}?{}",
+        other.url,
+        back.path(),
+        back.query().unwrap_or_default()
+    );
+
+    let foreign_cookie = format!("gumcp_connect={}", "0".repeat(32));
+    let foreign = w.get(&elsewhere, Some(&foreign_cookie)).await;
+    assert_eq!(foreign.status, 400, "{}", foreign.body);
+    assert!(foreign.body.contains("started in another browser"));
+    assert!(w.nothing_stored());
+
+    let done = w.get(&elsewhere, Some(&cookie)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done
+        .body
+        .contains("Connected <strong>mockhub</strong> for user <strong>alice</strong>"));
+    assert!(w.credentials_file("mockhub", "alice").exists());
+    assert_eq!(w.provider.0.lock().unwrap().exchanges, 1);
+
+    let replayed = w.get(back.as_str(), Some(&cookie)).await;
+    assert_eq!(replayed.status, 400, "{}", replayed.body);
+    assert!(replayed.body.contains("already finished, it expired"));
+    assert_eq!(w.provider.0.lock().unwrap().exchanges, 1);
+
+    for logs in [other.stop().await, w.served.stop().await] {
+        for secret in ["tok-1", "ref-1", CLIENT_SECRET] {
+            assert!(!logs.contains(secret), "{secret} in {logs}");
+        }
+    }
+}
+
+/// A clustered node whose Redis does not answer cannot keep a sign-in: it says to retry
+/// rather than starting one that no node could finish.
+#[tokio::test]
+async fn in_a_cluster_without_redis_a_sign_in_is_refused_with_retry_after() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = format!("redis://127.0.0.1:{}", gone.local_addr().unwrap().port());
+    drop(gone);
+    let w = world(&clustered(&redis, "alone")).await;
+    let link = w.link("alice-key").await;
+    let token = link.split_once("?t=").unwrap().1;
+    let refused = w.get(&format!("/connect/mockhub?t={token}"), None).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.body.contains("nothing was stored"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(w.provider.0.lock().unwrap().exchanges, 0);
+}

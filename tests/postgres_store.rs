@@ -925,12 +925,15 @@ async fn cached_credentials_keep_serving_while_postgres_is_down_and_lookups_reco
 
     let first = search_call().await;
     assert_eq!(first["result"]["isError"], false, "{first}");
+    assert_store_health(&served, "up", 1).await;
     outage.set_up(false);
     let during = search_call().await;
     assert_eq!(during["result"]["isError"], false, "{during}");
+    assert_store_health(&served, "down", 0).await;
     outage.set_up(true);
     let after = search_call().await;
     assert_eq!(after["result"]["isError"], false, "{after}");
+    assert_store_health(&served, "up", 1).await;
     served.stop().await;
     let saved = store
         .credentials("github", "alice", None)
@@ -939,6 +942,29 @@ async fn cached_credentials_keep_serving_while_postgres_is_down_and_lookups_reco
         .unwrap();
     assert_eq!(saved.refresh_token.as_deref(), Some("ghr_3"));
     upstream.verify().await;
+}
+
+/// `/health_check` names the credential database as `status`, and `/metrics` agrees.
+async fn assert_store_health(served: &common::Served, status: &str, gauge: u8) {
+    let health: Value = reqwest::get(format!("{}/health_check", served.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["credential_store"],
+        json!({ "backend": "postgres", "status": status }),
+        "{health}"
+    );
+    let metrics = reqwest::get(&served.metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!("gumcp_credential_store_up{{backend=\"postgres\"}} {gauge}");
+    assert!(metrics.contains(&line), "{metrics}");
 }
 
 #[tokio::test]

@@ -738,14 +738,23 @@ pub struct AuthHandle {
     addr: Addr<AuthActor>,
     /// Whether the store keeps accounts users connect here (the connect pages need it).
     connects_here: bool,
+    /// The store itself, asked only whether its service answers (health checks): every
+    /// credential read and write goes through the actor.
+    store: Arc<dyn AuthClient>,
 }
 
 impl AuthHandle {
     pub fn start(actor: AuthActor) -> AuthHandle {
         AuthHandle {
             connects_here: actor.store.connects_here(),
+            store: Arc::clone(&actor.store),
             addr: actor.start(),
         }
+    }
+
+    /// Whether the credential store's service answers (`None`: the store has none).
+    pub async fn store_reachable(&self) -> Option<bool> {
+        self.store.reachable().await
     }
 
     /// Whether accounts can be connected (and disconnected) through this process.

@@ -256,7 +256,8 @@ impl Host {
                             .await?
                     }
                     (call, _) => {
-                        host.call(&mut server, &method, call, request_ctx, &link_slot)
+                        let asked = (method.as_str(), target.as_str());
+                        host.call(&mut server, asked, call, request_ctx, &link_slot)
                             .await?
                     }
                 };
@@ -271,11 +272,12 @@ impl Host {
 
     /// Asks the user's server for `call` and turns its answer into the raw result (before the
     /// era's finish): listings paged, call outcomes shaped, input requests sealed to this
-    /// server, principal, method and target.
+    /// server, principal, method and target (`asked`: the method and the target the caller
+    /// already read off the request, so the call path names them once).
     async fn call(
         &self,
         server: &mut ServerHandle,
-        method: &str,
+        (method, target): (&str, &str),
         call: ServerMethod,
         ctx: RequestContext,
         link_slot: &LinkSlot,
@@ -288,7 +290,6 @@ impl Host {
             user: &subject,
             method,
         };
-        let target = call.target().to_owned();
         let seal = &self.runtime.seal;
         match call {
             ServerMethod::List { listing, start } => match listing {
@@ -330,19 +331,19 @@ impl Host {
             },
             ServerMethod::CallTool { name, arguments } => {
                 let outcome = link_slot.answer(server.call_tool(name, arguments, ctx).await);
-                dispatch::shape(outcome, &to, &target, modern, seal)
+                dispatch::shape(outcome, &to, target, modern, seal)
             }
             ServerMethod::ReadResource { uri } => {
                 let outcome = link_slot.answer(server.read_resource(uri, ctx).await);
-                dispatch::shape(outcome, &to, &target, modern, seal)
+                dispatch::shape(outcome, &to, target, modern, seal)
             }
             ServerMethod::GetPrompt { name, arguments } => {
                 let outcome = link_slot.answer(server.get_prompt(name, arguments, ctx).await);
-                dispatch::shape(outcome, &to, &target, modern, seal)
+                dispatch::shape(outcome, &to, target, modern, seal)
             }
             ServerMethod::Complete(request) => {
                 let outcome = server.complete(*request, ctx).await;
-                dispatch::shape(outcome, &to, &target, modern, seal)
+                dispatch::shape(outcome, &to, target, modern, seal)
             }
         }
     }

@@ -42,6 +42,10 @@ const POOL_SIZE: usize = 16;
 /// unavailable: a database that is down answers with an error, not a hang.
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a health check waits for `SELECT 1`: a probe must answer well inside a load
+/// balancer's own timeout even when the database hangs.
+const HEALTH_WAIT: Duration = Duration::from_secs(1);
+
 /// Rows re-encrypted per query by `rekey`.
 const REKEY_BATCH: i64 = 200;
 
@@ -630,6 +634,17 @@ fn shown_address(config: &tokio_postgres::Config) -> String {
 }
 
 impl AuthClient for PostgresStore {
+    fn reachable(&self) -> BoxFuture<'_, Option<bool>> {
+        Box::pin(async {
+            let ask = async {
+                let client = self.pool.get().await.ok()?;
+                client.simple_query("SELECT 1").await.ok()
+            };
+            let answered = tokio::time::timeout(HEALTH_WAIT, ask).await;
+            Some(matches!(answered, Ok(Some(_))))
+        })
+    }
+
     fn credentials<'a>(
         &'a self,
         service: &'a str,

@@ -152,6 +152,12 @@ pub trait AuthClient: Send + Sync {
         false
     }
 
+    /// Whether the service behind the store answers now, for `/health_check` and metrics; `None`
+    /// for a store without a service of its own to ask (files on this machine).
+    fn reachable(&self) -> BoxFuture<'_, Option<bool>> {
+        Box::pin(async { None })
+    }
+
     /// Makes the store ready before the first lookup needs it (a database connected and its
     /// schema migrated), so a problem shows at start; a store that needs nothing says Ok.
     fn prepare(&self) -> BoxFuture<'_, Result<(), AuthError>> {

@@ -16,9 +16,7 @@
 //! carries on. No parameter names an address to go to: the only place a page sends the
 //! browser is the provider's authorization endpoint from the server's manifest.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -30,96 +28,20 @@ use super::{bearer_token, HttpState};
 use crate::actors::auth::{
     AccountState, Connect, Connection, Disconnect, GetOAuthApp, Revocation, Status,
 };
-use crate::auth::connect::{self, Authorization};
+use crate::auth::connect;
 use crate::auth::connect_link::{LinkClaim, LinkScope};
 use crate::auth::key_fields;
 use crate::metrics::Rejection;
 use crate::servers::manifest::AuthKind;
 use crate::servers::registry::ServerEntry;
 
-/// Sign-ins started and not yet come back, at most, over all users; and per user (starting
-/// one more drops that user's oldest).
-const MAX_PENDING: usize = 10_000;
-const MAX_PENDING_PER_USER: usize = 8;
+mod sign_ins;
+
+pub use sign_ins::PendingSignIns;
+use sign_ins::{Pending, Refused, Return};
 
 /// The cookie that ties a sign-in to the browser that started it.
 const BROWSER_COOKIE: &str = "gumcp_connect";
-
-/// A sign-in sent to the provider, waiting for the browser to come back.
-struct Pending {
-    user: Arc<str>,
-    server: Arc<str>,
-    authorization: Authorization,
-    /// SHA-256 of the browser cookie's value.
-    browser: [u8; 32],
-    /// The link the sign-in was started with, for the way back to the list.
-    link_token: String,
-    started: Instant,
-}
-
-/// Sign-ins in progress, by state; bounded in all and per user, expired ones purged.
-pub struct PendingSignIns {
-    flows: Mutex<HashMap<String, Pending>>,
-    ttl: Duration,
-}
-
-/// Why a sign-in's return was refused.
-enum Return {
-    Unknown,
-    OtherBrowser,
-}
-
-impl PendingSignIns {
-    pub fn new(ttl: Duration) -> PendingSignIns {
-        PendingSignIns {
-            flows: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    /// Keeps `pending` under its state; `false` when the table is full.
-    fn insert(&self, pending: Pending) -> bool {
-        let Ok(mut flows) = self.flows.lock() else {
-            return false;
-        };
-        let ttl = self.ttl;
-        flows.retain(|_, flow| flow.started.elapsed() < ttl);
-        let mine: Vec<(&String, Instant)> = flows
-            .iter()
-            .filter(|(_, flow)| flow.user == pending.user)
-            .map(|(state, flow)| (state, flow.started))
-            .collect();
-        if mine.len() >= MAX_PENDING_PER_USER {
-            if let Some(oldest) = mine
-                .iter()
-                .min_by_key(|(_, started)| *started)
-                .map(|(state, _)| (*state).clone())
-            {
-                flows.remove(&oldest);
-            }
-        }
-        if flows.len() >= MAX_PENDING {
-            return false;
-        }
-        flows.insert(pending.authorization.state.secret().clone(), pending);
-        true
-    }
-
-    /// Takes the sign-in of `state` if it is known, unexpired, and this browser's; a sign-in
-    /// presented by another browser stays (it is not that browser's to cancel).
-    fn take(&self, state: &str, browser: Option<[u8; 32]>) -> Result<Pending, Return> {
-        let mut flows = self.flows.lock().map_err(|_| Return::Unknown)?;
-        let flow = flows.get(state).ok_or(Return::Unknown)?;
-        if flow.started.elapsed() >= self.ttl {
-            flows.remove(state);
-            return Err(Return::Unknown);
-        }
-        if browser != Some(flow.browser) {
-            return Err(Return::OtherBrowser);
-        }
-        flows.remove(state).ok_or(Return::Unknown)
-    }
-}
 
 /// The routes under `/connect`.
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -520,22 +442,28 @@ async fn start(
         .filter(|value| value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let provider_url = authorization.url.to_string();
-    let kept = state.sign_ins.insert(Pending {
-        user: Arc::from(caller.user()),
-        server: entry.name.clone(),
-        authorization,
-        browser: Sha256::digest(browser.as_bytes()).into(),
-        link_token: caller.token.clone(),
-        started: Instant::now(),
-    });
-    if !kept {
-        state.runtime.metrics.rejected(Rejection::ConnectSignIns);
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many sign-ins are in progress on this service right now.",
-            "Try again in a few minutes.",
-        );
+    let kept = state
+        .sign_ins
+        .insert(Pending {
+            user: Arc::from(caller.user()),
+            server: entry.name.clone(),
+            authorization,
+            browser: Sha256::digest(browser.as_bytes()).into(),
+            link_token: caller.token.clone(),
+        })
+        .await;
+    match kept {
+        Ok(()) => {}
+        Err(Refused::Full) => {
+            state.runtime.metrics.rejected(Rejection::ConnectSignIns);
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Too many sign-ins are in progress on this service right now.",
+                "Try again in a few minutes.",
+            );
+        }
+        Err(Refused::Unavailable) => return sign_ins_unavailable(),
     }
     let secure = if base.starts_with("https://") {
         "; Secure"
@@ -551,6 +479,20 @@ async fn start(
         .insert_header((header::LOCATION, provider_url))
         .insert_header((header::SET_COOKIE, cookie))
         .finish()
+}
+
+/// The answer while the cluster's Redis, which keeps the sign-ins, does not answer.
+fn sign_ins_unavailable() -> HttpResponse {
+    let mut refused = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The service cannot reach the store of sign-ins in progress right now.",
+        "Reload this page in a few seconds; nothing was stored.",
+    );
+    refused
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    refused
 }
 
 /// `GET /connect/callback`: the provider sent the browser back.
@@ -575,8 +517,9 @@ async fn callback(
     let browser = request
         .cookie_value(BROWSER_COOKIE)
         .map(|value| Sha256::digest(value.as_bytes()).into());
-    let pending = match state.sign_ins.take(returned, browser) {
+    let pending = match state.sign_ins.take(returned, browser).await {
         Ok(pending) => pending,
+        Err(Return::Unavailable) => return sign_ins_unavailable(),
         Err(Return::Unknown) => {
             return problem(
                 StatusCode::BAD_REQUEST,

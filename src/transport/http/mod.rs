@@ -293,6 +293,26 @@ struct Health {
     /// Cluster mode only (guMCP's shape is unchanged on a single node).
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterHealth>,
+    /// Stores with a database of their own only (PostgreSQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_store: Option<StoreHealth>,
+}
+
+/// The credential store's database as this node reaches it.
+#[derive(Serialize)]
+struct StoreHealth {
+    backend: &'static str,
+    /// `up` when it answered `SELECT 1` within a second, else `down`.
+    status: &'static str,
+}
+
+/// The credential store's health, when its backend has a service to ask.
+async fn store_health(runtime: &Runtime) -> Option<StoreHealth> {
+    let up = runtime.auth.store_reachable().await?;
+    Some(StoreHealth {
+        backend: runtime.settings.auth.backend.name(),
+        status: if up { "up" } else { "down" },
+    })
 }
 
 /// This node's view of the cluster.
@@ -312,12 +332,14 @@ async fn health_root(state: web::Data<HttpState>) -> HttpResponse {
         message: Some("guMCP server running"),
         servers: state.runtime.registry.names(),
         cluster: None,
+        credential_store: None,
     })
 }
 
 /// `GET /health_check` as guMCP answers it; in cluster mode with the node's view of the
-/// cluster too. A Redis that is down does not make the node unhealthy: its own sessions and
-/// stateless requests are still served.
+/// cluster too, and with a database-backed credential store its reachability. A Redis or
+/// PostgreSQL that is down does not make the node unhealthy: its own sessions and stateless
+/// requests are still served, and cached credentials until they expire.
 async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
     let cluster = match &state.runtime.cluster {
         Some(cluster) => Some(ClusterHealth {
@@ -336,6 +358,7 @@ async fn health_check(state: web::Data<HttpState>) -> HttpResponse {
         message: None,
         servers: state.runtime.registry.names(),
         cluster,
+        credential_store: store_health(&state.runtime).await,
     })
 }
 
@@ -367,6 +390,11 @@ async fn metrics(runtime: web::Data<Runtime>) -> HttpResponse {
             .cluster_redis_up
             .with_label_values(&node)
             .set(i64::from(cluster.redis_healthy().await));
+    }
+    if let Some(store) = store_health(&runtime).await {
+        (runtime.metrics.credential_store_up)
+            .with_label_values(&[store.backend])
+            .set(i64::from(store.status == "up"));
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -449,6 +477,14 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             )
         })
         .transpose()?;
+    let sign_in_ttl = Duration::from_secs(http.connect_link_secs);
+    // A clustered node has its shared keys: the runtime refused to start without them.
+    let sign_ins = match (&cluster, settings.cluster.shared_keys()) {
+        (Some(cluster), Ok(keys)) => {
+            connect::PendingSignIns::in_cluster(sign_in_ttl, cluster.clone(), &keys)
+        }
+        _ => connect::PendingSignIns::here(sign_in_ttl),
+    };
     let access = CallerAccess::from_settings(
         &settings,
         tokens,
@@ -473,7 +509,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             && !settings.access.allow_open_on_network,
         access,
         trusted_proxies: TrustedProxies::parse(&http.trusted_proxies),
-        sign_ins: connect::PendingSignIns::new(Duration::from_secs(http.connect_link_secs)),
+        sign_ins,
         forwarder,
     });
     let origins = web::Data::new(OriginPolicy::from_settings(http));
