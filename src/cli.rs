@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::actors::runtime::Runtime;
 use crate::auth::connect::{self, ConnectError};
 use crate::auth::credentials::{unix_now, Credentials};
+use crate::auth::key_fields;
 use crate::auth::store::AuthError;
 use crate::config::{ConfigError, ConfigFile, Settings};
 use crate::ids;
@@ -374,6 +375,28 @@ async fn connect_account(
             return Err(CliError::NoCredentialsNeeded {
                 server: manifest.name.clone(),
             })
+        }
+        AuthKind::ApiKey if !manifest.auth.key_fields.is_empty() => {
+            announce();
+            let fields = &manifest.auth.key_fields;
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                let labels: Vec<&str> = fields.iter().map(|f| f.label.as_str()).collect();
+                say(format_args!(
+                    "Reading {} for {service} from standard input, one line each.",
+                    labels.join(", ")
+                ));
+            }
+            let typed = key_fields::read_fields(service, fields).map_err(ConnectError::Io)?;
+            if manifest.auth.session.is_some() {
+                say(format_args!("Signing in to {service} for a session."));
+            }
+            let http = upstream::CappedClient {
+                client: &client,
+                max_response_bytes: settings.servers.max_response_bytes,
+            };
+            key_fields::connect_values(&manifest.auth, &typed, http)
+                .await
+                .map_err(ConnectError::Setup)?
         }
         AuthKind::ApiKey => {
             announce();

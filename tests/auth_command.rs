@@ -340,6 +340,67 @@ async fn an_api_key_is_read_from_piped_stdin() {
     assert_eq!(saved, json!({ "api_key": "pk-123" }));
 }
 
+/// An API key with a site URL and a user name (`[[auth.key_fields]]`), one line each.
+const FIELDS: &str = "kind = \"api_key\"\n\
+    [[auth.key_fields]]\nname = \"base_url\"\nlabel = \"Forum URL\"\ncheck = \"site_url\"\n\
+    [[auth.key_fields]]\nname = \"api_key\"\nlabel = \"API key\"\nsecret = true\n\
+    [[auth.key_fields]]\nname = \"username\"\nlabel = \"Username\"\n";
+
+/// `auth` for `fieldhub` with `lines` on stdin: its output.
+async fn connect_fields(root: &Path, lines: &[u8]) -> std::process::Output {
+    let config = project(root, "fieldhub", FIELDS);
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .args(["auth", "--server", "fieldhub", "--user-id", "bob"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(lines).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_of_several_fields_is_read_line_by_line_and_stored_flat() {
+    let root = tempfile::tempdir().unwrap();
+    let output = connect_fields(root.path(), b"https://forum.example.com/\nk-123\nsystem\n").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Forum URL, API key, Username"), "{stdout}");
+    assert!(!stdout.contains("k-123"), "{stdout}");
+    let file = root
+        .path()
+        .join("local_auth/credentials/fieldhub/bob_credentials.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(
+        saved,
+        json!({ "base_url": "https://forum.example.com", "api_key": "k-123", "username": "system" })
+    );
+
+    let refused = tempfile::tempdir().unwrap();
+    let output = connect_fields(refused.path(), b"http://forum.example.com\nk-123\nsystem\n").await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("Forum URL: must start with https://"),
+        "{stderr}"
+    );
+    assert!(!refused.path().join("local_auth/credentials").exists());
+}
+
 #[tokio::test]
 async fn a_closed_stdout_does_not_stop_the_command() {
     let root = tempfile::tempdir().unwrap();

@@ -222,6 +222,27 @@ async fn world(env: &[(&str, &str)]) -> World {
             ),
         ),
         ("keyhub", "kind = \"api_key\"".to_owned()),
+        (
+            "fieldhub",
+            "kind = \"api_key\"\ninject = \"header:Api-Key\"\n\
+             [[auth.key_fields]]\nname = \"base_url\"\nlabel = \"Forum URL\"\n\
+             placeholder = \"https://forum.example.com\"\ncheck = \"site_url\"\n\
+             [[auth.key_fields]]\nname = \"api_key\"\nlabel = \"API key\"\nsecret = true\n\
+             [[auth.key_fields]]\nname = \"username\"\nlabel = \"Username\"\n"
+                .to_owned(),
+        ),
+        (
+            "sessionhub",
+            format!(
+                "kind = \"api_key\"\n\
+                 [[auth.key_fields]]\nname = \"handle\"\nlabel = \"Handle\"\n\
+                 [[auth.key_fields]]\nname = \"app_password\"\nlabel = \"App password\"\n\
+                 secret = true\n\
+                 [auth.session]\ncreate_url = \"{uri}/xrpc/com.atproto.server.createSession\"\n\
+                 refresh_url = \"{uri}/xrpc/com.atproto.server.refreshSession\"\n\
+                 identifier = \"handle\"\npassword = \"app_password\"\n"
+            ),
+        ),
     ] {
         let dir = root.path().join("servers").join(name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -568,6 +589,140 @@ async fn a_replayed_or_foreign_state_finishes_nothing() {
         .await;
     assert_eq!(forged.status, 400);
     assert!(w.nothing_stored());
+}
+
+#[tokio::test]
+async fn a_key_of_several_fields_is_asked_for_field_by_field() {
+    let w = world(&[]).await;
+    let link = w.link("alice-key").await;
+    let token = link.split_once("?t=").unwrap().1.to_owned();
+    let form = w.get(&format!("/connect/fieldhub?t={token}"), None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    for input in [
+        "type=\"text\" name=\"base_url\" placeholder=\"https://forum.example.com\"",
+        "type=\"password\" name=\"api_key\"",
+        "type=\"text\" name=\"username\"",
+    ] {
+        assert!(form.body.contains(input), "{input}: {}", form.body);
+    }
+    let csrf = form.field("csrf").unwrap();
+    let send = |url: &'static str| {
+        [
+            ("t", token.clone()),
+            ("csrf", csrf.clone()),
+            ("base_url", url.to_owned()),
+            ("api_key", "fk-123".to_owned()),
+            ("username", "system".to_owned()),
+        ]
+    };
+    for (url, why) in [
+        (
+            "http://forum.example.com",
+            "Forum URL: must start with https://",
+        ),
+        (
+            "https://forum.example.com/?x=1",
+            "Forum URL: must not carry a query",
+        ),
+        (
+            "https://me:pw@forum.example.com",
+            "Forum URL: must not carry a user name",
+        ),
+    ] {
+        let fields = send(url);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = w.post_form("/connect/fieldhub", &fields).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(why), "{}", refused.body);
+        assert!(!refused.body.contains("fk-123"));
+    }
+    assert!(!w.credentials_file("fieldhub", "alice").exists());
+    let mut fields = send("https://forum.example.com/");
+    fields[4].1 = String::new();
+    let fields_ref: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = w.post_form("/connect/fieldhub", &fields_ref).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("Username was empty"),
+        "{}",
+        refused.body
+    );
+
+    let fields = send("https://forum.example.com/");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = w.post_form("/connect/fieldhub", &fields).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(w.credentials_file("fieldhub", "alice")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stored,
+        json!({ "base_url": "https://forum.example.com", "api_key": "fk-123", "username": "system" })
+    );
+    let list = w.get(&link, None).await;
+    assert!(list.body.contains("fieldhub"), "{}", list.body);
+}
+
+#[tokio::test]
+async fn a_password_session_is_made_from_the_form_and_the_password_not_kept() {
+    let w = world(&[]).await;
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.server.createSession"))
+        .and(wiremock::matchers::body_json(
+            json!({ "identifier": "ada.example", "password": "good-app-pass" }),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "accessJwt": "a.eyJleHAiOjQxMDI0NDQ4MDB9.s", "refreshJwt": "r1",
+            "handle": "ada.example", "did": "did:plc:ada"
+        })))
+        .expect(1)
+        .mount(&w.mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.server.createSession"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": "AuthenticationRequired", "message": "Invalid identifier or password"
+        })))
+        .mount(&w.mock)
+        .await;
+    let link = w.link("alice-key").await;
+    let token = link.split_once("?t=").unwrap().1.to_owned();
+    let form = w.get(&format!("/connect/sessionhub?t={token}"), None).await;
+    assert!(
+        form.body
+            .contains("type=\"password\" name=\"app_password\""),
+        "{}",
+        form.body
+    );
+    let csrf = form.field("csrf").unwrap();
+    let send = |password: &'static str| {
+        [
+            ("t", token.clone()),
+            ("csrf", csrf.clone()),
+            ("handle", "ada.example".to_owned()),
+            ("app_password", password.to_owned()),
+        ]
+    };
+    let wrong = send("bad-app-pass");
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = w.post_form("/connect/sessionhub", &wrong).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("Invalid identifier or password"),
+        "{}",
+        refused.body
+    );
+    assert!(!w.credentials_file("sessionhub", "alice").exists());
+    let right = send("good-app-pass");
+    let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = w.post_form("/connect/sessionhub", &right).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let text = std::fs::read_to_string(w.credentials_file("sessionhub", "alice")).unwrap();
+    assert!(!text.contains("app-pass"), "{text}");
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored["refresh_token"], "r1");
+    assert_eq!(stored["expires_at"], 4_102_444_800_i64);
+    assert_eq!(stored["did"], "did:plc:ada");
 }
 
 #[tokio::test]

@@ -685,4 +685,9 @@ fixtures!(
     instacart,
     lemlist,
     ahrefs,
+    discourse,
+    posthog,
+    twilio,
+    snowflake,
+    bluesky,
 );

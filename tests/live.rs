@@ -394,3 +394,32 @@ async fn ahrefs_domain_rating() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn discourse_categories() {
+    smoke("discourse", "list_categories", json!({})).await;
+}
+
+#[tokio::test]
+async fn posthog_dashboards() {
+    let arguments = match std::env::var("GUMCP_LIVE_POSTHOG_PROJECT") {
+        Ok(project) => json!({ "project_id": project.parse::<i64>().unwrap_or_default() }),
+        Err(_) => json!({}),
+    };
+    smoke("posthog", "list_dashboards", arguments).await;
+}
+
+#[tokio::test]
+async fn twilio_messages() {
+    smoke("twilio", "list_messages", json!({ "page_size": 1 })).await;
+}
+
+#[tokio::test]
+async fn snowflake_databases() {
+    smoke("snowflake", "list_databases", json!({})).await;
+}
+
+#[tokio::test]
+async fn bluesky_profile() {
+    smoke("bluesky", "get_my_profile", json!({})).await;
+}

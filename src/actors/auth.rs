@@ -34,6 +34,7 @@ use crate::auth::connect::{self, Authorization, ConnectError};
 use crate::auth::credentials::{unix_now, Credentials, OAuthApp};
 use crate::auth::oauth::{self, TokenError};
 use crate::auth::principal::{KeyDigest, PresentedKey};
+use crate::auth::session;
 use crate::auth::store::{AuthClient, AuthError};
 use crate::metrics::Metrics;
 use crate::servers::context::CredentialSource;
@@ -77,6 +78,9 @@ pub struct AuthActor {
     /// The OAuth services whose token endpoint takes the client credentials as HTTP Basic
     /// authentication (Zoom); the others get them in the form body.
     basic_client_auth: Arc<HashSet<String>>,
+    /// Refresh endpoint of each service whose credential is a password session
+    /// (`[auth.session]`: Bluesky's `refreshSession`).
+    session_urls: Arc<HashMap<String, String>>,
     refresh_margin_secs: i64,
     /// Only for stores that refresh here; others cache for themselves.
     cache: Cache<CredentialKey, Credentials>,
@@ -103,6 +107,7 @@ impl AuthActor {
             max_response_bytes,
             token_urls: Arc::new(token_urls),
             basic_client_auth: Arc::default(),
+            session_urls: Arc::default(),
             refresh_margin_secs,
             cache: Cache::builder()
                 .max_capacity(CACHED_CREDENTIALS)
@@ -128,6 +133,12 @@ impl AuthActor {
     /// authentication (the manifests' providers say which).
     pub fn with_basic_client_auth(mut self, services: HashSet<String>) -> AuthActor {
         self.basic_client_auth = Arc::new(services);
+        self
+    }
+
+    /// The services whose credential is a password session, with their refresh endpoints.
+    pub fn with_session_refresh(mut self, urls: HashMap<String, String>) -> AuthActor {
+        self.session_urls = Arc::new(urls);
         self
     }
 }
@@ -205,6 +216,7 @@ impl Handler<GetCredentials> for AuthActor {
             max_response_bytes: self.max_response_bytes,
             token_urls: self.token_urls.clone(),
             basic_client_auth: self.basic_client_auth.clone(),
+            session_urls: self.session_urls.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
             user: get.user,
@@ -245,6 +257,13 @@ impl Handler<GetCredentials> for AuthActor {
     }
 }
 
+/// How a flight renews credentials: the OAuth app at its token endpoint, or a password
+/// session at its refresh endpoint.
+enum Refresher<'a> {
+    OAuth(OAuthApp, String),
+    Session(&'a str),
+}
+
 /// One load-and-maybe-refresh of one user's credentials.
 struct Flight {
     store: Arc<dyn AuthClient>,
@@ -252,6 +271,7 @@ struct Flight {
     max_response_bytes: usize,
     token_urls: Arc<HashMap<String, String>>,
     basic_client_auth: Arc<HashSet<String>>,
+    session_urls: Arc<HashMap<String, String>>,
     margin: i64,
     service: Arc<str>,
     user: Arc<str>,
@@ -309,17 +329,23 @@ impl Flight {
                 "the access token expired and there is no refresh token"
             }));
         }
-        let Some(token_url) = self.token_urls.get(&*self.service) else {
-            return Err(self.rejected("no token URL is known for this service"));
+        let refresher = match self.session_urls.get(&*self.service) {
+            Some(url) => Refresher::Session(url),
+            None => {
+                let Some(token_url) = self.token_urls.get(&*self.service) else {
+                    return Err(self.rejected("no token URL is known for this service"));
+                };
+                let app = self.store.oauth_app(&self.service).await?;
+                let token_url = app
+                    .extra
+                    .get("token_uri")
+                    .or_else(|| app.extra.get("token_url"))
+                    .and_then(|url| url.as_str())
+                    .unwrap_or(token_url);
+                let token_url = app.endpoint(token_url);
+                Refresher::OAuth(app, token_url)
+            }
         };
-        let app = self.store.oauth_app(&self.service).await?;
-        let token_url = app
-            .extra
-            .get("token_uri")
-            .or_else(|| app.extra.get("token_url"))
-            .and_then(|url| url.as_str())
-            .unwrap_or(token_url);
-        let token_url = app.endpoint(token_url);
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
             let http = CappedClient {
@@ -331,7 +357,13 @@ impl Flight {
             } else {
                 oauth::ClientAuth::Body
             };
-            match oauth::refresh(http, &app, &token_url, &stored, client_auth).await {
+            let refreshed = match &refresher {
+                Refresher::OAuth(app, token_url) => {
+                    oauth::refresh(http, app, token_url, &stored, client_auth).await
+                }
+                Refresher::Session(url) => session::refresh(http, url, &stored).await,
+            };
+            match refreshed {
                 Ok(refreshed) => {
                     self.store
                         .save(&self.service, &self.user, &refreshed)
@@ -423,6 +455,9 @@ pub enum Connection {
     },
     /// The user typed the service's API key into the form.
     ApiKey(String),
+    /// The user typed the values of an API-key server's `[[auth.key_fields]]` (already
+    /// checked: `auth::key_fields::credentials_from`).
+    KeyFields(Credentials),
 }
 
 /// Connects `user`'s account for `service`: the code exchanged (or the key taken) and the
@@ -464,6 +499,7 @@ impl Handler<Connect> for AuthActor {
                     api_key: Some(api_key),
                     ..Credentials::default()
                 },
+                Connection::KeyFields(credentials) => credentials,
                 Connection::OAuthCode {
                     spec,
                     authorization,
@@ -628,7 +664,13 @@ impl Handler<Status> for AuthActor {
                 None => AccountState::NotConnected,
                 Some(_) if refused => AccountState::NeedsReconnect,
                 Some(credentials) => {
+                    // A credential of several fields (Twilio's SIDs and secret) has no
+                    // token and may have no `api_key`: stored values with no token count.
+                    let fields_only = credentials.access_token.is_none()
+                        && credentials.refresh_token.is_none()
+                        && !credentials.extra.is_empty();
                     let usable = credentials.api_key.is_some()
+                        || fields_only
                         || credentials.refresh_token.is_some()
                         || (credentials.access_token.is_some()
                             && !credentials.expires_within(unix_now(), 0));

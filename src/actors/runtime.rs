@@ -407,6 +407,17 @@ fn auth_actor(
         .filter(|entry| entry.manifest.auth.provider.basic_client_auth())
         .map(|entry| entry.manifest.auth_service().to_owned())
         .collect();
+    let session_urls = registry
+        .entries()
+        .filter_map(|entry| {
+            let manifest = &entry.manifest;
+            let session = manifest.auth.session.as_ref()?;
+            Some((
+                manifest.auth_service().to_owned(),
+                session.refresh_url.clone(),
+            ))
+        })
+        .collect();
     Ok(AuthActor::new(
         store,
         client,
@@ -415,5 +426,6 @@ fn auth_actor(
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
     .counting_refreshes_in(metrics)
-    .with_basic_client_auth(basic_client_auth))
+    .with_basic_client_auth(basic_client_auth)
+    .with_session_refresh(session_urls))
 }

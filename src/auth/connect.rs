@@ -497,6 +497,8 @@ mod tests {
             revoke_url: None,
             provider,
             inject: None,
+            key_fields: Vec::new(),
+            session: None,
         }
     }
 

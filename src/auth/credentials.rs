@@ -1,5 +1,6 @@
-//! What a credential file holds, in guMCP's JSON shapes: a user's tokens for a service, and a
-//! service's OAuth app. Fields this runtime does not know are kept as they are, so a file
+//! What a credential file holds, in guMCP's JSON shapes: a user's tokens for a service (an
+//! AT Protocol session's `accessJwt`/`refreshJwt` read as tokens too), and a service's OAuth
+//! app. Fields this runtime does not know are kept as they are, so a file
 //! written by guMCP (or by a provider's SDK) survives a round trip here. Debug output never
 //! shows a secret.
 
@@ -64,14 +65,42 @@ impl From<StoredCredentials> for Credentials {
                 }
             }
         }
+        // An AT Protocol session (Bluesky's, as guMCP stores it): its JWTs are the tokens,
+        // and the access JWT's `exp` says when it expires.
+        let mut refresh_token = stored.refresh_token;
+        if access_token.is_none() {
+            if let Some(Value::String(jwt)) = extra.remove("accessJwt") {
+                expires_at = expires_at.or_else(|| jwt_expiry(&jwt));
+                access_token = Some(jwt);
+            }
+        }
+        if refresh_token.is_none() {
+            if let Some(Value::String(jwt)) = extra.remove("refreshJwt") {
+                refresh_token = Some(jwt);
+            }
+        }
         Credentials {
             access_token,
-            refresh_token: stored.refresh_token,
+            refresh_token,
             expires_at,
             api_key: stored.api_key,
             extra,
         }
     }
+}
+
+/// The `exp` claim of a JWT, read without checking its signature (only to know when to
+/// refresh it; the issuer checks it).
+fn jwt_expiry(jwt: &str) -> Option<i64> {
+    use base64::Engine;
+    let claims = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
 }
 
 /// Unix seconds of an ISO 8601 time as google-auth writes it (`2025-03-01T12:00:00.123456Z`,

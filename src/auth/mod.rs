@@ -13,7 +13,10 @@
 //! - [`resource_server`] — callers' OAuth access tokens (JWTs) checked, RFC 9728 metadata.
 //! - [`connect`] — connecting an account (`gumcp-actors auth`, the web pages): the browser
 //!   flow, API keys, revocation.
+//! - [`session`] — AT Protocol password sessions (Bluesky): made once, refreshed like OAuth.
 //! - [`connect_link`] — signed, short-lived links to the web connect pages; form tokens.
+//! - [`key_fields`] — API-key credentials of several values (a site URL, a user name, SIDs),
+//!   asked for one by one and stored flat, as guMCP stores them.
 //!
 //! The auth actor (`actors::auth`) owns the credential cache and the refreshes.
 
@@ -21,12 +24,14 @@ pub mod access;
 pub mod connect;
 pub mod connect_link;
 pub mod credentials;
+pub mod key_fields;
 pub mod local;
 pub mod oauth;
 pub mod postgres;
 pub mod principal;
 pub mod remote;
 pub mod resource_server;
+pub mod session;
 pub mod store;
 
 use std::sync::Arc;

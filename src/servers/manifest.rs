@@ -99,6 +99,13 @@ pub struct AuthSpec {
     /// Where an `http` server puts the secret: `bearer` (default), `basic`, `header:<Name>` or
     /// `query:<name>`.
     pub inject: Option<Inject>,
+    /// The values an `api_key` server asks for when its credential is more than one key
+    /// (`[[auth.key_fields]]`); empty: the key alone.
+    #[serde(default)]
+    pub key_fields: Vec<crate::auth::key_fields::KeyField>,
+    /// The key fields are traded for a session when connecting, and the session is refreshed
+    /// (`[auth.session]`, the AT Protocol's: Bluesky).
+    pub session: Option<crate::auth::session::SessionSpec>,
 }
 
 /// How a secret travels to the upstream API.
@@ -108,6 +115,12 @@ pub enum Inject {
     Basic,
     /// HTTP Basic with the secret as the password and no user name (lemlist's `:key`).
     BasicPassword,
+    /// HTTP Basic with two `[[auth.key_fields]]` as user name and password (Twilio's API key
+    /// SID and secret): `basic_fields:<user field>:<password field>`.
+    BasicFields {
+        user: String,
+        password: String,
+    },
     Header(String),
     Query(String),
 }
@@ -125,8 +138,19 @@ impl<'de> Deserialize<'de> for Inject {
             Some(("query", name)) if !name.trim().is_empty() => {
                 Ok(Inject::Query(name.trim().to_owned()))
             }
+            Some(("basic_fields", fields)) => match fields.split_once(':') {
+                Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                    Ok(Inject::BasicFields {
+                        user: user.to_owned(),
+                        password: password.to_owned(),
+                    })
+                }
+                _ => Err(serde::de::Error::custom(
+                    "inject \"basic_fields:<user field>:<password field>\" names two key fields",
+                )),
+            },
             _ => Err(serde::de::Error::custom(format!(
-                "inject {text:?} must be \"bearer\", \"basic\", \"basic_password\", \"header:<Name>\" or \"query:<name>\""
+                "inject {text:?} must be \"bearer\", \"basic\", \"basic_password\", \"basic_fields:<user>:<password>\", \"header:<Name>\" or \"query:<name>\""
             ))),
         }
     }
@@ -501,6 +525,30 @@ fn check_auth(auth: &AuthSpec) -> Result<(), String> {
     if let Some(service) = &auth.service {
         ids::validate_server_name(service).map_err(|err| format!("auth.service: {err}"))?;
     }
+    if !auth.key_fields.is_empty() {
+        if auth.kind != AuthKind::ApiKey {
+            return Err("auth.key_fields is only for kind = \"api_key\"".to_owned());
+        }
+        crate::auth::key_fields::check_fields(&auth.key_fields)?;
+    }
+    if let Some(session) = &auth.session {
+        for name in [&session.identifier, &session.password] {
+            if !auth.key_fields.iter().any(|field| field.name == *name) {
+                return Err(format!(
+                    "auth.session names {name:?}, which is not one of auth.key_fields"
+                ));
+            }
+        }
+    }
+    if let Some(Inject::BasicFields { user, password }) = &auth.inject {
+        for name in [user, password] {
+            if !auth.key_fields.iter().any(|field| field.name == *name) {
+                return Err(format!(
+                    "auth.inject names {name:?}, which is not one of auth.key_fields"
+                ));
+            }
+        }
+    }
     if auth.kind == AuthKind::Oauth2 {
         for (key, url) in [
             ("auth.authorize_url", &auth.authorize_url),
@@ -672,6 +720,34 @@ kind = "api_key"
         assert!(text
             .iter()
             .any(|p| p.contains("gamma") && p.contains("[mcp] section")));
+    }
+
+    #[test]
+    fn basic_fields_must_name_key_fields() {
+        let with = |inject: &str| {
+            GOOD.replace(
+                "kind = \"api_key\"",
+                &format!(
+                    "kind = \"api_key\"\ninject = \"{inject}\"\n\
+                     [[auth.key_fields]]\nname = \"sid\"\nlabel = \"SID\"\n\
+                     [[auth.key_fields]]\nname = \"secret\"\nlabel = \"Secret\"\nsecret = true\n"
+                ),
+            )
+        };
+        let parsed = parse(&with("basic_fields:sid:secret")).unwrap();
+        assert_eq!(
+            parsed.auth.inject,
+            Some(Inject::BasicFields {
+                user: "sid".into(),
+                password: "secret".into()
+            })
+        );
+        let wrong = parse(&with("basic_fields:sid:token")).unwrap_err();
+        assert!(
+            wrong.contains("\"token\", which is not one of auth.key_fields"),
+            "{wrong}"
+        );
+        assert!(parse(&with("basic_fields:sid")).is_err());
     }
 
     #[test]

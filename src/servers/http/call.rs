@@ -229,6 +229,11 @@ pub fn authorize(
         }
         Inject::Basic => builder.basic_auth(secret, Option::<&str>::None),
         Inject::BasicPassword => builder.basic_auth("", Some(secret)),
+        // `secret_of` joined the two fields with the first `:`; a user name holds none.
+        Inject::BasicFields { .. } => match secret.split_once(':') {
+            Some((user, password)) => builder.basic_auth(user, Some(password)),
+            None => builder.basic_auth(secret, Option::<&str>::None),
+        },
     }
 }
 
@@ -620,6 +625,8 @@ fn upstream_message(bytes: &[u8]) -> String {
             "/error",
             "/errors/0/message",
             "/errors/0/detail",
+            // Discourse's `{"errors": ["Title is too short"], "error_type": …}`.
+            "/errors/0",
             "/detail",
             // Jira's `{"errorMessages": [...], "errors": {...}}`.
             "/errorMessages/0",
@@ -749,6 +756,10 @@ mod tests {
                 br#"{"title":"Unauthorized","detail":"Unauthorized","type":"about:blank"}"#
             ),
             "Unauthorized"
+        );
+        assert_eq!(
+            upstream_message(br#"{"errors":["Title is too short"],"error_type":"x"}"#),
+            "Title is too short"
         );
         assert_eq!(
             upstream_message(b"<html>gateway</html>"),

@@ -24,9 +24,10 @@ use rmcp::model::{
 use serde_json::Value;
 
 use super::kit::{success, tool_error};
-use super::manifest::{AuthKind, Manifest};
+use super::manifest::{AuthKind, Inject, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
+use crate::auth::key_fields::{self, KeyField};
 use crate::protocol::error::McpError;
 use call::{BaseUrl, Failure, Page, Request};
 use spec::{fill_text, render_prompt, HttpTool, Pagination};
@@ -482,10 +483,18 @@ impl McpServer for HttpServer {
 
 /// The secret to send: the access token (OAuth) or the API key.
 pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<String> {
+    if let Some(Inject::BasicFields { user, password }) = &manifest.auth.inject {
+        let field = |name: &str| {
+            let field = manifest.auth.key_fields.iter().find(|f| f.name == name)?;
+            key_fields::value_of(credentials, field)
+        };
+        return Some(format!("{}:{}", field(user)?, field(password)?));
+    }
     match manifest.auth.kind {
         AuthKind::ApiKey => credentials
             .api_key
             .clone()
+            .or_else(|| stored_key(credentials, &manifest.auth.key_fields))
             .or_else(|| credentials.access_token.clone()),
         // A personal access token may be stored as either (guMCP's GitHub reads both).
         _ => credentials
@@ -493,6 +502,12 @@ pub fn secret_of(manifest: &Manifest, credentials: &Credentials) -> Option<Strin
             .clone()
             .or_else(|| credentials.api_key.clone()),
     }
+}
+
+/// The key of a credential of several fields: its own field (`key_fields::key_field`), or
+/// guMCP's metadata shape.
+fn stored_key(credentials: &Credentials, fields: &[KeyField]) -> Option<String> {
+    key_fields::value_of(credentials, key_fields::key_field(fields)?).map(str::to_owned)
 }
 
 /// An upstream API as native server code calls it. The runtime applies the user's credentials
@@ -506,6 +521,8 @@ pub struct Api<'a> {
     base_url: String,
     /// Headers of this API's requests beside the manifest's (`Api::header`).
     headers: Vec<(String, String)>,
+    /// Whether the user's credentials go with the requests (`Api::anonymous`: no).
+    authorized: bool,
 }
 
 impl Upstream {
@@ -550,6 +567,7 @@ impl Upstream {
             ctx,
             base_url,
             headers: Vec::new(),
+            authorized: true,
         }
     }
 }
@@ -688,6 +706,16 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// Whether requests to `url`, an address a user gave as their service's root (a Discourse
+    /// forum), are refused because it names a loopback, private or link-local host — as
+    /// [`Upstream::fetch_file`] refuses them, unless `servers.fetch_private_urls`.
+    pub fn refuses_site(&self, url: &str) -> bool {
+        !self.fetch_private_urls
+            && reqwest::Url::parse(url).map_or(true, |parsed| names_private_host(&parsed))
+    }
+}
+
 /// Whether a URL's host is `localhost` or an address of this host or its networks.
 fn names_private_host(url: &reqwest::Url) -> bool {
     use std::net::IpAddr;
@@ -728,6 +756,21 @@ impl Api<'_> {
     /// root depends on the user: Jira's `/ex/jira/{cloud id}/rest/api/3`).
     pub fn under(mut self, prefix: &str) -> Self {
         self.base_url.push_str(prefix);
+        self
+    }
+
+    /// The same requests sent to `base_url` exactly, whatever the config overrides: a second
+    /// host of the same service, derived by the server from the effective base URL
+    /// (PostHog's ingestion host beside its app host).
+    pub fn at(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The same API without the user's credentials: an endpoint that authenticates by what
+    /// the body carries (PostHog's event capture takes the project's public token).
+    pub fn anonymous(mut self) -> Self {
+        self.authorized = false;
         self
     }
 
@@ -823,6 +866,7 @@ impl Api<'_> {
         let user = &self.ctx.user_id;
         let mut secret = match self.manifest.auth.kind {
             AuthKind::None => None,
+            _ if !self.authorized => None,
             _ => match self.ctx.credentials.get().await {
                 Ok(credentials) => secret_of(self.manifest, &credentials),
                 Err(err) => return Err(err.to_string()),

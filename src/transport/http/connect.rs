@@ -30,6 +30,7 @@ use crate::actors::auth::{
 };
 use crate::auth::connect;
 use crate::auth::connect_link::{LinkClaim, LinkScope};
+use crate::auth::key_fields;
 use crate::metrics::Rejection;
 use crate::servers::manifest::AuthKind;
 use crate::servers::registry::ServerEntry;
@@ -78,6 +79,9 @@ struct FormFields {
     t: Option<String>,
     csrf: Option<String>,
     api_key: Option<String>,
+    /// The other values of a server with `[[auth.key_fields]]`, by field name.
+    #[serde(flatten)]
+    fields: std::collections::BTreeMap<String, String>,
 }
 
 /// The provider's answer at the callback.
@@ -357,6 +361,24 @@ async fn start(
     let links = &state.runtime.connect_links;
     match entry.manifest.auth.kind {
         AuthKind::Oauth2 => {}
+        AuthKind::ApiKey if !entry.manifest.auth.key_fields.is_empty() => {
+            let body = format!(
+                "<p>User <strong>{user}</strong>: the credentials of your {service} account. \
+                 They are stored on this service and the secret ones never shown again.</p>\
+                 <form method=\"post\" action=\"/connect/{name}\">\
+                 <input type=\"hidden\" name=\"t\" value=\"{token}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{inputs}\
+                 <p><button type=\"submit\">Save</button> \
+                 <a href=\"/connect?t={token}\">Cancel</a></p></form>",
+                user = escape(caller.user()),
+                service = escape(&entry.auth_service),
+                name = escape(&entry.name),
+                token = escape(&caller.token),
+                csrf = escape(&links.form_token(caller.user(), &entry.name, "api_key")),
+                inputs = key_field_inputs(&entry.manifest.auth.key_fields),
+            );
+            return page(StatusCode::OK, &format!("Connect {}", entry.name), &body);
+        }
         _ => {
             let body = format!(
                 "<p>User <strong>{user}</strong>: paste the API key of your {service} account. \
@@ -600,6 +622,25 @@ async fn callback(
     }
 }
 
+/// The inputs of the form of a server with `[[auth.key_fields]]`, one per field in order; the
+/// key itself keeps the plain form's input name.
+fn key_field_inputs(fields: &[key_fields::KeyField]) -> String {
+    fields
+        .iter()
+        .map(|field| {
+            format!(
+                "<p><label>{label}<br><input type=\"{kind}\" name=\"{name}\" \
+                 placeholder=\"{placeholder}\" autocomplete=\"off\"{required}></label></p>",
+                label = escape(&field.label),
+                kind = if field.secret { "password" } else { "text" },
+                name = escape(&field.name),
+                placeholder = escape(field.placeholder.as_deref().unwrap_or_default()),
+                required = if field.optional { "" } else { " required" },
+            )
+        })
+        .collect()
+}
+
 /// `POST /connect/{server}`: the API-key form.
 async fn save_api_key(
     request: HttpRequest,
@@ -628,8 +669,33 @@ async fn save_api_key(
             "Nothing was stored.",
         );
     }
+    let fields = &entry.manifest.auth.key_fields;
+    let connection = if fields.is_empty() {
+        None
+    } else {
+        let mut typed = form.fields;
+        if let Some(api_key) = form.api_key.clone() {
+            typed.insert(key_fields::API_KEY.to_owned(), api_key);
+        }
+        let client = state.runtime.upstream_client();
+        let http = crate::upstream::CappedClient {
+            client: &client,
+            max_response_bytes: state.runtime.settings.servers.max_response_bytes,
+        };
+        match key_fields::connect_values(&entry.manifest.auth, &typed, http).await {
+            Ok(credentials) => Some(Connection::KeyFields(credentials)),
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "Not saved",
+                    &err,
+                    "Go back and correct it; nothing was stored.",
+                )
+            }
+        }
+    };
     let api_key = form.api_key.unwrap_or_default().trim().to_owned();
-    if api_key.is_empty() {
+    if connection.is_none() && api_key.is_empty() {
         return problem(
             StatusCode::BAD_REQUEST,
             "Not saved",
@@ -643,7 +709,7 @@ async fn save_api_key(
         .connect(Connect {
             service: entry.auth_service.clone(),
             user: Arc::from(caller.user()),
-            connection: Connection::ApiKey(api_key),
+            connection: connection.unwrap_or(Connection::ApiKey(api_key)),
         })
         .await;
     let back = format!(
