@@ -9,6 +9,7 @@
 pub mod events;
 pub mod keys;
 pub mod membership;
+pub mod refresh_lock;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct Cluster {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
+    /// How long a refresh lock lasts unless its holder renews it (`cluster.refresh_lock_ms`).
+    refresh_lock: Duration,
     membership: membership::Membership,
     events: events::ClusterEvents,
 }
@@ -51,6 +54,7 @@ impl Cluster {
             client,
             connection: OnceCell::new(),
             timeout: Duration::from_millis(settings.redis_timeout_ms),
+            refresh_lock: Duration::from_millis(settings.refresh_lock_ms),
             membership: membership::Membership::default(),
             events: events::ClusterEvents::new(&node_id),
             node_id: Arc::from(node_id),
@@ -70,6 +74,19 @@ impl Cluster {
     /// The members this node last saw alive.
     pub fn members(&self) -> Vec<membership::Node> {
         self.membership.nodes()
+    }
+
+    /// How many nodes the cluster has as this node last saw it (at least this one).
+    pub fn live_nodes(&self) -> usize {
+        self.membership.count().max(1)
+    }
+
+    /// This node's share of a per-user `limit` that holds across the cluster: the limit
+    /// divided by the live nodes, rounded down, at least 1. With a round-robin balancer a
+    /// user's sessions and calls spread evenly, so the shares add up to about the limit and
+    /// never to more (unless there are more nodes than the limit).
+    pub fn share_of(&self, limit: usize) -> usize {
+        (limit / self.live_nodes()).max(1)
     }
 
     /// How long one Redis command may take.
