@@ -99,7 +99,10 @@ impl Drop for Entry {
 pub enum Refused {
     #[error("the server has reached its limit of {0} sessions; retry later")]
     Total(usize),
-    #[error("this user has reached the limit of {0} sessions; close one or retry later")]
+    #[error(
+        "this user has reached the limit of {0} sessions on this node (http.max_sessions_per_user; \
+         in a cluster each node admits its share); close one or retry later"
+    )]
     PerUser(usize),
 }
 
