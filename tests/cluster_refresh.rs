@@ -3,10 +3,12 @@
 //! Many concurrent calls spread over the nodes make one request at the provider; the node
 //! holding the refresh lock killed mid-refresh leaves exactly one more refresh to another
 //! node, and no call fails but the killed node's own; a provider that rotates refresh tokens
-//! never sees one presented twice.
+//! never sees one presented twice; without Redis nothing is refreshed and the call says to
+//! retry.
 //!
-//! Each test has its own Redis database of the machines' Redis (9, 10, 12) and its own
-//! PostgreSQL schema in database `test`, dropped at the end.
+//! Each test has its own Redis database of the machines' Redis (9, 10, 12; the one that stops
+//! Redis starts its own `redis-server` on a free port) and its own PostgreSQL schema in
+//! database `test`, dropped at the end.
 
 mod common;
 
@@ -515,4 +517,88 @@ async fn the_store_refuses_a_stale_fence_and_keeps_what_a_later_holder_saved() {
         store.credentials("github", "alice", None).await.unwrap(),
         None
     );
+}
+
+/// A `redis-server` of this test's own on a free port, without persistence.
+struct OwnRedis {
+    child: tokio::process::Child,
+}
+
+impl OwnRedis {
+    async fn start(port: u16) -> OwnRedis {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return OwnRedis { child };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on {port}");
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.expect("redis-server stops");
+    }
+}
+
+/// Without Redis no node refreshes (it could not take the account's turn): an expired token
+/// is a tool error saying to retry, and nothing reaches the provider; once Redis is back the
+/// next call refreshes, once.
+#[tokio::test]
+async fn without_redis_no_refresh_is_made_and_the_call_says_to_retry() {
+    let schema = Schema::new().await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let redis = OwnRedis::start(port).await;
+    let (provider, api) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "grant_type=refresh_token",
+        ))
+        .and(wiremock::matchers::body_string_contains(
+            "refresh_token=ghr_first",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "gho_fresh", "expires_in": 28800, "token_type": "bearer"
+        })))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    mount_search(&api, "^Bearer gho_fresh$").await;
+    expired_account(&schema, &provider, "ghr_first").await;
+    let root = tempfile::tempdir().unwrap();
+    let url = format!("redis://127.0.0.1:{port}");
+    let nodes = three_nodes(root.path(), &schema, &url, &api.uri(), "10000").await;
+    let client = common::http_client();
+
+    redis.stop().await;
+    let refused = search(&client, &nodes[1].url).await.unwrap_err();
+    assert!(refused.contains("retry shortly"), "{refused}");
+    assert!(!refused.contains("redis://"), "{refused}");
+    let asked = provider.received_requests().await.unwrap_or_default();
+    assert!(asked.is_empty(), "no refresh without the lock");
+
+    let _redis = OwnRedis::start(port).await;
+    let mut recovered = Err(String::new());
+    for _ in 0..50 {
+        recovered = search(&client, &nodes[1].url).await;
+        if recovered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(recovered, Ok(()));
+    provider.verify().await;
 }
