@@ -602,3 +602,61 @@ async fn without_redis_no_refresh_is_made_and_the_call_says_to_retry() {
     assert_eq!(recovered, Ok(()));
     provider.verify().await;
 }
+
+/// An account connected again in a cluster takes a fence above every refresh lock handed out
+/// before: a node that was refreshing with the old grant cannot save over the new one.
+#[actix_rt::test]
+async fn a_new_connection_outfences_a_refresh_begun_with_the_old_grant() {
+    use gumcp_actors::actors::auth::{AuthActor, AuthHandle, Connect, Connection};
+    use gumcp_actors::cluster::refresh_lock::RefreshAccount;
+    use gumcp_actors::cluster::Cluster;
+    use gumcp_actors::config::ClusterSettings;
+
+    let schema = Schema::new().await;
+    let user = format!("carol{}", uuid::Uuid::new_v4().simple());
+    let store = Arc::new(schema.store());
+    let old: Credentials =
+        serde_json::from_value(json!({ "access_token": "old", "refresh_token": "r_old" })).unwrap();
+    store.save("github", &user, &old).await.unwrap();
+    let cluster = Arc::new(
+        Cluster::from_settings(&ClusterSettings {
+            redis_url: Some(redis_db(12)),
+            node_id: Some("connector".to_owned()),
+            ..ClusterSettings::default()
+        })
+        .unwrap(),
+    );
+    // Another node is refreshing with the old grant.
+    let account = RefreshAccount::new("github", &user, None);
+    let refreshing = cluster
+        .try_refresh_lock(&account, 0)
+        .await
+        .unwrap()
+        .expect("the lock is free");
+
+    gumcp_actors::upstream::install_crypto_provider();
+    let client = gumcp_actors::upstream::client(Duration::from_secs(5)).unwrap();
+    let auth = AuthHandle::start(
+        AuthActor::new(store.clone(), client, 1 << 20, Default::default(), 60)
+            .in_cluster(Some(cluster.clone())),
+    );
+    auth.connect(Connect {
+        service: Arc::from("github"),
+        user: Arc::from(user.as_str()),
+        connection: Connection::ApiKey("new-key".into()),
+    })
+    .await
+    .unwrap();
+
+    let late: Credentials =
+        serde_json::from_value(json!({ "access_token": "late", "refresh_token": "r_late" }))
+            .unwrap();
+    let saved = store
+        .save_fenced("github", &user, &late, refreshing.fence())
+        .await
+        .unwrap();
+    assert!(!saved, "the refresh begun with the old grant is refused");
+    let kept = store.credentials("github", &user, None).await.unwrap();
+    assert_eq!(kept.unwrap().api_key.as_deref(), Some("new-key"));
+    refreshing.release().await;
+}
