@@ -1,6 +1,7 @@
 //! Per-user bounds and state across the nodes of a cluster, through the real binary: three
-//! `serve` nodes on one Redis. A user's session cap holds over the nodes (each admits its
-//! share of `http.max_sessions_per_user`), and a user's server store (`simple-tools-server`)
+//! `serve` nodes on one Redis. A user's session cap and running calls hold over the nodes
+//! (each admits its share of `http.max_sessions_per_user` and `runtime.max_in_flight_per_user`),
+//! and a user's server store (`simple-tools-server`)
 //! is the same on every node, bounded by `runtime.max_store_bytes_per_user` over all of them,
 //! and outlives the node it was written through.
 //!
@@ -88,9 +89,64 @@ async fn open_session(
     }
 }
 
+/// A 2026-07-28 `tools/call` of the conformance fixtures by `user` on `base`: the answer.
+async fn fixture_call(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    tool: &str,
+    arguments: Value,
+) -> Value {
+    common::stateless_call(
+        client,
+        &format!("{base}/conformance-fixtures/{user}/mcp"),
+        tool,
+        arguments,
+        modern_meta(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
+/// Waits until `served`'s gauge of the fixtures' running calls reads `count`.
+async fn running_calls(served: &Served, count: u32) {
+    let client = common::http_client();
+    let series = "gumcp_in_flight_requests{server=\"conformance-fixtures\"}";
+    let mut seen = None;
+    for _ in 0..200 {
+        let text = client
+            .get(&served.metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        seen = text
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok());
+        if seen == Some(f64::from(count)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{series} is {seen:?}, not {count}");
+}
+
 #[tokio::test]
-async fn a_users_session_cap_holds_over_the_nodes() {
-    let nodes = three_nodes(11, &[("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "6")]).await;
+async fn a_users_session_cap_and_running_calls_hold_over_the_nodes() {
+    let nodes = three_nodes(
+        11,
+        &[
+            ("GUMCP__HTTP__MAX_SESSIONS_PER_USER", "6"),
+            ("GUMCP__RUNTIME__MAX_IN_FLIGHT_PER_USER", "6"),
+        ],
+    )
+    .await;
     let client = common::http_client();
     let (alice, bob) = (format!("alice{}", run_id()), format!("bob{}", run_id()));
 
@@ -122,6 +178,40 @@ async fn a_users_session_cap_holds_over_the_nodes() {
     assert!(closed.status().is_success(), "{}", closed.status());
     assert!(open_session(&client, &nodes[1].url, &alice).await.is_ok());
     assert!(open_session(&client, &nodes[1].url, &alice).await.is_err());
+
+    // Running calls: two at once on node c, its share of six; the others still have theirs.
+    let carol = format!("carol{}", run_id());
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, base, user) = (client.clone(), nodes[2].url.clone(), carol.clone());
+            tokio::spawn(async move {
+                fixture_call(&client, &base, &user, "test_slow", json!({ "ms": 60_000 })).await
+            })
+        })
+        .collect();
+    running_calls(&nodes[2], 2).await;
+    let refused = fixture_call(
+        &client,
+        &nodes[2].url,
+        &carol,
+        "test_simple_text",
+        json!({}),
+    )
+    .await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("2 at once on this node"), "{refused}");
+    let served = fixture_call(
+        &client,
+        &nodes[0].url,
+        &carol,
+        "test_simple_text",
+        json!({}),
+    )
+    .await;
+    assert_eq!(served["result"]["isError"], false, "{served}");
+    for call in slow {
+        call.abort();
+    }
 }
 
 /// A 2026-07-28 call of a `simple-tools-server` tool by `user` on `base`: the tool's text and
