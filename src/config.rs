@@ -814,6 +814,11 @@ pub struct ClusterSettings {
     /// old one stays until what it sealed has expired. Required in cluster mode; usually given
     /// as `GUMCP__CLUSTER__SHARED_KEYS`.
     pub shared_keys: Option<String>,
+    /// How long a node's lock on one account's token refresh lasts without being renewed.
+    /// The holder renews it every third of this while the provider answers, so a slow refresh
+    /// keeps it; a node that dies mid-refresh lets it lapse, and another node refreshes after
+    /// at most this long.
+    pub refresh_lock_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -824,6 +829,7 @@ impl Default for ClusterSettings {
             advertise_url: None,
             redis_timeout_ms: 500,
             shared_keys: None,
+            refresh_lock_ms: 10_000,
         }
     }
 }
@@ -836,6 +842,7 @@ impl std::fmt::Debug for ClusterSettings {
             .field("advertise_url", &self.advertise_url)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("shared_keys", &AuthSettingsSecret(&self.shared_keys))
+            .field("refresh_lock_ms", &self.refresh_lock_ms)
             .finish()
     }
 }
@@ -899,6 +906,12 @@ impl ClusterSettings {
             self.redis_timeout_ms,
             (10..=10_000).contains(&self.redis_timeout_ms),
             "must be between 10 and 10000 milliseconds",
+        )?;
+        check(
+            "cluster.refresh_lock_ms",
+            self.refresh_lock_ms,
+            (300..=300_000).contains(&self.refresh_lock_ms),
+            "must be between 300 and 300000 milliseconds",
         )
     }
 }
@@ -1525,6 +1538,10 @@ mod tests {
                 "cluster.redis_url",
             ),
             ("[cluster]\nnode_id = \"a/b\"\n", "cluster.node_id"),
+            (
+                "[cluster]\nrefresh_lock_ms = 5\n",
+                "cluster.refresh_lock_ms",
+            ),
             (
                 "[cluster]\nadvertise_url = \"ftp://10.0.0.5\"\n",
                 "cluster.advertise_url",

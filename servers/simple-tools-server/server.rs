@@ -9,6 +9,7 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
+use crate::servers::store::StoreError;
 use crate::servers::{
     json_object, CallError, McpServer, RequestContext, ServerFuture, ServerInit, UserStore,
 };
@@ -31,6 +32,11 @@ fn text_argument(arguments: &JsonObject, key: &str) -> String {
 
 fn tool_error(text: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// Cluster mode: the store lives in Redis, which did not answer; nothing was changed.
+fn unavailable() -> CallToolResult {
+    tool_error(&StoreError::Unavailable.to_string())
 }
 
 impl McpServer for SimpleTools {
@@ -82,15 +88,17 @@ impl McpServer for SimpleTools {
                         return Ok(tool_error("Missing key or value"));
                     }
                     let reply = format!("Stored '{key}' with value: {value}");
-                    if let Err(full) = self.store.insert(key, value) {
-                        return Ok(tool_error(&format!(
+                    match self.store.insert(key, value).await {
+                        Ok(()) => {}
+                        Err(StoreError::Unavailable) => return Ok(unavailable()),
+                        Err(StoreError::Full(full)) => return Ok(tool_error(&format!(
                             "Not stored: the store for this user is full ({} of {} bytes \
                              of keys and values used; this entry needs {} bytes). The limit \
                              is the operator's setting runtime.max_store_bytes_per_user. \
                              Storing a shorter value under an existing key frees space; \
                              everything stored so far is kept.",
                             full.used, full.limit, full.needed
-                        )));
+                        ))),
                     }
                     reply
                 }
@@ -100,13 +108,16 @@ impl McpServer for SimpleTools {
                         return Ok(tool_error("Missing key"));
                     }
                     // guMCP answers a missing key as an ordinary result; prompts rely on it.
-                    match self.store.get(&key) {
-                        Some(value) => format!("Value for '{key}': {value}"),
-                        None => format!("Key '{key}' not found"),
+                    match self.store.get(&key).await {
+                        Ok(Some(value)) => format!("Value for '{key}': {value}"),
+                        Ok(None) => format!("Key '{key}' not found"),
+                        Err(_) => return Ok(unavailable()),
                     }
                 }
                 "list-data" => {
-                    let entries = self.store.entries();
+                    let Ok(entries) = self.store.entries().await else {
+                        return Ok(unavailable());
+                    };
                     if entries.is_empty() {
                         "No data stored".to_owned()
                     } else {

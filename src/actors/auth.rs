@@ -8,6 +8,13 @@
 //! is never lost; the cache only ever takes a flight's result, so an older answer cannot
 //! overwrite a newer one.
 //!
+//! In a cluster the same holds across nodes: a flight that must refresh takes the account's
+//! refresh lock in Redis first ([`crate::cluster::refresh_lock`]); a flight on another node
+//! that finds it held waits for it to go and reads what the holder saved. The refresh is saved
+//! with the lock's fence, so a holder that lost its lock cannot save over a later one. Without
+//! Redis no refresh is made (a transient error: trying again shortly works) — refreshing
+//! unlocked could present a rotating refresh token twice.
+//!
 //! When the store's answers depend on the caller's key (a remote store asks with it), the
 //! cache and the flights are kept per key digest too: a caller with a wrong key never joins,
 //! nor is answered from, the lookup of a caller with the right one. Such a store caches for
@@ -36,6 +43,8 @@ use crate::auth::oauth::{self, TokenError};
 use crate::auth::principal::{KeyDigest, PresentedKey};
 use crate::auth::session;
 use crate::auth::store::{AuthClient, AuthError};
+use crate::cluster::refresh_lock::RefreshAccount;
+use crate::cluster::Cluster;
 use crate::metrics::Metrics;
 use crate::servers::context::CredentialSource;
 use crate::servers::manifest::AuthSpec;
@@ -91,6 +100,8 @@ pub struct AuthActor {
     awaiting_connection: HashMap<Account, Vec<oneshot::Sender<()>>>,
     /// Accounts whose provider refused a refresh: the connect pages say "reconnect".
     refused: Cache<Account, ()>,
+    /// The cluster whose nodes take turns refreshing an account; `None` on a single node.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl AuthActor {
@@ -120,7 +131,14 @@ impl AuthActor {
                 .max_capacity(REMEMBERED_REFUSALS)
                 .time_to_live(UNUSED_CREDENTIALS_KEPT)
                 .build(),
+            cluster: None,
         }
+    }
+
+    /// Refreshes one account at a time in the whole `cluster` (see the module's doc).
+    pub fn in_cluster(mut self, cluster: Option<Arc<Cluster>>) -> AuthActor {
+        self.cluster = cluster;
+        self
     }
 
     /// Counts every refresh in `metrics` by service and outcome.
@@ -223,6 +241,8 @@ impl Handler<GetCredentials> for AuthActor {
             caller_key: get.caller_key,
             rejected: get.rejected_access_token,
             metrics: self.metrics.clone(),
+            cluster: self.cluster.clone(),
+            caller_digest: key.key,
         };
         let rejected = flight.rejected.clone();
         ctx.spawn(flight.run().into_actor(self).map(move |result, act, _| {
@@ -278,6 +298,9 @@ struct Flight {
     caller_key: Option<PresentedKey>,
     rejected: Option<String>,
     metrics: Option<Arc<Metrics>>,
+    cluster: Option<Arc<Cluster>>,
+    /// The caller's key digest, where the store answers per key.
+    caller_digest: Option<KeyDigest>,
 }
 
 impl Flight {
@@ -346,6 +369,111 @@ impl Flight {
                 Refresher::OAuth(app, token_url)
             }
         };
+        match self.cluster.clone() {
+            None => self.refresh(&refresher, &stored, None).await,
+            Some(cluster) => self.refresh_in_turn(&cluster, &refresher, stored).await,
+        }
+    }
+
+    /// Refreshes in this account's turn in the cluster: with its lock held, or — while
+    /// another node holds it — by waiting for the credentials that node saves.
+    async fn refresh_in_turn(
+        &self,
+        cluster: &Arc<Cluster>,
+        refresher: &Refresher<'_>,
+        first_read: Credentials,
+    ) -> Result<Credentials, AuthError> {
+        let account = RefreshAccount::new(
+            &self.service,
+            &self.user,
+            self.caller_digest
+                .as_ref()
+                .map(|digest| &digest.bytes()[..]),
+        );
+        let until = std::time::Instant::now() + cluster.refresh_wait();
+        // Credentials another node saved since the first read serve as they are while they
+        // have not expired, even inside the refresh margin: refreshing them again would only
+        // add a refresh per node.
+        let usable = |read: &Credentials| {
+            let now = unix_now();
+            let refused = self
+                .rejected
+                .as_deref()
+                .is_some_and(|rejected| read.access_token.as_deref() == Some(rejected));
+            let renewed = read.access_token != first_read.access_token;
+            !refused
+                && (!read.expires_within(now, self.margin)
+                    || (renewed && !read.expires_within(now, 0)))
+        };
+        loop {
+            let floor = self.store.refresh_fence(&self.service, &self.user).await?;
+            let Ok(lease) = cluster.try_refresh_lock(&account, floor).await else {
+                return self.without_lock(&first_read);
+            };
+            if let Some(lease) = lease {
+                let current = match self.load().await {
+                    Ok(current) => current,
+                    Err(err) => {
+                        lease.release().await;
+                        return Err(err);
+                    }
+                };
+                let outcome = if usable(&current) {
+                    Ok(current)
+                } else {
+                    self.refresh(refresher, &current, Some(lease.fence())).await
+                };
+                lease.release().await;
+                return outcome;
+            }
+            let Ok(released) = cluster.await_refresh_lock(&account, until).await else {
+                return self.without_lock(&first_read);
+            };
+            let current = self.load().await?;
+            if usable(&current) {
+                return Ok(current);
+            }
+            if !released || std::time::Instant::now() >= until {
+                return Err(AuthError::Transient {
+                    service: self.service.to_string(),
+                    user: self.user.to_string(),
+                    reason: "another node's refresh of this account did not finish in time"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+
+    /// What a flight answers when the cluster's Redis cannot give it the account's turn:
+    /// credentials that have not expired yet (only the refresh margin was reached) serve as
+    /// they are; otherwise a transient error, as refreshing without the lock could present a
+    /// rotating refresh token twice.
+    fn without_lock(&self, read: &Credentials) -> Result<Credentials, AuthError> {
+        let refused = self
+            .rejected
+            .as_deref()
+            .is_some_and(|rejected| read.access_token.as_deref() == Some(rejected));
+        if !refused && read.access_token.is_some() && !read.expires_within(unix_now(), 0) {
+            return Ok(read.clone());
+        }
+        Err(AuthError::Transient {
+            service: self.service.to_string(),
+            user: self.user.to_string(),
+            reason: "the cluster's Redis, which takes the nodes' turns at refreshing, is \
+                     unavailable; retry shortly"
+                .to_owned(),
+        })
+    }
+
+    /// Renews `stored` with `refresher` (an OAuth refresh token at the token URL, or a
+    /// session's own renewal) and saves the answer (with `fence`, the cluster lock's, when one
+    /// is held) before handing it out.
+    async fn refresh(
+        &self,
+        refresher: &Refresher<'_>,
+        stored: &Credentials,
+        fence: Option<i64>,
+    ) -> Result<Credentials, AuthError> {
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
             let http = CappedClient {
@@ -357,17 +485,33 @@ impl Flight {
             } else {
                 oauth::ClientAuth::Body
             };
-            let refreshed = match &refresher {
+            let refreshed = match refresher {
                 Refresher::OAuth(app, token_url) => {
-                    oauth::refresh(http, app, token_url, &stored, client_auth).await
+                    oauth::refresh(http, app, token_url, stored, client_auth).await
                 }
-                Refresher::Session(url) => session::refresh(http, url, &stored).await,
+                Refresher::Session(url) => session::refresh(http, url, stored).await,
             };
             match refreshed {
                 Ok(refreshed) => {
-                    self.store
-                        .save(&self.service, &self.user, &refreshed)
-                        .await?;
+                    match fence {
+                        None => {
+                            self.store
+                                .save(&self.service, &self.user, &refreshed)
+                                .await?
+                        }
+                        Some(fence) => {
+                            let saved = self
+                                .store
+                                .save_fenced(&self.service, &self.user, &refreshed, fence)
+                                .await?;
+                            if !saved {
+                                // A later holder's refresh, or a new connection, is stored:
+                                // that is what stays, and what this flight answers.
+                                self.count("superseded");
+                                return self.load().await;
+                            }
+                        }
+                    }
                     tracing::info!(
                         service = %self.service,
                         user = %telemetry::user_label(&self.user),
@@ -493,6 +637,7 @@ impl Handler<Connect> for AuthActor {
             connection,
         } = connect;
         let account = (service.clone(), user.clone());
+        let cluster = self.cluster.clone();
         let work = async move {
             let credentials = match connection {
                 Connection::ApiKey(api_key) => Credentials {
@@ -514,6 +659,17 @@ impl Handler<Connect> for AuthActor {
                 }
             };
             store.save(&service, &user, &credentials).await?;
+            // In a cluster the new grant takes a fence above every refresh lock's so far: a
+            // refresh another node started with the old grant cannot save over it.
+            if let Some(cluster) = &cluster {
+                let account = RefreshAccount::new(&service, &user, None);
+                let floor = store.refresh_fence(&service, &user).await?;
+                if let Ok(fence) = cluster.next_fence(&account, floor).await {
+                    store
+                        .save_fenced(&service, &user, &credentials, fence)
+                        .await?;
+                }
+            }
             Ok(credentials)
         };
         let (reply, answer) = oneshot::channel();

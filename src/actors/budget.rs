@@ -4,6 +4,8 @@
 //! upstream connection pool, and this budget is each user's fair share of them: a user past it
 //! is refused until some of their calls finish, and nobody else notices. Shares are per
 //! principal: a key that merely claims a user (remote mode) cannot use up that user's share.
+//! In a cluster each node admits its share of the limit ([`Cluster::share_of`]), so a user's
+//! calls spread over the nodes stay within about the limit in all.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use dashmap::DashMap;
 use prometheus::IntGauge;
 
 use crate::auth::principal::Principal;
+use crate::cluster::Cluster;
 use crate::metrics::{Metrics, Rejection};
 use crate::protocol::error::McpError;
 
@@ -20,6 +23,7 @@ pub struct InFlightBudget {
     per_user: DashMap<Principal, usize>,
     limit: usize,
     metrics: Arc<Metrics>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// One running call; dropping it gives the place back.
@@ -36,21 +40,30 @@ impl InFlightBudget {
             per_user: DashMap::new(),
             limit,
             metrics,
+            cluster: None,
         }
+    }
+
+    /// The same budget as a node of `cluster`: each user gets this node's share of the limit.
+    pub fn in_cluster(self, cluster: Option<Arc<Cluster>>) -> InFlightBudget {
+        InFlightBudget { cluster, ..self }
     }
 
     /// A place for one more call of `user` on the server whose in-flight gauge is `gauge`, or
     /// the error saying the user is at their limit.
     pub fn admit(self: &Arc<Self>, user: &Principal, gauge: &IntGauge) -> Result<Permit, McpError> {
+        let limit = match &self.cluster {
+            Some(cluster) => cluster.share_of(self.limit),
+            None => self.limit,
+        };
         {
             let mut running = self.per_user.entry(user.clone()).or_insert(0);
-            if *running >= self.limit {
+            if *running >= limit {
                 drop(running);
                 self.metrics.rejected(Rejection::InFlightPerUser);
                 return Err(McpError::busy(format!(
-                    "too many calls running for this user ({} at once, runtime.max_in_flight_per_user); \
-                     retry when some have finished",
-                    self.limit
+                    "too many calls running for this user ({limit} at once on this node, \
+                     runtime.max_in_flight_per_user); retry when some have finished"
                 )));
             }
             *running += 1;

@@ -117,12 +117,10 @@ impl Runtime {
         .start();
         let seal_ttl = std::time::Duration::from_secs(settings.protocol.request_state_ttl_secs);
         let upstream_client = upstream.client.clone();
-        let auth = AuthHandle::start(auth_actor(
-            &settings,
-            &registry,
-            upstream.client,
-            metrics.clone(),
-        )?);
+        let auth = AuthHandle::start(
+            auth_actor(&settings, &registry, upstream.client, metrics.clone())?
+                .in_cluster(cluster.clone()),
+        );
         let link_ttl = std::time::Duration::from_secs(settings.http.connect_link_secs);
         // In a cluster what is sealed for a client must open on every node; without the shared
         // keys the node does not start.
@@ -145,16 +143,17 @@ impl Runtime {
             None => (StateSeal::random(seal_ttl), ConnectLinks::random(link_ttl)),
         };
         let tasks = Arc::new(TaskStore::new(settings.tasks.clone(), metrics.clone()));
+        let budget = Arc::new(
+            InFlightBudget::new(settings.runtime.max_in_flight_per_user, metrics.clone())
+                .in_cluster(cluster.clone()),
+        );
         Ok(Runtime(Arc::new(RuntimeParts {
             auth,
             connect_links: Arc::new(connect_links),
             tasks,
             cluster,
             seal: Arc::new(seal),
-            budget: Arc::new(InFlightBudget::new(
-                settings.runtime.max_in_flight_per_user,
-                metrics.clone(),
-            )),
+            budget,
             metrics,
             settings,
             registry,

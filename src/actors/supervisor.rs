@@ -41,7 +41,7 @@ struct Lasting {
 
 impl Lasting {
     fn worth_keeping(&self) -> bool {
-        !self.store.is_empty() || self.events.has_listeners()
+        self.store.holds_data_here() || self.events.has_listeners()
     }
 }
 
@@ -108,8 +108,13 @@ impl Supervisor {
             if let Some(cluster) = cluster {
                 cluster.events().attach(&key, &events);
             }
+            let max_bytes = self.settings.max_store_bytes_per_user;
+            let store = match cluster {
+                Some(cluster) => UserStore::in_cluster(cluster.clone(), &key, max_bytes),
+                None => UserStore::new(max_bytes),
+            };
             Lasting {
-                store: Arc::new(UserStore::new(self.settings.max_store_bytes_per_user)),
+                store: Arc::new(store),
                 events,
             }
         });

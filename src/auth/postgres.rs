@@ -50,10 +50,16 @@ const HEALTH_WAIT: Duration = Duration::from_secs(1);
 const REKEY_BATCH: i64 = 200;
 
 /// The schema, in order; refinery records which have run in `gumcp_schema_history`.
-const MIGRATIONS: [(&str, &str); 1] = [(
-    "V1__credentials",
-    include_str!("../../migrations/postgres/V1__credentials.sql"),
-)];
+const MIGRATIONS: [(&str, &str); 2] = [
+    (
+        "V1__credentials",
+        include_str!("../../migrations/postgres/V1__credentials.sql"),
+    ),
+    (
+        "V2__refresh_fence",
+        include_str!("../../migrations/postgres/V2__refresh_fence.sql"),
+    ),
+];
 
 /// Where the sealed bytes of a credentials row belong: the row's service and user.
 fn credentials_context(service: &str, user: &str) -> Vec<u8> {
@@ -397,6 +403,67 @@ impl PostgresStore {
         Ok(written == 1)
     }
 
+    /// The fence of the last fenced save of the account; 0 when there was none (or no row).
+    async fn read_fence(&self, service: &str, user: &str) -> Result<i64, AuthError> {
+        ids::validate_server_name(service)?;
+        ids::validate_user_id(user)?;
+        let client = self.connection().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT refresh_fence FROM gumcp_credentials WHERE service = $1 AND user_id = $2",
+            )
+            .await
+            .map_err(query_failed)?;
+        let row = client
+            .query_opt(&statement, &[&service, &user])
+            .await
+            .map_err(query_failed)?;
+        Ok(row.map_or(0, |row| row.get(0)))
+    }
+
+    /// Replaces the account's credentials only if `fence` is greater than the row's (and there
+    /// is a row: a disconnected account stays disconnected); whether it was written.
+    async fn write_fenced(
+        &self,
+        service: &str,
+        user: &str,
+        credentials: &Credentials,
+        fence: i64,
+    ) -> Result<bool, AuthError> {
+        ids::validate_server_name(service)?;
+        ids::validate_user_id(user)?;
+        let plain =
+            serde_json::to_vec(credentials).map_err(|err| AuthError::Store(err.to_string()))?;
+        let sealed = self
+            .keys
+            .seal(&plain, &credentials_context(service, user))?;
+        let client = self.connection().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE gumcp_credentials SET key_id = $3, nonce = $4, ciphertext = $5, \
+                 expires_at = $6, refresh_fence = $7, updated_at = now() \
+                 WHERE service = $1 AND user_id = $2 AND refresh_fence < $7",
+            )
+            .await
+            .map_err(query_failed)?;
+        let written = client
+            .execute(
+                &statement,
+                &[
+                    &service,
+                    &user,
+                    &sealed.key_id,
+                    &sealed.nonce,
+                    &sealed.ciphertext,
+                    &credentials.expires_at,
+                    &fence,
+                ],
+            )
+            .await
+            .map_err(query_failed)?;
+        Ok(written == 1)
+    }
+
     /// Deletes the account's row (a disconnect); whether there was one.
     async fn delete_credentials(&self, service: &str, user: &str) -> Result<bool, AuthError> {
         ids::validate_server_name(service)?;
@@ -689,6 +756,24 @@ impl AuthClient for PostgresStore {
         user: &'a str,
     ) -> BoxFuture<'a, Result<bool, AuthError>> {
         self.delete_credentials(service, user).boxed()
+    }
+
+    fn refresh_fence<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<i64, AuthError>> {
+        self.read_fence(service, user).boxed()
+    }
+
+    fn save_fenced<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+        credentials: &'a Credentials,
+        fence: i64,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        self.write_fenced(service, user, credentials, fence).boxed()
     }
 
     fn connects_here(&self) -> bool {

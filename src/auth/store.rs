@@ -112,6 +112,31 @@ pub trait AuthClient: Send + Sync {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
 
+    /// The fence of the last [`AuthClient::save_fenced`] of `user`'s credentials for
+    /// `service` (cluster mode's refresh lock starts its fences above it); 0 when there was
+    /// none, or the store keeps no fences.
+    fn refresh_fence<'a>(
+        &'a self,
+        _service: &'a str,
+        _user: &'a str,
+    ) -> BoxFuture<'a, Result<i64, AuthError>> {
+        Box::pin(async { Ok(0) })
+    }
+
+    /// Stores refreshed `credentials` only if `fence` is greater than the last saved fence
+    /// (and the account is still connected); whether they were stored. A stale fence means
+    /// a later refresh or connection was saved meanwhile, which stays. A store without fences
+    /// (files on one node) saves.
+    fn save_fenced<'a>(
+        &'a self,
+        service: &'a str,
+        user: &'a str,
+        credentials: &'a Credentials,
+        _fence: i64,
+    ) -> BoxFuture<'a, Result<bool, AuthError>> {
+        Box::pin(async move { self.save(service, user, credentials).await.map(|_| true) })
+    }
+
     /// Deletes `user`'s credentials for `service` (a disconnect); whether there were any. A
     /// store that cannot delete says so.
     fn delete<'a>(

@@ -81,6 +81,11 @@ impl Membership {
             .unwrap_or_default()
     }
 
+    /// How many members were last seen.
+    pub fn count(&self) -> usize {
+        self.view.read().map_or(0, |view| view.nodes.len())
+    }
+
     /// Whether the last read is recent enough to route by.
     fn fresh(&self) -> bool {
         self.view
@@ -269,7 +274,7 @@ impl Cluster {
     }
 
     /// `command`, bounded by the Redis timeout.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         command: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, ClusterError> {

@@ -9,6 +9,8 @@
 pub mod events;
 pub mod keys;
 pub mod membership;
+pub mod refresh_lock;
+pub mod user_store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct Cluster {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
+    /// How long a refresh lock lasts unless its holder renews it (`cluster.refresh_lock_ms`).
+    refresh_lock: Duration,
     membership: membership::Membership,
     events: events::ClusterEvents,
 }
@@ -51,6 +55,7 @@ impl Cluster {
             client,
             connection: OnceCell::new(),
             timeout: Duration::from_millis(settings.redis_timeout_ms),
+            refresh_lock: Duration::from_millis(settings.refresh_lock_ms),
             membership: membership::Membership::default(),
             events: events::ClusterEvents::new(&node_id),
             node_id: Arc::from(node_id),
@@ -70,6 +75,19 @@ impl Cluster {
     /// The members this node last saw alive.
     pub fn members(&self) -> Vec<membership::Node> {
         self.membership.nodes()
+    }
+
+    /// How many nodes the cluster has as this node last saw it (at least this one).
+    pub fn live_nodes(&self) -> usize {
+        self.membership.count().max(1)
+    }
+
+    /// This node's share of a per-user `limit` that holds across the cluster: the limit
+    /// divided by the live nodes, rounded down, at least 1. With a round-robin balancer a
+    /// user's sessions and calls spread evenly, so the shares add up to about the limit and
+    /// never to more (unless there are more nodes than the limit).
+    pub fn share_of(&self, limit: usize) -> usize {
+        (limit / self.live_nodes()).max(1)
     }
 
     /// How long one Redis command may take.
@@ -126,6 +144,39 @@ mod tests {
         let other = cluster_at("redis://127.0.0.1:6379");
         assert_eq!(one.node_id().len(), 12);
         assert_ne!(one.node_id(), other.node_id());
+    }
+
+    /// A per-user limit is split over the live nodes, never below one per node (database 12).
+    #[tokio::test]
+    async fn each_node_admits_its_share_of_a_per_user_limit() {
+        let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let nodes: Vec<Cluster> = (0..3)
+            .map(|n| {
+                Cluster::from_settings(&ClusterSettings {
+                    redis_url: Some("redis://127.0.0.1:6379/12".to_owned()),
+                    node_id: Some(format!("share{n}-{run}")),
+                    ..ClusterSettings::default()
+                })
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            nodes[0].share_of(6),
+            6,
+            "alone until it has read the members"
+        );
+        for node in &nodes {
+            node.register("http://127.0.0.1:1").await.unwrap();
+        }
+        nodes[0].read_members().await.unwrap();
+        // Nodes of another test's run may still be there for a few seconds.
+        let live = nodes[0].live_nodes();
+        assert!(live >= 3, "{live}");
+        assert_eq!(nodes[0].share_of(60), 60 / live);
+        assert_eq!(nodes[0].share_of(2), 1);
+        for node in &nodes {
+            node.leave().await;
+        }
     }
 
     /// The machines run Redis on 127.0.0.1:6379 (README); a port nobody listens on stands for

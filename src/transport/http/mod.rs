@@ -465,7 +465,7 @@ pub async fn serve(runtime: Runtime, on_bound: impl FnOnce(Bound)) -> Result<(),
             http.max_sessions_per_user,
             runtime.metrics.clone(),
         )
-        .tagged(cluster.as_ref().map(|cluster| cluster.tag())),
+        .in_cluster(cluster.clone()),
     );
     let forwarder = cluster
         .clone()

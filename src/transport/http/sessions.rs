@@ -14,6 +14,7 @@ use super::replay::StreamHub;
 use crate::actors::session::SessionHandle;
 use crate::auth::principal::Principal;
 use crate::cluster::membership::NodeTag;
+use crate::cluster::Cluster;
 use crate::metrics::{Metrics, Rejection};
 
 /// A random session id whose first four bytes are `tag`.
@@ -98,7 +99,10 @@ impl Drop for Entry {
 pub enum Refused {
     #[error("the server has reached its limit of {0} sessions; retry later")]
     Total(usize),
-    #[error("this user has reached the limit of {0} sessions; close one or retry later")]
+    #[error(
+        "this user has reached the limit of {0} sessions on this node (http.max_sessions_per_user; \
+         in a cluster each node admits its share); close one or retry later"
+    )]
     PerUser(usize),
 }
 
@@ -113,6 +117,8 @@ pub struct SessionTable {
     /// In a cluster, this node's tag, put in the first bytes of every session id so any node
     /// can tell where a session lives (the other 96 bits stay random: still unguessable).
     tag: Option<NodeTag>,
+    /// In a cluster, the per-user cap holds across the nodes: each admits its share of it.
+    cluster: Option<Arc<Cluster>>,
 }
 
 struct Seats {
@@ -155,12 +161,18 @@ impl SessionTable {
             metrics,
             epoch: Instant::now(),
             tag: None,
+            cluster: None,
         }
     }
 
-    /// The same table, whose session ids carry `tag` (cluster mode).
-    pub fn tagged(self, tag: Option<NodeTag>) -> SessionTable {
-        SessionTable { tag, ..self }
+    /// The same table as a node of `cluster`: session ids carry the node's tag, and each user
+    /// gets this node's share of the per-user cap ([`Cluster::share_of`]).
+    pub fn in_cluster(self, cluster: Option<Arc<Cluster>>) -> SessionTable {
+        SessionTable {
+            tag: cluster.as_ref().map(|cluster| cluster.tag()),
+            cluster,
+            ..self
+        }
     }
 
     /// Takes a seat for `principal` (a user, or a key claiming one: a made-up key cannot take
@@ -172,12 +184,16 @@ impl SessionTable {
             self.metrics.rejected(Rejection::SessionsTotal);
             return Err(Refused::Total(seats.max_total));
         }
+        let max_per_user = match &self.cluster {
+            Some(cluster) => cluster.share_of(seats.max_per_user),
+            None => seats.max_per_user,
+        };
         let mut count = seats.per_user.entry(principal.clone()).or_insert(0);
-        if *count >= seats.max_per_user {
+        if *count >= max_per_user {
             drop(count);
             seats.total.fetch_sub(1, Ordering::AcqRel);
             self.metrics.rejected(Rejection::SessionsPerUser);
-            return Err(Refused::PerUser(seats.max_per_user));
+            return Err(Refused::PerUser(max_per_user));
         }
         *count += 1;
         Ok(Seat {
