@@ -192,8 +192,13 @@ impl Bluesky {
         record: Value,
     ) -> Result<Value, String> {
         let body = json!({ "repo": me, "collection": collection, "record": record });
-        api.json(Method::POST, "/com.atproto.repo.createRecord", &[], Some(&body))
-            .await
+        api.json(
+            Method::POST,
+            "/com.atproto.repo.createRecord",
+            &[],
+            Some(&body),
+        )
+        .await
     }
 
     async fn delete_record(
@@ -203,8 +208,13 @@ impl Bluesky {
         uri: &str,
     ) -> Result<Value, String> {
         let body = json!({ "repo": me, "collection": collection, "rkey": record_key(uri)? });
-        api.json(Method::POST, "/com.atproto.repo.deleteRecord", &[], Some(&body))
-            .await?;
+        api.json(
+            Method::POST,
+            "/com.atproto.repo.deleteRecord",
+            &[],
+            Some(&body),
+        )
+        .await?;
         Ok(json!({ "deleted": uri }))
     }
 
@@ -247,7 +257,10 @@ impl Bluesky {
             "search_posts" => {
                 let mut query = vec![("q", required_text(arguments, "query")?.to_owned())];
                 query.extend(page(arguments, 25));
-                Ok(listed(get("app.bsky.feed.searchPosts", query, false).await?, "posts"))
+                Ok(listed(
+                    get("app.bsky.feed.searchPosts", query, false).await?,
+                    "posts",
+                ))
             }
             "search_profiles" => {
                 let mut query = vec![("term", required_text(arguments, "query")?.to_owned())];
@@ -301,9 +314,18 @@ impl Bluesky {
                 } else {
                     "/app.bsky.graph.unmuteActor"
                 };
-                api.json(Method::POST, method, &[], Some(&json!({ "actor": subject })))
-                    .await?;
-                let done = if name == "mute_user" { "muted" } else { "unmuted" };
+                api.json(
+                    Method::POST,
+                    method,
+                    &[],
+                    Some(&json!({ "actor": subject })),
+                )
+                .await?;
+                let done = if name == "mute_user" {
+                    "muted"
+                } else {
+                    "unmuted"
+                };
                 Ok(json!({ done: subject }))
             }
             "block_user" => {

@@ -123,10 +123,9 @@ fn topic_body(arguments: &JsonObject) -> Result<Value, String> {
         "raw": required_text(arguments, "raw")?,
         "category": required_number(arguments, "category_id")?,
     });
-    if let Some(tags) = given(arguments, "tags").filter(|tags| {
-        tags.as_array()
-            .is_some_and(|tags| !tags.is_empty())
-    }) {
+    if let Some(tags) =
+        given(arguments, "tags").filter(|tags| tags.as_array().is_some_and(|tags| !tags.is_empty()))
+    {
         body["tags"] = tags.clone();
     }
     Ok(body)
@@ -150,9 +149,8 @@ impl Discourse {
     async fn forum<'a>(&'a self, ctx: &'a RequestContext) -> Result<Api<'a>, String> {
         let credentials = ctx.credentials.get().await.map_err(|err| err.to_string())?;
         let user = &ctx.user_id;
-        let reconnect = format!(
-            "reconnect with `gumcp-actors auth --server discourse --user-id {user}`"
-        );
+        let reconnect =
+            format!("reconnect with `gumcp-actors auth --server discourse --user-id {user}`");
         let field = |name: &str| {
             let field = self
                 .manifest
@@ -162,7 +160,8 @@ impl Discourse {
                 .find(|field| field.name == name)?;
             key_fields::value_of(&credentials, field).map(|value| (field, value))
         };
-        let missing = |label: &str| format!("the {label} of user {user} is not stored; {reconnect}");
+        let missing =
+            |label: &str| format!("the {label} of user {user} is not stored; {reconnect}");
         let Some((_, username)) = field("username") else {
             return Err(missing("Discourse username"));
         };
@@ -173,7 +172,10 @@ impl Discourse {
                 return Err(missing("Discourse URL"));
             };
             let site = key_fields::site_url(url).map_err(|reason| {
-                format!("the {} stored for user {user} {reason}; {reconnect}", field.label)
+                format!(
+                    "the {} stored for user {user} {reason}; {reconnect}",
+                    field.label
+                )
             })?;
             if self.upstream.refuses_site(&site) {
                 return Err(format!(
@@ -199,7 +201,9 @@ impl Discourse {
         let forum = self.forum(ctx).await?;
         match name {
             "list_categories" => {
-                let answer = forum.json(Method::GET, "/categories.json", &[], None).await?;
+                let answer = forum
+                    .json(Method::GET, "/categories.json", &[], None)
+                    .await?;
                 Ok(items_at(&answer, "/category_list/categories").unwrap_or(answer))
             }
             "search_topics" => {
@@ -207,18 +211,24 @@ impl Discourse {
                 if let Some(category) = arguments.get("category_id").and_then(Value::as_i64) {
                     query.push(("category_id", category.to_string()));
                 }
-                let answer = forum.json(Method::GET, "/search.json", &query, None).await?;
+                let answer = forum
+                    .json(Method::GET, "/search.json", &query, None)
+                    .await?;
                 Ok(items_at(&answer, "/posts")
                     .or_else(|| items_at(&answer, "/topics"))
                     .unwrap_or(answer))
             }
             "create_topic" => {
                 let body = topic_body(arguments)?;
-                forum.json(Method::POST, "/posts.json", &[], Some(&body)).await
+                forum
+                    .json(Method::POST, "/posts.json", &[], Some(&body))
+                    .await
             }
             "create_post" => {
                 let body = post_body(arguments)?;
-                forum.json(Method::POST, "/posts.json", &[], Some(&body)).await
+                forum
+                    .json(Method::POST, "/posts.json", &[], Some(&body))
+                    .await
             }
             "get_user_info" => {
                 let username = id_segment(required_text(arguments, "username")?)?;
@@ -236,7 +246,9 @@ impl Discourse {
     /// The categories and the latest topics.
     async fn resources(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
         let forum = self.forum(ctx).await?;
-        let categories = forum.json(Method::GET, "/categories.json", &[], None).await?;
+        let categories = forum
+            .json(Method::GET, "/categories.json", &[], None)
+            .await?;
         let latest = forum.json(Method::GET, "/latest.json", &[], None).await?;
         let listed = |answer: &Value, pointer: &str, uri: &str, label: &str, name: &str| {
             answer
@@ -261,7 +273,13 @@ impl Discourse {
             "Category",
             "name",
         );
-        resources.extend(listed(&latest, "/topic_list/topics", TOPIC_URI, "Topic", "title"));
+        resources.extend(listed(
+            &latest,
+            "/topic_list/topics",
+            TOPIC_URI,
+            "Topic",
+            "title",
+        ));
         Ok(resources)
     }
 

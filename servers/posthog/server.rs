@@ -257,14 +257,17 @@ impl PostHog {
             return Ok(token.to_owned());
         }
         let id = arguments.get("project_id").and_then(Value::as_i64);
-        self.listed_project(ctx, id)
-            .await?
-            .token
-            .ok_or_else(|| "PostHog gave no API token for the project; give project_api_token".to_owned())
+        self.listed_project(ctx, id).await?.token.ok_or_else(|| {
+            "PostHog gave no API token for the project; give project_api_token".to_owned()
+        })
     }
 
     /// A project of the key's organization: the one `id` names, or the only one there is.
-    async fn listed_project(&self, ctx: &RequestContext, id: Option<i64>) -> Result<Project, String> {
+    async fn listed_project(
+        &self,
+        ctx: &RequestContext,
+        id: Option<i64>,
+    ) -> Result<Project, String> {
         let organization = self
             .upstream
             .manifest_api(&self.manifest, ctx)
@@ -458,8 +461,14 @@ mod tests {
 
     #[test]
     fn cloud_app_hosts_send_events_to_their_ingestion_host() {
-        assert_eq!(ingestion_base("https://us.posthog.com"), "https://us.i.posthog.com");
-        assert_eq!(ingestion_base("https://eu.posthog.com/"), "https://eu.i.posthog.com");
+        assert_eq!(
+            ingestion_base("https://us.posthog.com"),
+            "https://us.i.posthog.com"
+        );
+        assert_eq!(
+            ingestion_base("https://eu.posthog.com/"),
+            "https://eu.i.posthog.com"
+        );
         assert_eq!(
             ingestion_base("https://posthog.example.com"),
             "https://posthog.example.com"
@@ -470,9 +479,12 @@ mod tests {
     fn a_group_event_carries_its_group() {
         let arguments = json!({ "distinct_id": "u1", "event": "paid", "group_type": "company",
                                 "group_key": "acme", "properties": { "plan": "pro" } });
-        let (path, body) =
-            ingestion_request("capture_group_event", arguments.as_object().unwrap(), "phc_1")
-                .unwrap();
+        let (path, body) = ingestion_request(
+            "capture_group_event",
+            arguments.as_object().unwrap(),
+            "phc_1",
+        )
+        .unwrap();
         assert_eq!(path, "/capture/");
         assert_eq!(
             body["properties"],

@@ -91,14 +91,16 @@ impl McpServer for SimpleTools {
                     match self.store.insert(key, value).await {
                         Ok(()) => {}
                         Err(StoreError::Unavailable) => return Ok(unavailable()),
-                        Err(StoreError::Full(full)) => return Ok(tool_error(&format!(
-                            "Not stored: the store for this user is full ({} of {} bytes \
+                        Err(StoreError::Full(full)) => {
+                            return Ok(tool_error(&format!(
+                                "Not stored: the store for this user is full ({} of {} bytes \
                              of keys and values used; this entry needs {} bytes). The limit \
                              is the operator's setting runtime.max_store_bytes_per_user. \
                              Storing a shorter value under an existing key frees space; \
                              everything stored so far is kept.",
-                            full.used, full.limit, full.needed
-                        ))),
+                                full.used, full.limit, full.needed
+                            )))
+                        }
                     }
                     reply
                 }

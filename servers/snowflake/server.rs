@@ -134,7 +134,9 @@ fn warehouse_size(size: &str) -> Result<String, String> {
     if !size.is_empty() && size.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         Ok(size)
     } else {
-        Err(format!("{size:?} is not a warehouse size (X-SMALL, SMALL, MEDIUM …)"))
+        Err(format!(
+            "{size:?} is not a warehouse size (X-SMALL, SMALL, MEDIUM …)"
+        ))
     }
 }
 
@@ -248,18 +250,29 @@ impl Snowflake {
         let credentials = ctx.credentials.get().await.map_err(|err| err.to_string())?;
         let user = &ctx.user_id;
         let field = |name: &str| {
-            let field = self.manifest.auth.key_fields.iter().find(|f| f.name == name)?;
+            let field = self
+                .manifest
+                .auth
+                .key_fields
+                .iter()
+                .find(|f| f.name == name)?;
             key_fields::value_of(&credentials, field).map(|value| (field, value))
         };
-        let reconnect = format!("reconnect with `gumcp-actors auth --server snowflake --user-id {user}`");
+        let reconnect =
+            format!("reconnect with `gumcp-actors auth --server snowflake --user-id {user}`");
         let host = if self.upstream.base_urls.contains_key(&self.manifest.name) {
             String::new()
         } else {
             let Some((field, account)) = field("account") else {
-                return Err(format!("the Snowflake account of user {user} is not stored; {reconnect}"));
+                return Err(format!(
+                    "the Snowflake account of user {user} is not stored; {reconnect}"
+                ));
             };
             account_host(account).map_err(|why| {
-                format!("the {} stored for user {user} {why}; {reconnect}", field.label)
+                format!(
+                    "the {} stored for user {user} {why}; {reconnect}",
+                    field.label
+                )
             })?
         };
         let warehouse = field("warehouse").map(|(_, warehouse)| warehouse.to_owned());
@@ -291,7 +304,10 @@ impl Snowflake {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let status_path = format!("/api/v2/statements/{}", crate::servers::kit::segment(&handle));
+        let status_path = format!(
+            "/api/v2/statements/{}",
+            crate::servers::kit::segment(&handle)
+        );
         let mut reads = 0;
         while answer.get("code").and_then(Value::as_str) == Some(STILL_RUNNING) {
             reads += 1;
@@ -313,7 +329,13 @@ impl Snowflake {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|column| column.get("name").and_then(Value::as_str).unwrap_or_default().to_owned())
+            .map(|column| {
+                column
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect();
         let mut found = rows(&columns, answer.get("data").unwrap_or(&Value::Null));
         let partitions = answer
@@ -322,7 +344,12 @@ impl Snowflake {
             .map_or(1, |parts| parts.len() as u64);
         for partition in 1..partitions.min(MAX_PARTITIONS) {
             let more = api
-                .json(Method::GET, &status_path, &[("partition", partition.to_string())], None)
+                .json(
+                    Method::GET,
+                    &status_path,
+                    &[("partition", partition.to_string())],
+                    None,
+                )
                 .await?;
             found.extend(rows(&columns, more.get("data").unwrap_or(&Value::Null)));
         }

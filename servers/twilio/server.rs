@@ -241,13 +241,15 @@ fn say(text: &str) -> String {
 /// account's default service.
 fn conversation_path(arguments: &JsonObject) -> Result<String, String> {
     let conversation = id_segment(required_text(arguments, "conversation_sid")?)?;
-    Ok(match text(arguments, "service_sid").filter(|s| !s.is_empty()) {
-        Some(service) => format!(
-            "/v1/Services/{}/Conversations/{conversation}",
-            id_segment(service)?
-        ),
-        None => format!("/v1/Conversations/{conversation}"),
-    })
+    Ok(
+        match text(arguments, "service_sid").filter(|s| !s.is_empty()) {
+            Some(service) => format!(
+                "/v1/Services/{}/Conversations/{conversation}",
+                id_segment(service)?
+            ),
+            None => format!("/v1/Conversations/{conversation}"),
+        },
+    )
 }
 
 /// The request a tool makes for the account `account`.
@@ -268,11 +270,22 @@ fn request(name: &str, arguments: &JsonObject, account: &str) -> Result<Call, St
             }
             Call::post(API, format!("{account}/Messages.json"), form)
         }
-        "list_messages" => Call::page(API, format!("{account}/Messages.json"), "messages", arguments),
-        "fetch_message" => Call::get(API, format!("{account}/Messages/{}.json", sid("message_sid")?)),
+        "list_messages" => Call::page(
+            API,
+            format!("{account}/Messages.json"),
+            "messages",
+            arguments,
+        ),
+        "fetch_message" => Call::get(
+            API,
+            format!("{account}/Messages/{}.json", sid("message_sid")?),
+        ),
         "delete_message" => Call {
             method: Method::DELETE,
-            ..Call::get(API, format!("{account}/Messages/{}.json", sid("message_sid")?))
+            ..Call::get(
+                API,
+                format!("{account}/Messages/{}.json", sid("message_sid")?),
+            )
         },
         "make_call" => {
             let mut form = json!({
@@ -472,7 +485,9 @@ mod tests {
         let call = request("send_message", arguments.as_object().unwrap(), "AC1").unwrap();
         assert_eq!(
             call.form,
-            Some(json!({ "To": "whatsapp:+15551234567", "From": "whatsapp:+15557654321", "Body": "hi" }))
+            Some(
+                json!({ "To": "whatsapp:+15551234567", "From": "whatsapp:+15557654321", "Body": "hi" })
+            )
         );
     }
 }
