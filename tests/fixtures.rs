@@ -35,6 +35,10 @@ struct FixtureFile {
     /// Files written under the temporary folder before the server starts: path → text.
     #[serde(default)]
     files: BTreeMap<String, String>,
+    /// After the mock's address in the configured base URL: a server whose base URL is filled
+    /// from the credential's fields (`/{custom_subdomain}`) shows them in every request's path.
+    #[serde(default)]
+    base_path: String,
     #[serde(rename = "fixture")]
     fixtures: Vec<Fixture>,
 }
@@ -534,7 +538,8 @@ async fn run_fixtures(server: &str) {
         .map(|(key, value)| (key.clone(), value.replace("{root}", &root_text)))
         .collect();
     let credentials = file.credentials.clone().unwrap_or_else(|| json!({}));
-    let mut client = start_server(root.path(), server, &credentials, &upstream.uri(), &env);
+    let base_url = format!("{}{}", upstream.uri(), file.base_path);
+    let mut client = start_server(root.path(), server, &credentials, &base_url, &env);
 
     let listed = listed_tools(&mut client).await;
     let mut problems = compare_with_gumcp(&listed, &gumcp_tools(server));
@@ -678,6 +683,7 @@ fixtures!(
     intercom,
     attio,
     klaviyo,
+    zendesk,
     firecrawl,
     apify,
     reducto,

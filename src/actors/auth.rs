@@ -77,6 +77,9 @@ pub struct AuthActor {
     /// The OAuth services whose token endpoint takes the client credentials as HTTP Basic
     /// authentication (Zoom); the others get them in the form body.
     basic_client_auth: Arc<HashSet<String>>,
+    /// What each service's token endpoint needs beyond its URL: the fields filling it, and
+    /// whether it renews an app token by the client-credentials grant.
+    token_grants: Arc<HashMap<String, TokenGrant>>,
     refresh_margin_secs: i64,
     /// Only for stores that refresh here; others cache for themselves.
     cache: Cache<CredentialKey, Credentials>,
@@ -103,6 +106,7 @@ impl AuthActor {
             max_response_bytes,
             token_urls: Arc::new(token_urls),
             basic_client_auth: Arc::default(),
+            token_grants: Arc::default(),
             refresh_margin_secs,
             cache: Cache::builder()
                 .max_capacity(CACHED_CREDENTIALS)
@@ -130,6 +134,22 @@ impl AuthActor {
         self.basic_client_auth = Arc::new(services);
         self
     }
+
+    /// The services whose token endpoint is filled from the credential's fields, or which
+    /// renew by the client-credentials grant (the manifests say which).
+    pub fn with_token_grants(mut self, grants: HashMap<String, TokenGrant>) -> AuthActor {
+        self.token_grants = Arc::new(grants);
+        self
+    }
+}
+
+/// How a service's tokens are renewed, where that is more than a refresh at a fixed URL.
+#[derive(Debug, Clone, Default)]
+pub struct TokenGrant {
+    /// The fields that fill `{name}` in the token URL (from the stored credential).
+    pub fields: Arc<[crate::auth::fields::AuthField]>,
+    /// Renewed by the client-credentials grant (PayPal) rather than a refresh token.
+    pub client_credentials: bool,
 }
 
 impl Actor for AuthActor {
@@ -205,6 +225,7 @@ impl Handler<GetCredentials> for AuthActor {
             max_response_bytes: self.max_response_bytes,
             token_urls: self.token_urls.clone(),
             basic_client_auth: self.basic_client_auth.clone(),
+            token_grants: self.token_grants.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
             user: get.user,
@@ -252,6 +273,7 @@ struct Flight {
     max_response_bytes: usize,
     token_urls: Arc<HashMap<String, String>>,
     basic_client_auth: Arc<HashSet<String>>,
+    token_grants: Arc<HashMap<String, TokenGrant>>,
     margin: i64,
     service: Arc<str>,
     user: Arc<str>,
@@ -302,7 +324,12 @@ impl Flight {
         if !stored.expires_within(unix_now(), self.margin) && !refused(&stored) {
             return Ok(stored);
         }
-        if stored.refresh_token.is_none() {
+        let grant = self
+            .token_grants
+            .get(&*self.service)
+            .cloned()
+            .unwrap_or_default();
+        if stored.refresh_token.is_none() && !grant.client_credentials {
             return Err(self.rejected(if refused(&stored) {
                 "the access token is no longer accepted and there is no refresh token"
             } else {
@@ -319,19 +346,27 @@ impl Flight {
             .or_else(|| app.extra.get("token_url"))
             .and_then(|url| url.as_str())
             .unwrap_or(token_url);
-        let token_url = app.endpoint(token_url);
+        let token_url =
+            crate::auth::fields::fill(&app.endpoint(token_url), &grant.fields, &stored.extra)
+                .map_err(|err| self.rejected(&err.to_string()))?;
         let mut pause = FIRST_RETRY_PAUSE;
         for attempt in 1..=REFRESH_ATTEMPTS {
             let http = CappedClient {
                 client: &self.client,
                 max_response_bytes: self.max_response_bytes,
             };
-            let client_auth = if self.basic_client_auth.contains(&*self.service) {
-                oauth::ClientAuth::Basic
+            let client_auth =
+                if self.basic_client_auth.contains(&*self.service) || grant.client_credentials {
+                    oauth::ClientAuth::Basic
+                } else {
+                    oauth::ClientAuth::Body
+                };
+            let renewed = if grant.client_credentials {
+                oauth::client_credentials(http, &app, &token_url, &stored, client_auth).await
             } else {
-                oauth::ClientAuth::Body
+                oauth::refresh(http, &app, &token_url, &stored, client_auth).await
             };
-            match oauth::refresh(http, &app, &token_url, &stored, client_auth).await {
+            match renewed {
                 Ok(refreshed) => {
                     self.store
                         .save(&self.service, &self.user, &refreshed)
@@ -419,8 +454,10 @@ pub enum Connection {
     OAuthCode {
         spec: Box<AuthSpec>,
         authorization: Box<Authorization>,
-        code: String,
+        returned: connect::Returned,
     },
+    /// A client-credentials server (PayPal): the OAuth app's first app token.
+    ClientCredentials { spec: Box<AuthSpec> },
     /// The user typed the service's API key into the form.
     ApiKey(String),
 }
@@ -467,14 +504,22 @@ impl Handler<Connect> for AuthActor {
                 Connection::OAuthCode {
                     spec,
                     authorization,
-                    code,
+                    returned,
                 } => {
                     let app = store.oauth_app(&service).await?;
                     let http = CappedClient {
                         client: &client,
                         max_response_bytes,
                     };
-                    connect::exchange(http, &app, &spec, *authorization, code).await?
+                    connect::exchange(http, &app, &spec, *authorization, returned).await?
+                }
+                Connection::ClientCredentials { spec } => {
+                    let app = store.oauth_app(&service).await?;
+                    let http = CappedClient {
+                        client: &client,
+                        max_response_bytes,
+                    };
+                    connect::client_credentials(http, &app, &spec).await?
                 }
             };
             store.save(&service, &user, &credentials).await?;

@@ -407,6 +407,22 @@ fn auth_actor(
         .filter(|entry| entry.manifest.auth.provider.basic_client_auth())
         .map(|entry| entry.manifest.auth_service().to_owned())
         .collect();
+    let token_grants = registry
+        .entries()
+        .map(|entry| &entry.manifest)
+        .filter(|manifest| {
+            manifest.auth.kind == crate::servers::manifest::AuthKind::ClientCredentials
+                || !manifest.auth.fields.is_empty()
+        })
+        .map(|manifest| {
+            let grant = crate::actors::auth::TokenGrant {
+                fields: manifest.auth.fields.clone().into(),
+                client_credentials: manifest.auth.kind
+                    == crate::servers::manifest::AuthKind::ClientCredentials,
+            };
+            (manifest.auth_service().to_owned(), grant)
+        })
+        .collect();
     Ok(AuthActor::new(
         store,
         client,
@@ -415,5 +431,6 @@ fn auth_actor(
         i64::try_from(auth.refresh_margin_secs).unwrap_or(i64::MAX),
     )
     .counting_refreshes_in(metrics)
-    .with_basic_client_auth(basic_client_auth))
+    .with_basic_client_auth(basic_client_auth)
+    .with_token_grants(token_grants))
 }
