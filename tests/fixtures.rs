@@ -684,6 +684,8 @@ fixtures!(
     attio,
     klaviyo,
     zendesk,
+    salesforce,
+    mailchimp,
     firecrawl,
     apify,
     reducto,

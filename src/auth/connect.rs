@@ -476,7 +476,8 @@ pub async fn complete_fields(
             FieldSource::Response => {
                 let url = field.url.clone().unwrap_or_default();
                 if !answers.contains_key(&url) {
-                    let answer = read_with_token(http, &url, credentials).await?;
+                    let scheme = field.scheme.as_deref().unwrap_or("Bearer");
+                    let answer = read_with_token(http, &url, scheme, credentials).await?;
                     answers.insert(url.clone(), answer);
                 }
                 field.pick(&answers[&url])?
@@ -489,17 +490,18 @@ pub async fn complete_fields(
     Ok(())
 }
 
-/// The JSON answer of `url` asked with the credential's new access token.
+/// The JSON answer of `url` asked with the credential's new access token under `scheme`.
 async fn read_with_token(
     http: CappedClient<'_>,
     url: &str,
+    scheme: &str,
     credentials: &Credentials,
 ) -> Result<Value, ConnectError> {
     let token = credentials.access_token.as_deref().unwrap_or_default();
     let response = http
         .client
         .get(url)
-        .bearer_auth(token)
+        .header(reqwest::header::AUTHORIZATION, format!("{scheme} {token}"))
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
@@ -1176,6 +1178,58 @@ mod tests {
     #[tokio::test]
     async fn canva_trades_the_code_with_its_verifier_and_basic_auth() {
         pkce_exchange(OAuthProvider::Canva).await;
+    }
+
+    /// Mailchimp: a token that never expires (`expires_in: 0`), then the data center read
+    /// from the metadata endpoint with the token under its `OAuth` scheme, stored as `dc`.
+    #[tokio::test]
+    async fn a_field_is_read_from_an_endpoint_with_the_new_token() {
+        let mailchimp = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "mc-at", "expires_in": 0, "scope": null
+            })))
+            .expect(1)
+            .mount(&mailchimp)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth2/metadata"))
+            .and(wiremock::matchers::header("authorization", "OAuth mc-at"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "dc": "us21", "accountname": "Acme", "api_endpoint": "https://us21.api.mailchimp.com"
+            })))
+            .expect(1)
+            .mount(&mailchimp)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Standard,
+            Some(format!("{}/oauth2/token", mailchimp.uri())),
+        );
+        spec.fields = vec![AuthField {
+            name: "dc".into(),
+            label: "Mailchimp data center".into(),
+            from: FieldSource::Response,
+            format: fields::FieldFormat::Label,
+            hosts: Vec::new(),
+            url: Some(format!("{}/oauth2/metadata", mailchimp.uri())),
+            scheme: Some("OAuth".into()),
+            select: None,
+        }];
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.expires_at, None, "expires_in 0 never expires");
+        assert_eq!(creds.extra["dc"], "us21");
+        mailchimp.verify().await;
     }
 
     #[tokio::test]

@@ -29,8 +29,11 @@ pub struct AuthField {
     /// For `format = "origin"`: the host suffixes allowed (each starting with a `.`).
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// For `from = "response"`: the endpoint read (GET, the new access token as Bearer).
+    /// For `from = "response"`: the endpoint read (GET, with the new access token).
     pub url: Option<String>,
+    /// For `from = "response"`: the `Authorization` scheme the endpoint wants the token
+    /// under (Mailchimp's metadata endpoint documents `OAuth`); `Bearer` when unset.
+    pub scheme: Option<String>,
     /// For `from = "token"` and `"response"`: where the value is in the JSON answer, as a
     /// JSON pointer whose segments may pick an array's item by a member's value
     /// (`/accounts/[is_default=true]/base_uri`); `/<name>` when unset.
@@ -307,6 +310,7 @@ mod tests {
             format,
             hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
             url: None,
+            scheme: None,
             select: None,
         }
     }

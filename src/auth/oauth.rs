@@ -12,7 +12,7 @@ use oauth2::http;
 use oauth2::{
     AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet, PkceCodeVerifier,
     RedirectUrl, RefreshToken, RequestTokenError, StandardErrorResponse, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 
@@ -100,19 +100,82 @@ fn token_url(url: &str) -> Result<TokenUrl, TokenError> {
         .map_err(|err| TokenError::Rejected(format!("the token URL {url:?} is invalid: {err}")))
 }
 
-/// The members of a token answer beyond the standard ones (Salesforce's `instance_url`,
-/// QuickBooks' `x_refresh_token_expires_in`, …), kept with the credential: a server may need
-/// them, and `[[auth.fields]]` take values from them.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct KeptFields {
+/// A token answer as providers send it: the standard members read (a missing `token_type`
+/// taken as Bearer, since Mailchimp sends none; `expires_in` as a number or a numeric string),
+/// and every other member kept with the credential (Salesforce's `instance_url`, QuickBooks'
+/// `x_refresh_token_expires_in`, …): a server may need them, and `[[auth.fields]]` take
+/// values from them.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct TokenAnswer {
+    access_token: oauth2::AccessToken,
+    #[serde(default = "bearer", deserialize_with = "lenient_token_type")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<RefreshToken>,
+    #[serde(
+        rename = "scope",
+        default,
+        deserialize_with = "oauth2::helpers::deserialize_space_delimited_vec",
+        serialize_with = "oauth2::helpers::serialize_space_delimited_vec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    scopes: Option<Vec<oauth2::Scope>>,
     #[serde(flatten)]
-    pub members: Map<String, Value>,
+    members: Map<String, Value>,
 }
 
-impl oauth2::ExtraTokenFields for KeptFields {}
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
 
-/// A token answer with its other members kept.
-type TokenAnswer = StandardTokenResponse<KeptFields, BasicTokenType>;
+/// A `token_type` that is absent or `null` is Bearer.
+fn lenient_token_type<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BasicTokenType, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<String>::deserialize(deserializer)? {
+        Some(text) => serde_json::from_value(Value::String(text)).unwrap_or_else(|_| bearer()),
+        None => bearer(),
+    })
+}
+
+/// Seconds as a number or a numeric string; anything else as none.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Number(number)) => number.as_u64(),
+        Some(Value::String(text)) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+impl TokenResponse for TokenAnswer {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<std::time::Duration> {
+        self.expires_in.map(std::time::Duration::from_secs)
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        self.scopes.as_ref()
+    }
+}
 
 /// An `oauth2` client whose token answers keep their other members.
 type KeepingClient<HasTokenUrl> = oauth2::Client<
@@ -151,7 +214,7 @@ fn merged(previous: &Credentials, answer: &TokenAnswer) -> Credentials {
         .expires_in()
         .filter(|lifetime| !lifetime.is_zero())
         .map(|lifetime| unix_now().saturating_add(lifetime.as_secs() as i64));
-    for (name, value) in &answer.extra_fields().members {
+    for (name, value) in &answer.members {
         if !STANDARD_MEMBERS.contains(&name.as_str()) && !value.is_null() {
             next.extra.insert(name.clone(), value.clone());
         }
