@@ -686,6 +686,8 @@ fixtures!(
     zendesk,
     salesforce,
     mailchimp,
+    paypal,
+    shopify,
     firecrawl,
     apify,
     reducto,

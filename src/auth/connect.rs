@@ -188,6 +188,9 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("duration", "permanent");
         }
+        OAuthProvider::Shopify => {
+            request = request.add_extra_param("scope", spec.scopes.join(","));
+        }
         OAuthProvider::Standard
         | OAuthProvider::Github
         | OAuthProvider::Notion

@@ -189,6 +189,9 @@ pub enum OAuthProvider {
     /// Klaviyo: the standard flow (scopes, PKCE), with the client credentials as HTTP Basic
     /// authentication at its token endpoint, for the code and every refresh.
     Klaviyo,
+    /// Shopify: the scopes comma-separated in the authorization URL; the token answer has no
+    /// `token_type` and no expiry (an offline token lasts until the app is uninstalled).
+    Shopify,
 }
 
 impl OAuthProvider {
