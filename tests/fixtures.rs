@@ -688,6 +688,7 @@ fixtures!(
     mailchimp,
     paypal,
     shopify,
+    docusign,
     firecrawl,
     apify,
     reducto,

@@ -198,7 +198,8 @@ pub fn authorization_to(
         | OAuthProvider::Figma
         | OAuthProvider::X
         | OAuthProvider::Canva
-        | OAuthProvider::Klaviyo => {
+        | OAuthProvider::Klaviyo
+        | OAuthProvider::Docusign => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -1233,6 +1234,156 @@ mod tests {
         assert_eq!(creds.expires_at, None, "expires_in 0 never expires");
         assert_eq!(creds.extra["dc"], "us21");
         mailchimp.verify().await;
+    }
+
+    /// Shopify: the store the user gave in the endpoints, the scopes comma-separated, a token
+    /// answer with no `token_type` and no expiry, the store kept with it.
+    #[tokio::test]
+    async fn shopify_signs_in_at_the_users_store() {
+        let shopify = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/acme/admin/oauth/access_token"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("client_secret=secret"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "shpat_1", "scope": "read_products,write_products"
+            })))
+            .expect(1)
+            .mount(&shopify)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Shopify,
+            Some(format!(
+                "{}/{{custom_subdomain}}/admin/oauth/access_token",
+                shopify.uri()
+            )),
+        );
+        spec.authorize_url =
+            Some("https://{custom_subdomain}.myshopify.com/admin/oauth/authorize".into());
+        spec.fields = vec![AuthField {
+            name: "custom_subdomain".into(),
+            label: "Store".into(),
+            from: FieldSource::User,
+            format: fields::FieldFormat::Label,
+            hosts: Vec::new(),
+            url: None,
+            scheme: None,
+            select: None,
+        }];
+        let given = user_fields(Some(&app()), &spec, |_| Ok(Some("Acme".into()))).unwrap();
+        let auth = authorization(&app(), &spec, given).unwrap();
+        assert_eq!(auth.url.host_str(), Some("acme.myshopify.com"));
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read,b.write"));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("the-code".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("shpat_1"));
+        assert_eq!(creds.expires_at, None);
+        assert_eq!(creds.extra["custom_subdomain"], "acme");
+        let hostile = user_fields(Some(&app()), &spec, |_| Ok(Some("evil.com/".into())));
+        assert!(matches!(hostile, Err(ConnectError::Field(_))));
+        shopify.verify().await;
+    }
+
+    fn docusign_fields(userinfo: &str) -> Vec<AuthField> {
+        let field = |name: &str, format, hosts: &[&str]| AuthField {
+            name: name.into(),
+            label: name.into(),
+            from: FieldSource::Response,
+            format,
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            url: Some(userinfo.to_owned()),
+            scheme: None,
+            select: Some(format!("/accounts/[is_default=true]/{name}")),
+        };
+        vec![
+            field(
+                "base_uri",
+                fields::FieldFormat::Origin,
+                &[".docusign.net", ".docusign.com"],
+            ),
+            field("account_id", fields::FieldFormat::Id, &[]),
+        ]
+    }
+
+    /// DocuSign: Basic client auth at the token endpoint; the default account's id and base
+    /// URI from `userinfo` (one read for both); a base URI off DocuSign is refused.
+    #[tokio::test]
+    async fn docusign_takes_the_default_account_from_userinfo() {
+        let docusign = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ds-at", "token_type": "Bearer", "refresh_token": "ds-rt",
+                "expires_in": 28800
+            })))
+            .expect(2)
+            .mount(&docusign)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth/userinfo"))
+            .and(wiremock::matchers::header("authorization", "Bearer ds-at"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "accounts": [
+                { "account_id": "acc-1", "is_default": false, "base_uri": "https://na2.docusign.net" },
+                { "account_id": "acc-42", "is_default": true, "base_uri": "https://na3.docusign.net" }
+            ]})))
+            .up_to_n_times(1)
+            .mount(&docusign)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth/userinfo"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "accounts": [
+                { "account_id": "acc-42", "is_default": true, "base_uri": "https://evil.example.com" }
+            ]})))
+            .mount(&docusign)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Docusign,
+            Some(format!("{}/oauth/token", docusign.uri())),
+        );
+        spec.fields = docusign_fields(&format!("{}/oauth/userinfo", docusign.uri()));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.extra["base_uri"], "https://na3.docusign.net");
+        assert_eq!(creds.extra["account_id"], "acc-42");
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let refused = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(refused, ConnectError::Field(_)), "{refused}");
+        let requests = docusign.received_requests().await.unwrap_or_default();
+        let userinfo_reads = requests
+            .iter()
+            .filter(|r| r.url.path() == "/oauth/userinfo")
+            .count();
+        assert_eq!(userinfo_reads, 2, "one read per sign-in for both fields");
     }
 
     #[tokio::test]

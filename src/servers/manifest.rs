@@ -192,6 +192,8 @@ pub enum OAuthProvider {
     /// Shopify: the scopes comma-separated in the authorization URL; the token answer has no
     /// `token_type` and no expiry (an offline token lasts until the app is uninstalled).
     Shopify,
+    /// DocuSign: the client credentials as HTTP Basic authentication at its token endpoint.
+    Docusign,
 }
 
 impl OAuthProvider {
@@ -209,6 +211,7 @@ impl OAuthProvider {
                 | OAuthProvider::X
                 | OAuthProvider::Canva
                 | OAuthProvider::Klaviyo
+                | OAuthProvider::Docusign
         )
     }
 }
