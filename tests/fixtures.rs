@@ -69,7 +69,8 @@ struct Expected {
     /// A request that must carry no credentials (a file fetched from a URL a user gave).
     #[serde(default)]
     unauthenticated: bool,
-    /// The whole query: every parameter, none more (a list for a repeated one).
+    /// The whole query: every parameter, none more (a list for a repeated one); `{date:-N}`
+    /// in a value is the date N days before today.
     #[serde(default)]
     query: BTreeMap<String, Value>,
     /// The JSON body, exactly; absent (and no `body_contains`): the body must be empty.
@@ -517,6 +518,26 @@ fn with_upstream(arguments: &Value, upstream: &str) -> Value {
     }
 }
 
+/// A query value with `{date:-N}` in it: the date N days before today (UTC), as a server
+/// that reads windows back from today writes it (`TxnDate >= '{date:-180}'`).
+fn with_dates(value: &Value) -> Value {
+    let Value::String(text) = value else {
+        return value.clone();
+    };
+    let mut filled = text.clone();
+    while let Some(start) = filled.find("{date:-") {
+        let Some(length) = filled[start..].find('}') else {
+            break;
+        };
+        let days: i64 = filled[start + 7..start + length]
+            .parse()
+            .expect("{date:-N} with N days");
+        let day = chrono::Utc::now().date_naive() - chrono::Duration::days(days);
+        filled.replace_range(start..start + length + 1, &day.to_string());
+    }
+    Value::String(filled)
+}
+
 async fn run_fixtures(server: &str) {
     let file = read_fixtures(server);
     let upstream = MockServer::start().await;
@@ -562,6 +583,9 @@ async fn run_fixtures(server: &str) {
                     expected.answer = expected
                         .answer
                         .map(|answer| with_upstream(&answer, &upstream.uri()));
+                    for value in expected.query.values_mut() {
+                        *value = with_dates(value);
+                    }
                     expected
                 })
                 .collect();
@@ -689,6 +713,7 @@ fixtures!(
     paypal,
     shopify,
     docusign,
+    quickbooks,
     firecrawl,
     apify,
     reducto,

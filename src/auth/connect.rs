@@ -199,7 +199,8 @@ pub fn authorization_to(
         | OAuthProvider::X
         | OAuthProvider::Canva
         | OAuthProvider::Klaviyo
-        | OAuthProvider::Docusign => {
+        | OAuthProvider::Docusign
+        | OAuthProvider::Intuit => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }

@@ -194,6 +194,9 @@ pub enum OAuthProvider {
     Shopify,
     /// DocuSign: the client credentials as HTTP Basic authentication at its token endpoint.
     Docusign,
+    /// Intuit (QuickBooks): the client credentials as HTTP Basic authentication at its token
+    /// and revocation endpoints; refresh tokens rotate, and each new one is saved before use.
+    Intuit,
 }
 
 impl OAuthProvider {
@@ -212,6 +215,7 @@ impl OAuthProvider {
                 | OAuthProvider::Canva
                 | OAuthProvider::Klaviyo
                 | OAuthProvider::Docusign
+                | OAuthProvider::Intuit
         )
     }
 }
