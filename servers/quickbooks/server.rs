@@ -3,22 +3,35 @@
 //! tools, names and arguments: a customer search and five analyses computed here from
 //! QuickBooks queries (`GET /query?query=SELECT …`). Dates given by the caller must be
 //! `YYYY-MM-DD` before they go into a query; no other argument goes into one. Answers are JSON
-//! figures (guMCP wrote text). The runtime's `Api` fills the realm id, applies the
-//! credentials, refreshes and retries on 401 and words failures.
+//! figures (guMCP wrote text). guMCP's resources too: the first hundred customers, invoices
+//! and accounts as `quickbooks://{customer|invoice|account}/{id}`, each read as QuickBooks
+//! gives it. The runtime's `Api` fills the realm id, applies the credentials, refreshes and
+//! retries on 401 and words failures.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use futures::FutureExt;
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::Upstream;
-use crate::servers::kit::{answer, required_text, text, tool};
+use crate::servers::kit::{answer, id_segment, json_resource, required_text, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
+
+/// guMCP's resources: (entity, URI kind, the member that names one).
+const KINDS: [(&str, &str, &str); 3] = [
+    ("Customer", "customer", "DisplayName"),
+    ("Invoice", "invoice", "DocNumber"),
+    ("Account", "account", "Name"),
+];
+const RESOURCE_URI: &str = "quickbooks://";
+/// Resources listed of each kind (guMCP's).
+const LISTED: u32 = 100;
 
 /// The most rows one query asks for (QuickBooks' own ceiling).
 const MAX_RESULTS: u32 = 1000;
@@ -394,9 +407,75 @@ impl Quickbooks {
     }
 }
 
+impl Quickbooks {
+    async fn resources(&self, ctx: &RequestContext) -> Result<Vec<Resource>, String> {
+        let mut resources = Vec::new();
+        for (entity, kind, label) in KINDS {
+            let rows = self
+                .query(format!("SELECT * FROM {entity} MAXRESULTS {LISTED}"), entity, ctx)
+                .await?;
+            for row in &rows {
+                let id = text_at(row, "/Id");
+                let mut name = format!("{entity}: {}", text_at(row, &format!("/{label}")));
+                if entity == "Account" {
+                    name = format!("{name} ({})", text_at(row, "/AccountType"));
+                }
+                resources.push(
+                    Resource::new(format!("{RESOURCE_URI}{kind}/{id}"), name.clone())
+                        .with_description(format!("QuickBooks {name}"))
+                        .with_mime_type("application/json"),
+                );
+            }
+        }
+        Ok(resources)
+    }
+
+    /// One customer, invoice or account as QuickBooks gives it; `None` for another URI.
+    async fn read(&self, uri: &str, ctx: &RequestContext) -> Result<Option<Value>, String> {
+        let Some((kind, id)) = uri.strip_prefix(RESOURCE_URI).and_then(|rest| rest.split_once('/')) else {
+            return Ok(None);
+        };
+        if !KINDS.iter().any(|(_, known, _)| *known == kind) {
+            return Ok(None);
+        }
+        let path = format!("/{kind}/{}", id_segment(id)?);
+        self.upstream
+            .manifest_api(&self.manifest, ctx)
+            .json(Method::GET, &path, &[], None)
+            .await
+            .map(Some)
+    }
+}
+
 impl McpServer for Quickbooks {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move { self.resources(ctx).await.map_err(McpError::internal) }.boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            let found = self.read(uri, ctx).await.map_err(McpError::internal)?;
+            json_resource(uri, found)
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(

@@ -2,20 +2,24 @@
 //! names and arguments. Every tool is one GraphQL request; code builds its variables (ids
 //! written as Shopify's global ids, `gid://shopify/{Type}/{id}`, when a bare number is given)
 //! and reads GraphQL's own failures: `errors` beside a 200 answer, and a mutation's
-//! `userErrors`, become tool errors with Shopify's words. The runtime's `Api` fills the shop's
-//! host, applies the access token (`X-Shopify-Access-Token`) and words HTTP failures.
+//! `userErrors`, become tool errors with Shopify's words. guMCP's resource too: the shop, as
+//! `shopify://shop/{id}`. The runtime's `Api` fills the shop's host, applies the access token
+//! (`X-Shopify-Access-Token`) and words HTTP failures.
 
 use std::sync::Arc;
 
 use reqwest::Method;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use futures::FutureExt;
+use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::error::McpError;
 use crate::servers::http::Upstream;
-use crate::servers::kit::{answer, required_text, text, tool};
+use crate::servers::kit::{answer, json_resource, required_text, text, tool};
 use crate::servers::manifest::Manifest;
-use crate::servers::{CallError, McpServer, RequestContext, ServerFuture, ServerInit};
+use crate::servers::{CallError, Features, McpServer, RequestContext, ServerFuture, ServerInit};
+
+const SHOP_URI: &str = "shopify://shop/";
 
 pub fn create(init: ServerInit) -> Arc<dyn McpServer> {
     Arc::new(Shopify {
@@ -273,8 +277,46 @@ impl Shopify {
 }
 
 impl McpServer for Shopify {
+    fn features(&self) -> Features {
+        Features {
+            resources: true,
+            ..Features::default()
+        }
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.clone()
+    }
+
+    fn list_resources<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
+        async move {
+            let data = self.graphql(SHOP, json!({}), None, ctx).await.map_err(McpError::internal)?;
+            let shop = data.get("shop").cloned().unwrap_or(Value::Null);
+            let text_of = |key: &str| shop.get(key).and_then(Value::as_str).unwrap_or_default();
+            let name = shop.get("name").and_then(Value::as_str).unwrap_or("Unknown Shop");
+            Ok(vec![Resource::new(format!("{SHOP_URI}{}", text_of("id")), name.to_owned())
+                .with_description(format!("Shopify shop: {name} ({})", text_of("myshopifyDomain")))
+                .with_mime_type("application/json")])
+        }
+        .boxed()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a RequestContext,
+    ) -> ServerFuture<'a, Result<ReadResourceResult, CallError>> {
+        async move {
+            if !uri.starts_with(SHOP_URI) {
+                return json_resource(uri, None);
+            }
+            let data = self.graphql(SHOP, json!({}), None, ctx).await.map_err(McpError::internal)?;
+            json_resource(uri, data.get("shop").cloned())
+        }
+        .boxed()
     }
 
     fn call_tool<'a>(
