@@ -353,6 +353,20 @@ impl PostgresStore {
         parse(&plain, &what).map(Some)
     }
 
+    /// `credentials` encrypted for the row of (`service`, `user`), once both ids are checked.
+    fn sealed_row(
+        &self,
+        service: &str,
+        user: &str,
+        credentials: &Credentials,
+    ) -> Result<Sealed, AuthError> {
+        ids::validate_server_name(service)?;
+        ids::validate_user_id(user)?;
+        let plain =
+            serde_json::to_vec(credentials).map_err(|err| AuthError::Store(err.to_string()))?;
+        self.keys.seal(&plain, &credentials_context(service, user))
+    }
+
     /// Stores `credentials`; with `replace` false, only if the account has none yet. Whether
     /// the row was written.
     pub async fn write_credentials(
@@ -362,13 +376,7 @@ impl PostgresStore {
         credentials: &Credentials,
         replace: bool,
     ) -> Result<bool, AuthError> {
-        ids::validate_server_name(service)?;
-        ids::validate_user_id(user)?;
-        let plain =
-            serde_json::to_vec(credentials).map_err(|err| AuthError::Store(err.to_string()))?;
-        let sealed = self
-            .keys
-            .seal(&plain, &credentials_context(service, user))?;
+        let sealed = self.sealed_row(service, user, credentials)?;
         let on_conflict = if replace {
             "DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, \
              ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, \
@@ -430,13 +438,7 @@ impl PostgresStore {
         credentials: &Credentials,
         fence: i64,
     ) -> Result<bool, AuthError> {
-        ids::validate_server_name(service)?;
-        ids::validate_user_id(user)?;
-        let plain =
-            serde_json::to_vec(credentials).map_err(|err| AuthError::Store(err.to_string()))?;
-        let sealed = self
-            .keys
-            .seal(&plain, &credentials_context(service, user))?;
+        let sealed = self.sealed_row(service, user, credentials)?;
         let client = self.connection().await?;
         let statement = client
             .prepare_cached(

@@ -136,21 +136,18 @@ fn insert_here(
     ttl: Duration,
 ) -> Result<(), Refused> {
     flows.retain(|_, (_, started)| started.elapsed() < ttl);
-    let oldest_of_user = flows
+    let mine: Vec<(&String, Instant)> = flows
         .iter()
         .filter(|(_, (flow, _))| flow.user == pending.user)
         .map(|(state, (_, started))| (state, *started))
-        .fold((0, None), |(count, oldest), (state, started)| {
-            let older = match oldest {
-                Some((_, at)) if at <= started => oldest,
-                _ => Some((state, started)),
-            };
-            (count + 1, older)
-        });
-    if let (count, Some((state, _))) = oldest_of_user {
-        if count >= MAX_PENDING_PER_USER {
-            let state = state.clone();
-            flows.remove(&state);
+        .collect();
+    if mine.len() >= MAX_PENDING_PER_USER {
+        if let Some(oldest) = mine
+            .iter()
+            .min_by_key(|(_, started)| *started)
+            .map(|(state, _)| (*state).clone())
+        {
+            flows.remove(&oldest);
         }
     }
     if flows.len() >= MAX_PENDING {
