@@ -405,10 +405,30 @@ async fn connect_account(
                     "Reading the API key for {service} from standard input (its first line)."
                 ));
             }
+            let api_key = connect::read_api_key(service)?;
+            let given = connect::user_fields(None, &manifest.auth, connect::read_field)?;
             Credentials {
-                api_key: Some(connect::read_api_key(service)?),
+                api_key: Some(api_key),
+                extra: given,
                 ..Credentials::default()
             }
+        }
+        AuthKind::ClientCredentials => {
+            announce();
+            let app = store.oauth_app(service).await?;
+            say(format_args!(
+                "Using the OAuth app {} of {service}; asking for an app token (no sign-in).",
+                app.client_id
+            ));
+            let http = upstream::CappedClient {
+                client: &client,
+                max_response_bytes: settings.servers.max_response_bytes,
+            };
+            let credentials = connect::client_credentials(http, &app, &manifest.auth).await?;
+            say(format_args!(
+                "Received an app token; it is renewed when it expires."
+            ));
+            credentials
         }
         AuthKind::Oauth2 => {
             announce();
@@ -417,7 +437,8 @@ async fn connect_account(
                 "Using the OAuth app {} of {service}.",
                 app.client_id
             ));
-            let authorization = connect::authorization(&app, &manifest.auth)?;
+            let given = connect::user_fields(Some(&app), &manifest.auth, connect::read_field)?;
+            let authorization = connect::authorization(&app, &manifest.auth, given)?;
             let listener = connect::listen(&authorization.redirect).await?;
             let address = listener
                 .local_addr()
@@ -435,7 +456,7 @@ async fn connect_account(
                 timeout.as_secs(),
                 authorization.redirect
             ));
-            let code = connect::receive_code(
+            let returned = connect::receive_code(
                 &listener,
                 &authorization.redirect,
                 &authorization.state,
@@ -451,7 +472,7 @@ async fn connect_account(
                 max_response_bytes: settings.servers.max_response_bytes,
             };
             let credentials =
-                connect::exchange(http, &app, &manifest.auth, authorization, code).await?;
+                connect::exchange(http, &app, &manifest.auth, authorization, returned).await?;
             let refresh = if credentials.refresh_token.is_some() {
                 " and a refresh token"
             } else {

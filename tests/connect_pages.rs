@@ -243,20 +243,50 @@ async fn world(env: &[(&str, &str)]) -> World {
                  identifier = \"handle\"\npassword = \"app_password\"\n"
             ),
         ),
+        (
+            "subdomainhub",
+            format!(
+                "kind = \"oauth2\"\nscopes = [\"repo\"]\n\
+                 authorize_url = \"{uri}/authorize?tenant={{custom_subdomain}}\"\n\
+                 token_url = \"{uri}/token\"\n\
+                 [[auth.fields]]\nname = \"custom_subdomain\"\nlabel = \"Subdomain\"\nformat = \"label\""
+            ),
+        ),
+        (
+            "apphub",
+            format!("kind = \"client_credentials\"\ntoken_url = \"{uri}/cc-token\""),
+        ),
     ] {
         let dir = root.path().join("servers").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("server.toml"), manifest(name, &auth, &uri)).unwrap();
     }
-    let app = root.path().join("local_auth/oauth_configs/mockhub");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("oauth.json"),
-        json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                "redirect_uri": "http://localhost:8080/" })
-        .to_string(),
-    )
-    .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/cc-token"))
+        // base64("cid:csecret")
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Basic Y2lkOmNzZWNyZXQ=",
+        ))
+        .and(wiremock::matchers::body_string_contains(
+            "grant_type=client_credentials",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "app-token", "token_type": "Bearer", "expires_in": 32400
+        })))
+        .mount(&mock)
+        .await;
+    for name in ["mockhub", "subdomainhub", "apphub"] {
+        let app = root.path().join("local_auth/oauth_configs").join(name);
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("oauth.json"),
+            json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "redirect_uri": "http://localhost:8080/" })
+            .to_string(),
+        )
+        .unwrap();
+    }
     let config = root.path().join("gumcp.toml");
     std::fs::write(
         &config,
@@ -1240,4 +1270,79 @@ async fn in_a_cluster_without_redis_a_sign_in_is_refused_with_retry_after() {
         refused.body
     );
     assert_eq!(w.provider.0.lock().unwrap().exchanges, 0);
+}
+
+/// A server with `[[auth.fields]]` asks for them in a form before the sign-in; a value that
+/// could name another host is refused there, and a good one fills the provider's URL and is
+/// stored with the tokens. A client-credentials server connects with a button (its form
+/// token checked): the app token is asked for and saved.
+#[tokio::test]
+async fn fields_are_asked_before_the_sign_in_and_an_app_token_is_one_button_away() {
+    let w = world(&[]).await;
+    let link = w.link("alice-key").await;
+    let token = link.split_once("?t=").unwrap().1.to_owned();
+    let form = w.get(&format!("/connect/subdomainhub?t={token}"), None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body.contains("name=\"custom_subdomain\""),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("Subdomain"), "{}", form.body);
+    for hostile in ["evil.com%2F", "a%40evil.com", "x.y"] {
+        let refused = w
+            .get(
+                &format!("/connect/subdomainhub?t={token}&custom_subdomain={hostile}"),
+                None,
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{hostile}: {}", refused.body);
+        assert!(
+            refused.body.contains("must be one name"),
+            "{}",
+            refused.body
+        );
+    }
+    let started = w
+        .get(
+            &format!("/connect/subdomainhub?t={token}&custom_subdomain=Acme"),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let provider_url = started.location().unwrap();
+    assert_eq!(query(&provider_url)["tenant"], "acme");
+    let cookie = started
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let back = w.authorize(&provider_url).await;
+    let done = w.get(back.as_str(), Some(&cookie)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(w.credentials_file("subdomainhub", "alice")).unwrap())
+            .unwrap();
+    assert_eq!(saved["custom_subdomain"], "acme");
+    assert_eq!(saved["access_token"], "tok-1");
+
+    let page = w.get(&format!("/connect/apphub?t={token}"), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let refused = w
+        .post_form("/connect/apphub", &[("t", &token), ("csrf", "made-up")])
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(!w.credentials_file("apphub", "alice").exists());
+    let csrf = page.field("csrf").unwrap();
+    let connected = w
+        .post_form("/connect/apphub", &[("t", &token), ("csrf", &csrf)])
+        .await;
+    assert_eq!(connected.status, 200, "{}", connected.body);
+    assert!(!connected.body.contains("app-token"));
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(w.credentials_file("apphub", "alice")).unwrap())
+            .unwrap();
+    assert_eq!(saved["access_token"], "app-token");
 }

@@ -35,6 +35,10 @@ struct FixtureFile {
     /// Files written under the temporary folder before the server starts: path → text.
     #[serde(default)]
     files: BTreeMap<String, String>,
+    /// After the mock's address in the configured base URL: a server whose base URL is filled
+    /// from the credential's fields (`/{custom_subdomain}`) shows them in every request's path.
+    #[serde(default)]
+    base_path: String,
     #[serde(rename = "fixture")]
     fixtures: Vec<Fixture>,
 }
@@ -65,7 +69,8 @@ struct Expected {
     /// A request that must carry no credentials (a file fetched from a URL a user gave).
     #[serde(default)]
     unauthenticated: bool,
-    /// The whole query: every parameter, none more (a list for a repeated one).
+    /// The whole query: every parameter, none more (a list for a repeated one); `{date:-N}`
+    /// in a value is the date N days before today.
     #[serde(default)]
     query: BTreeMap<String, Value>,
     /// The JSON body, exactly; absent (and no `body_contains`): the body must be empty.
@@ -513,6 +518,26 @@ fn with_upstream(arguments: &Value, upstream: &str) -> Value {
     }
 }
 
+/// A query value with `{date:-N}` in it: the date N days before today (UTC), as a server
+/// that reads windows back from today writes it (`TxnDate >= '{date:-180}'`).
+fn with_dates(value: &Value) -> Value {
+    let Value::String(text) = value else {
+        return value.clone();
+    };
+    let mut filled = text.clone();
+    while let Some(start) = filled.find("{date:-") {
+        let Some(length) = filled[start..].find('}') else {
+            break;
+        };
+        let days: i64 = filled[start + 7..start + length]
+            .parse()
+            .expect("{date:-N} with N days");
+        let day = chrono::Utc::now().date_naive() - chrono::Duration::days(days);
+        filled.replace_range(start..start + length + 1, &day.to_string());
+    }
+    Value::String(filled)
+}
+
 async fn run_fixtures(server: &str) {
     let file = read_fixtures(server);
     let upstream = MockServer::start().await;
@@ -534,7 +559,8 @@ async fn run_fixtures(server: &str) {
         .map(|(key, value)| (key.clone(), value.replace("{root}", &root_text)))
         .collect();
     let credentials = file.credentials.clone().unwrap_or_else(|| json!({}));
-    let mut client = start_server(root.path(), server, &credentials, &upstream.uri(), &env);
+    let base_url = format!("{}{}", upstream.uri(), file.base_path);
+    let mut client = start_server(root.path(), server, &credentials, &base_url, &env);
 
     let listed = listed_tools(&mut client).await;
     let mut problems = compare_with_gumcp(&listed, &gumcp_tools(server));
@@ -557,6 +583,9 @@ async fn run_fixtures(server: &str) {
                     expected.answer = expected
                         .answer
                         .map(|answer| with_upstream(&answer, &upstream.uri()));
+                    for value in expected.query.values_mut() {
+                        *value = with_dates(value);
+                    }
                     expected
                 })
                 .collect();
@@ -678,6 +707,13 @@ fixtures!(
     intercom,
     attio,
     klaviyo,
+    zendesk,
+    salesforce,
+    mailchimp,
+    paypal,
+    shopify,
+    docusign,
+    quickbooks,
     firecrawl,
     apify,
     reducto,

@@ -423,3 +423,53 @@ async fn snowflake_databases() {
 async fn bluesky_profile() {
     smoke("bluesky", "get_my_profile", json!({})).await;
 }
+
+#[tokio::test]
+async fn zendesk_open_tickets() {
+    smoke(
+        "zendesk",
+        "search_tickets",
+        json!({ "query": "status:open", "per_page": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn salesforce_org_limits() {
+    smoke(
+        "salesforce",
+        "get_org_limits",
+        json!({ "limit_type": "DailyApiRequests" }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn shopify_shop() {
+    smoke("shopify", "get_shop_details", json!({})).await;
+}
+
+#[tokio::test]
+async fn mailchimp_audiences() {
+    smoke("mailchimp", "get_audience_list", json!({})).await;
+}
+
+#[tokio::test]
+async fn paypal_products() {
+    smoke("paypal", "list_products", json!({ "page_size": 1 })).await;
+}
+
+#[tokio::test]
+async fn quickbooks_customers() {
+    smoke(
+        "quickbooks",
+        "search_customers",
+        json!({ "query": "a", "limit": 1 }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn docusign_templates() {
+    smoke("docusign", "list_templates", json!({ "count": 1 })).await;
+}

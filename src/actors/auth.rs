@@ -90,6 +90,9 @@ pub struct AuthActor {
     /// Refresh endpoint of each service whose credential is a password session
     /// (`[auth.session]`: Bluesky's `refreshSession`).
     session_urls: Arc<HashMap<String, String>>,
+    /// What each service's token endpoint needs beyond its URL: the fields filling it, and
+    /// whether it renews an app token by the client-credentials grant.
+    token_grants: Arc<HashMap<String, TokenGrant>>,
     refresh_margin_secs: i64,
     /// Only for stores that refresh here; others cache for themselves.
     cache: Cache<CredentialKey, Credentials>,
@@ -119,6 +122,7 @@ impl AuthActor {
             token_urls: Arc::new(token_urls),
             basic_client_auth: Arc::default(),
             session_urls: Arc::default(),
+            token_grants: Arc::default(),
             refresh_margin_secs,
             cache: Cache::builder()
                 .max_capacity(CACHED_CREDENTIALS)
@@ -159,6 +163,22 @@ impl AuthActor {
         self.session_urls = Arc::new(urls);
         self
     }
+
+    /// The services whose token endpoint is filled from the credential's fields, or which
+    /// renew by the client-credentials grant (the manifests say which).
+    pub fn with_token_grants(mut self, grants: HashMap<String, TokenGrant>) -> AuthActor {
+        self.token_grants = Arc::new(grants);
+        self
+    }
+}
+
+/// How a service's tokens are renewed, where that is more than a refresh at a fixed URL.
+#[derive(Debug, Clone, Default)]
+pub struct TokenGrant {
+    /// The fields that fill `{name}` in the token URL (from the stored credential).
+    pub fields: Arc<[crate::auth::fields::AuthField]>,
+    /// Renewed by the client-credentials grant (PayPal) rather than a refresh token.
+    pub client_credentials: bool,
 }
 
 impl Actor for AuthActor {
@@ -235,6 +255,7 @@ impl Handler<GetCredentials> for AuthActor {
             token_urls: self.token_urls.clone(),
             basic_client_auth: self.basic_client_auth.clone(),
             session_urls: self.session_urls.clone(),
+            token_grants: self.token_grants.clone(),
             margin: self.refresh_margin_secs,
             service: get.service,
             user: get.user,
@@ -280,7 +301,12 @@ impl Handler<GetCredentials> for AuthActor {
 /// How a flight renews credentials: the OAuth app at its token endpoint, or a password
 /// session at its refresh endpoint.
 enum Refresher<'a> {
-    OAuth(OAuthApp, String),
+    /// A refresh token at the token URL, or — `client_credentials` — a new app token.
+    OAuth {
+        app: OAuthApp,
+        token_url: String,
+        client_credentials: bool,
+    },
     Session(&'a str),
 }
 
@@ -292,6 +318,7 @@ struct Flight {
     token_urls: Arc<HashMap<String, String>>,
     basic_client_auth: Arc<HashSet<String>>,
     session_urls: Arc<HashMap<String, String>>,
+    token_grants: Arc<HashMap<String, TokenGrant>>,
     margin: i64,
     service: Arc<str>,
     user: Arc<str>,
@@ -345,7 +372,12 @@ impl Flight {
         if !stored.expires_within(unix_now(), self.margin) && !refused(&stored) {
             return Ok(stored);
         }
-        if stored.refresh_token.is_none() {
+        let grant = self
+            .token_grants
+            .get(&*self.service)
+            .cloned()
+            .unwrap_or_default();
+        if stored.refresh_token.is_none() && !grant.client_credentials {
             return Err(self.rejected(if refused(&stored) {
                 "the access token is no longer accepted and there is no refresh token"
             } else {
@@ -365,8 +397,17 @@ impl Flight {
                     .or_else(|| app.extra.get("token_url"))
                     .and_then(|url| url.as_str())
                     .unwrap_or(token_url);
-                let token_url = app.endpoint(token_url);
-                Refresher::OAuth(app, token_url)
+                let token_url = crate::auth::fields::fill(
+                    &app.endpoint(token_url),
+                    &grant.fields,
+                    &stored.extra,
+                )
+                .map_err(|err| self.rejected(&err.to_string()))?;
+                Refresher::OAuth {
+                    app,
+                    token_url,
+                    client_credentials: grant.client_credentials,
+                }
             }
         };
         match self.cluster.clone() {
@@ -486,9 +527,19 @@ impl Flight {
                 oauth::ClientAuth::Body
             };
             let refreshed = match refresher {
-                Refresher::OAuth(app, token_url) => {
-                    oauth::refresh(http, app, token_url, stored, client_auth).await
+                Refresher::OAuth {
+                    app,
+                    token_url,
+                    client_credentials: true,
+                } => {
+                    // An app token is asked for with the app's credentials in Basic auth, as
+                    // the providers with this grant (PayPal) document.
+                    oauth::client_credentials(http, app, token_url, stored, oauth::ClientAuth::Basic)
+                        .await
                 }
+                Refresher::OAuth {
+                    app, token_url, ..
+                } => oauth::refresh(http, app, token_url, stored, client_auth).await,
                 Refresher::Session(url) => session::refresh(http, url, stored).await,
             };
             match refreshed {
@@ -595,8 +646,10 @@ pub enum Connection {
     OAuthCode {
         spec: Box<AuthSpec>,
         authorization: Box<Authorization>,
-        code: String,
+        returned: connect::Returned,
     },
+    /// A client-credentials server (PayPal): the OAuth app's first app token.
+    ClientCredentials { spec: Box<AuthSpec> },
     /// The user typed the service's API key into the form.
     ApiKey(String),
     /// The user typed the values of an API-key server's `[[auth.key_fields]]` (already
@@ -648,14 +701,22 @@ impl Handler<Connect> for AuthActor {
                 Connection::OAuthCode {
                     spec,
                     authorization,
-                    code,
+                    returned,
                 } => {
                     let app = store.oauth_app(&service).await?;
                     let http = CappedClient {
                         client: &client,
                         max_response_bytes,
                     };
-                    connect::exchange(http, &app, &spec, *authorization, code).await?
+                    connect::exchange(http, &app, &spec, *authorization, returned).await?
+                }
+                Connection::ClientCredentials { spec } => {
+                    let app = store.oauth_app(&service).await?;
+                    let http = CappedClient {
+                        client: &client,
+                        max_response_bytes,
+                    };
+                    connect::client_credentials(http, &app, &spec).await?
                 }
             };
             store.save(&service, &user, &credentials).await?;

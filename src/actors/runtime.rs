@@ -417,6 +417,22 @@ fn auth_actor(
             ))
         })
         .collect();
+    let token_grants = registry
+        .entries()
+        .map(|entry| &entry.manifest)
+        .filter(|manifest| {
+            manifest.auth.kind == crate::servers::manifest::AuthKind::ClientCredentials
+                || !manifest.auth.fields.is_empty()
+        })
+        .map(|manifest| {
+            let grant = crate::actors::auth::TokenGrant {
+                fields: manifest.auth.fields.clone().into(),
+                client_credentials: manifest.auth.kind
+                    == crate::servers::manifest::AuthKind::ClientCredentials,
+            };
+            (manifest.auth_service().to_owned(), grant)
+        })
+        .collect();
     Ok(AuthActor::new(
         store,
         client,
@@ -426,5 +442,6 @@ fn auth_actor(
     )
     .counting_refreshes_in(metrics)
     .with_basic_client_auth(basic_client_auth)
-    .with_session_refresh(session_urls))
+    .with_session_refresh(session_urls)
+    .with_token_grants(token_grants))
 }

@@ -13,11 +13,12 @@ use oauth2::url::Url;
 use oauth2::{
     AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::credentials::{unix_now, Credentials, OAuthApp};
+use super::fields::{self, AuthField, FieldError, FieldSource};
 use super::oauth::{self, TokenError};
 use crate::servers::manifest::{AuthSpec, OAuthProvider};
 use crate::upstream::{read_capped, CappedClient, ReadError};
@@ -42,6 +43,8 @@ pub enum ConnectError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] crate::auth::store::AuthError),
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
 
 /// Where the browser is sent, and what must come back.
@@ -50,31 +53,94 @@ pub struct Authorization {
     pub state: CsrfToken,
     pub verifier: PkceCodeVerifier,
     pub redirect: Url,
+    /// The `[[auth.fields]]` the user gave (or the OAuth app's config named) before the
+    /// sign-in, checked; they fill the endpoints and are stored with the credential.
+    pub given: Map<String, Value>,
+}
+
+/// What the provider's redirect brought: the code, and the other query parameters (a field
+/// may come from one: QuickBooks' `realmId`).
+#[derive(Debug, Clone)]
+pub struct Returned {
+    pub code: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Returned {
+    /// A redirect that brought a code and nothing else.
+    pub fn code(code: String) -> Returned {
+        Returned {
+            code,
+            params: Vec::new(),
+        }
+    }
+}
+
+/// The fields of `spec` the user provides (`from = "user"`), each taken from the OAuth app's
+/// config where it names one (guMCP's `custom_subdomain` in `oauth.json`), else from `ask`,
+/// and checked against its format.
+pub fn user_fields(
+    app: Option<&OAuthApp>,
+    spec: &AuthSpec,
+    mut ask: impl FnMut(&AuthField) -> Result<Option<String>, ConnectError>,
+) -> Result<Map<String, Value>, ConnectError> {
+    let mut given = Map::new();
+    for field in spec.fields.iter().filter(|f| f.from == FieldSource::User) {
+        let configured = app
+            .and_then(|app| app.extra.get(&field.name))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let raw = match configured {
+            Some(raw) => raw,
+            None => ask(field)?.ok_or_else(|| FieldError::Missing {
+                label: field.label.clone(),
+            })?,
+        };
+        given.insert(field.name.clone(), Value::String(field.accept(&raw)?));
+    }
+    Ok(given)
+}
+
+/// An endpoint of the provider for `app`: its `{tenant}` and the user's fields filled.
+fn endpoint(
+    app: &OAuthApp,
+    spec: &AuthSpec,
+    url: &str,
+    given: &Map<String, Value>,
+) -> Result<String, ConnectError> {
+    Ok(fields::fill(&app.endpoint(url), &spec.fields, given)?)
 }
 
 /// The authorization URL for `app` as the server's manifest describes the provider, coming
 /// back to the app's own `redirect_uri` (the `auth` command's loopback listener).
-pub fn authorization(app: &OAuthApp, spec: &AuthSpec) -> Result<Authorization, ConnectError> {
+pub fn authorization(
+    app: &OAuthApp,
+    spec: &AuthSpec,
+    given: Map<String, Value>,
+) -> Result<Authorization, ConnectError> {
     let redirect_text = app
         .redirect_uri
         .clone()
         .unwrap_or_else(|| "http://localhost:8080/".to_owned());
-    authorization_to(app, spec, redirect_text)
+    authorization_to(app, spec, redirect_text, given)
 }
 
 /// The authorization URL for `app`, coming back to `redirect_text` (the web connect flow's
-/// callback): PKCE S256, a random state, the scopes and the provider's quirks.
+/// callback): PKCE S256, a random state, the scopes and the provider's quirks; `given` are
+/// the user's fields.
 pub fn authorization_to(
     app: &OAuthApp,
     spec: &AuthSpec,
     redirect_text: String,
+    given: Map<String, Value>,
 ) -> Result<Authorization, ConnectError> {
     let redirect = Url::parse(&redirect_text)
         .map_err(|err| ConnectError::Setup(format!("redirect_uri {redirect_text:?}: {err}")))?;
     let authorize = spec
         .authorize_url
         .as_deref()
-        .map(|url| app.endpoint(url))
+        .map(|url| endpoint(app, spec, url, &given))
+        .transpose()?
         .ok_or_else(|| ConnectError::Setup("the server declares no auth.authorize_url".into()))?;
     let client =
         BasicClient::new(ClientId::new(app.client_id.clone()))
@@ -122,6 +188,9 @@ pub fn authorization_to(
                 .add_scopes(spec.scopes.iter().cloned().map(Scope::new))
                 .add_extra_param("duration", "permanent");
         }
+        OAuthProvider::Shopify => {
+            request = request.add_extra_param("scope", spec.scopes.join(","));
+        }
         OAuthProvider::Standard
         | OAuthProvider::Github
         | OAuthProvider::Notion
@@ -129,7 +198,9 @@ pub fn authorization_to(
         | OAuthProvider::Figma
         | OAuthProvider::X
         | OAuthProvider::Canva
-        | OAuthProvider::Klaviyo => {
+        | OAuthProvider::Klaviyo
+        | OAuthProvider::Docusign
+        | OAuthProvider::Intuit => {
             request = request.add_scopes(spec.scopes.iter().cloned().map(Scope::new));
         }
     }
@@ -139,6 +210,7 @@ pub fn authorization_to(
         state,
         verifier,
         redirect,
+        given,
     })
 }
 
@@ -176,7 +248,7 @@ pub async fn receive_code(
     redirect: &Url,
     expected_state: &CsrfToken,
     timeout: Duration,
-) -> Result<String, ConnectError> {
+) -> Result<Returned, ConnectError> {
     let (outcomes, mut finished) = tokio::sync::mpsc::channel(1);
     // Dropped on return, which aborts every connection still being read.
     let mut connections = tokio::task::JoinSet::new();
@@ -205,7 +277,7 @@ async fn answer(
     mut stream: tokio::net::TcpStream,
     redirect: Url,
     expected_state: String,
-    outcomes: tokio::sync::mpsc::Sender<Result<String, ConnectError>>,
+    outcomes: tokio::sync::mpsc::Sender<Result<Returned, ConnectError>>,
 ) {
     let mut request_line = String::new();
     let read = {
@@ -258,7 +330,16 @@ async fn answer(
             "{error} {detail}"
         ))))
     } else {
-        param("code").ok_or_else(|| ConnectError::Denied("the redirect carried no code".into()))
+        param("code")
+            .map(|code| Returned {
+                code,
+                params: url
+                    .query_pairs()
+                    .filter(|(key, _)| !matches!(key.as_ref(), "code" | "state"))
+                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                    .collect(),
+            })
+            .ok_or_else(|| ConnectError::Denied("the redirect carried no code".into()))
     };
     let page = match &outcome {
         Ok(_) => (
@@ -304,33 +385,145 @@ pub async fn exchange(
     app: &OAuthApp,
     spec: &AuthSpec,
     authorization: Authorization,
-    code: String,
+    returned: Returned,
 ) -> Result<Credentials, ConnectError> {
+    let given = authorization.given;
     let token_url = spec
         .token_url
         .as_deref()
-        .map(|url| app.endpoint(url))
+        .map(|url| endpoint(app, spec, url, &given))
+        .transpose()?
         .ok_or_else(|| ConnectError::Setup("the server declares no auth.token_url".into()))?;
     let token_url = token_url.as_str();
     let redirect = authorization.redirect.as_str();
-    if spec.provider == OAuthProvider::Slack {
-        return slack_exchange(http, app, token_url, redirect, code, authorization.verifier).await;
-    }
-    let client_auth = if spec.provider.basic_client_auth() {
+    let code = returned.code;
+    let mut credentials = if spec.provider == OAuthProvider::Slack {
+        slack_exchange(http, app, token_url, redirect, code, authorization.verifier).await?
+    } else {
+        oauth::exchange_code(
+            http,
+            app,
+            token_url,
+            redirect,
+            code,
+            authorization.verifier,
+            client_auth(spec),
+        )
+        .await?
+    };
+    complete_fields(http, spec, &mut credentials, &given, &returned.params).await?;
+    Ok(credentials)
+}
+
+/// How `spec`'s provider takes the client credentials at its token endpoint.
+pub fn client_auth(spec: &AuthSpec) -> oauth::ClientAuth {
+    if spec.provider.basic_client_auth() {
         oauth::ClientAuth::Basic
     } else {
         oauth::ClientAuth::Body
-    };
-    Ok(oauth::exchange_code(
+    }
+}
+
+/// The first app token of a client-credentials server (PayPal), its fields completed.
+pub async fn client_credentials(
+    http: CappedClient<'_>,
+    app: &OAuthApp,
+    spec: &AuthSpec,
+) -> Result<Credentials, ConnectError> {
+    let given = user_fields(Some(app), spec, |_| Ok(None))?;
+    let token_url = spec
+        .token_url
+        .as_deref()
+        .ok_or_else(|| ConnectError::Setup("the server declares no auth.token_url".into()))?;
+    let token_url = app
+        .extra
+        .get("token_uri")
+        .and_then(Value::as_str)
+        .unwrap_or(token_url);
+    let token_url = endpoint(app, spec, token_url, &given)?;
+    let mut credentials = oauth::client_credentials(
         http,
         app,
-        token_url,
-        redirect,
-        code,
-        authorization.verifier,
-        client_auth,
+        &token_url,
+        &Credentials::default(),
+        oauth::ClientAuth::Basic,
     )
-    .await?)
+    .await?;
+    complete_fields(http, spec, &mut credentials, &given, &[]).await?;
+    Ok(credentials)
+}
+
+/// Stores every `[[auth.fields]]` value with the new credential: what the user gave, what
+/// the token answer (already among the credential's members) or the redirect carried, and
+/// what the fields' endpoints answer when asked with the new access token — each checked.
+pub async fn complete_fields(
+    http: CappedClient<'_>,
+    spec: &AuthSpec,
+    credentials: &mut Credentials,
+    given: &Map<String, Value>,
+    redirect_params: &[(String, String)],
+) -> Result<(), ConnectError> {
+    let mut answers: std::collections::HashMap<String, Value> = Default::default();
+    for field in &spec.fields {
+        let value = match field.from {
+            FieldSource::User => fields::stored(field, given)?,
+            FieldSource::Token => field.pick(&Value::Object(credentials.extra.clone()))?,
+            FieldSource::Redirect => {
+                let raw = redirect_params
+                    .iter()
+                    .find(|(key, _)| *key == field.name)
+                    .map(|(_, value)| value.as_str())
+                    .ok_or_else(|| FieldError::Missing {
+                        label: field.label.clone(),
+                    })?;
+                field.accept(raw)?
+            }
+            FieldSource::Response => {
+                let url = field.url.clone().unwrap_or_default();
+                if !answers.contains_key(&url) {
+                    let scheme = field.scheme.as_deref().unwrap_or("Bearer");
+                    let answer = read_with_token(http, &url, scheme, credentials).await?;
+                    answers.insert(url.clone(), answer);
+                }
+                field.pick(&answers[&url])?
+            }
+        };
+        credentials
+            .extra
+            .insert(field.name.clone(), Value::String(value));
+    }
+    Ok(())
+}
+
+/// The JSON answer of `url` asked with the credential's new access token under `scheme`.
+async fn read_with_token(
+    http: CappedClient<'_>,
+    url: &str,
+    scheme: &str,
+    credentials: &Credentials,
+) -> Result<Value, ConnectError> {
+    let token = credentials.access_token.as_deref().unwrap_or_default();
+    let response = http
+        .client
+        .get(url)
+        .header(reqwest::header::AUTHORIZATION, format!("{scheme} {token}"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|err| TokenError::Transient(err.without_url().to_string()))?;
+    let status = response.status();
+    let body = read_capped(response, http.max_response_bytes)
+        .await
+        .map_err(|err| TokenError::Transient(err.to_string()))?;
+    if !status.is_success() {
+        return Err(TokenError::Rejected(format!(
+            "the account's details could not be read (HTTP {})",
+            status.as_u16()
+        ))
+        .into());
+    }
+    serde_json::from_slice(&body)
+        .map_err(|_| TokenError::Rejected("the account's details are not JSON".to_owned()).into())
 }
 
 /// Slack's `oauth.v2.access`: HTTP 200 with `ok: false` on failure, and the user token under
@@ -416,12 +609,7 @@ pub async fn revoke(
     let Some(revoke_url) = spec.revoke_url.as_deref() else {
         return Ok(false);
     };
-    let client_auth = if spec.provider.basic_client_auth() {
-        oauth::ClientAuth::Basic
-    } else {
-        oauth::ClientAuth::Body
-    };
-    oauth::revoke(http, app, revoke_url, credentials, client_auth).await?;
+    oauth::revoke(http, app, revoke_url, credentials, client_auth(spec)).await?;
     Ok(true)
 }
 
@@ -440,6 +628,20 @@ pub fn read_api_key(service: &str) -> Result<String, ConnectError> {
         return Err(ConnectError::Setup("no API key was given".into()));
     }
     Ok(key)
+}
+
+/// Reads a field the user provides (a subdomain): at a prompt on a terminal, else the next
+/// line of stdin. Not hidden: it is no secret.
+pub fn read_field(field: &AuthField) -> Result<Option<String>, ConnectError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, "{}: ", field.label).and_then(|()| stdout.flush());
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim();
+    Ok((!line.is_empty()).then(|| line.to_owned()))
 }
 
 /// Opens `url` in a browser where one can be found; reports whether it tried.
@@ -499,6 +701,7 @@ mod tests {
             inject: None,
             key_fields: Vec::new(),
             session: None,
+            fields: Vec::new(),
         }
     }
 
@@ -510,7 +713,7 @@ mod tests {
 
     #[test]
     fn google_asks_for_offline_access_and_consent() {
-        let auth = authorization(&app(), &spec(OAuthProvider::Google, None)).unwrap();
+        let auth = authorization(&app(), &spec(OAuthProvider::Google, None), Map::new()).unwrap();
         assert_eq!(param(&auth.url, "access_type").as_deref(), Some("offline"));
         assert_eq!(param(&auth.url, "prompt").as_deref(), Some("consent"));
         assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
@@ -530,7 +733,7 @@ mod tests {
             "https://graph.microsoft.com/Mail.Send".into(),
             "offline_access".into(),
         ];
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         assert_eq!(auth.url.path(), "/common/oauth2/v2.0/authorize");
         assert_eq!(param(&auth.url, "response_mode").as_deref(), Some("query"));
         assert_eq!(
@@ -545,7 +748,7 @@ mod tests {
         tenant_app
             .extra
             .insert("tenant_id".into(), json!("contoso.onmicrosoft.com"));
-        let auth = authorization(&tenant_app, &spec).unwrap();
+        let auth = authorization(&tenant_app, &spec, Map::new()).unwrap();
         assert_eq!(
             auth.url.path(),
             "/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
@@ -576,14 +779,14 @@ mod tests {
         tenant_app
             .extra
             .insert("tenant_id".into(), json!("contoso"));
-        let auth = authorization(&tenant_app, &spec).unwrap();
+        let auth = authorization(&tenant_app, &spec, Map::new()).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &tenant_app,
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -593,7 +796,8 @@ mod tests {
 
     #[test]
     fn atlassian_asks_for_its_api_audience_and_consent() {
-        let auth = authorization(&app(), &spec(OAuthProvider::Atlassian, None)).unwrap();
+        let auth =
+            authorization(&app(), &spec(OAuthProvider::Atlassian, None), Map::new()).unwrap();
         assert_eq!(
             param(&auth.url, "audience").as_deref(),
             Some("api.atlassian.com")
@@ -628,14 +832,14 @@ mod tests {
             OAuthProvider::Atlassian,
             Some(format!("{}/oauth/token", atlassian.uri())),
         );
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -647,7 +851,7 @@ mod tests {
 
     #[test]
     fn slack_asks_for_user_scopes() {
-        let auth = authorization(&app(), &spec(OAuthProvider::Slack, None)).unwrap();
+        let auth = authorization(&app(), &spec(OAuthProvider::Slack, None), Map::new()).unwrap();
         assert_eq!(
             param(&auth.url, "user_scope").as_deref(),
             Some("a.read,b.write")
@@ -671,14 +875,14 @@ mod tests {
             .await;
         let token_url = format!("{}/oauth.v2.access", slack.uri());
         let spec = spec(OAuthProvider::Slack, Some(token_url));
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -711,7 +915,7 @@ mod tests {
             OAuthProvider::Klaviyo,
             Some(format!("{}/oauth/token", klaviyo.uri())),
         );
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
         assert_eq!(
             param(&auth.url, "code_challenge_method").as_deref(),
@@ -723,7 +927,7 @@ mod tests {
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -755,14 +959,14 @@ mod tests {
             OAuthProvider::Notion,
             Some(format!("{}/v1/oauth/token", notion.uri())),
         );
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         let creds = exchange(
             capped(&client, LIMIT),
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -793,10 +997,15 @@ mod tests {
             OAuthProvider::Zoom,
             Some(format!("{}/oauth/token", zoom.uri())),
         );
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         assert_eq!(param(&auth.url, "scope"), None);
         assert_eq!(param(&auth.url, "client_id").as_deref(), Some("cid"));
-        let dropbox = authorization(&app(), &self::spec(OAuthProvider::Dropbox, None)).unwrap();
+        let dropbox = authorization(
+            &app(),
+            &self::spec(OAuthProvider::Dropbox, None),
+            Map::new(),
+        )
+        .unwrap();
         assert_eq!(
             param(&dropbox.url, "token_access_type").as_deref(),
             Some("offline")
@@ -811,7 +1020,7 @@ mod tests {
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -845,16 +1054,22 @@ mod tests {
             ..app()
         };
         for app in [public, app()] {
-            let auth = authorization(&app, &spec).unwrap();
+            let auth = authorization(&app, &spec, Map::new()).unwrap();
             assert_eq!(
                 param(&auth.url, "code_challenge_method").as_deref(),
                 Some("S256")
             );
             assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
             let verifier = auth.verifier.secret().clone();
-            let creds = exchange(capped(&client, LIMIT), &app, &spec, auth, "c".into())
-                .await
-                .unwrap();
+            let creds = exchange(
+                capped(&client, LIMIT),
+                &app,
+                &spec,
+                auth,
+                Returned::code("c".into()),
+            )
+            .await
+            .unwrap();
             assert_eq!(creds.refresh_token.as_deref(), Some("rt1"));
             let requests = token.received_requests().await.unwrap_or_default();
             let last = requests.last().unwrap();
@@ -903,7 +1118,7 @@ mod tests {
             OAuthProvider::Reddit,
             Some(format!("{}/api/v1/access_token", reddit.uri())),
         );
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         assert_eq!(param(&auth.url, "duration").as_deref(), Some("permanent"));
         assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read b.write"));
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
@@ -912,7 +1127,7 @@ mod tests {
             &app(),
             &spec,
             auth,
-            "the-code".into(),
+            Returned::code("the-code".into()),
         )
         .await
         .unwrap();
@@ -972,6 +1187,208 @@ mod tests {
         pkce_exchange(OAuthProvider::Canva).await;
     }
 
+    /// Mailchimp: a token that never expires (`expires_in: 0`), then the data center read
+    /// from the metadata endpoint with the token under its `OAuth` scheme, stored as `dc`.
+    #[tokio::test]
+    async fn a_field_is_read_from_an_endpoint_with_the_new_token() {
+        let mailchimp = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "mc-at", "expires_in": 0, "scope": null
+            })))
+            .expect(1)
+            .mount(&mailchimp)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth2/metadata"))
+            .and(wiremock::matchers::header("authorization", "OAuth mc-at"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "dc": "us21", "accountname": "Acme", "api_endpoint": "https://us21.api.mailchimp.com"
+            })))
+            .expect(1)
+            .mount(&mailchimp)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Standard,
+            Some(format!("{}/oauth2/token", mailchimp.uri())),
+        );
+        spec.fields = vec![AuthField {
+            name: "dc".into(),
+            label: "Mailchimp data center".into(),
+            from: FieldSource::Response,
+            format: fields::FieldFormat::Label,
+            hosts: Vec::new(),
+            url: Some(format!("{}/oauth2/metadata", mailchimp.uri())),
+            scheme: Some("OAuth".into()),
+            select: None,
+        }];
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.expires_at, None, "expires_in 0 never expires");
+        assert_eq!(creds.extra["dc"], "us21");
+        mailchimp.verify().await;
+    }
+
+    /// Shopify: the store the user gave in the endpoints, the scopes comma-separated, a token
+    /// answer with no `token_type` and no expiry, the store kept with it.
+    #[tokio::test]
+    async fn shopify_signs_in_at_the_users_store() {
+        let shopify = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/acme/admin/oauth/access_token"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("client_secret=secret"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "shpat_1", "scope": "read_products,write_products"
+            })))
+            .expect(1)
+            .mount(&shopify)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Shopify,
+            Some(format!(
+                "{}/{{custom_subdomain}}/admin/oauth/access_token",
+                shopify.uri()
+            )),
+        );
+        spec.authorize_url =
+            Some("https://{custom_subdomain}.myshopify.com/admin/oauth/authorize".into());
+        spec.fields = vec![AuthField {
+            name: "custom_subdomain".into(),
+            label: "Store".into(),
+            from: FieldSource::User,
+            format: fields::FieldFormat::Label,
+            hosts: Vec::new(),
+            url: None,
+            scheme: None,
+            select: None,
+        }];
+        let given = user_fields(Some(&app()), &spec, |_| Ok(Some("Acme".into()))).unwrap();
+        let auth = authorization(&app(), &spec, given).unwrap();
+        assert_eq!(auth.url.host_str(), Some("acme.myshopify.com"));
+        assert_eq!(param(&auth.url, "scope").as_deref(), Some("a.read,b.write"));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("the-code".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.access_token.as_deref(), Some("shpat_1"));
+        assert_eq!(creds.expires_at, None);
+        assert_eq!(creds.extra["custom_subdomain"], "acme");
+        let hostile = user_fields(Some(&app()), &spec, |_| Ok(Some("evil.com/".into())));
+        assert!(matches!(hostile, Err(ConnectError::Field(_))));
+        shopify.verify().await;
+    }
+
+    fn docusign_fields(userinfo: &str) -> Vec<AuthField> {
+        let field = |name: &str, format, hosts: &[&str]| AuthField {
+            name: name.into(),
+            label: name.into(),
+            from: FieldSource::Response,
+            format,
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            url: Some(userinfo.to_owned()),
+            scheme: None,
+            select: Some(format!("/accounts/[is_default=true]/{name}")),
+        };
+        vec![
+            field(
+                "base_uri",
+                fields::FieldFormat::Origin,
+                &[".docusign.net", ".docusign.com"],
+            ),
+            field("account_id", fields::FieldFormat::Id, &[]),
+        ]
+    }
+
+    /// DocuSign: Basic client auth at the token endpoint; the default account's id and base
+    /// URI from `userinfo` (one read for both); a base URI off DocuSign is refused.
+    #[tokio::test]
+    async fn docusign_takes_the_default_account_from_userinfo() {
+        let docusign = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            // base64("cid:secret")
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Basic Y2lkOnNlY3JldA==",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ds-at", "token_type": "Bearer", "refresh_token": "ds-rt",
+                "expires_in": 28800
+            })))
+            .expect(2)
+            .mount(&docusign)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth/userinfo"))
+            .and(wiremock::matchers::header("authorization", "Bearer ds-at"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "accounts": [
+                { "account_id": "acc-1", "is_default": false, "base_uri": "https://na2.docusign.net" },
+                { "account_id": "acc-42", "is_default": true, "base_uri": "https://na3.docusign.net" }
+            ]})))
+            .up_to_n_times(1)
+            .mount(&docusign)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth/userinfo"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "accounts": [
+                { "account_id": "acc-42", "is_default": true, "base_uri": "https://evil.example.com" }
+            ]})))
+            .mount(&docusign)
+            .await;
+        let mut spec = spec(
+            OAuthProvider::Docusign,
+            Some(format!("{}/oauth/token", docusign.uri())),
+        );
+        spec.fields = docusign_fields(&format!("{}/oauth/userinfo", docusign.uri()));
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let creds = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(creds.extra["base_uri"], "https://na3.docusign.net");
+        assert_eq!(creds.extra["account_id"], "acc-42");
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
+        let refused = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(refused, ConnectError::Field(_)), "{refused}");
+        let requests = docusign.received_requests().await.unwrap_or_default();
+        let userinfo_reads = requests
+            .iter()
+            .filter(|r| r.url.path() == "/oauth/userinfo")
+            .count();
+        assert_eq!(userinfo_reads, 2, "one read per sign-in for both fields");
+    }
+
     #[tokio::test]
     async fn slacks_ok_false_is_a_refusal() {
         let slack = MockServer::start().await;
@@ -983,11 +1400,17 @@ mod tests {
             .mount(&slack)
             .await;
         let spec = spec(OAuthProvider::Slack, Some(format!("{}/x", slack.uri())));
-        let auth = authorization(&app(), &spec).unwrap();
+        let auth = authorization(&app(), &spec, Map::new()).unwrap();
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
-        let err = exchange(capped(&client, LIMIT), &app(), &spec, auth, "c".into())
-            .await
-            .unwrap_err();
+        let err = exchange(
+            capped(&client, LIMIT),
+            &app(),
+            &spec,
+            auth,
+            Returned::code("c".into()),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("invalid_code"), "{err}");
     }
 
@@ -1005,11 +1428,17 @@ mod tests {
         let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
         for provider_kind in [OAuthProvider::Google, OAuthProvider::Slack] {
             let spec = spec(provider_kind, Some(format!("{}/token", provider.uri())));
-            let auth = authorization(&app(), &spec).unwrap();
-            let err = exchange(capped(&client, 1024), &app(), &spec, auth, "c".into())
-                .await
-                .unwrap_err()
-                .to_string();
+            let auth = authorization(&app(), &spec, Map::new()).unwrap();
+            let err = exchange(
+                capped(&client, 1024),
+                &app(),
+                &spec,
+                auth,
+                Returned::code("c".into()),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
             assert!(
                 err.contains("larger than servers.max_response_bytes (1024 bytes)"),
                 "{err}"

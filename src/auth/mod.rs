@@ -5,6 +5,8 @@
 //! - [`principal`] — who a request acts for: a user, and the key digest where only a key
 //!   vouches for it.
 //! - [`credentials`] — the JSON shapes of guMCP's files: a user's tokens, a service's OAuth app.
+//! - [`fields`] — named values stored with a credential (a subdomain, an instance URL) that
+//!   fill the per-user base URL and OAuth endpoints, each checked against its format.
 //! - [`store`] — the [`store::AuthClient`] trait and [`store::AuthError`].
 //! - [`local`] — guMCP's `local_auth/` folder (atomic, private writes; validated names).
 //! - [`remote`] — a credentials HTTP API (guMCP's Gumloop client).
@@ -25,6 +27,7 @@ pub mod connect;
 pub mod connect_link;
 pub mod credentials;
 pub mod key_fields;
+pub mod fields;
 pub mod local;
 pub mod oauth;
 pub mod postgres;

@@ -4,12 +4,17 @@
 //! Failures are sorted into *rejected* (the grant is dead; the user must reconnect) and
 //! *transient* (network, 5xx, 429: try again later).
 
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::http;
 use oauth2::{
     AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
+    RedirectUrl, RefreshToken, RequestTokenError, StandardErrorResponse, StandardRevocableToken,
+    TokenResponse, TokenUrl,
 };
+use serde_json::{Map, Value};
 
 use super::credentials::{unix_now, Credentials, OAuthApp};
 use crate::upstream::{read_capped, CappedClient, ReadError};
@@ -95,9 +100,111 @@ fn token_url(url: &str) -> Result<TokenUrl, TokenError> {
         .map_err(|err| TokenError::Rejected(format!("the token URL {url:?} is invalid: {err}")))
 }
 
-/// Applies a token answer to `previous`: a new access token and expiry; a new refresh token
-/// only if the provider rotated it (most keep the old one valid and send none).
-fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
+/// A token answer as providers send it: the standard members read (a missing `token_type`
+/// taken as Bearer, since Mailchimp sends none; `expires_in` as a number or a numeric string),
+/// and every other member kept with the credential (Salesforce's `instance_url`, QuickBooks'
+/// `x_refresh_token_expires_in`, …): a server may need them, and `[[auth.fields]]` take
+/// values from them.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct TokenAnswer {
+    access_token: oauth2::AccessToken,
+    #[serde(default = "bearer", deserialize_with = "lenient_token_type")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<RefreshToken>,
+    #[serde(
+        rename = "scope",
+        default,
+        deserialize_with = "oauth2::helpers::deserialize_space_delimited_vec",
+        serialize_with = "oauth2::helpers::serialize_space_delimited_vec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    scopes: Option<Vec<oauth2::Scope>>,
+    #[serde(flatten)]
+    members: Map<String, Value>,
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+/// A `token_type` that is absent or `null` is Bearer.
+fn lenient_token_type<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BasicTokenType, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<String>::deserialize(deserializer)? {
+        Some(text) => serde_json::from_value(Value::String(text)).unwrap_or_else(|_| bearer()),
+        None => bearer(),
+    })
+}
+
+/// Seconds as a number or a numeric string; anything else as none.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Number(number)) => number.as_u64(),
+        Some(Value::String(text)) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+impl TokenResponse for TokenAnswer {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<std::time::Duration> {
+        self.expires_in.map(std::time::Duration::from_secs)
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        self.scopes.as_ref()
+    }
+}
+
+/// An `oauth2` client whose token answers keep their other members.
+type KeepingClient<HasTokenUrl> = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    HasTokenUrl,
+>;
+
+/// The members of a token answer the `oauth2` crate reads itself.
+const STANDARD_MEMBERS: [&str; 5] = [
+    "access_token",
+    "refresh_token",
+    "expires_in",
+    "token_type",
+    "scope",
+];
+
+/// Applies a token answer to `previous`: a new access token and expiry (none when the
+/// provider says `expires_in: 0`, as Mailchimp does for tokens that never expire); a new
+/// refresh token only if the provider rotated it (most keep the old one valid and send none);
+/// the answer's other members over the previous ones.
+fn merged(previous: &Credentials, answer: &TokenAnswer) -> Credentials {
     let mut next = previous.clone();
     next.access_token = Some(answer.access_token().secret().clone());
     if let Some(rotated) = answer.refresh_token() {
@@ -105,7 +212,13 @@ fn merged(previous: &Credentials, answer: &BasicTokenResponse) -> Credentials {
     }
     next.expires_at = answer
         .expires_in()
+        .filter(|lifetime| !lifetime.is_zero())
         .map(|lifetime| unix_now().saturating_add(lifetime.as_secs() as i64));
+    for (name, value) in &answer.members {
+        if !STANDARD_MEMBERS.contains(&name.as_str()) && !value.is_null() {
+            next.extra.insert(name.clone(), value.clone());
+        }
+    }
     if let Some(scopes) = answer.scopes() {
         let joined: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
         next.extra
@@ -128,11 +241,8 @@ fn token_client(
     app: &OAuthApp,
     token_url_text: &str,
     client_auth: ClientAuth,
-) -> Result<
-    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>,
-    TokenError,
-> {
-    let client = BasicClient::new(ClientId::new(app.client_id.clone()))
+) -> Result<KeepingClient<EndpointSet>, TokenError> {
+    let client = KeepingClient::<EndpointNotSet>::new(ClientId::new(app.client_id.clone()))
         .set_token_uri(token_url(token_url_text)?);
     Ok(match &app.client_secret {
         Some(secret) => client
@@ -167,6 +277,30 @@ pub async fn refresh(
         .await
         .map_err(classify)?;
     Ok(merged(current, &answer))
+}
+
+/// An app token through the client-credentials grant (PayPal): the app's client id and secret
+/// at `token_url`, over `previous` (a renewal keeps what the credential held beside it).
+pub async fn client_credentials(
+    http: CappedClient<'_>,
+    app: &OAuthApp,
+    token_url_text: &str,
+    previous: &Credentials,
+    client_auth: ClientAuth,
+) -> Result<Credentials, TokenError> {
+    if app.client_secret.is_none() {
+        return Err(TokenError::Rejected(
+            "the OAuth app has no client_secret, which the client-credentials grant needs"
+                .to_owned(),
+        ));
+    }
+    let send = |request| send(http, request);
+    let answer = token_client(app, token_url_text, client_auth)?
+        .exchange_client_credentials()
+        .request_async(&send)
+        .await
+        .map_err(classify)?;
+    Ok(merged(previous, &answer))
 }
 
 /// Trades an authorization code (with its PKCE verifier) for the first credentials.
@@ -243,5 +377,105 @@ pub async fn revoke(
             "the revocation endpoint answered HTTP {}",
             status.as_u16()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn app() -> OAuthApp {
+        OAuthApp {
+            client_id: "cid".into(),
+            client_secret: Some("secret".into()),
+            redirect_uri: None,
+            extra: Map::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_answers_other_members_are_kept_and_expires_in_zero_never_expires() {
+        let provider = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "at2", "token_type": "Bearer", "expires_in": 0,
+                "instance_url": "https://acme.my.salesforce.com", "issued_at": "1700000000000"
+            })))
+            .mount(&provider)
+            .await;
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let http = CappedClient {
+            client: &client,
+            max_response_bytes: 1 << 20,
+        };
+        let previous = Credentials {
+            access_token: Some("at1".into()),
+            refresh_token: Some("rt1".into()),
+            expires_at: Some(1),
+            ..Credentials::default()
+        };
+        let url = format!("{}/token", provider.uri());
+        let next = refresh(http, &app(), &url, &previous, ClientAuth::Body)
+            .await
+            .unwrap();
+        assert_eq!(next.access_token.as_deref(), Some("at2"));
+        assert_eq!(next.refresh_token.as_deref(), Some("rt1"));
+        assert_eq!(next.expires_at, None);
+        assert_eq!(next.extra["instance_url"], "https://acme.my.salesforce.com");
+        assert!(!next.extra.contains_key("access_token"));
+    }
+
+    #[tokio::test]
+    async fn the_client_credentials_grant_sends_the_app_as_basic_auth() {
+        let provider = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/oauth2/token"))
+            // base64("cid:secret")
+            .and(header("authorization", "Basic Y2lkOnNlY3JldA=="))
+            .and(body_string_contains("grant_type=client_credentials"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "A21.app", "token_type": "Bearer", "expires_in": 32400,
+                "app_id": "APP-80W", "nonce": "n"
+            })))
+            .expect(1)
+            .mount(&provider)
+            .await;
+        let client = crate::upstream::client(std::time::Duration::from_secs(5)).unwrap();
+        let http = CappedClient {
+            client: &client,
+            max_response_bytes: 1 << 20,
+        };
+        let url = format!("{}/v1/oauth2/token", provider.uri());
+        let token = client_credentials(
+            http,
+            &app(),
+            &url,
+            &Credentials::default(),
+            ClientAuth::Basic,
+        )
+        .await
+        .unwrap();
+        assert_eq!(token.access_token.as_deref(), Some("A21.app"));
+        assert!(token.expires_at.is_some());
+        assert_eq!(token.extra["app_id"], "APP-80W");
+        let public = OAuthApp {
+            client_secret: None,
+            ..app()
+        };
+        let refused = client_credentials(
+            http,
+            &public,
+            &url,
+            &Credentials::default(),
+            ClientAuth::Basic,
+        )
+        .await
+        .unwrap_err();
+        assert!(refused.to_string().contains("client_secret"), "{refused}");
+        provider.verify().await;
     }
 }

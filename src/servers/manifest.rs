@@ -106,6 +106,10 @@ pub struct AuthSpec {
     /// The key fields are traded for a session when connecting, and the session is refreshed
     /// (`[auth.session]`, the AT Protocol's: Bluesky).
     pub session: Option<crate::auth::session::SessionSpec>,
+    /// Values stored with each user's credential beside the secret (`[[auth.fields]]`), which
+    /// fill `{name}` in `base_url` and the OAuth endpoints.
+    #[serde(default)]
+    pub fields: Vec<crate::auth::fields::AuthField>,
 }
 
 /// How a secret travels to the upstream API.
@@ -209,6 +213,14 @@ pub enum OAuthProvider {
     /// Klaviyo: the standard flow (scopes, PKCE), with the client credentials as HTTP Basic
     /// authentication at its token endpoint, for the code and every refresh.
     Klaviyo,
+    /// Shopify: the scopes comma-separated in the authorization URL; the token answer has no
+    /// `token_type` and no expiry (an offline token lasts until the app is uninstalled).
+    Shopify,
+    /// DocuSign: the client credentials as HTTP Basic authentication at its token endpoint.
+    Docusign,
+    /// Intuit (QuickBooks): the client credentials as HTTP Basic authentication at its token
+    /// and revocation endpoints; refresh tokens rotate, and each new one is saved before use.
+    Intuit,
 }
 
 impl OAuthProvider {
@@ -226,6 +238,8 @@ impl OAuthProvider {
                 | OAuthProvider::X
                 | OAuthProvider::Canva
                 | OAuthProvider::Klaviyo
+                | OAuthProvider::Docusign
+                | OAuthProvider::Intuit
         )
     }
 }
@@ -237,6 +251,10 @@ pub enum AuthKind {
     None,
     Oauth2,
     ApiKey,
+    /// OAuth's client-credentials grant (PayPal): the OAuth app's client id and secret are
+    /// traded for an app token at `token_url` when the account is connected, and again
+    /// whenever it expires — no user consent, no refresh token.
+    ClientCredentials,
 }
 
 impl fmt::Display for AuthKind {
@@ -245,6 +263,7 @@ impl fmt::Display for AuthKind {
             AuthKind::None => "none",
             AuthKind::Oauth2 => "oauth2",
             AuthKind::ApiKey => "api_key",
+            AuthKind::ClientCredentials => "client_credentials",
         })
     }
 }
@@ -447,6 +466,7 @@ fn parse_checked(text: &str, folder_name: Option<&str>) -> Result<Manifest, Stri
         return Err("version must not be empty".to_owned());
     }
     check_auth(&manifest.auth)?;
+    check_fields(&manifest)?;
     check_kind(&manifest)?;
     manifest.shape.check()?;
     Ok(manifest)
@@ -459,8 +479,15 @@ fn check_kind(manifest: &Manifest) -> Result<(), String> {
     check_hosted(manifest)?;
     let declares = !manifest.tools.is_empty() || !manifest.prompts.is_empty();
     if manifest.kind == ServerKind::Http || declares || manifest.base_url.is_some() {
+        let starts_with_origin_field = |url: &str| {
+            manifest.auth.fields.iter().any(|field| {
+                field.format == crate::auth::fields::FieldFormat::Origin
+                    && url.starts_with(&format!("{{{}}}", field.name))
+            })
+        };
         match &manifest.base_url {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+            Some(url) if starts_with_origin_field(url) => {}
             Some(url) => return Err(format!("base_url {url:?} must be an http(s) URL")),
             None if manifest.kind == ServerKind::Http => {
                 return Err("kind = \"http\" needs base_url".to_owned())
@@ -549,6 +576,15 @@ fn check_auth(auth: &AuthSpec) -> Result<(), String> {
             }
         }
     }
+    if auth.kind == AuthKind::ClientCredentials {
+        match &auth.token_url {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
+            Some(url) => return Err(format!("auth.token_url {url:?} must be an http(s) URL")),
+            None => {
+                return Err("auth.token_url is required for kind = \"client_credentials\"".into())
+            }
+        }
+    }
     if auth.kind == AuthKind::Oauth2 {
         for (key, url) in [
             ("auth.authorize_url", &auth.authorize_url),
@@ -558,6 +594,55 @@ fn check_auth(auth: &AuthSpec) -> Result<(), String> {
                 Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
                 Some(url) => return Err(format!("{key} {url:?} must be an http(s) URL")),
                 None => return Err(format!("{key} is required for kind = \"oauth2\"")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every `{placeholder}` of the base URL and the OAuth endpoints is a declared field (or the
+/// Microsoft `{tenant}` of an endpoint), and one the flow knows by then: the authorization
+/// URL and the token URL of the first exchange can only use what the user gave.
+fn check_fields(manifest: &Manifest) -> Result<(), String> {
+    use crate::auth::fields::{placeholders, FieldSource};
+    let auth = &manifest.auth;
+    let mut seen = std::collections::HashSet::new();
+    for field in &auth.fields {
+        field.check()?;
+        if !seen.insert(field.name.as_str()) {
+            return Err(format!("auth.fields {:?} is declared twice", field.name));
+        }
+    }
+    let field = |name: &str| auth.fields.iter().find(|field| field.name == name);
+    if let Some(base_url) = &manifest.base_url {
+        if let Some(unknown) = placeholders(base_url)
+            .into_iter()
+            .find(|n| field(n).is_none())
+        {
+            return Err(format!(
+                "base_url names {{{unknown}}}, which is not one of [[auth.fields]]"
+            ));
+        }
+    }
+    for (key, url, before_the_token) in [
+        ("auth.authorize_url", &auth.authorize_url, true),
+        ("auth.token_url", &auth.token_url, true),
+        ("auth.refresh_url", &auth.refresh_url, false),
+    ] {
+        for name in url.as_deref().map(placeholders).unwrap_or_default() {
+            match field(name) {
+                None if name == "tenant" => {}
+                None => {
+                    return Err(format!(
+                        "{key} names {{{name}}}, which is not one of [[auth.fields]]"
+                    ))
+                }
+                Some(found) if before_the_token && found.from != FieldSource::User => {
+                    return Err(format!(
+                        "{key} names {{{name}}}, which is only known after the sign-in"
+                    ))
+                }
+                Some(_) => {}
             }
         }
     }
@@ -748,6 +833,38 @@ kind = "api_key"
             "{wrong}"
         );
         assert!(parse(&with("basic_fields:sid")).is_err());
+    }
+
+    #[test]
+    fn templates_name_declared_fields_known_in_time() {
+        let field = "[[auth.fields]]\nname = \"sub\"\nlabel = \"Subdomain\"\nformat = \"label\"\n";
+        let token_field = "[[auth.fields]]\nname = \"instance_url\"\nlabel = \"Instance\"\n\
+                           from = \"token\"\nformat = \"origin\"\nhosts = [\".example.com\"]\n";
+        let oauth = |authorize: &str, fields: &str| {
+            format!(
+                "name = \"alpha\"\ndescription = \"d\"\nversion = \"1\"\nkind = \"native\"\n\
+                 base_url = \"https://{{sub}}.example.com\"\n[auth]\nkind = \"oauth2\"\n\
+                 authorize_url = \"{authorize}\"\ntoken_url = \"https://x/token\"\n{fields}"
+            )
+        };
+        assert!(parse(&oauth("https://{sub}.example.com/authorize", field)).is_ok());
+        let unknown = parse(&oauth("https://x/authorize", "")).unwrap_err();
+        assert!(unknown.contains("base_url names {sub}"), "{unknown}");
+        let late = parse(&oauth(
+            "https://{instance_url}/authorize",
+            &format!("{field}{token_field}"),
+        ))
+        .unwrap_err();
+        assert!(late.contains("only known after the sign-in"), "{late}");
+        let bad_origin = parse(&oauth(
+            "https://x/authorize",
+            &format!(
+                "{field}{}",
+                token_field.replace(".example.com", "example.com")
+            ),
+        ))
+        .unwrap_err();
+        assert!(bad_origin.contains("starting with"), "{bad_origin}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use super::manifest::{AuthKind, Inject, Manifest};
 use super::{json_object, CallError, Features, McpServer, RequestContext, ServerFuture};
 use crate::auth::credentials::Credentials;
 use crate::auth::key_fields::{self, KeyField};
+use crate::auth::fields;
 use crate::protocol::error::McpError;
 use call::{BaseUrl, Failure, Page, Request};
 use spec::{fill_text, render_prompt, HttpTool, Pagination};
@@ -62,19 +63,23 @@ const EACH_CONCURRENCY: usize = 8;
 pub struct HttpServer {
     manifest: Arc<Manifest>,
     base_url: BaseUrl,
+    /// The base URL as configured when it names `[[auth.fields]]` (`https://{subdomain}.…`):
+    /// filled from the caller's credential on each call.
+    base_template: Option<String>,
     tools: Vec<Tool>,
     upstream: Upstream,
 }
 
 impl HttpServer {
     pub fn new(manifest: Arc<Manifest>, upstream: Upstream) -> HttpServer {
-        let base_url = BaseUrl::new(
-            upstream
-                .base_urls
-                .get(&manifest.name)
-                .or(manifest.base_url.as_ref())
-                .map_or("", String::as_str),
-        );
+        let configured = upstream
+            .base_urls
+            .get(&manifest.name)
+            .or(manifest.base_url.as_ref())
+            .map_or("", String::as_str);
+        let base_template =
+            fields::names_a_field(configured, &manifest.auth.fields).then(|| configured.to_owned());
+        let base_url = BaseUrl::new(configured);
         let tools = manifest
             .tools
             .iter()
@@ -89,6 +94,7 @@ impl HttpServer {
         HttpServer {
             manifest,
             base_url,
+            base_template,
             tools,
             upstream,
         }
@@ -116,8 +122,28 @@ impl HttpServer {
         let Some(tool) = self.manifest.tools.iter().find(|tool| tool.name == name) else {
             return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
         };
-        self.run(tool, arguments, ctx, &self.base_url.under(prefix))
-            .await
+        self.run(tool, arguments, ctx, prefix).await
+    }
+
+    /// The base URL of this call when it is not the instance's own: the caller's fields
+    /// filled in (each checked again), and `prefix` after it.
+    fn base_of(
+        &self,
+        credentials: Option<&Credentials>,
+        prefix: &str,
+    ) -> Result<Option<BaseUrl>, fields::FieldError> {
+        match (&self.base_template, credentials) {
+            (Some(template), Some(credentials)) => {
+                let filled =
+                    fields::fill(template, &self.manifest.auth.fields, &credentials.extra)?;
+                Ok(Some(BaseUrl::new(&format!(
+                    "{}{prefix}",
+                    filled.trim_end_matches('/')
+                ))))
+            }
+            _ if prefix.is_empty() => Ok(None),
+            _ => Ok(Some(self.base_url.under(prefix))),
+        }
     }
 
     async fn run(
@@ -125,7 +151,7 @@ impl HttpServer {
         tool: &HttpTool,
         arguments: JsonObject,
         ctx: &RequestContext,
-        base_url: &BaseUrl,
+        prefix: &str,
     ) -> Result<CallToolResult, CallError> {
         let mut arguments = arguments;
         for (name, value) in &tool.defaults {
@@ -134,14 +160,22 @@ impl HttpServer {
                 .or_insert_with(|| value.clone());
         }
         let mut secret = None;
+        let mut credentials = None;
         if self.manifest.auth.kind != AuthKind::None {
             match ctx.credentials.get().await {
-                Ok(credentials) => secret = self.secret_of(&credentials),
+                Ok(found) => {
+                    secret = self.secret_of(&found);
+                    credentials = Some(found);
+                }
                 Err(err) => return Ok(tool_error(err.to_string())),
             }
         }
+        let own_base = match self.base_of(credentials.as_ref(), prefix) {
+            Ok(base) => base,
+            Err(err) => return Ok(tool_error(err.to_string())),
+        };
         let request = Request {
-            base_url,
+            base_url: own_base.as_ref().unwrap_or(&self.base_url),
             server_headers: &self.manifest.headers,
             tool,
             arguments: &arguments,
@@ -476,7 +510,7 @@ impl McpServer for HttpServer {
             let Some(tool) = self.manifest.tools.iter().find(|tool| tool.name == name) else {
                 return Err(McpError::invalid_params(format!("Unknown tool: {name}")).into());
             };
-            self.run(tool, arguments, ctx, &self.base_url).await
+            self.run(tool, arguments, ctx, "").await
         })
     }
 }
@@ -864,15 +898,26 @@ impl Api<'_> {
         body: ApiBody<'_>,
     ) -> Result<call::RawAnswer, String> {
         let user = &self.ctx.user_id;
-        let mut secret = match self.manifest.auth.kind {
+        let credentials = match self.manifest.auth.kind {
             AuthKind::None => None,
             _ if !self.authorized => None,
             _ => match self.ctx.credentials.get().await {
-                Ok(credentials) => secret_of(self.manifest, &credentials),
+                Ok(credentials) => Some(credentials),
                 Err(err) => return Err(err.to_string()),
             },
         };
-        let url = format!("{}{path}", self.base_url);
+        let mut secret = credentials
+            .as_ref()
+            .and_then(|credentials| secret_of(self.manifest, credentials));
+        let fields = &self.manifest.auth.fields;
+        let base_url = match &credentials {
+            Some(credentials) if fields::names_a_field(&self.base_url, fields) => {
+                fields::fill(&self.base_url, fields, &credentials.extra)
+                    .map_err(|err| err.to_string())?
+            }
+            _ => self.base_url.clone(),
+        };
+        let url = format!("{base_url}{path}");
         let make = |secret: Option<&str>| {
             let mut query: Vec<(String, String)> = query
                 .iter()

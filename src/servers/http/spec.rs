@@ -52,7 +52,8 @@ pub struct HttpTool {
     /// `body = "form"`): `"{arg}"` stands for the argument's value (its JSON type kept), and
     /// drops out of its object or list when the argument is absent — the whole template may be
     /// one argument, an object that is the body; `{arg}` inside longer text is replaced by the
-    /// argument as text.
+    /// argument as text. A member whose key ends in `?` is left out (the `?` is not sent) when
+    /// it is an object none of whose arguments is given.
     pub body_template: Option<Value>,
     /// Following further pages of a list answer.
     pub pagination: Option<Pagination>,
@@ -648,7 +649,17 @@ pub fn fill_template(
         Value::Object(object) => Some(Value::Object(
             object
                 .iter()
-                .filter_map(|(key, value)| Some((key.clone(), fill_template(value, arguments)?)))
+                .filter_map(|(key, value)| {
+                    let filled = fill_template(value, arguments)?;
+                    // A member whose key ends in `?` drops out when it is an object all of
+                    // whose arguments are absent (`"comment?" = { body = "{comment}" }` with
+                    // no comment); other objects are sent, empty or not.
+                    let Some(key) = key.strip_suffix('?') else {
+                        return Some((key.clone(), filled));
+                    };
+                    let emptied = matches!(&filled, Value::Object(has) if has.is_empty());
+                    (!emptied).then(|| (key.to_owned(), filled))
+                })
                 .collect(),
         )),
         other => Some(other.clone()),
@@ -686,6 +697,28 @@ pub fn placeholders(template: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_nested_object_of_absent_arguments_drops_out_when_its_key_says_so() {
+        let template = json!({ "ticket": {
+            "subject": "{subject}", "comment?": { "body": "{comment}" }, "via": {}
+        } });
+        let given = json!({ "subject": "S" });
+        assert_eq!(
+            fill_template(&template, given.as_object().unwrap()),
+            Some(json!({ "ticket": { "subject": "S", "via": {} } }))
+        );
+        let commented = json!({ "comment": "C" });
+        assert_eq!(
+            fill_template(&template, commented.as_object().unwrap()),
+            Some(json!({ "ticket": { "comment": { "body": "C" }, "via": {} } }))
+        );
+        let none = json!({});
+        assert_eq!(
+            fill_template(&template, none.as_object().unwrap()),
+            Some(json!({ "ticket": { "via": {} } }))
+        );
+    }
 
     #[test]
     fn templates_are_filled_in_one_pass_and_an_unclosed_part_is_text() {

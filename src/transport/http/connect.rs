@@ -4,8 +4,10 @@
 //!   connected or needing a reconnect, with the action that fits.
 //! - `GET /connect/{server}` — OAuth: a sign-in started (PKCE S256, a random single-use state
 //!   bound to the user, the server, this browser and an expiry) and the browser sent to the
-//!   provider; API key: a form.
-//! - `POST /connect/{server}` — the API-key form (CSRF token), stored as `auth` stores it.
+//!   provider — first a form for the `[[auth.fields]]` the user provides (a subdomain), whose
+//!   answers come back to this page, checked; API key: a form; client credentials: a button.
+//! - `POST /connect/{server}` — the API-key form (CSRF token), stored as `auth` stores it; for
+//!   a client-credentials server, the app token asked for.
 //! - `GET /connect/callback` — the provider's answer: the state checked and used up, the code
 //!   exchanged through the auth actor, the outcome shown.
 //! - `POST /connect/{server}/disconnect` — revoked at the provider where it can be, deleted.
@@ -67,10 +69,13 @@ async fn not_found() -> HttpResponse {
     )
 }
 
-/// The link token of a page request, from its query or form.
+/// The link token of a page request, from its query or form, and the values of a server's
+/// `[[auth.fields]]` when its field form sent them.
 #[derive(Deserialize, Default)]
 struct PageQuery {
     t: Option<String>,
+    #[serde(flatten)]
+    fields: HashMap<String, String>,
 }
 
 /// What the forms send.
@@ -91,6 +96,9 @@ struct CallbackQuery {
     code: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The rest of the redirect's query (a field may come from it: QuickBooks' `realmId`).
+    #[serde(flatten)]
+    params: HashMap<String, String>,
 }
 
 /// Who a page acts for, and the link token its own links carry on.
@@ -379,6 +387,23 @@ async fn start(
             );
             return page(StatusCode::OK, &format!("Connect {}", entry.name), &body);
         }
+        AuthKind::ClientCredentials => {
+            let body = format!(
+                "<p>User <strong>{user}</strong>: {service} is reached with this service's own \
+                 app credentials; connecting asks {service} for an app token.</p>\
+                 <form method=\"post\" action=\"/connect/{name}\">\
+                 <input type=\"hidden\" name=\"t\" value=\"{token}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <p><button type=\"submit\">Connect</button> \
+                 <a href=\"/connect?t={token}\">Cancel</a></p></form>",
+                user = escape(caller.user()),
+                service = escape(&entry.auth_service),
+                name = escape(&entry.name),
+                token = escape(&caller.token),
+                csrf = escape(&links.form_token(caller.user(), &entry.name, "api_key")),
+            );
+            return page(StatusCode::OK, &format!("Connect {}", entry.name), &body);
+        }
         _ => {
             let body = format!(
                 "<p>User <strong>{user}</strong>: paste the API key of your {service} account. \
@@ -424,8 +449,16 @@ async fn start(
             );
         }
     };
+    let spec = &entry.manifest.auth;
+    let given = connect::user_fields(Some(&app), spec, |field| {
+        Ok(query.fields.get(&field.name).cloned())
+    });
+    let given = match given {
+        Ok(given) => given,
+        Err(err) => return field_form(&caller, &entry, &query.fields, &err),
+    };
     let redirect = format!("{base}/connect/callback");
-    let authorization = match connect::authorization_to(&app, &entry.manifest.auth, redirect) {
+    let authorization = match connect::authorization_to(&app, spec, redirect, given) {
         Ok(authorization) => authorization,
         Err(err) => {
             tracing::warn!(server = %entry.name, %err, "cannot start a sign-in");
@@ -577,7 +610,14 @@ async fn callback(
             connection: Connection::OAuthCode {
                 spec: Box::new(entry.manifest.auth.clone()),
                 authorization: Box::new(pending.authorization),
-                code,
+                returned: connect::Returned {
+                    code,
+                    params: query
+                        .params
+                        .iter()
+                        .map(|(key, value)| (key.clone(), value.clone()))
+                        .collect(),
+                },
             },
         })
         .await;
@@ -654,7 +694,14 @@ async fn save_api_key(
         Err(refused) => return refused,
     };
     let entry = match state.connectable(&caller, &server) {
-        Ok(entry) if entry.manifest.auth.kind == AuthKind::ApiKey => entry,
+        Ok(entry)
+            if matches!(
+                entry.manifest.auth.kind,
+                AuthKind::ApiKey | AuthKind::ClientCredentials
+            ) =>
+        {
+            entry
+        }
         Ok(_) => return not_found().await,
         Err(refused) => return refused,
     };
@@ -668,6 +715,9 @@ async fn save_api_key(
             &err.to_string(),
             "Nothing was stored.",
         );
+    }
+    if entry.manifest.auth.kind == AuthKind::ClientCredentials {
+        return connect_app(&state, &caller, &entry).await;
     }
     let fields = &entry.manifest.auth.key_fields;
     let connection = if fields.is_empty() {
@@ -734,6 +784,99 @@ async fn save_api_key(
                 "Not saved",
                 "The credential store could not save the key.",
                 "Try again later.",
+            )
+        }
+    }
+}
+
+/// The form asking for the `[[auth.fields]]` a sign-in needs first (a subdomain); it comes
+/// back to the same page with the values, which are checked there. `why` says what was
+/// missing or refused.
+fn field_form(
+    caller: &PageCaller,
+    entry: &ServerEntry,
+    sent: &HashMap<String, String>,
+    why: &connect::ConnectError,
+) -> HttpResponse {
+    use crate::auth::fields::FieldSource;
+    let inputs: String = entry
+        .manifest
+        .auth
+        .fields
+        .iter()
+        .filter(|field| field.from == FieldSource::User)
+        .map(|field| {
+            format!(
+                "<p><label>{label}<br><input name=\"{name}\" value=\"{value}\" required \
+                 autocomplete=\"off\"></label></p>",
+                label = escape(&field.label),
+                name = escape(&field.name),
+                value = escape(sent.get(&field.name).map_or("", String::as_str)),
+            )
+        })
+        .collect();
+    let said = if sent.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"error\">{}</p>", escape(&why.to_string()))
+    };
+    let body = format!(
+        "<p>User <strong>{user}</strong>: {service} needs these before the sign-in.</p>{said}\
+         <form method=\"get\" action=\"/connect/{name}\">\
+         <input type=\"hidden\" name=\"t\" value=\"{token}\">{inputs}\
+         <p><button type=\"submit\">Continue</button> \
+         <a href=\"/connect?t={token}\">Cancel</a></p></form>",
+        user = escape(caller.user()),
+        service = escape(&entry.auth_service),
+        name = escape(&entry.name),
+        token = escape(&caller.token),
+    );
+    let status = if sent.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page(status, &format!("Connect {}", entry.name), &body)
+}
+
+/// A client-credentials server connected: its first app token asked for and saved.
+async fn connect_app(state: &HttpState, caller: &PageCaller, entry: &ServerEntry) -> HttpResponse {
+    let connected = state
+        .runtime
+        .auth
+        .connect(Connect {
+            service: entry.auth_service.clone(),
+            user: Arc::from(caller.user()),
+            connection: Connection::ClientCredentials {
+                spec: Box::new(entry.manifest.auth.clone()),
+            },
+        })
+        .await;
+    let back = format!(
+        "<p><a class=\"button\" href=\"/connect?t={}\">Back to your accounts</a></p>",
+        escape(&caller.token)
+    );
+    match connected {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "<p class=\"ok\">Connected <strong>{}</strong> for user \
+                 <strong>{}</strong>.</p>{back}",
+                escape(&entry.name),
+                escape(caller.user()),
+            ),
+        ),
+        Err(err) => {
+            tracing::warn!(server = %entry.name, %err, "connecting an app failed");
+            page(
+                StatusCode::BAD_GATEWAY,
+                "Not connected",
+                &format!(
+                    "<p class=\"error\">{} did not give an app token: {}</p>{back}",
+                    escape(&entry.name),
+                    escape(&connect::printable(&err.to_string())),
+                ),
             )
         }
     }
