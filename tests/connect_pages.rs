@@ -1281,7 +1281,9 @@ async fn fields_are_asked_before_the_sign_in_and_an_app_token_is_one_button_away
     let w = world(&[]).await;
     let link = w.link("alice-key").await;
     let token = link.split_once("?t=").unwrap().1.to_owned();
-    let form = w.get(&format!("/connect/subdomainhub?t={token}"), None).await;
+    let form = w
+        .get(&format!("/connect/subdomainhub?t={token}"), None)
+        .await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(
         form.body.contains("name=\"custom_subdomain\""),
@@ -1322,9 +1324,10 @@ async fn fields_are_asked_before_the_sign_in_and_an_app_token_is_one_button_away
     let back = w.authorize(&provider_url).await;
     let done = w.get(back.as_str(), Some(&cookie)).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    let saved: Value =
-        serde_json::from_slice(&std::fs::read(w.credentials_file("subdomainhub", "alice")).unwrap())
-            .unwrap();
+    let saved: Value = serde_json::from_slice(
+        &std::fs::read(w.credentials_file("subdomainhub", "alice")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(saved["custom_subdomain"], "acme");
     assert_eq!(saved["access_token"], "tok-1");
 

@@ -92,7 +92,10 @@ fn recipients(arguments: &JsonObject) -> Result<Vec<&Map<String, Value>>, String
         .map(|recipient| {
             recipient
                 .as_object()
-                .filter(|r| r.get("email").is_some_and(Value::is_string) && r.get("name").is_some_and(Value::is_string))
+                .filter(|r| {
+                    r.get("email").is_some_and(Value::is_string)
+                        && r.get("name").is_some_and(Value::is_string)
+                })
                 .ok_or_else(|| "Each recipient must have email and name properties".to_owned())
         })
         .collect()
@@ -127,7 +130,11 @@ fn signers(list: &[&Map<String, Value>], keep_id: bool) -> Value {
 impl Docusign {
     /// The API under the account: the one the arguments name, else the user's default
     /// (the stored `account_id`, filled by the runtime with the base URI).
-    fn account<'a>(&'a self, arguments: &JsonObject, ctx: &'a RequestContext) -> Result<Api<'a>, String> {
+    fn account<'a>(
+        &'a self,
+        arguments: &JsonObject,
+        ctx: &'a RequestContext,
+    ) -> Result<Api<'a>, String> {
         let api = self.upstream.manifest_api(&self.manifest, ctx);
         Ok(match given(arguments, "account_id") {
             Some(account) => api.under(&format!("/accounts/{}", id_segment(account)?)),
@@ -135,19 +142,35 @@ impl Docusign {
         })
     }
 
-    async fn run(&self, name: &str, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn run(
+        &self,
+        name: &str,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let api = self.account(arguments, ctx)?;
         match name {
             "list_templates" => {
-                let query = query_of(arguments, &[
-                    "search_text", "folder_ids", "folder_types", "include", "created_from_date",
-                    "created_to_date", "order_by", "order", "count",
-                ]);
+                let query = query_of(
+                    arguments,
+                    &[
+                        "search_text",
+                        "folder_ids",
+                        "folder_types",
+                        "include",
+                        "created_from_date",
+                        "created_to_date",
+                        "order_by",
+                        "order",
+                        "count",
+                    ],
+                );
                 api.json(Method::GET, "/templates", &query, None).await
             }
             "get_template" => {
                 let id = id_segment(required_text(arguments, "template_id")?)?;
-                api.json(Method::GET, &format!("/templates/{id}"), &[], None).await
+                api.json(Method::GET, &format!("/templates/{id}"), &[], None)
+                    .await
             }
             "create_template" => {
                 let name = required_text(arguments, "name")?;
@@ -200,7 +223,9 @@ impl Docusign {
                 } else {
                     let documents = documents(arguments)?;
                     if documents.is_empty() {
-                        return Err("When not using a template, you must provide documents".to_owned());
+                        return Err(
+                            "When not using a template, you must provide documents".to_owned()
+                        );
                     }
                     body["documents"] = json!(documents);
                     if !people.is_empty() {
@@ -212,7 +237,8 @@ impl Docusign {
             "get_envelope" => {
                 let id = id_segment(required_text(arguments, "envelope_id")?)?;
                 let query = query_of(arguments, &["include"]);
-                api.json(Method::GET, &format!("/envelopes/{id}"), &query, None).await
+                api.json(Method::GET, &format!("/envelopes/{id}"), &query, None)
+                    .await
             }
             "send_envelope" => self.send_envelope(&api, arguments).await,
             "get_envelope_status_bulk" => {
@@ -243,7 +269,14 @@ impl Docusign {
                         })?;
                         entry.insert(key.to_owned(), value.clone());
                     }
-                    for key in ["firstName", "lastName", "middleName", "title", "permissionProfileId", "isAdmin"] {
+                    for key in [
+                        "firstName",
+                        "lastName",
+                        "middleName",
+                        "title",
+                        "permissionProfileId",
+                        "isAdmin",
+                    ] {
                         if let Some(value) = user.get(key).filter(|v| !v.is_null()) {
                             entry.insert(key.to_owned(), value.clone());
                         }
@@ -254,15 +287,24 @@ impl Docusign {
                 api.json(Method::POST, "/users", &[], Some(&body)).await
             }
             "list_users" => {
-                let query = query_of(arguments, &[
-                    "email", "status", "username", "additional_info", "count", "start_position",
-                ]);
+                let query = query_of(
+                    arguments,
+                    &[
+                        "email",
+                        "status",
+                        "username",
+                        "additional_info",
+                        "count",
+                        "start_position",
+                    ],
+                );
                 api.json(Method::GET, "/users", &query, None).await
             }
             "get_user" => {
                 let id = id_segment(required_text(arguments, "user_id")?)?;
                 let query = query_of(arguments, &["additional_info"]);
-                api.json(Method::GET, &format!("/users/{id}"), &query, None).await
+                api.json(Method::GET, &format!("/users/{id}"), &query, None)
+                    .await
             }
             _ => Err(format!("Unknown tool: {name}")),
         }
@@ -278,7 +320,10 @@ impl Docusign {
         if documents.is_empty() || people.is_empty() {
             return Err("documents and recipients must each name at least one".to_owned());
         }
-        if let Some(missing) = people.iter().find(|recipient| !recipient.contains_key("tabs")) {
+        if let Some(missing) = people
+            .iter()
+            .find(|recipient| !recipient.contains_key("tabs"))
+        {
             return Err(format!(
                 "Recipient '{}' is missing required tabs (signature fields)",
                 missing["name"].as_str().unwrap_or_default()
@@ -286,7 +331,10 @@ impl Docusign {
         }
         let query = [("include", "recipients,tabs".to_owned())];
         let envelope = api.json(Method::GET, &path, &query, None).await?;
-        let status = envelope.get("status").and_then(Value::as_str).unwrap_or_default();
+        let status = envelope
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if status != "created" && status != "draft" {
             return Err(format!(
                 "Cannot send envelope. Current status is '{status}'. Only draft envelopes can be sent."
@@ -299,7 +347,8 @@ impl Docusign {
             "recipients": signers(&people, true),
         });
         api.json(Method::PUT, &path, &[], Some(&update)).await?;
-        api.json(Method::PUT, &path, &[], Some(&json!({ "status": "sent" }))).await
+        api.json(Method::PUT, &path, &[], Some(&json!({ "status": "sent" })))
+            .await
     }
 }
 

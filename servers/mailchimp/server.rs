@@ -65,7 +65,10 @@ fn coded_tools() -> Vec<Tool> {
 fn member_path(arguments: &JsonObject) -> Result<(String, String), String> {
     let list = id_segment(required_text(arguments, "list_id")?)?;
     let email = required_text(arguments, "email")?.trim().to_lowercase();
-    Ok((format!("/lists/{list}/members/{}", id_segment(&email)?), email))
+    Ok((
+        format!("/lists/{list}/members/{}", id_segment(&email)?),
+        email,
+    ))
 }
 
 impl Mailchimp {
@@ -102,7 +105,10 @@ impl Mailchimp {
             .manifest_api(&self.manifest, ctx)
             .json(Method::POST, &format!("{path}/tags"), &[], Some(&body))
             .await?;
-        Ok(json!(format!("Tags added to subscriber {email}: {}", tags.join(", "))))
+        Ok(json!(format!(
+            "Tags added to subscriber {email}: {}",
+            tags.join(", ")
+        )))
     }
 }
 

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate};
-use reqwest::Method;
 use futures::FutureExt;
+use reqwest::Method;
 use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Value};
 
@@ -105,7 +105,10 @@ fn amount(value: Option<&Value>) -> f64 {
 }
 
 fn text_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn txn_date(value: &Value) -> Option<NaiveDate> {
@@ -143,7 +146,12 @@ fn between(entity: &str, from: NaiveDate, to: NaiveDate) -> String {
 
 impl Quickbooks {
     /// The rows of `entity` a query finds.
-    async fn query(&self, sql: String, entity: &str, ctx: &RequestContext) -> Result<Vec<Value>, String> {
+    async fn query(
+        &self,
+        sql: String,
+        entity: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<Value>, String> {
         let answer = self
             .upstream
             .manifest_api(&self.manifest, ctx)
@@ -158,42 +166,72 @@ impl Quickbooks {
 
     /// Customers whose name, company, email or phone contains the text (QuickBooks' query
     /// language has no OR, so the match is made here, as guMCP's fallback made it).
-    async fn search_customers(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn search_customers(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let wanted = required_text(arguments, "query")?.to_lowercase();
         let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(10) as usize;
         let customers = self
-            .query(format!("SELECT * FROM Customer MAXRESULTS {MAX_RESULTS}"), "Customer", ctx)
+            .query(
+                format!("SELECT * FROM Customer MAXRESULTS {MAX_RESULTS}"),
+                "Customer",
+                ctx,
+            )
             .await?;
         let found: Vec<Value> = customers
             .into_iter()
             .filter(|customer| {
-                ["/DisplayName", "/CompanyName", "/PrimaryEmailAddr/Address", "/PrimaryPhone/FreeFormNumber"]
-                    .iter()
-                    .any(|pointer| text_at(customer, pointer).to_lowercase().contains(&wanted))
+                [
+                    "/DisplayName",
+                    "/CompanyName",
+                    "/PrimaryEmailAddr/Address",
+                    "/PrimaryPhone/FreeFormNumber",
+                ]
+                .iter()
+                .any(|pointer| text_at(customer, pointer).to_lowercase().contains(&wanted))
             })
             .take(limit)
             .collect();
         Ok(Value::Array(found))
     }
 
-    async fn analyze_sred(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn analyze_sred(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let (from, to) = (date(arguments, "start_date")?, date(arguments, "end_date")?);
         let accounts = self
-            .query("SELECT * FROM Account WHERE AccountType = 'Expense'".to_owned(), "Account", ctx)
+            .query(
+                "SELECT * FROM Account WHERE AccountType = 'Expense'".to_owned(),
+                "Account",
+                ctx,
+            )
             .await?;
         let research: HashSet<String> = accounts
             .iter()
             .filter(|account| {
                 let name = text_at(account, "/Name").to_lowercase();
-                ["research", "development", "engineering", "r&d"].iter().any(|word| name.contains(word))
+                ["research", "development", "engineering", "r&d"]
+                    .iter()
+                    .any(|word| name.contains(word))
             })
             .map(|account| text_at(account, "/Id").to_owned())
             .collect();
-        let purchases = self.query(between("Purchase", from, to), "Purchase", ctx).await?;
+        let purchases = self
+            .query(between("Purchase", from, to), "Purchase", ctx)
+            .await?;
         let mut total = 0.0;
         let mut expenses = Vec::new();
         for purchase in &purchases {
-            for line in purchase.get("Line").and_then(Value::as_array).into_iter().flatten() {
+            for line in purchase
+                .get("Line")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let account = line.pointer("/AccountBasedExpenseLineDetail/AccountRef");
                 let id = account.map(|a| text_at(a, "/value")).unwrap_or_default();
                 if !research.contains(id) {
@@ -219,9 +257,17 @@ impl Quickbooks {
         }))
     }
 
-    async fn analyze_cash_flow(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn analyze_cash_flow(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let period = required_text(arguments, "period")?;
-        let count = arguments.get("num_periods").and_then(Value::as_i64).unwrap_or(6).clamp(1, 120);
+        let count = arguments
+            .get("num_periods")
+            .and_then(Value::as_i64)
+            .unwrap_or(6)
+            .clamp(1, 120);
         let days = match period {
             "month" => 30,
             "quarter" => 90,
@@ -230,8 +276,12 @@ impl Quickbooks {
         };
         let to = today();
         let from = to - Duration::days(days * count);
-        let invoices = self.query(between("Invoice", from, to), "Invoice", ctx).await?;
-        let purchases = self.query(between("Purchase", from, to), "Purchase", ctx).await?;
+        let invoices = self
+            .query(between("Invoice", from, to), "Invoice", ctx)
+            .await?;
+        let purchases = self
+            .query(between("Purchase", from, to), "Purchase", ctx)
+            .await?;
         let key = |day: NaiveDate| match period {
             "month" => format!("{}-{:02}", day.year(), day.month()),
             "quarter" => format!("{}-Q{}", day.year(), (day.month() - 1) / 3 + 1),
@@ -248,7 +298,10 @@ impl Quickbooks {
                 periods.entry(key(day)).or_default().1 += amount(purchase.get("TotalAmt"));
             }
         }
-        let nets: Vec<f64> = periods.values().map(|(income, expenses)| income - expenses).collect();
+        let nets: Vec<f64> = periods
+            .values()
+            .map(|(income, expenses)| income - expenses)
+            .collect();
         let trend = match (nets.first(), nets.last()) {
             (Some(first), Some(last)) if nets.len() > 1 && first < last => "increasing",
             (Some(first), Some(last)) if nets.len() > 1 && first > last => "decreasing",
@@ -257,17 +310,27 @@ impl Quickbooks {
         };
         let rows: Vec<Value> = periods
             .iter()
-            .map(|(name, (income, expenses))| json!({
-                "period": name, "income": cents(*income), "expenses": cents(*expenses),
-                "net_cash_flow": cents(income - expenses),
-            }))
+            .map(|(name, (income, expenses))| {
+                json!({
+                    "period": name, "income": cents(*income), "expenses": cents(*expenses),
+                    "net_cash_flow": cents(income - expenses),
+                })
+            })
             .collect();
-        Ok(json!({ "period": period, "num_periods": count, "from": from.to_string(), "to": to.to_string(), "periods": rows, "trend": trend }))
+        Ok(
+            json!({ "period": period, "num_periods": count, "from": from.to_string(), "to": to.to_string(), "periods": rows, "trend": trend }),
+        )
     }
 
-    async fn find_duplicates(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn find_duplicates(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let (from, to) = (date(arguments, "start_date")?, date(arguments, "end_date")?);
-        let purchases = self.query(between("Purchase", from, to), "Purchase", ctx).await?;
+        let purchases = self
+            .query(between("Purchase", from, to), "Purchase", ctx)
+            .await?;
         let mut pairs = Vec::new();
         for (index, first) in purchases.iter().enumerate() {
             for second in &purchases[index + 1..] {
@@ -289,51 +352,91 @@ impl Quickbooks {
                 }
             }
         }
-        Ok(json!({ "start_date": from.to_string(), "end_date": to.to_string(), "potential_duplicates": pairs }))
+        Ok(
+            json!({ "start_date": from.to_string(), "end_date": to.to_string(), "potential_duplicates": pairs }),
+        )
     }
 
-    async fn payment_patterns(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
-        let months = arguments.get("lookback_months").and_then(Value::as_i64).unwrap_or(12).clamp(1, 240);
+    async fn payment_patterns(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
+        let months = arguments
+            .get("lookback_months")
+            .and_then(Value::as_i64)
+            .unwrap_or(12)
+            .clamp(1, 240);
         let to = today();
         let from = to - Duration::days(30 * months);
         let window = format!("TxnDate >= '{from}' AND TxnDate <= '{to}'");
-        let (filter, customer_name) = match text(arguments, "customer_id").filter(|id| !id.is_empty()) {
-            Some(id) => {
-                let literal = id_literal(id)?;
-                let found = self
-                    .query(format!("SELECT * FROM Customer WHERE Id = {literal}"), "Customer", ctx)
-                    .await?;
-                let name = found
-                    .first()
-                    .and_then(|customer| customer.get("DisplayName"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("Unknown Customer")
-                    .to_owned();
-                (format!("CustomerRef = {literal} AND {window}"), name)
-            }
-            None => (window, "All Customers".to_owned()),
-        };
+        let (filter, customer_name) =
+            match text(arguments, "customer_id").filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let literal = id_literal(id)?;
+                    let found = self
+                        .query(
+                            format!("SELECT * FROM Customer WHERE Id = {literal}"),
+                            "Customer",
+                            ctx,
+                        )
+                        .await?;
+                    let name = found
+                        .first()
+                        .and_then(|customer| customer.get("DisplayName"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("Unknown Customer")
+                        .to_owned();
+                    (format!("CustomerRef = {literal} AND {window}"), name)
+                }
+                None => (window, "All Customers".to_owned()),
+            };
         let invoices = self
-            .query(format!("SELECT * FROM Invoice WHERE {filter} MAXRESULTS {MAX_RESULTS}"), "Invoice", ctx)
+            .query(
+                format!("SELECT * FROM Invoice WHERE {filter} MAXRESULTS {MAX_RESULTS}"),
+                "Invoice",
+                ctx,
+            )
             .await?;
         let payments = self
-            .query(format!("SELECT * FROM Payment WHERE {filter} MAXRESULTS {MAX_RESULTS}"), "Payment", ctx)
+            .query(
+                format!("SELECT * FROM Payment WHERE {filter} MAXRESULTS {MAX_RESULTS}"),
+                "Payment",
+                ctx,
+            )
             .await?;
         let mut paid_on: HashMap<String, NaiveDate> = HashMap::new();
         for payment in &payments {
-            let Some(day) = txn_date(payment) else { continue };
-            for line in payment.get("Line").and_then(Value::as_array).into_iter().flatten() {
-                for linked in line.get("LinkedTxn").and_then(Value::as_array).into_iter().flatten() {
+            let Some(day) = txn_date(payment) else {
+                continue;
+            };
+            for line in payment
+                .get("Line")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for linked in line
+                    .get("LinkedTxn")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if text_at(linked, "/TxnType") == "Invoice" {
-                        paid_on.entry(text_at(linked, "/TxnId").to_owned()).or_insert(day);
+                        paid_on
+                            .entry(text_at(linked, "/TxnId").to_owned())
+                            .or_insert(day);
                     }
                 }
             }
         }
         let (mut paid, mut early, mut on_time, mut late, mut days) = (0u32, 0u32, 0u32, 0u32, 0i64);
         for invoice in &invoices {
-            let Some(issued) = txn_date(invoice) else { continue };
-            let due = NaiveDate::parse_from_str(text_at(invoice, "/DueDate"), "%Y-%m-%d").unwrap_or(issued);
+            let Some(issued) = txn_date(invoice) else {
+                continue;
+            };
+            let due = NaiveDate::parse_from_str(text_at(invoice, "/DueDate"), "%Y-%m-%d")
+                .unwrap_or(issued);
             if let Some(payment) = paid_on.get(text_at(invoice, "/Id")) {
                 paid += 1;
                 days += (*payment - issued).num_days();
@@ -364,17 +467,29 @@ impl Quickbooks {
         }))
     }
 
-    async fn financial_metrics(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn financial_metrics(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let as_of = match text(arguments, "as_of_date").filter(|d| !d.is_empty()) {
             Some(_) => date(arguments, "as_of_date")?,
             None => today(),
         };
         let start_of_year = NaiveDate::from_ymd_opt(as_of.year(), 1, 1).unwrap_or(as_of);
         let accounts = self
-            .query(format!("SELECT * FROM Account MAXRESULTS {MAX_RESULTS}"), "Account", ctx)
+            .query(
+                format!("SELECT * FROM Account MAXRESULTS {MAX_RESULTS}"),
+                "Account",
+                ctx,
+            )
             .await?;
-        let invoices = self.query(between("Invoice", start_of_year, as_of), "Invoice", ctx).await?;
-        let purchases = self.query(between("Purchase", start_of_year, as_of), "Purchase", ctx).await?;
+        let invoices = self
+            .query(between("Invoice", start_of_year, as_of), "Invoice", ctx)
+            .await?;
+        let purchases = self
+            .query(between("Purchase", start_of_year, as_of), "Purchase", ctx)
+            .await?;
         let sum = |classification: &str, types: Option<&[&str]>| -> f64 {
             accounts
                 .iter()
@@ -386,8 +501,14 @@ impl Quickbooks {
         let assets = sum("Asset", None);
         let liabilities = sum("Liability", None);
         let equity = sum("Equity", None);
-        let current_assets = sum("Asset", Some(&["Bank", "Accounts Receivable", "Other Current Asset"]));
-        let current_liabilities = sum("Liability", Some(&["Accounts Payable", "Credit Card", "Other Current Liability"]));
+        let current_assets = sum(
+            "Asset",
+            Some(&["Bank", "Accounts Receivable", "Other Current Asset"]),
+        );
+        let current_liabilities = sum(
+            "Liability",
+            Some(&["Accounts Payable", "Credit Card", "Other Current Liability"]),
+        );
         let revenue: f64 = invoices.iter().map(|i| amount(i.get("TotalAmt"))).sum();
         let expenses: f64 = purchases.iter().map(|p| amount(p.get("TotalAmt"))).sum();
         let net = revenue - expenses;
@@ -412,7 +533,11 @@ impl Quickbooks {
         let mut resources = Vec::new();
         for (entity, kind, label) in KINDS {
             let rows = self
-                .query(format!("SELECT * FROM {entity} MAXRESULTS {LISTED}"), entity, ctx)
+                .query(
+                    format!("SELECT * FROM {entity} MAXRESULTS {LISTED}"),
+                    entity,
+                    ctx,
+                )
                 .await?;
             for row in &rows {
                 let id = text_at(row, "/Id");
@@ -432,7 +557,10 @@ impl Quickbooks {
 
     /// One customer, invoice or account as QuickBooks gives it; `None` for another URI.
     async fn read(&self, uri: &str, ctx: &RequestContext) -> Result<Option<Value>, String> {
-        let Some((kind, id)) = uri.strip_prefix(RESOURCE_URI).and_then(|rest| rest.split_once('/')) else {
+        let Some((kind, id)) = uri
+            .strip_prefix(RESOURCE_URI)
+            .and_then(|rest| rest.split_once('/'))
+        else {
             return Ok(None);
         };
         if !KINDS.iter().any(|(_, known, _)| *known == kind) {

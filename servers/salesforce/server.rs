@@ -192,8 +192,16 @@ impl Salesforce {
         Ok(answer.get("records").cloned().unwrap_or(json!([])))
     }
 
-    async fn create(&self, object: &str, fields: &Value, ctx: &RequestContext) -> Result<Value, String> {
-        let path = format!("/sobjects/{}", id_segment(api_name(object, "object", false)?)?);
+    async fn create(
+        &self,
+        object: &str,
+        fields: &Value,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
+        let path = format!(
+            "/sobjects/{}",
+            id_segment(api_name(object, "object", false)?)?
+        );
         self.api(ctx)
             .json(Method::POST, &path, &[], Some(fields))
             .await
@@ -212,8 +220,15 @@ impl Salesforce {
         self.create("ContentDocumentLink", &link, ctx).await
     }
 
-    async fn org_limits(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
-        let limits = self.api(ctx).json(Method::GET, "/limits", &[], None).await?;
+    async fn org_limits(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
+        let limits = self
+            .api(ctx)
+            .json(Method::GET, "/limits", &[], None)
+            .await?;
         let Some(wanted) = given(arguments, "limit_type") else {
             return Ok(limits);
         };
@@ -233,11 +248,18 @@ impl Salesforce {
     }
 
     /// guMCP's request: the lead, its converted status, and what is given of the rest.
-    async fn convert_lead(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn convert_lead(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let lead = required_text(arguments, "lead_id")?;
         let mut body = Map::new();
         body.insert("leadId".into(), json!(lead));
-        body.insert("convertedStatus".into(), json!(required_text(arguments, "converted_status")?));
+        body.insert(
+            "convertedStatus".into(),
+            json!(required_text(arguments, "converted_status")?),
+        );
         for (argument, member) in [
             ("account_id", "accountId"),
             ("contact_id", "contactId"),
@@ -251,7 +273,10 @@ impl Salesforce {
         if let Some(create) = arguments.get("create_opportunity").and_then(Value::as_bool) {
             body.insert("doNotCreateOpportunity".into(), json!(!create));
         }
-        if let Some(send) = arguments.get("send_notification_email").and_then(Value::as_bool) {
+        if let Some(send) = arguments
+            .get("send_notification_email")
+            .and_then(Value::as_bool)
+        {
             body.insert("sendNotificationEmail".into(), json!(send));
         }
         let path = format!("/sobjects/Lead/{}/convert", id_segment(lead)?);
@@ -262,22 +287,41 @@ impl Salesforce {
 
     /// Each record made in turn with the parent field set; the answers in order. A failure
     /// stops there and says how many were made.
-    async fn create_children(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn create_children(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let parent = required_text(arguments, "parent_id")?;
-        let object = api_name(required_text(arguments, "child_object_name")?, "child_object_name", false)?;
-        let field = api_name(required_text(arguments, "parent_field_name")?, "parent_field_name", false)?;
+        let object = api_name(
+            required_text(arguments, "child_object_name")?,
+            "child_object_name",
+            false,
+        )?;
+        let field = api_name(
+            required_text(arguments, "parent_field_name")?,
+            "parent_field_name",
+            false,
+        )?;
         let records = arguments
             .get("records")
             .and_then(Value::as_array)
             .ok_or("records is required")?;
         let mut made = Vec::new();
         for record in records {
-            let mut fields = record.as_object().cloned().ok_or("each record must be an object")?;
+            let mut fields = record
+                .as_object()
+                .cloned()
+                .ok_or("each record must be an object")?;
             fields.insert(field.to_owned(), json!(parent));
             match self.create(object, &Value::Object(fields), ctx).await {
                 Ok(answer) => made.push(answer),
                 Err(err) => {
-                    return Err(format!("{err} (after {} of {} records were made)", made.len(), records.len()))
+                    return Err(format!(
+                        "{err} (after {} of {} records were made)",
+                        made.len(),
+                        records.len()
+                    ))
                 }
             }
         }
@@ -285,7 +329,11 @@ impl Salesforce {
     }
 
     /// A ContentNote (its content base64-encoded, as the API takes it), then its link.
-    async fn enhanced_note(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn enhanced_note(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let content = required_text(arguments, "content")?;
         let note = json!({
             "Title": required_text(arguments, "title")?,
@@ -301,7 +349,11 @@ impl Salesforce {
     }
 
     /// A ContentVersion, then — for a record — its ContentDocument found and linked.
-    async fn create_file(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn create_file(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let mut version = json!({
             "Title": required_text(arguments, "title")?,
             "PathOnClient": required_text(arguments, "path_on_client")?,
@@ -316,7 +368,13 @@ impl Salesforce {
         };
         let id = made.get("id").and_then(Value::as_str).unwrap_or_default();
         let found = self
-            .query(format!("SELECT ContentDocumentId FROM ContentVersion WHERE Id = {}", quoted(id)), ctx)
+            .query(
+                format!(
+                    "SELECT ContentDocumentId FROM ContentVersion WHERE Id = {}",
+                    quoted(id)
+                ),
+                ctx,
+            )
             .await?;
         let document = found
             .pointer("/0/ContentDocumentId")
@@ -326,10 +384,22 @@ impl Salesforce {
         Ok(json!({ "file": made, "link": link }))
     }
 
-    async fn find_children(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn find_children(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let parent = required_text(arguments, "parent_id")?;
-        let object = api_name(required_text(arguments, "child_object_name")?, "child_object_name", false)?;
-        let field = api_name(required_text(arguments, "parent_field_name")?, "parent_field_name", true)?;
+        let object = api_name(
+            required_text(arguments, "child_object_name")?,
+            "child_object_name",
+            false,
+        )?;
+        let field = api_name(
+            required_text(arguments, "parent_field_name")?,
+            "parent_field_name",
+            true,
+        )?;
         let fields: Vec<&str> = match arguments.get("fields").and_then(Value::as_array) {
             Some(fields) if !fields.is_empty() => fields
                 .iter()
@@ -337,25 +407,44 @@ impl Salesforce {
                 .collect::<Result<_, _>>()?,
             _ => vec!["Id", "Name", "CreatedDate"],
         };
-        let soql = format!("SELECT {} FROM {object} WHERE {field} = {}", fields.join(","), quoted(parent));
+        let soql = format!(
+            "SELECT {} FROM {object} WHERE {field} = {}",
+            fields.join(","),
+            quoted(parent)
+        );
         self.query(soql, ctx).await
     }
 
-    async fn list_campaigns(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
-        let mut soql = "SELECT Id, Name, IsActive, Status, Type, StartDate, EndDate FROM Campaign".to_owned();
+    async fn list_campaigns(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
+        let mut soql =
+            "SELECT Id, Name, IsActive, Status, Type, StartDate, EndDate FROM Campaign".to_owned();
         if let Some(status) = given(arguments, "status") {
             soql.push_str(&format!(" WHERE Status = {}", quoted(status)));
         }
-        soql.push_str(&format!(" ORDER BY CreatedDate DESC LIMIT {}", limit(arguments)));
+        soql.push_str(&format!(
+            " ORDER BY CreatedDate DESC LIMIT {}",
+            limit(arguments)
+        ));
         self.query(soql, ctx).await
     }
 
-    async fn list_email_templates(&self, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn list_email_templates(
+        &self,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         let mut soql = "SELECT Id, Name, FolderId, Subject, ApiVersion, TemplateType, TemplateStyle FROM EmailTemplate".to_owned();
         if let Some(folder) = given(arguments, "folder_id") {
             soql.push_str(&format!(" WHERE FolderId = {}", quoted(folder)));
         }
-        soql.push_str(&format!(" ORDER BY CreatedDate DESC LIMIT {}", limit(arguments)));
+        soql.push_str(&format!(
+            " ORDER BY CreatedDate DESC LIMIT {}",
+            limit(arguments)
+        ));
         self.query(soql, ctx).await
     }
 }
@@ -401,7 +490,12 @@ mod tests {
         assert_eq!(quoted("O'Brien \\ x"), "'O\\'Brien \\\\ x'");
         assert!(api_name("Contact", "o", false).is_ok());
         assert!(api_name("Account.Name", "f", true).is_ok());
-        for hostile in ["Contact WHERE Id != ''", "Name,(SELECT Id FROM Users)", "", "a.b"] {
+        for hostile in [
+            "Contact WHERE Id != ''",
+            "Name,(SELECT Id FROM Users)",
+            "",
+            "a.b",
+        ] {
             assert!(api_name(hostile, "o", false).is_err(), "{hostile}");
         }
     }

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use reqwest::Method;
 use futures::FutureExt;
+use reqwest::Method;
 use rmcp::model::{CallToolResult, JsonObject, ReadResourceResult, Resource, Tool};
 use serde_json::{json, Map, Value};
 
@@ -126,7 +126,10 @@ fn graphql_failure(answer: &Value, payload: Option<&str>) -> Option<String> {
     };
     let errors = messages(answer.get("errors"));
     if !errors.is_empty() {
-        return Some(format!("Shopify refused the request: {}", errors.join("; ")));
+        return Some(format!(
+            "Shopify refused the request: {}",
+            errors.join("; ")
+        ));
     }
     let user_errors = payload
         .map(|name| messages(answer.pointer(&format!("/data/{name}/userErrors"))))
@@ -166,7 +169,12 @@ impl Shopify {
         Ok(answer.get("data").cloned().unwrap_or(Value::Null))
     }
 
-    async fn run(&self, name: &str, arguments: &JsonObject, ctx: &RequestContext) -> Result<Value, String> {
+    async fn run(
+        &self,
+        name: &str,
+        arguments: &JsonObject,
+        ctx: &RequestContext,
+    ) -> Result<Value, String> {
         match name {
             "get_shop_details" => self.graphql(SHOP, json!({}), None, ctx).await,
             "create_product" => {
@@ -174,9 +182,19 @@ impl Shopify {
                 let product = given(
                     arguments,
                     &[
-                        "title", "descriptionHtml", "vendor", "productType", "tags", "status",
-                        "handle", "giftCard", "productOptions", "requiresSellingPlan", "seo",
-                        "metafields", "templateSuffix",
+                        "title",
+                        "descriptionHtml",
+                        "vendor",
+                        "productType",
+                        "tags",
+                        "status",
+                        "handle",
+                        "giftCard",
+                        "productOptions",
+                        "requiresSellingPlan",
+                        "seo",
+                        "metafields",
+                        "templateSuffix",
                     ],
                 );
                 let mutation = format!(
@@ -184,13 +202,27 @@ impl Shopify {
                      productCreate(product: $product) {{ product {{ {PRODUCT_FIELDS} }} \
                      userErrors {{ field message }} }} }}"
                 );
-                self.graphql(&mutation, json!({ "product": product }), Some("productCreate"), ctx)
-                    .await
+                self.graphql(
+                    &mutation,
+                    json!({ "product": product }),
+                    Some("productCreate"),
+                    ctx,
+                )
+                .await
             }
             "get_products" => {
                 let mut variables = given(
                     arguments,
-                    &["first", "last", "after", "before", "query", "sortKey", "reverse", "savedSearchId"],
+                    &[
+                        "first",
+                        "last",
+                        "after",
+                        "before",
+                        "query",
+                        "sortKey",
+                        "reverse",
+                        "savedSearchId",
+                    ],
                 );
                 // guMCP's defaults: the first ten by id (unless counting from the end).
                 if !variables.contains_key("last") {
@@ -202,26 +234,36 @@ impl Shopify {
             }
             "get_product" => {
                 let id = global_id(required_text(arguments, "product_id")?, "Product");
-                let query =
-                    format!("query Product($id: ID!) {{ product(id: $id) {{ {PRODUCT_FIELDS} }} }}");
+                let query = format!(
+                    "query Product($id: ID!) {{ product(id: $id) {{ {PRODUCT_FIELDS} }} }}"
+                );
                 self.graphql(&query, json!({ "id": id }), None, ctx).await
             }
             "delete_product" => {
                 let id = global_id(required_text(arguments, "id")?, "Product");
                 let mutation = "mutation ProductDelete($input: ProductDeleteInput!) { \
                      productDelete(input: $input) { deletedProductId userErrors { field message } } }";
-                self.graphql(mutation, json!({ "input": { "id": id } }), Some("productDelete"), ctx)
-                    .await
+                self.graphql(
+                    mutation,
+                    json!({ "input": { "id": id } }),
+                    Some("productDelete"),
+                    ctx,
+                )
+                .await
             }
             "get_inventory_level" => {
-                let item = global_id(required_text(arguments, "inventory_item_id")?, "InventoryItem");
+                let item = global_id(
+                    required_text(arguments, "inventory_item_id")?,
+                    "InventoryItem",
+                );
                 match text(arguments, "location_id").filter(|id| !id.is_empty()) {
                     Some(location) => {
                         let query = format!(
                             "query Level($item: ID!, $location: ID!) {{ inventoryItem(id: $item) {{ \
                              id tracked inventoryLevel(locationId: $location) {{ {LEVEL_FIELDS} }} }} }}"
                         );
-                        let variables = json!({ "item": item, "location": global_id(location, "Location") });
+                        let variables =
+                            json!({ "item": item, "location": global_id(location, "Location") });
                         self.graphql(&query, variables, None, ctx).await
                     }
                     None => {
@@ -229,12 +271,14 @@ impl Shopify {
                             "query Levels($item: ID!) {{ inventoryItem(id: $item) {{ id tracked \
                              inventoryLevels(first: 10) {{ edges {{ node {{ {LEVEL_FIELDS} }} }} }} }} }}"
                         );
-                        self.graphql(&query, json!({ "item": item }), None, ctx).await
+                        self.graphql(&query, json!({ "item": item }), None, ctx)
+                            .await
                     }
                 }
             }
             "adjust_inventory" => {
-                let (location, item) = level_parts(required_text(arguments, "inventory_level_id")?)?;
+                let (location, item) =
+                    level_parts(required_text(arguments, "inventory_level_id")?)?;
                 let delta = arguments
                     .get("quantity_adjustment")
                     .and_then(Value::as_i64)
@@ -248,11 +292,19 @@ impl Shopify {
                     "name": "available",
                     "changes": [{ "delta": delta, "inventoryItemId": item, "locationId": location }],
                 });
-                self.graphql(mutation, json!({ "input": input }), Some("inventoryAdjustQuantities"), ctx)
-                    .await
+                self.graphql(
+                    mutation,
+                    json!({ "input": input }),
+                    Some("inventoryAdjustQuantities"),
+                    ctx,
+                )
+                .await
             }
             "update_inventory_tracking" => {
-                let item = global_id(required_text(arguments, "inventory_item_id")?, "InventoryItem");
+                let item = global_id(
+                    required_text(arguments, "inventory_item_id")?,
+                    "InventoryItem",
+                );
                 let tracked = arguments
                     .get("tracked")
                     .and_then(Value::as_bool)
@@ -261,7 +313,8 @@ impl Shopify {
                      inventoryItemUpdate(id: $id, input: $input) { inventoryItem { id tracked } \
                      userErrors { field message } } }";
                 let variables = json!({ "id": item, "input": { "tracked": tracked } });
-                self.graphql(mutation, variables, Some("inventoryItemUpdate"), ctx).await
+                self.graphql(mutation, variables, Some("inventoryItemUpdate"), ctx)
+                    .await
             }
             "get_variant_inventory_item" => {
                 let id = global_id(required_text(arguments, "variant_id")?, "ProductVariant");
@@ -293,13 +346,25 @@ impl McpServer for Shopify {
         ctx: &'a RequestContext,
     ) -> ServerFuture<'a, Result<Vec<Resource>, McpError>> {
         async move {
-            let data = self.graphql(SHOP, json!({}), None, ctx).await.map_err(McpError::internal)?;
+            let data = self
+                .graphql(SHOP, json!({}), None, ctx)
+                .await
+                .map_err(McpError::internal)?;
             let shop = data.get("shop").cloned().unwrap_or(Value::Null);
             let text_of = |key: &str| shop.get(key).and_then(Value::as_str).unwrap_or_default();
-            let name = shop.get("name").and_then(Value::as_str).unwrap_or("Unknown Shop");
-            Ok(vec![Resource::new(format!("{SHOP_URI}{}", text_of("id")), name.to_owned())
-                .with_description(format!("Shopify shop: {name} ({})", text_of("myshopifyDomain")))
-                .with_mime_type("application/json")])
+            let name = shop
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("Unknown Shop");
+            Ok(vec![Resource::new(
+                format!("{SHOP_URI}{}", text_of("id")),
+                name.to_owned(),
+            )
+            .with_description(format!(
+                "Shopify shop: {name} ({})",
+                text_of("myshopifyDomain")
+            ))
+            .with_mime_type("application/json")])
         }
         .boxed()
     }
@@ -313,7 +378,10 @@ impl McpServer for Shopify {
             if !uri.starts_with(SHOP_URI) {
                 return json_resource(uri, None);
             }
-            let data = self.graphql(SHOP, json!({}), None, ctx).await.map_err(McpError::internal)?;
+            let data = self
+                .graphql(SHOP, json!({}), None, ctx)
+                .await
+                .map_err(McpError::internal)?;
             json_resource(uri, data.get("shop").cloned())
         }
         .boxed()

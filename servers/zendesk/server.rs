@@ -50,7 +50,10 @@ impl Zendesk {
             .flatten()
             .filter_map(|view| {
                 let id = view.get("id")?;
-                let title = view.get("title").and_then(Value::as_str).unwrap_or_default();
+                let title = view
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 Some(
                     Resource::new(format!("{VIEW_URI}{id}"), format!("View: {title}"))
                         .with_description(format!("Zendesk ticket view: {title}"))

@@ -534,12 +534,18 @@ impl Flight {
                 } => {
                     // An app token is asked for with the app's credentials in Basic auth, as
                     // the providers with this grant (PayPal) document.
-                    oauth::client_credentials(http, app, token_url, stored, oauth::ClientAuth::Basic)
-                        .await
+                    oauth::client_credentials(
+                        http,
+                        app,
+                        token_url,
+                        stored,
+                        oauth::ClientAuth::Basic,
+                    )
+                    .await
                 }
-                Refresher::OAuth {
-                    app, token_url, ..
-                } => oauth::refresh(http, app, token_url, stored, client_auth).await,
+                Refresher::OAuth { app, token_url, .. } => {
+                    oauth::refresh(http, app, token_url, stored, client_auth).await
+                }
                 Refresher::Session(url) => session::refresh(http, url, stored).await,
             };
             match refreshed {

@@ -18,6 +18,7 @@
 //! carries on. No parameter names an address to go to: the only place a page sends the
 //! browser is the provider's authorization endpoint from the server's manifest.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};

@@ -168,6 +168,9 @@ struct Stored {
     redirect: String,
     browser: String,
     link_token: String,
+    /// The `[[auth.fields]]` the user gave before the sign-in, checked when given.
+    #[serde(default)]
+    given: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Purges expired entries, makes room in the user's set (dropping the oldest sign-in), and
@@ -227,6 +230,7 @@ async fn insert_in_redis(
         redirect: pending.authorization.redirect.to_string(),
         browser: hex::encode(pending.browser),
         link_token: pending.link_token,
+        given: pending.authorization.given,
     };
     let plain = serde_json::to_vec(&stored).map_err(|_| Refused::Unavailable)?;
     let (Ok(nonce), Some(cipher)) = (Nonce::<Aes256Gcm>::try_generate(), ciphers.first()) else {
@@ -312,6 +316,7 @@ async fn take_from_redis(
             state: CsrfToken::new(state.to_owned()),
             verifier: PkceCodeVerifier::new(stored.verifier),
             redirect: Url::parse(&stored.redirect).map_err(unreadable)?,
+            given: stored.given,
         },
         browser: browser.ok_or(Return::OtherBrowser)?,
         link_token: stored.link_token,
