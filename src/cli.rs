@@ -265,6 +265,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     .map(|_| actix_rt::Arbiter::new().handle())
                     .collect();
                 let runtime = Runtime::start(settings, registry, arbiters)?;
+                let_actors_start().await;
                 transport::http::serve(runtime, |bound| {
                     // Whoever started us may have stopped reading stdout; that is no reason
                     // to stop serving (println! would panic on the broken pipe).
@@ -331,6 +332,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             actix_rt::System::new().block_on(async move {
                 let runtime = Runtime::start(settings, registry, Vec::new())?;
+                let_actors_start().await;
                 tracing::info!(server, user = %telemetry::user_label(&user), "serving over stdio");
                 let (input, output) = transport::stdio::standard_streams();
                 transport::stdio::serve(runtime, &server, &user, input, output).await?;
@@ -339,6 +341,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Lets the actors `Runtime::start` put on this thread's system run their `started` now.
+/// An actor still unstarted when serving fails early (a port taken) would be started by the
+/// system's teardown, outside the runtime, and panic on its first timer.
+async fn let_actors_start() {
+    tokio::task::yield_now().await;
 }
 
 /// A line for the person at the terminal. A closed stdout is no reason to stop (the browser

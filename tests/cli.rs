@@ -112,19 +112,33 @@ fn the_shipped_config_file_is_accepted() {
     assert!(stdout.contains("simple-tools-server"));
 }
 
+/// A port already taken ends `serve` with one clear line naming the setting and the flag,
+/// whichever of the two ports it is — and nothing else: no panic from the actors that had
+/// already been started when the bind failed.
 #[test]
-fn serve_reports_a_taken_metrics_port_clearly() {
+fn serve_reports_a_taken_port_clearly() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, _, stderr) = run(
-        &["serve", "--port", "0", "--metrics-port", &port],
-        &[("RUST_LOG", "warn")],
-    );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("metrics") && stderr.contains(&port) && stderr.contains("--metrics-port"),
-        "{stderr}"
-    );
+    for (args, what, flag) in [
+        (
+            ["--port", "0", "--metrics-port", &port],
+            "metrics",
+            "--metrics-port",
+        ),
+        (["--port", &port, "--metrics-port", "0"], "HTTP", "--port"),
+    ] {
+        let mut command = vec!["serve"];
+        command.extend(args);
+        let (code, _, stderr) = run(&command, &[("RUST_LOG", "warn")]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot listen for {what}"))
+                && stderr.contains(&port)
+                && stderr.contains(flag),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The shipped server folders, compiled in by `build.rs` so that an installed binary serves
-//! them wherever it runs: each `servers/<name>/server.toml` and `README.md` as they were when
-//! the binary was built.
+//! them wherever it runs: each `servers/<name>/server.toml` (in its JSON form) and `README.md`
+//! as they were when the binary was built.
 
 /// One shipped `servers/<folder>/`.
 pub struct BuiltInServer {
     pub folder: &'static str,
-    pub manifest: &'static str,
+    /// `server.toml`'s tables and values as JSON, which starts read much faster than TOML.
+    pub manifest_json: &'static str,
     pub readme: Option<&'static str>,
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::built_in::BUILT_IN_SERVERS;
+use super::built_in::{BuiltInServer, BUILT_IN_SERVERS};
 use crate::ids;
 
 pub const MANIFEST_FILE: &str = "server.toml";
@@ -357,7 +357,7 @@ pub fn discover(dir: Option<&Path>) -> (Vec<FoundServer>, Vec<ManifestProblem>) 
     let mut servers = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
     for server in BUILT_IN_SERVERS {
-        match parse_checked(server.manifest, Some(server.folder)) {
+        match parse_built_in(server) {
             Ok(manifest) => {
                 let found = FoundServer {
                     manifest,
@@ -448,10 +448,22 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
     parse_checked(text, None)
 }
 
-/// The checks of [`load`] and [`parse`], in the order `load` has always made them (so a
-/// manifest with several faults keeps being reported by the same one).
+/// A manifest's TOML text, read and checked: [`load`] and [`parse`].
 fn parse_checked(text: &str, folder_name: Option<&str>) -> Result<Manifest, String> {
     let manifest: Manifest = toml::from_str(text).map_err(|err| err.to_string())?;
+    checked(manifest, folder_name)
+}
+
+/// A shipped manifest, from the JSON form `build.rs` made of its TOML, with the same checks.
+fn parse_built_in(server: &BuiltInServer) -> Result<Manifest, String> {
+    let manifest: Manifest =
+        serde_json::from_str(server.manifest_json).map_err(|err| err.to_string())?;
+    checked(manifest, Some(server.folder))
+}
+
+/// The checks every manifest passes, whatever form it was read from, in the order `load` has
+/// always made them (so a manifest with several faults keeps being reported by the same one).
+fn checked(manifest: Manifest, folder_name: Option<&str>) -> Result<Manifest, String> {
     ids::validate_server_name(&manifest.name).map_err(|err| err.to_string())?;
     if let Some(folder_name) = folder_name.filter(|folder| manifest.name != *folder) {
         return Err(format!(
@@ -865,6 +877,25 @@ kind = "api_key"
         ))
         .unwrap_err();
         assert!(bad_origin.contains("starting with"), "{bad_origin}");
+    }
+
+    /// The JSON form `build.rs` compiles in reads as the same manifest as the shipped TOML.
+    #[test]
+    fn every_built_in_manifest_reads_from_json_as_from_its_toml() {
+        let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers");
+        assert!(BUILT_IN_SERVERS.len() >= 67);
+        for server in BUILT_IN_SERVERS {
+            let text =
+                std::fs::read_to_string(servers.join(server.folder).join(MANIFEST_FILE)).unwrap();
+            let from_toml = parse_checked(&text, Some(server.folder)).unwrap();
+            let from_json = parse_built_in(server).unwrap();
+            assert_eq!(
+                format!("{from_toml:?}"),
+                format!("{from_json:?}"),
+                "{}",
+                server.folder
+            );
+        }
     }
 
     #[test]
