@@ -51,7 +51,9 @@ fn main() {
             write(&json, &manifest_as_json(&manifest));
             let _ = writeln!(
                 embedded,
-                "    BuiltInServer {{ folder: {name:?}, manifest_json: include_str!({:?}), readme: {readme} }},",
+                "    BuiltInServer {{ folder: {name:?}, manifest_toml: include_str!({:?}), \
+                 manifest_json: include_str!({:?}), readme: {readme} }},",
+                manifest.display().to_string(),
                 json.display().to_string()
             );
         }

@@ -5,6 +5,9 @@
 /// One shipped `servers/<folder>/`.
 pub struct BuiltInServer {
     pub folder: &'static str,
+    /// `server.toml` as shipped: a servers folder holding the same text (a checkout's own)
+    /// is read from the JSON form instead.
+    pub manifest_toml: &'static str,
     /// `server.toml`'s tables and values as JSON, which starts read much faster than TOML.
     pub manifest_json: &'static str,
     pub readme: Option<&'static str>,

@@ -439,7 +439,15 @@ pub fn load(folder: &Path) -> Result<Manifest, String> {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    parse_checked(&text, Some(&folder_name))
+    // A checkout's servers folder holds the shipped manifests as they were built: the same
+    // text reads as the same manifest, from the JSON form.
+    let shipped = BUILT_IN_SERVERS
+        .iter()
+        .find(|server| server.folder == folder_name && server.manifest_toml == text);
+    match shipped {
+        Some(server) => parse_built_in(server),
+        None => parse_checked(&text, Some(&folder_name)),
+    }
 }
 
 /// Parses and checks a manifest's text, everything [`load`] checks but the folder name. Kept
@@ -896,6 +904,31 @@ kind = "api_key"
                 server.folder
             );
         }
+    }
+
+    /// A folder's copy of a shipped manifest reads as the shipped one; once edited, as edited.
+    #[test]
+    fn a_folder_copy_of_a_shipped_manifest_reads_as_shipped_until_edited() {
+        let shipped = BUILT_IN_SERVERS
+            .iter()
+            .find(|server| server.folder == "hackernews")
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("hackernews");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join(MANIFEST_FILE), shipped.manifest_toml).unwrap();
+        let copy = load(&folder).unwrap();
+        assert_eq!(
+            format!("{copy:?}"),
+            format!("{:?}", parse_built_in(shipped).unwrap())
+        );
+        let original = copy.description.clone();
+        let edited = shipped
+            .manifest_toml
+            .replacen(&original, "An edited description", 1);
+        assert_ne!(edited, shipped.manifest_toml);
+        std::fs::write(folder.join(MANIFEST_FILE), edited).unwrap();
+        assert_eq!(load(&folder).unwrap().description, "An edited description");
     }
 
     #[test]
