@@ -354,9 +354,20 @@ pub struct FoundServer {
 /// there is one), whose folders add servers or replace the built-in one of the same name —
 /// so a declared `http` server, or a changed manifest, needs no rebuild. Sorted by name.
 pub fn discover(dir: Option<&Path>) -> (Vec<FoundServer>, Vec<ManifestProblem>) {
-    let mut servers = std::collections::BTreeMap::new();
+    let (found, folder_problems) = match dir {
+        Some(dir) => scan(dir),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut servers: std::collections::BTreeMap<String, FoundServer> = found
+        .into_iter()
+        .map(|server| (server.manifest.name.clone(), server))
+        .collect();
     let mut problems = Vec::new();
+    // A built-in server the folder replaces is not read at all.
     for server in BUILT_IN_SERVERS {
+        if servers.contains_key(server.folder) {
+            continue;
+        }
         match parse_built_in(server) {
             Ok(manifest) => {
                 let found = FoundServer {
@@ -371,10 +382,6 @@ pub fn discover(dir: Option<&Path>) -> (Vec<FoundServer>, Vec<ManifestProblem>) 
             }),
         }
     }
-    let Some(dir) = dir else {
-        return (servers.into_values().collect(), problems);
-    };
-    let (found, folder_problems) = scan(dir);
     for mut problem in folder_problems {
         // A broken replacement leaves the built-in server in place; say so, or the warning
         // reads as if the server were gone.
@@ -384,13 +391,15 @@ pub fn discover(dir: Option<&Path>) -> (Vec<FoundServer>, Vec<ManifestProblem>) 
             .then(|| problem.path.parent().and_then(Path::file_name))
             .flatten()
             .and_then(|name| name.to_str());
-        if let Some(name) = folder.filter(|name| servers.contains_key(*name)) {
+        let served_instead = folder.filter(|name| {
+            servers
+                .get(*name)
+                .is_some_and(|server| server.origin == Origin::BuiltIn)
+        });
+        if let Some(name) = served_instead {
             problem.reason = format!("{} (the built-in {name} is served instead)", problem.reason);
         }
         problems.push(problem);
-    }
-    for server in found {
-        servers.insert(server.manifest.name.clone(), server);
     }
     (servers.into_values().collect(), problems)
 }
