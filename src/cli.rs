@@ -403,9 +403,14 @@ async fn connect_account(
                 client: &client,
                 max_response_bytes: settings.servers.max_response_bytes,
             };
-            key_fields::connect_values(&manifest.auth, &typed, http)
-                .await
-                .map_err(ConnectError::Setup)?
+            key_fields::connect_values(
+                &manifest.auth.key_fields,
+                manifest.auth.session.as_ref(),
+                &typed,
+                http,
+            )
+            .await
+            .map_err(ConnectError::Setup)?
         }
         AuthKind::ApiKey => {
             announce();

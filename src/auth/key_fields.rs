@@ -134,20 +134,21 @@ pub fn key_field(fields: &[KeyField]) -> Option<&KeyField> {
         )
 }
 
-/// What to store for the values typed: the credentials [`credentials_from`] makes, or — for
-/// a server with `[auth.session]` — the session they are traded for (the password is not
-/// kept). The error is the sentence to show.
+/// What to store for the values typed into a server's `fields`: the credentials
+/// [`credentials_from`] makes, or — for a server with `[auth.session]` — the session they are
+/// traded for (the password is not kept). The error is the sentence to show.
 pub async fn connect_values(
-    spec: &crate::servers::manifest::AuthSpec,
+    fields: &[KeyField],
+    session: Option<&super::session::SessionSpec>,
     typed: &BTreeMap<String, String>,
     http: crate::upstream::CappedClient<'_>,
 ) -> Result<Credentials, String> {
-    let credentials = credentials_from(&spec.key_fields, typed).map_err(|err| err.to_string())?;
-    let Some(session) = &spec.session else {
+    let credentials = credentials_from(fields, typed).map_err(|err| err.to_string())?;
+    let Some(session) = session else {
         return Ok(credentials);
     };
     let field = |name: &str| {
-        spec.key_fields
+        fields
             .iter()
             .find(|field| field.name == name)
             .and_then(|field| value_of(&credentials, field))

@@ -733,7 +733,14 @@ async fn save_api_key(
             client: &client,
             max_response_bytes: state.runtime.settings.servers.max_response_bytes,
         };
-        match key_fields::connect_values(&entry.manifest.auth, &typed, http).await {
+        match key_fields::connect_values(
+            &entry.manifest.auth.key_fields,
+            entry.manifest.auth.session.as_ref(),
+            &typed,
+            http,
+        )
+        .await
+        {
             Ok(credentials) => Some(Connection::KeyFields(credentials)),
             Err(err) => {
                 return problem(
