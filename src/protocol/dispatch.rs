@@ -260,7 +260,7 @@ pub enum ServerMethod {
 impl ServerMethod {
     /// The method `method` asks for with `params`; bad parameters are -32602, a method no
     /// server answers -32601.
-    pub fn parse(method: &str, params: JsonObject) -> Result<ServerMethod, McpError> {
+    pub fn parse(method: &str, mut params: JsonObject) -> Result<ServerMethod, McpError> {
         let listing = |listing| {
             Ok(ServerMethod::List {
                 listing,
@@ -273,15 +273,15 @@ impl ServerMethod {
             "resources/templates/list" => listing(Listing::ResourceTemplates),
             "prompts/list" => listing(Listing::Prompts),
             "tools/call" => Ok(ServerMethod::CallTool {
-                name: required_str(&params, "name")?,
-                arguments: optional_object(&params, "arguments")?,
+                name: required_str(&mut params, "name")?,
+                arguments: optional_object(&mut params, "arguments")?,
             }),
             "resources/read" => Ok(ServerMethod::ReadResource {
-                uri: required_str(&params, "uri")?,
+                uri: required_str(&mut params, "uri")?,
             }),
             "prompts/get" => Ok(ServerMethod::GetPrompt {
-                name: required_str(&params, "name")?,
-                arguments: optional_object(&params, "arguments")?,
+                name: required_str(&mut params, "name")?,
+                arguments: optional_object(&mut params, "arguments")?,
             }),
             "completion/complete" => serde_json::from_value(Value::Object(params))
                 .map(|request| ServerMethod::Complete(Box::new(request)))
@@ -391,9 +391,10 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     text.strip_prefix("offset:")?.parse().ok()
 }
 
-fn required_str(params: &JsonObject, key: &str) -> Result<String, McpError> {
-    match params.get(key) {
-        Some(Value::String(value)) => Ok(value.clone()),
+/// Takes `key` out of `params` (parsing owns them: nothing is copied).
+fn required_str(params: &mut JsonObject, key: &str) -> Result<String, McpError> {
+    match params.remove(key) {
+        Some(Value::String(value)) => Ok(value),
         Some(_) => Err(McpError::invalid_params(format!(
             "`{key}` must be a string"
         ))),
@@ -403,10 +404,10 @@ fn required_str(params: &JsonObject, key: &str) -> Result<String, McpError> {
     }
 }
 
-fn optional_object(params: &JsonObject, key: &str) -> Result<JsonObject, McpError> {
-    match params.get(key) {
+fn optional_object(params: &mut JsonObject, key: &str) -> Result<JsonObject, McpError> {
+    match params.remove(key) {
         None | Some(Value::Null) => Ok(JsonObject::new()),
-        Some(Value::Object(value)) => Ok(value.clone()),
+        Some(Value::Object(value)) => Ok(value),
         Some(_) => Err(McpError::invalid_params(format!(
             "`{key}` must be an object"
         ))),

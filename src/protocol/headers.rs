@@ -116,8 +116,8 @@ pub fn check_param_headers(
         let value = path
             .iter()
             .try_fold(None::<&Value>, |at, key| match at {
-                None => Some(arguments.get(key.as_str())),
-                Some(Value::Object(object)) => Some(object.get(key.as_str())),
+                None => Some(arguments.get(*key)),
+                Some(Value::Object(object)) => Some(object.get(*key)),
                 Some(_) => None,
             })
             .flatten()
@@ -162,11 +162,12 @@ pub fn check_param_headers(
     Ok(())
 }
 
-/// Every `properties` path whose schema carries `x-mcp-header`, with that header name.
-fn collect_annotated(
-    schema: &JsonObject,
-    path: &mut Vec<String>,
-    found: &mut Vec<(Vec<String>, String)>,
+/// Every `properties` path whose schema carries `x-mcp-header`, with that header name
+/// (borrowed from the schema: the walk runs on every `tools/call` and copies nothing).
+fn collect_annotated<'s>(
+    schema: &'s JsonObject,
+    path: &mut Vec<&'s str>,
+    found: &mut Vec<(Vec<&'s str>, &'s str)>,
 ) {
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return;
@@ -175,9 +176,9 @@ fn collect_annotated(
         let Some(property) = property.as_object() else {
             continue;
         };
-        path.push(key.clone());
+        path.push(key);
         if let Some(name) = property.get("x-mcp-header").and_then(Value::as_str) {
-            found.push((path.clone(), name.to_owned()));
+            found.push((path.clone(), name));
         }
         collect_annotated(property, path, found);
         path.pop();

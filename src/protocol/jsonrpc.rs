@@ -5,10 +5,13 @@
 //! 2025-03-26) is split into its members, and a malformed member of a batch is answered on its
 //! own without failing the others.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::McpError;
@@ -112,6 +115,85 @@ impl Rejected {
 
 /// Parses one frame. Never fails: invalid input becomes a [`Rejected`] that carries its reply.
 pub fn parse_frame(bytes: &[u8]) -> Frame {
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) {
+        if let Some(message) = envelope.into_message() {
+            return Frame::Single(Ok(message));
+        }
+    }
+    parse_frame_in_full(bytes)
+}
+
+/// A single well-formed request or notification, read straight into its parts: the common
+/// frame skips building a `Value` tree for the envelope (its map, its keys, `"2.0"`) only to
+/// take it apart. Whatever this does not take — a batch, a response, a key of the wrong type,
+/// a `null` id or `params`, a duplicate key — goes through [`parse_frame_in_full`], which
+/// finds the precise error or reads it the same way.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present_id")]
+    id: Option<RequestId>,
+    method: String,
+    #[serde(default, deserialize_with = "present_object")]
+    params: Option<Map<String, Value>>,
+}
+
+impl Envelope<'_> {
+    fn into_message(self) -> Option<Message> {
+        if self.jsonrpc != "2.0" {
+            return None;
+        }
+        let Envelope {
+            id, method, params, ..
+        } = self;
+        Some(match id {
+            Some(id) => Message::Request(Request { id, method, params }),
+            None => Message::Notification(Notification { method, params }),
+        })
+    }
+}
+
+/// An `id` that is there: a string or an integer that fits in 64 bits (anything else, `null`
+/// included, fails and leaves the frame to the full parse).
+fn present_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<RequestId>, D::Error> {
+    struct IdVisitor;
+
+    impl Visitor<'_> for IdVisitor {
+        type Value = RequestId;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an integer")
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<RequestId, E> {
+            Ok(RequestId::Number(n))
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<RequestId, E> {
+            i64::try_from(n)
+                .map(RequestId::Number)
+                .map_err(|_| E::custom("id out of range"))
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<RequestId, E> {
+            Ok(RequestId::String(Arc::from(s)))
+        }
+    }
+
+    deserializer.deserialize_any(IdVisitor).map(Some)
+}
+
+/// `params` that are there: an object (`null` fails and leaves the frame to the full parse).
+fn present_object<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Map<String, Value>>, D::Error> {
+    Map::deserialize(deserializer).map(Some)
+}
+
+/// Parses one frame through a `Value` tree: batches, responses, and every frame the envelope
+/// did not take (with the error it deserves).
+fn parse_frame_in_full(bytes: &[u8]) -> Frame {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(err) => {
@@ -300,6 +382,38 @@ mod tests {
         match parse_frame(text.as_bytes()) {
             Frame::Single(message) => message,
             Frame::Batch(_) => panic!("expected a single message"),
+        }
+    }
+
+    /// The envelope is only a shortcut: every frame reads the same with it as without it.
+    #[test]
+    fn the_envelope_reads_frames_as_the_full_parse_does() {
+        let frames = [
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a","arguments":{"k":[1,{"x":null}]}}}"#,
+            r#"{"jsonrpc":"2.0","id":"s\u00e9","method":"ping"}"#,
+            r#"{"method":"ping","id":-3,"jsonrpc":"2.0","extra":true}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":{}}"#,
+            r#"{"jsonrpc":"2\u002e0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":9223372036854775807,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1.0,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+            r#"{"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"} trailing"#,
+        ];
+        for frame in frames {
+            assert_eq!(
+                format!("{:?}", parse_frame(frame.as_bytes())),
+                format!("{:?}", parse_frame_in_full(frame.as_bytes())),
+                "{frame}"
+            );
         }
     }
 

@@ -60,9 +60,12 @@ impl OriginPolicy {
             }
         }
         if let (Some(allowed), Some(host)) = (&self.hosts, host) {
-            let name = host_name(host).to_ascii_lowercase();
-            let full = host.to_ascii_lowercase();
-            if !allowed.iter().any(|a| *a == name || *a == full) {
+            // The allowed names are lower case already: compared in place, per request.
+            let name = host_name(host);
+            let served = |allowed: &String| {
+                allowed.eq_ignore_ascii_case(name) || allowed.eq_ignore_ascii_case(host)
+            };
+            if !allowed.iter().any(served) {
                 return Some(format!(
                     "Forbidden: host {host:?} is not served here (http.allowed_hosts)"
                 ));
@@ -137,6 +140,9 @@ mod tests {
             None
         );
         assert_eq!(access.refusal(None, Some("[::1]:8000")), None);
+        // Host names are case-insensitive (RFC 9110 §4.2.3).
+        assert_eq!(access.refusal(None, Some("LocalHost:8000")), None);
+        assert!(access.refusal(None, Some("LocalHost.evil:8000")).is_some());
     }
 
     #[test]

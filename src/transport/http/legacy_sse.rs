@@ -59,7 +59,7 @@ pub async fn open_stream(request: HttpRequest, state: web::Data<HttpState>) -> H
     let endpoint = format!(
         "/{}/{}/messages/?session_id={}",
         target.server,
-        target.quoted_key,
+        target.quoted_key(),
         id.simple()
     );
     tracing::debug!(

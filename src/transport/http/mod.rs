@@ -114,8 +114,19 @@ pub struct HttpState {
 pub struct Target {
     server: Arc<str>,
     caller: Caller,
-    /// The session key as guMCP writes it back in the `endpoint` event.
-    quoted_key: String,
+    /// The session key the path named, if it named one.
+    key: Option<SessionKey>,
+}
+
+impl Target {
+    /// The session key as guMCP writes it back in the `endpoint` event (made only for the
+    /// legacy stream that needs it, not on every request).
+    fn quoted_key(&self) -> String {
+        self.key.as_ref().map_or_else(
+            || self.caller.principal.user.to_string(),
+            SessionKey::quoted,
+        )
+    }
 }
 
 impl HttpState {
@@ -162,7 +173,7 @@ impl HttpState {
                 &self.runtime.registry.names(),
             ));
         };
-        let server: Arc<str> = Arc::from(entry.manifest.name.as_str());
+        let server = entry.name.clone();
         tracing::Span::current().record("server", &*server);
         if self.open_for_local_only && !self.trusted_proxies.is_local(request) {
             return Err(reply::plain(
@@ -202,11 +213,10 @@ impl HttpState {
                 telemetry::user_label(&caller.principal.user).as_str(),
             );
         }
-        let quoted_key = key.map_or_else(|| caller.principal.user.to_string(), |key| key.quoted());
         Ok(Target {
             server,
             caller,
-            quoted_key,
+            key,
         })
     }
 }

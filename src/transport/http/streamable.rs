@@ -14,7 +14,8 @@
 use std::sync::Arc;
 use std::task::Poll;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -34,9 +35,16 @@ use crate::protocol::headers::MirroredHeaders;
 use crate::protocol::jsonrpc::Outgoing;
 use crate::protocol::version::ProtocolVersion;
 
-pub(super) const SESSION_HEADER: &str = "mcp-session-id";
+// Header names as constants: looking one up by a string would parse the name on every request.
+pub(super) const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
-const VERSION_HEADER: &str = "mcp-protocol-version";
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+
+const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// `POST` on either MCP route. Who calls is decided from the head; only then is the body read.
 pub async fn post(
@@ -70,7 +78,7 @@ pub async fn delete(request: HttpRequest, state: web::Data<HttpState>) -> HttpRe
     }
 }
 
-fn header_text<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
+fn header_text(request: &HttpRequest, name: HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -82,7 +90,7 @@ pub(super) fn is_modern(request: &HttpRequest) -> bool {
 }
 
 fn accepts(request: &HttpRequest, wanted: &[&str]) -> bool {
-    let accept = header_text(request, "accept").unwrap_or("");
+    let accept = header_text(request, header::ACCEPT).unwrap_or("");
     let offered: Vec<&str> = accept
         .split(',')
         .map(|part| part.split(';').next().unwrap_or("").trim())
@@ -147,7 +155,7 @@ async fn post_body(
     state: web::Data<HttpState>,
     body: Vec<u8>,
 ) -> HttpResponse {
-    let json_body = header_text(&request, "content-type")
+    let json_body = header_text(&request, header::CONTENT_TYPE)
         .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
     if !json_body {
         return reply::rpc_error(
@@ -228,9 +236,7 @@ async fn new_session(target: &Target, state: &web::Data<HttpState>, body: Vec<u8
     };
     let mut response = in_session(&entry, state, body).await;
     if let Ok(value) = header::HeaderValue::from_str(&id.simple().to_string()) {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(SESSION_HEADER), value);
+        response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
 }
@@ -287,8 +293,8 @@ async fn stateless(
     let text = |name| header_text(request, name).map(|v| v.trim().to_owned());
     let mirrored = MirroredHeaders {
         protocol_version: text(VERSION_HEADER),
-        method: text("mcp-method"),
-        name: text("mcp-name"),
+        method: text(METHOD_HEADER),
+        name: text(NAME_HEADER),
         params: request
             .headers()
             .iter()
@@ -421,7 +427,7 @@ fn open_stream(request: &HttpRequest, target: &Target, state: &HttpState) -> Htt
     let Some(hub) = &entry.streams else {
         return session_not_found();
     };
-    match hub.attach(header_text(request, "last-event-id")) {
+    match hub.attach(header_text(request, LAST_EVENT_ID)) {
         Ok(live) => events::response(receiver_events(live), state.keep_alive),
         Err(busy @ AttachError::Busy) => reply::rpc_error(
             StatusCode::CONFLICT,
