@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use hyper::{Method, StatusCode};
-use tokio::sync::mpsc;
 
 use crate::http::{header, is_event_stream, read_body, Conn, Endpoint, Res};
 use crate::mcp::{self, Call, Seen};
@@ -72,16 +71,12 @@ struct Tally {
 /// An open legacy SSE session: where to POST, and the replies arriving on the stream.
 pub struct SseSession {
     pub post_path: String,
-    pub replies: mpsc::Receiver<String>,
-    /// The task reading the stream (it owns the connection): aborted with the session, so a
-    /// dropped session closes its stream even against a server that sends nothing more.
-    reader: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SseSession {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
+    /// The stream, read by the user's own task while it waits for a reply: a task forwarding
+    /// the events would put a hand-off between tasks (often between the client's threads)
+    /// into every reply's time, the client's cost and not the server's. Dropping the session
+    /// closes the stream.
+    reader: SseReader,
+    _conn: Conn,
 }
 
 /// Opens `GET /{server}/{user}`, waits for the `endpoint` event, and forwards `message` events
@@ -109,20 +104,10 @@ pub async fn open_sse(routes: &Routes, user: &str) -> Res<SseSession> {
             None => return Err("stream ended before the endpoint event".into()),
         }
     };
-    let post_path = relative_path(&endpoint, routes);
-    let (tx, replies) = mpsc::channel(64);
-    let reader = tokio::spawn(async move {
-        let _conn = conn;
-        while let Ok(Some(event)) = reader.next_event().await {
-            if event.event == "message" && tx.send(event.data).await.is_err() {
-                break;
-            }
-        }
-    });
     Ok(SseSession {
-        post_path,
-        replies,
+        post_path: relative_path(&endpoint, routes),
         reader,
+        _conn: conn,
     })
 }
 
@@ -157,8 +142,11 @@ async fn post_sse(conn: &mut Conn, path: &str, body: Bytes) -> Res<()> {
 
 /// Waits on the stream for the reply to `id`.
 async fn sse_reply(session: &mut SseSession, id: u64) -> Res<bool> {
-    while let Some(data) = session.replies.recv().await {
-        match mcp::classify(data.as_bytes(), id) {
+    while let Some(event) = session.reader.next_event().await? {
+        if event.event != "message" {
+            continue;
+        }
+        match mcp::classify(event.data.as_bytes(), id) {
             Seen::Other => continue,
             Seen::Ok => return Ok(true),
             Seen::Failed => return Ok(false),

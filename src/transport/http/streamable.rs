@@ -91,11 +91,15 @@ pub(super) fn is_modern(request: &HttpRequest) -> bool {
 
 fn accepts(request: &HttpRequest, wanted: &[&str]) -> bool {
     let accept = header_text(request, header::ACCEPT).unwrap_or("");
-    let offered: Vec<&str> = accept
-        .split(',')
-        .map(|part| part.split(';').next().unwrap_or("").trim())
-        .collect();
-    offered.contains(&"*/*") || wanted.iter().all(|w| offered.contains(w))
+    let offered = || {
+        accept
+            .split(',')
+            .map(|part| part.split(';').next().unwrap_or("").trim())
+    };
+    offered().any(|media| media == "*/*")
+        || wanted
+            .iter()
+            .all(|wanted| offered().any(|media| media == *wanted))
 }
 
 fn bad_request(message: impl Into<String>) -> HttpResponse {
