@@ -79,8 +79,8 @@ pub struct SseSession {
     _conn: Conn,
 }
 
-/// Opens `GET /{server}/{user}`, waits for the `endpoint` event, and forwards `message` events
-/// from then on. The stream's connection lives in the forwarding task.
+/// Opens `GET /{server}/{user}` and waits for the `endpoint` event; the session reads the
+/// stream's `message` events from then on.
 pub async fn open_sse(routes: &Routes, user: &str) -> Res<SseSession> {
     let mut conn = Conn::connect(&routes.endpoint).await?;
     let response = conn
