@@ -126,9 +126,13 @@ pub fn parse_frame(bytes: &[u8]) -> Frame {
 /// A single well-formed request or notification, read straight into its parts: the common
 /// frame skips building a `Value` tree for the envelope (its map, its keys, `"2.0"`) only to
 /// take it apart. Whatever this does not take — a batch, a response, a key of the wrong type,
-/// a `null` id or `params`, a duplicate key — goes through [`parse_frame_in_full`], which
-/// finds the precise error or reads it the same way.
+/// a `null` id or `params`, a duplicate key, a key it does not know — goes through
+/// [`parse_frame_in_full`], which finds the precise error or reads it the same way. Unknown
+/// keys are refused rather than skipped because serde skips a value without checking all of
+/// it (a key or string that is not UTF-8, say): a frame that is not JSON must stay a parse
+/// error.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Envelope<'a> {
     #[serde(borrow)]
     jsonrpc: Cow<'a, str>,
@@ -415,6 +419,13 @@ mod tests {
                 "{frame}"
             );
         }
+        // Found by the fuzzer: an unknown key whose value holds a byte that is not UTF-8.
+        let not_json = b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":{\"a\x9b\":1}}";
+        let rejected = match parse_frame(not_json) {
+            Frame::Single(Err(rejected)) => rejected,
+            other => panic!("expected a parse error, got {other:?}"),
+        };
+        assert_eq!(rejected.error.code, codes::PARSE_ERROR);
     }
 
     #[test]
